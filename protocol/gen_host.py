@@ -78,7 +78,9 @@ def _decoder(m: MessageSpec, out: Lines) -> None:
                 out.add(f"    o = {offset} + 1 + n")
                 offset = "o"
             values.append(f"v_{f.name}")
-    out.add(f"    return {m.class_name}(" + ", ".join(values) + ")", "", "")
+    # tuple.__new__ skips the NamedTuple's Python-level __new__: this is the hot path.
+    comma = "," if len(values) == 1 else ""
+    out.add(f"    return _new({m.class_name}, (" + ", ".join(values) + comma + "))", "", "")
 
 
 def _decode_value(f: Field, v: str) -> str:
@@ -220,7 +222,8 @@ def generate(model: Model) -> str:
             if kind == "fixed":
                 fmt = "<" + "".join(f.fmt for f in fields)
                 out.add(f'_S_{m.name.upper()}_{i}: Final = struct.Struct("{fmt}")')
-    out.add('_S_HEADER: Final = struct.Struct("<BBBH")', "", "")
+    out.add('_S_HEADER: Final = struct.Struct("<BBBH")')
+    out.add("_new = tuple.__new__", "", "")
     for m in model.messages:
         _decoder(m, out)
         _encoder(m, out)

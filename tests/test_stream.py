@@ -131,7 +131,7 @@ def test_fuzz_never_raises_and_accounts_for_every_byte(data: bytes, cuts: list[i
             assert item.kind in FrameError.KINDS
             end = item.offset + item.length
         else:
-            end = item.offset + len(codec.encode(item.message, item.header.seq, item.header.flags))
+            end = item.offset + len(codec.encode(item.message, item.seq, item.flags))
     assert end <= len(data)
 
 

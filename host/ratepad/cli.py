@@ -84,9 +84,9 @@ def _describe(item: Frame | BadSpan) -> str:
     if isinstance(item, BadSpan):
         return f"@{item.offset:<6} error {item.kind} ({item.length} bytes): {item.detail}"
     type_name, fields = codec.message_fields(item.message)
-    flags = "".join(f" [{f}]" for f in plain_value(item.header.flags))
+    flags = "".join(f" [{f}]" for f in plain_value(item.flags))
     body = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())
-    return f"@{item.offset:<6} seq={item.header.seq:<5} {type_name}{flags} {body}".rstrip()
+    return f"@{item.offset:<6} seq={item.seq:<5} {type_name}{flags} {body}".rstrip()
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

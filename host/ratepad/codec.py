@@ -548,6 +548,7 @@ _S_CANCEL_PROMPT_0: Final = struct.Struct("<I")
 _S_REBOOT_0: Final = struct.Struct("<B")
 _S_KEY_EVENTS_0: Final = struct.Struct("<B")
 _S_HEADER: Final = struct.Struct("<BBBH")
+_new = tuple.__new__
 
 
 def _d_hello(p: bytes) -> Hello:
@@ -584,18 +585,21 @@ def _d_hello(p: bytes) -> Hello:
     if len(t) != n:
         raise _Short
     v_board = t.decode()
-    return Hello(
-        v_protocol_version,
-        v_schema_fingerprint,
-        v_key_count,
-        _C_Capabilities[v_capabilities],
-        v_journal_capacity,
-        v_journal_used,
-        v_boot_count,
-        v_uptime_ms,
-        v_serial,
-        v_firmware_version,
-        v_board,
+    return _new(
+        Hello,
+        (
+            v_protocol_version,
+            v_schema_fingerprint,
+            v_key_count,
+            _C_Capabilities[v_capabilities],
+            v_journal_capacity,
+            v_journal_used,
+            v_boot_count,
+            v_uptime_ms,
+            v_serial,
+            v_firmware_version,
+            v_board,
+        ),
     )
 
 
@@ -653,16 +657,19 @@ def _d_rating(p: bytes) -> Rating:
     if len(t) != n:
         raise _Short
     v_staff_id = t.decode()
-    return Rating(
-        v_journal_seq,
-        v_boot_id,
-        v_uptime_ms,
-        None if v_epoch_ms == 0xFFFFFFFFFFFFFFFF else v_epoch_ms,
-        v_score,
-        v_key_count,
-        v_prompt_id,
-        _C_RatingFlags[v_flags],
-        v_staff_id,
+    return _new(
+        Rating,
+        (
+            v_journal_seq,
+            v_boot_id,
+            v_uptime_ms,
+            None if v_epoch_ms == 0xFFFFFFFFFFFFFFFF else v_epoch_ms,
+            v_score,
+            v_key_count,
+            v_prompt_id,
+            _C_RatingFlags[v_flags],
+            v_staff_id,
+        ),
     )
 
 
@@ -700,7 +707,7 @@ def _f_rating(d: Mapping[str, Any]) -> Rating:
 
 def _d_key_event(p: bytes) -> KeyEvent:
     v_key, v_down, v_uptime_ms, v_bounces = _S_KEY_EVENT_0.unpack_from(p, 0)
-    return KeyEvent(v_key, v_down != 0, v_uptime_ms, v_bounces)
+    return _new(KeyEvent, (v_key, v_down != 0, v_uptime_ms, v_bounces))
 
 
 def _e_key_event(m: KeyEvent) -> bytes:
@@ -734,19 +741,22 @@ def _d_status(p: bytes) -> Status:
     if len(t) != n:
         raise _Short
     v_staff_id = t.decode()
-    return Status(
-        _C_DeviceState[v_state],
-        _C_Faults[v_faults],
-        v_uptime_ms,
-        v_journal_used,
-        v_unacked,
-        v_presses,
-        v_unprompted,
-        v_repeats,
-        v_multi_key,
-        v_stuck_keys,
-        v_prompt_id,
-        v_staff_id,
+    return _new(
+        Status,
+        (
+            _C_DeviceState[v_state],
+            _C_Faults[v_faults],
+            v_uptime_ms,
+            v_journal_used,
+            v_unacked,
+            v_presses,
+            v_unprompted,
+            v_repeats,
+            v_multi_key,
+            v_stuck_keys,
+            v_prompt_id,
+            v_staff_id,
+        ),
     )
 
 
@@ -797,7 +807,7 @@ def _d_result(p: bytes) -> Result:
     if len(t) != n:
         raise _Short
     v_detail = t.decode()
-    return Result(v_request_seq, _C_ResultCode[v_code], v_detail)
+    return _new(Result, (v_request_seq, _C_ResultCode[v_code], v_detail))
 
 
 def _e_result(m: Result) -> bytes:
@@ -830,7 +840,7 @@ def _d_config_value(p: bytes) -> ConfigValue:
     if len(t) != n:
         raise _Short
     v_value = t.decode()
-    return ConfigValue(v_request_seq, v_key, v_value)
+    return _new(ConfigValue, (v_request_seq, v_key, v_value))
 
 
 def _e_config_value(m: ConfigValue) -> bytes:
@@ -856,7 +866,7 @@ def _d_log(p: bytes) -> Log:
     if len(t) != n:
         raise _Short
     v_text = t.decode()
-    return Log(_C_LogLevel[v_level], v_uptime_ms, v_text)
+    return _new(Log, (_C_LogLevel[v_level], v_uptime_ms, v_text))
 
 
 def _e_log(m: Log) -> bytes:
@@ -881,7 +891,7 @@ def _d_host_hello(p: bytes) -> HostHello:
     if len(t) != n:
         raise _Short
     v_software = t.decode()
-    return HostHello(v_protocol_version, v_schema_fingerprint, v_software)
+    return _new(HostHello, (v_protocol_version, v_schema_fingerprint, v_software))
 
 
 def _e_host_hello(m: HostHello) -> bytes:
@@ -901,7 +911,7 @@ def _f_host_hello(d: Mapping[str, Any]) -> HostHello:
 
 def _d_ack(p: bytes) -> Ack:
     (v_journal_seq,) = _S_ACK_0.unpack_from(p, 0)
-    return Ack(v_journal_seq)
+    return _new(Ack, (v_journal_seq,))
 
 
 def _e_ack(m: Ack) -> bytes:
@@ -914,7 +924,7 @@ def _f_ack(d: Mapping[str, Any]) -> Ack:
 
 def _d_time_sync(p: bytes) -> TimeSync:
     (v_epoch_ms,) = _S_TIME_SYNC_0.unpack_from(p, 0)
-    return TimeSync(v_epoch_ms)
+    return _new(TimeSync, (v_epoch_ms,))
 
 
 def _e_time_sync(m: TimeSync) -> bytes:
@@ -934,7 +944,7 @@ def _d_prompt(p: bytes) -> Prompt:
     if len(t) != n:
         raise _Short
     v_staff_id = t.decode()
-    return Prompt(v_prompt_id, v_timeout_ms, v_staff_id)
+    return _new(Prompt, (v_prompt_id, v_timeout_ms, v_staff_id))
 
 
 def _e_prompt(m: Prompt) -> bytes:
@@ -952,7 +962,7 @@ def _f_prompt(d: Mapping[str, Any]) -> Prompt:
 
 def _d_cancel_prompt(p: bytes) -> CancelPrompt:
     (v_prompt_id,) = _S_CANCEL_PROMPT_0.unpack_from(p, 0)
-    return CancelPrompt(v_prompt_id)
+    return _new(CancelPrompt, (v_prompt_id,))
 
 
 def _e_cancel_prompt(m: CancelPrompt) -> bytes:
@@ -979,7 +989,7 @@ def _d_login(p: bytes) -> Login:
     if len(t) != n:
         raise _Short
     v_display_name = t.decode()
-    return Login(v_staff_id, v_display_name)
+    return _new(Login, (v_staff_id, v_display_name))
 
 
 def _e_login(m: Login) -> bytes:
@@ -1003,7 +1013,7 @@ def _d_logout(p: bytes) -> Logout:
     if len(t) != n:
         raise _Short
     v_staff_id = t.decode()
-    return Logout(v_staff_id)
+    return _new(Logout, (v_staff_id,))
 
 
 def _e_logout(m: Logout) -> bytes:
@@ -1022,7 +1032,7 @@ def _d_get_config(p: bytes) -> GetConfig:
     if len(t) != n:
         raise _Short
     v_key = t.decode()
-    return GetConfig(v_key)
+    return _new(GetConfig, (v_key,))
 
 
 def _e_get_config(m: GetConfig) -> bytes:
@@ -1049,7 +1059,7 @@ def _d_set_config(p: bytes) -> SetConfig:
     if len(t) != n:
         raise _Short
     v_value = t.decode()
-    return SetConfig(v_key, v_value)
+    return _new(SetConfig, (v_key, v_value))
 
 
 def _e_set_config(m: SetConfig) -> bytes:
@@ -1066,7 +1076,7 @@ def _f_set_config(d: Mapping[str, Any]) -> SetConfig:
 
 
 def _d_self_test(p: bytes) -> SelfTest:
-    return SelfTest()
+    return _new(SelfTest, ())
 
 
 def _e_self_test(m: SelfTest) -> bytes:
@@ -1079,7 +1089,7 @@ def _f_self_test(d: Mapping[str, Any]) -> SelfTest:
 
 def _d_reboot(p: bytes) -> Reboot:
     (v_mode,) = _S_REBOOT_0.unpack_from(p, 0)
-    return Reboot(_C_RebootMode[v_mode])
+    return _new(Reboot, (_C_RebootMode[v_mode],))
 
 
 def _e_reboot(m: Reboot) -> bytes:
@@ -1092,7 +1102,7 @@ def _f_reboot(d: Mapping[str, Any]) -> Reboot:
 
 def _d_key_events(p: bytes) -> KeyEvents:
     (v_enabled,) = _S_KEY_EVENTS_0.unpack_from(p, 0)
-    return KeyEvents(v_enabled != 0)
+    return _new(KeyEvents, (v_enabled != 0,))
 
 
 def _e_key_events(m: KeyEvents) -> bytes:

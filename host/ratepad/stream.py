@@ -9,24 +9,39 @@ reported as a ``BadSpan`` with its byte offset; nothing is raised and memory sta
 
 from __future__ import annotations
 
+import zlib
 from typing import NamedTuple
 
 from cobs import cobs
 
-from .codec import MAX_FRAME_BYTES, Header, Message, decode_body
+from .codec import (
+    _DECODERS,
+    CRC_RESIDUE,
+    HEADER_SIZE,
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    HeaderFlags,
+    Message,
+    _C_HeaderFlags,
+    decode_body,
+)
 from .errors import FrameError
 
 __all__ = ["BadSpan", "Frame", "StreamDecoder", "decode_stream"]
 
 _cobs_decode = cobs.decode
 _DecodeError = cobs.DecodeError
+_crc32 = zlib.crc32
+_new = tuple.__new__
+_MIN_BODY = HEADER_SIZE + 4
 
 
 class Frame(NamedTuple):
-    """An intact frame: where it starts in the stream, its header and its message."""
+    """An intact frame: where it starts in the stream, its header fields and its message."""
 
     offset: int
-    header: Header
+    seq: int
+    flags: HeaderFlags
     message: Message
 
 
@@ -39,12 +54,13 @@ class BadSpan(NamedTuple):
     detail: str
 
 
-def _decode(span: bytes) -> tuple[Header, Message]:
+def _decode(span: bytes, offset: int) -> Frame:
     try:
         body = _cobs_decode(span)
     except _DecodeError as exc:
         raise FrameError("cobs", str(exc)) from None
-    return decode_body(body)
+    header, message = decode_body(body)
+    return Frame(offset, header.seq, header.flags, message)
 
 
 def _chain_starts(span: bytes, first: int) -> list[int]:
@@ -82,6 +98,7 @@ class StreamDecoder:
         out: list[Frame | BadSpan] = []
         if not data:
             return out
+        append = out.append
         buf = self._pending + data if self._pending else bytes(data)
         parts = buf.split(b"\x00")
         tail = parts.pop()
@@ -91,12 +108,30 @@ class StreamDecoder:
                 self._span(part, offset, out)
                 self._dropped = 0
             elif part:
+                # Fast path for an intact frame of a known type; anything else (and any doubt)
+                # goes through the checked path below, which reports the exact error.
                 try:
-                    header, message = _decode(part)
+                    body = _cobs_decode(part)
+                    if (
+                        len(body) >= _MIN_BODY
+                        and _crc32(body) == CRC_RESIDUE
+                        and body[0] == PROTOCOL_VERSION
+                    ):
+                        message = _DECODERS[body[2]](body[5:-4])
+                        append(
+                            _new(
+                                Frame,
+                                (offset, body[3] | body[4] << 8, _C_HeaderFlags[body[1]], message),
+                            )
+                        )
+                        offset += len(part) + 1
+                        continue
+                except Exception:
+                    pass
+                try:
+                    append(_decode(part, offset))
                 except FrameError as exc:
                     self._resync(part, offset, 1, exc, out)
-                else:
-                    out.append(Frame(offset, header, message))
             offset += len(part) + 1
         if len(tail) > self._window:
             cut = len(tail) - self._window
@@ -141,12 +176,12 @@ class StreamDecoder:
     ) -> None:
         for start in _chain_starts(part, first):
             try:
-                header, message = _decode(part[start:])
+                frame = _decode(part[start:], offset + start)
             except FrameError:
                 continue
             if dropped + start:
                 out.append(BadSpan(offset - dropped, dropped + start, error.kind, error.detail))
-            out.append(Frame(offset + start, header, message))
+            out.append(frame)
             return
         out.append(BadSpan(offset - dropped, dropped + len(part) + 1, error.kind, error.detail))
 
