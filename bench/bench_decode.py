@@ -61,13 +61,16 @@ def time_it(fn, repeat: int = 3) -> tuple[float, object]:  # type: ignore[no-unt
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=1_000_000)
-    ap.add_argument("--construct-frames", type=int, default=None,
-                    help="time construct on this many frames (default: all)")
+    ap.add_argument(
+        "--construct-frames",
+        type=int,
+        default=None,
+        help="time construct on this many frames (default: all)",
+    )
     args = ap.parse_args()
     n = args.frames
     stream, lengths = make_stream(n)
-    print(f"stream: {n:,} rating frames, {len(stream):,} bytes "
-          f"({len(stream) / n:.1f} bytes/frame)")
+    print(f"stream: {n:,} rating frames, {len(stream):,} bytes ({len(stream) / n:.1f} bytes/frame)")
 
     chunk = 65536  # read-sized pieces, as a reader of a file or socket would feed them
     pieces = [stream[i : i + chunk] for i in range(0, len(stream), chunk)]
@@ -106,18 +109,28 @@ def main() -> None:
     t_floor, records = time_it(floor)
     t_con, _ = time_it(construct, repeat=1)
     per = {"construct": t_con / m, "host codec": t_host / n, "floor": t_floor / n}
-    print(f"(a) construct reference : {t_con:8.3f} s for {m:,} frames  "
-          f"{per['construct'] * 1e6:8.2f} us/frame  {1 / per['construct']:12,.0f} frames/s")
-    print(f"(b) generated host codec: {t_host:8.3f} s for {n:,} frames  "
-          f"{per['host codec'] * 1e6:8.2f} us/frame  {1 / per['host codec']:12,.0f} frames/s")
-    print(f"(c) floor (iter_unpack+crc32): {t_floor:8.3f} s ({records:,} records)  "
-          f"{per['floor'] * 1e6:8.2f} us/frame")
+    print(
+        f"(a) construct reference : {t_con:8.3f} s for {m:,} frames  "
+        f"{per['construct'] * 1e6:8.2f} us/frame  {1 / per['construct']:12,.0f} frames/s"
+    )
+    print(
+        f"(b) generated host codec: {t_host:8.3f} s for {n:,} frames  "
+        f"{per['host codec'] * 1e6:8.2f} us/frame  {1 / per['host codec']:12,.0f} frames/s"
+    )
+    print(
+        f"(c) floor (iter_unpack+crc32): {t_floor:8.3f} s ({records:,} records)  "
+        f"{per['floor'] * 1e6:8.2f} us/frame"
+    )
     speedup = per["construct"] / per["host codec"]
     ratio = per["host codec"] / per["floor"]
-    print(f"host codec vs construct: {speedup:6.1f}x faster   (target >= 30x: "
-          f"{'met' if speedup >= 30 else 'MISSED'})")
-    print(f"host codec vs floor:     {ratio:6.2f}x slower   (target <= 4x: "
-          f"{'met' if ratio <= 4 else 'MISSED'})")
+    print(
+        f"host codec vs construct: {speedup:6.1f}x faster   (target >= 30x: "
+        f"{'met' if speedup >= 30 else 'MISSED'})"
+    )
+    print(
+        f"host codec vs floor:     {ratio:6.2f}x slower   (target <= 4x: "
+        f"{'met' if ratio <= 4 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

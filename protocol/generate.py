@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TARGETS: dict[str, Callable[[Model], str]] = {
     "host/ratepad/codec.py": gen_host.generate,
-    "firmware/codec.py": gen_firmware.generate,
+    "firmware/rpfw/codec.py": gen_firmware.generate,
 }
 
 

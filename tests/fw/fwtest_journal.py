@@ -1,0 +1,156 @@
+# Flash journal tests; run on CPython and on MicroPython (plain asserts, no pytest).
+from fakes.memstorage import MemStorage, PowerCut
+from rpfw.journal import F_BOOT, F_PROMPT, F_SCORE, F_SEQ, F_UPTIME, Journal
+
+
+def _rating(j, i):
+    return j.append(1 + i % 5, 5, i & 3, 1000 + i, b"S%03d" % (i % 7), 10 * i, None)
+
+
+def _check_record(j, seq, i):
+    assert j.read(seq), seq
+    f = j.fields()
+    assert f[F_SEQ] == seq
+    assert f[F_SCORE] == 1 + i % 5
+    assert f[F_PROMPT] == 1000 + i
+    assert f[F_UPTIME] == 10 * i
+    assert j.staff() == b"S%03d" % (i % 7)
+
+
+def test_append_read_ack_and_reopen():
+    st = MemStorage()
+    j = Journal(st, capacity=100, seg_records=4)
+    assert j.open() == 1
+    seqs = [_rating(j, i) for i in range(10)]
+    assert seqs == list(range(1, 11))
+    for i, seq in enumerate(seqs):
+        _check_record(j, seq, i)
+    assert j.fields()[F_BOOT] == 1
+    assert j.unacked() == 10
+    assert j.ack(6)
+    assert not j.ack(6)  # not new
+    assert j.unacked() == 4
+    # segments 1..4 fully ACKed -> deleted; 5..8 still holds 7, 8
+    assert sorted(st.listdir()) == ["0000000005.seg", "0000000009.seg", "state"]
+    j2 = Journal(st, capacity=100, seg_records=4)
+    assert j2.open() == 2
+    assert (j2.next_seq, j2.ack_seq) == (11, 6)
+    for seq in range(7, 11):
+        _check_record(j2, seq, seq - 1)
+    assert _rating(j2, 10) == 11
+    assert j2.fields()[F_BOOT] == 2
+
+
+def test_sequence_survives_acking_everything():
+    st = MemStorage()
+    j = Journal(st, capacity=100, seg_records=3)
+    j.open()
+    for i in range(7):
+        _rating(j, i)
+    j.ack(7)
+    assert j.unacked() == 0
+    j2 = Journal(st, capacity=100, seg_records=3)
+    j2.open()
+    assert j2.next_seq == 8  # never reused, though every rating was trimmed
+    assert _rating(j2, 0) == 8
+
+
+def test_epoch_none_and_value_and_long_staff():
+    st = MemStorage()
+    j = Journal(st)
+    j.open()
+    s1 = j.append(5, 5, 0, 1, b"S1", 100, None)
+    s2 = j.append(4, 5, 1, 2, b"0123456789abcdefXYZ", 200, 1795000000123)
+    assert j.read(s1) and j.epoch() is None
+    assert j.read(s2) and j.epoch() == 1795000000123
+    assert j.staff() == b"0123456789abcdef"  # cut to 16 bytes
+
+
+def test_full_journal_refuses_and_never_overwrites():
+    st = MemStorage()
+    j = Journal(st, capacity=5, seg_records=2)
+    j.open()
+    for i in range(5):
+        assert _rating(j, i) == i + 1
+    assert j.full()
+    assert _rating(j, 5) == 0
+    assert _rating(j, 6) == 0
+    for i in range(5):
+        _check_record(j, i + 1, i)
+    j.ack(2)
+    assert not j.full()
+    assert _rating(j, 5) == 6
+    j2 = Journal(st, capacity=5, seg_records=2)
+    j2.open()
+    assert j2.unacked() == 4
+
+
+def test_ack_beyond_what_exists_is_clamped():
+    j = Journal(MemStorage())
+    j.open()
+    _rating(j, 0)
+    assert j.ack(99)
+    assert j.ack_seq == 1
+    assert _rating(j, 1) == 2
+
+
+def test_damaged_record_is_reported_not_returned():
+    st = MemStorage()
+    j = Journal(st, seg_records=10)
+    j.open()
+    for i in range(3):
+        _rating(j, i)
+    st.files["0000000001.seg"][48 + 10] ^= 0x40
+    assert j.read(1)
+    assert not j.read(2)
+    assert j.corrupt == 1
+    assert j.read(3)
+
+
+def _workload(st, confirmed, acked):
+    # Boot, ratings, ACKs, reboots: records what the journal confirmed and what was ACKed.
+    for boot in range(3):
+        j = Journal(st, capacity=12, seg_records=3)
+        j.open()
+        for i in range(6):
+            seq = _rating(j, boot * 10 + i)
+            if seq:
+                confirmed[seq] = boot * 10 + i
+            if i % 2 == 1:
+                j.ack(j.next_seq - 2)
+                acked[0] = j.ack_seq
+
+
+def test_power_cut_at_every_step_loses_nothing_confirmed():
+    clean = MemStorage()
+    _workload(clean, {}, [0])
+    total = clean.steps
+    assert total > 1000
+    for cut in range(total + 1):
+        st = MemStorage()
+        st.budget = cut
+        confirmed = {}
+        acked = [0]
+        try:
+            _workload(st, confirmed, acked)
+        except PowerCut:
+            pass
+        st.budget = -1
+        j = Journal(st, capacity=12, seg_records=3)
+        j.open()
+        # every confirmed rating that was not ACKed is still there, intact
+        for seq in confirmed:
+            if seq > j.ack_seq:
+                _check_record(j, seq, confirmed[seq])
+        # ACKs only move forward, and only over ratings that were confirmed
+        assert j.ack_seq >= acked[0]
+        assert j.ack_seq <= (max(confirmed) if confirmed else 0)
+        # the journal is usable: the next rating gets the next sequence, and survives a reboot
+        nxt = j.next_seq
+        assert nxt == (max(confirmed) + 1 if confirmed else 1)
+        if not j.full():
+            assert _rating(j, 99) == nxt
+            j2 = Journal(st, capacity=12, seg_records=3)
+            j2.open()
+            _check_record(j2, nxt, 99)
+            assert j2.boot_id == j.boot_id + 1
