@@ -29,6 +29,7 @@ TYPICAL: dict[str, dict[str, Any]] = {
         "serial": "RP-000123",
         "firmware_version": "0.1.0",
         "board": "pico",
+        "acked_seq": 39,
     },
     "rating": {
         "journal_seq": 42,
@@ -54,6 +55,7 @@ TYPICAL: dict[str, dict[str, Any]] = {
         "stuck_keys": 0,
         "prompt_id": 7,
         "staff_id": "S001",
+        "acked_seq": 40,
     },
     "prompt": {"prompt_id": 7, "timeout_ms": 30000, "staff_id": "S001"},
     "login": {"staff_id": "S001", "display_name": "王小明"},

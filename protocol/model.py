@@ -133,7 +133,8 @@ class Model:
 
 
 def _members(mapping: dict[str, int], where: str) -> tuple[tuple[str, int], ...]:
-    items = sorted(mapping.items(), key=lambda kv: kv[1])
+    # plain str/int: construct's mapping keys are str subclasses that print differently
+    items = sorted(((str(k), int(v)) for k, v in mapping.items()), key=lambda kv: kv[1])
     for name, _ in items:
         if not _NAME.match(name):
             raise ModelError(f"{where}: member name {name!r} is not a lower-case identifier")

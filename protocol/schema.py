@@ -151,6 +151,7 @@ RATING_FLAGS = Flags(
     stuck_key=0x0008,  # a key was reported stuck while this rating was taken
     no_staff=0x0010,  # no staff member was logged in
     late=0x0020,  # answered after the prompt had timed out (grace window)
+    damaged=0x0040,  # the journal record was found damaged: a placeholder, fields unreliable
 )
 
 DEVICE_STATE = Enum(
@@ -229,6 +230,7 @@ MESSAGES: Final[tuple[Message, ...]] = (
             "serial" / SERIAL,
             "firmware_version" / VERSION_TEXT,
             "board" / Text(16),
+            "acked_seq" / Int32ul,
         ),
         "Sent by the keypad when the link comes up and in answer to host_hello.",
     ),
@@ -278,6 +280,7 @@ MESSAGES: Final[tuple[Message, ...]] = (
             "stuck_keys" / Int8ul,
             "prompt_id" / Int32ul,
             "staff_id" / STAFF_ID,
+            "acked_seq" / Int32ul,
         ),
         "Heartbeat: state, faults and counters; periodic and on change.",
     ),

@@ -87,6 +87,7 @@ def test_unknown_enum_values_and_flag_bits_are_reported_not_rejected() -> None:
         "stuck_keys": 0,
         "prompt_id": 0,
         "staff_id": "",
+        "acked_seq": 0,
     }
     frame = reference.encode_frame("status", fields)
     _, msg = codec.decode_frame(frame)

@@ -1,5 +1,5 @@
 # DO NOT EDIT: generated from protocol/schema.py by `make generate`.
-# Protocol version 1, schema fingerprint 0xd090449c.
+# Protocol version 1, schema fingerprint 0xe7202dbd.
 # Firmware codec for the ratepad wire protocol. MicroPython: struct + binascii.crc32.
 # Frame: COBS(header + payload + CRC-32 LE) + 0x00; header = version, flags, type,
 # seq (u16 LE). Bytes past the end of a short payload read as zero; a longer payload's
@@ -10,7 +10,7 @@ from binascii import crc32, hexlify, unhexlify
 from micropython import const
 
 PROTOCOL_VERSION = const(1)
-SCHEMA_FINGERPRINT = 0xD090449C
+SCHEMA_FINGERPRINT = 0xE7202DBD
 MAX_FRAME = const(300)
 HEADER_SIZE = const(5)
 
@@ -54,6 +54,7 @@ RATING_FLAGS_MULTI_KEY = const(0x4)
 RATING_FLAGS_STUCK_KEY = const(0x8)
 RATING_FLAGS_NO_STAFF = const(0x10)
 RATING_FLAGS_LATE = const(0x20)
+RATING_FLAGS_DAMAGED = const(0x40)
 
 # DeviceState
 DEVICE_STATE_BOOTING = const(0x0)
@@ -185,6 +186,7 @@ def hello_into(
     serial,
     firmware_version,
     board,
+    acked_seq,
 ):
     struct.pack_into(
         "<BIBHIIII",
@@ -202,7 +204,8 @@ def hello_into(
     o = _put_text(_BODY, 29, serial, 16)
     o = _put_text(_BODY, o, firmware_version, 16)
     o = _put_text(_BODY, o, board, 16)
-    return _frame(out, T_HELLO, seq, hflags, o)
+    struct.pack_into("<I", _BODY, o, acked_seq)
+    return _frame(out, T_HELLO, seq, hflags, o + 4)
 
 
 def rating_into(
@@ -257,6 +260,7 @@ def status_into(
     stuck_keys,
     prompt_id,
     staff_id,
+    acked_seq,
 ):
     struct.pack_into(
         "<BHIIIIIIIBI",
@@ -275,7 +279,8 @@ def status_into(
         prompt_id,
     )
     o = _put_text(_BODY, 41, staff_id, 16)
-    return _frame(out, T_STATUS, seq, hflags, o)
+    struct.pack_into("<I", _BODY, o, acked_seq)
+    return _frame(out, T_STATUS, seq, hflags, o + 4)
 
 
 def result_into(out, seq, hflags, request_seq, code, detail):
@@ -313,6 +318,7 @@ _M_RATING_FLAGS = (
     ("stuck_key", 0x8),
     ("no_staff", 0x10),
     ("late", 0x20),
+    ("damaged", 0x40),
 )
 _M_DEVICE_STATE = (
     ("booting", 0x0),
@@ -362,7 +368,7 @@ _M_HEADER_FLAGS = (
 _MESSAGES = {
     T_HELLO: (
         "hello",
-        75,
+        79,
         (
             ("protocol_version", 0, "<B", 1, None),
             ("schema_fingerprint", 0, "<I", 4, None),
@@ -375,6 +381,7 @@ _MESSAGES = {
             ("serial", 5, "<", 16, None),
             ("firmware_version", 5, "<", 16, None),
             ("board", 5, "<", 16, None),
+            ("acked_seq", 0, "<I", 4, None),
         ),
     ),
     T_RATING: (
@@ -404,7 +411,7 @@ _MESSAGES = {
     ),
     T_STATUS: (
         "status",
-        53,
+        57,
         (
             ("state", 2, "<B", 1, _M_DEVICE_STATE),
             ("faults", 3, "<H", 2, _M_FAULTS),
@@ -418,6 +425,7 @@ _MESSAGES = {
             ("stuck_keys", 0, "<B", 1, None),
             ("prompt_id", 0, "<I", 4, None),
             ("staff_id", 5, "<", 16, None),
+            ("acked_seq", 0, "<I", 4, None),
         ),
     ),
     T_RESULT: (

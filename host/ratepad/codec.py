@@ -1,5 +1,5 @@
 # DO NOT EDIT: generated from protocol/schema.py by `make generate`.
-# Protocol version 1, schema fingerprint 0xd090449c.
+# Protocol version 1, schema fingerprint 0xe7202dbd.
 """Fast host codec for the ratepad wire protocol (generated from protocol/schema.py).
 
 Messages are typed NamedTuples; ``decode_frame`` / ``encode`` work on them, and
@@ -34,15 +34,15 @@ from ._codec_support import (
 )
 
 PROTOCOL_VERSION: Final = 1
-SCHEMA_FINGERPRINT: Final = 0xD090449C
+SCHEMA_FINGERPRINT: Final = 0xE7202DBD
 MAX_FRAME_BYTES: Final = 300
 HEADER_SIZE: Final = 5
 CRC_RESIDUE: Final = 0x2144DF1C
 MESSAGE_FINGERPRINTS: Final[dict[str, int]] = {
-    "hello": 0x04586AC2,
-    "rating": 0xEE426639,
+    "hello": 0x265958D1,
+    "rating": 0x9B9C9728,
     "key_event": 0x3DE6DDF0,
-    "status": 0xE6E403B3,
+    "status": 0xAF8E58AC,
     "result": 0x54FC637E,
     "config_value": 0x7C793433,
     "log": 0x07751A7A,
@@ -94,6 +94,7 @@ class RatingFlags(enum.IntFlag):
     STUCK_KEY = 0x8
     NO_STAFF = 0x10
     LATE = 0x20
+    DAMAGED = 0x40
 
 
 _C_RatingFlags: Final = _FlagsCache(RatingFlags)
@@ -182,6 +183,7 @@ class Hello(NamedTuple):
     serial: str
     firmware_version: str
     board: str
+    acked_seq: int
 
     @property
     def type_id(self) -> int:
@@ -246,6 +248,7 @@ class Status(NamedTuple):
     stuck_keys: int
     prompt_id: int
     staff_id: str
+    acked_seq: int
 
     @property
     def type_id(self) -> int:
@@ -534,9 +537,11 @@ HostMessage = (
 )
 
 _S_HELLO_0: Final = struct.Struct("<BIBHIIII")
+_S_HELLO_4: Final = struct.Struct("<I")
 _S_RATING_0: Final = struct.Struct("<IIIQBBIH")
 _S_KEY_EVENT_0: Final = struct.Struct("<BBIB")
 _S_STATUS_0: Final = struct.Struct("<BHIIIIIIIBI")
+_S_STATUS_2: Final = struct.Struct("<I")
 _S_RESULT_0: Final = struct.Struct("<HB")
 _S_CONFIG_VALUE_0: Final = struct.Struct("<H")
 _S_LOG_0: Final = struct.Struct("<BI")
@@ -585,6 +590,8 @@ def _d_hello(p: bytes) -> Hello:
     if len(t) != n:
         raise _Short
     v_board = t.decode()
+    o = o + 1 + n
+    (v_acked_seq,) = _S_HELLO_4.unpack_from(p, o)
     return _new(
         Hello,
         (
@@ -599,6 +606,7 @@ def _d_hello(p: bytes) -> Hello:
             v_serial,
             v_firmware_version,
             v_board,
+            v_acked_seq,
         ),
     )
 
@@ -619,6 +627,7 @@ def _e_hello(m: Hello) -> bytes:
             _text(m.serial, 16, "hello.serial"),
             _text(m.firmware_version, 16, "hello.firmware_version"),
             _text(m.board, 16, "hello.board"),
+            _S_HELLO_4.pack(m.acked_seq),
         )
     )
 
@@ -636,6 +645,7 @@ def _f_hello(d: Mapping[str, Any]) -> Hello:
         _str_in(d["serial"]),
         _str_in(d["firmware_version"]),
         _str_in(d["board"]),
+        _int_in(d["acked_seq"]),
     )
 
 
@@ -741,6 +751,8 @@ def _d_status(p: bytes) -> Status:
     if len(t) != n:
         raise _Short
     v_staff_id = t.decode()
+    o = 36 + 1 + n
+    (v_acked_seq,) = _S_STATUS_2.unpack_from(p, o)
     return _new(
         Status,
         (
@@ -756,6 +768,7 @@ def _d_status(p: bytes) -> Status:
             v_stuck_keys,
             v_prompt_id,
             v_staff_id,
+            v_acked_seq,
         ),
     )
 
@@ -777,6 +790,7 @@ def _e_status(m: Status) -> bytes:
                 m.prompt_id,
             ),
             _text(m.staff_id, 16, "status.staff_id"),
+            _S_STATUS_2.pack(m.acked_seq),
         )
     )
 
@@ -795,6 +809,7 @@ def _f_status(d: Mapping[str, Any]) -> Status:
         _int_in(d["stuck_keys"]),
         _int_in(d["prompt_id"]),
         _str_in(d["staff_id"]),
+        _int_in(d["acked_seq"]),
     )
 
 

@@ -59,6 +59,9 @@ class MicroPythonError(Exception):
         self.traceback = traceback
         self.stdout = stdout
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.traceback, self.stdout))
+
 
 class MicroPythonVMUnavailable(RuntimeError):
     """Node.js or the MicroPython npm package is missing."""
@@ -138,8 +141,12 @@ class MicroPythonVM:
         )
         self._finalizer = weakref.finalize(self, _kill, self._proc)
         assert self._proc.stdout is not None and self._proc.stderr is not None
-        self._start_reader(self._proc.stdout, self._lines.put, end=lambda: self._lines.put(None))
-        self._stderr_reader = self._start_reader(self._proc.stderr, self._keep_stderr)
+        # The reader threads must not reference self, or the finalizer could never run.
+        lines, stderr_tail = self._lines, self._stderr
+        self._start_reader(self._proc.stdout, lines.put, end=lambda: lines.put(None))
+        self._stderr_reader = self._start_reader(
+            self._proc.stderr, lambda line: stderr_tail.append(line.decode(errors="replace"))
+        )
         try:
             self.version: str = self._receive()["version"]
         except BaseException:
@@ -250,13 +257,10 @@ class MicroPythonVM:
         thread.start()
         return thread
 
-    def _keep_stderr(self, line: bytes) -> None:
-        self._stderr.append(line.decode("utf-8", "replace").rstrip())
-
     def _died(self, what: str) -> MicroPythonBridgeError:
         _kill(self._proc)
         self._stderr_reader.join(timeout=1)
-        tail = "\n".join(self._stderr)
+        tail = "".join(self._stderr)
         return MicroPythonBridgeError(
             f"{what} (exit code {self._proc.returncode}); runner stderr:\n{tail}"
         )

@@ -4,9 +4,8 @@
 //
 // DIR is node_modules/@micropython/micropython-webassembly-pyscript.  N is the initial GC
 // heap (the port grows the heap on demand).  sys.path becomes ["", ".frozen", *JSON_LIST];
-// ".frozen" holds the port's frozen modules (asyncio).  The VM is loaded
-// once; then every stdin line is one JSON request and gets exactly one JSON response line
-// on stdout.  A first line {"ok":true,"op":"ready",...} announces that the VM is up.
+// ".frozen" holds the port's frozen modules (asyncio).  The VM is loaded once; then every
+// stdin line is one JSON request and gets exactly one JSON response line on stdout.  A first line {"ok":true,"op":"ready",...} announces that the VM is up.
 // Anything MicroPython prints (its stdout *and* stderr, in order, like a board's REPL
 // console) is captured and returned in the response, never written to our stdout.
 //
@@ -62,6 +61,7 @@ function send(obj) {
 const BOOTSTRAP = (sysPath) => `
 def __mpvm_bootstrap():
     import builtins, json, micropython, sys
+    _compile, _eval, _exec = compile, eval, exec  # immune to user globals of those names
     sys.path.clear()
     sys.path.extend(${JSON.stringify(["", ".frozen", ...sysPath])})
     def _no_input(prompt=None):
@@ -75,12 +75,12 @@ def __mpvm_bootstrap():
             depth = micropython.heap_unlock()
     def __mpvm_run(src):
         try:
-            exec(compile(src, "<stdin>", "exec"), g)
+            _exec(_compile(src, "<stdin>", "exec"), g)
         finally:
             reset_heap_lock()
     def __mpvm_eval(src):
         try:
-            return json.dumps(eval(compile(src, "<stdin>", "eval"), g))
+            return json.dumps(_eval(_compile(src, "<stdin>", "eval"), g))
         finally:
             reset_heap_lock()
     return __mpvm_run, __mpvm_eval, reset_heap_lock
@@ -112,12 +112,12 @@ async function main() {
   const entry = path.join(opts.packageDir, "micropython.mjs");
   const { loadMicroPython } = await import(pathToFileURL(entry).href);
 
-  let captured = [];
+  let captured = []; // console bytes (the port hands them over one at a time)
   const capture = (bytes) => {
-    captured.push(Buffer.from(bytes));
+    for (const byte of bytes) captured.push(byte);
   };
   const takeOutput = () => {
-    const text = new TextDecoder().decode(Buffer.concat(captured));
+    const text = new TextDecoder().decode(new Uint8Array(captured));
     captured = [];
     return text;
   };
@@ -190,7 +190,11 @@ async function main() {
     let req = {};
     let resp;
     try {
-      req = JSON.parse(line);
+      const parsed = JSON.parse(line);
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new RequestError("a request must be a JSON object");
+      }
+      req = parsed;
       const handler = Object.hasOwn(handlers, req.op) ? handlers[req.op] : undefined;
       if (!handler) throw new RequestError(`unknown op ${JSON.stringify(req.op)}`);
       resp = { ok: true, ...(await handler(req)) };
