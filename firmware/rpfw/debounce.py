@@ -28,10 +28,7 @@ from array import array
 
 from micropython import const
 
-try:  # inside the rpfw package, or as a top-level module next to ticks.py
-    from rpfw.ticks import ticks_add, ticks_diff
-except ImportError:
-    from ticks import ticks_add, ticks_diff
+from rpfw.ticks import ticks_add, ticks_diff
 
 MODE_DEFER = const(0)  # sym_defer_pk: report once raw has been stable for ms
 MODE_EAGER = const(1)  # sym_eager_pk: report at once, then ignore the key for ms

@@ -7,7 +7,7 @@ SPEC = {
     "keys": (5, "int", 3, 5),  # keys fitted (3-, 4- and 5-key keypads)
     "key_order": ("12345", "text", 0, 5),  # score of key i is int(key_order[i])
     "debounce": ("defer", "choice", ("defer", "eager", "asym"), 0),
-    "debounce_ms": (10, "int", 1, 100),
+    "debounce_ms": (20, "int", 1, 100),
     "chord_ms": (60, "int", 0, 500),  # a second key down within this window = several keys
     "repeat_guard_ms": (3000, "int", 0, 60000),
     "stuck_ms": (8000, "int", 1000, 600000),
