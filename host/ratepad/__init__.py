@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .errors import (
     DeviceBusyError,
@@ -21,6 +22,32 @@ from .errors import (
     RemoteProtocolError,
     TransportError,
 )
+from .events import (
+    CommandResult,
+    Connected,
+    Event,
+    KeyEvent,
+    LogLine,
+    Lost,
+    Rating,
+    Status,
+    UnknownMessage,
+)
+from .keypad import CommandError, Keypad, PromptHandle
+from .transports import DeviceInfo, open_transport
+
+
+def open(url: str, **options: Any) -> Keypad:
+    """Connect to the keypad at ``url`` (``hid://``, ``usb://``, ``sim://K1``, ``tcp://...``)."""
+    return Keypad(open_transport(url), **options)
+
+
+def find(schemes: list[str] | None = None) -> list[DeviceInfo]:
+    """Keypads that can be opened now, through every installed transport."""
+    from .transports import discover
+
+    return discover(schemes)
+
 
 try:
     __version__ = version("ratepad")
@@ -28,17 +55,32 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
+    "CommandError",
+    "CommandResult",
+    "Connected",
     "DeviceBusyError",
+    "DeviceInfo",
     "DeviceNotFoundError",
     "DevicePermissionError",
     "DisconnectedError",
+    "Event",
     "FrameError",
     "IncompatiblePeerError",
+    "KeyEvent",
+    "Keypad",
     "LocalProtocolError",
+    "LogLine",
+    "Lost",
+    "PromptHandle",
     "ProtocolError",
     "RatepadError",
     "RatepadTimeout",
+    "Rating",
     "RemoteProtocolError",
+    "Status",
     "TransportError",
+    "UnknownMessage",
     "__version__",
+    "find",
+    "open",
 ]

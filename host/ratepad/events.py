@@ -1,0 +1,148 @@
+"""Typed, frozen events that a keypad session produces, validated at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .codec import DeviceState, Faults, RatingFlags, ResultCode
+
+__all__ = [
+    "CommandResult",
+    "Connected",
+    "Event",
+    "KeyEvent",
+    "LogLine",
+    "Lost",
+    "Rating",
+    "Status",
+    "UnknownMessage",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The keypad answered host_hello: who it is and what it holds."""
+
+    serial: str
+    firmware_version: str
+    board: str
+    key_count: int
+    protocol_version: int
+    schema_fingerprint: int
+    schema_matches: bool
+    boot_id: int
+    uptime_ms: int
+    journal_capacity: int
+    journal_used: int
+    acked_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """One rating from the keypad's journal. Store it, then confirm it so it is ACKed.
+
+    ``time_ms`` is the wall-clock time of the press (ms since 1970 UTC) as well as the host can
+    tell: exact (``time_exact``) when the keypad was time-synced during that boot, otherwise
+    reconstructed from the boot's uptime (or, for a boot the host never saw, the receive time).
+    """
+
+    serial: str
+    journal_seq: int
+    boot_id: int
+    uptime_ms: int
+    time_ms: int
+    time_exact: bool
+    score: int
+    key_count: int
+    staff_id: str
+    prompt_id: int
+    flags: RatingFlags
+    retransmit: bool = False
+
+    def __post_init__(self) -> None:
+        if self.journal_seq <= 0:
+            raise ValueError("journal_seq starts at 1")
+        if not 0 <= self.score <= max(self.key_count, 0):
+            raise ValueError(f"score {self.score} outside 0..{self.key_count}")
+
+    @property
+    def prompted(self) -> bool:
+        return not self.flags & RatingFlags.UNPROMPTED
+
+    @property
+    def flag_names(self) -> list[str]:
+        return [f.name.lower() for f in RatingFlags if f in self.flags and f.name]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """A debounced key edge (only while key-event streaming is on)."""
+
+    serial: str
+    key: int
+    down: bool
+    uptime_ms: int
+    time_ms: int
+    bounces: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The keypad's heartbeat: state, faults and counters."""
+
+    serial: str
+    state: DeviceState | int
+    faults: Faults
+    uptime_ms: int
+    journal_used: int
+    unacked: int
+    presses: int
+    unprompted: int
+    repeats: int
+    multi_key: int
+    stuck_keys: int
+    prompt_id: int
+    staff_id: str
+    acked_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The keypad's answer to a command; ``values`` holds settings read by get_config."""
+
+    request_id: int
+    code: ResultCode | int
+    detail: str
+    values: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == ResultCode.OK
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    serial: str
+    level: int
+    uptime_ms: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMessage:
+    """A message type this host does not know (a newer keypad); reported, not an error."""
+
+    serial: str
+    type_id: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """The link to the keypad went away; ``reason`` says why."""
+
+    serial: str
+    reason: str
+
+
+Event = Connected | Rating | KeyEvent | Status | CommandResult | LogLine | UnknownMessage | Lost

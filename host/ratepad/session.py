@@ -1,0 +1,233 @@
+"""The host side of a keypad link, sans-IO: bytes in, events out, bytes to send back.
+
+One ``Session`` per connection, shared by every transport::
+
+    session = Session(clock=wall_clock_ms)
+    transport.write(session.open())              # host_hello
+    transport.write(session.receive_data(data))  # feed bytes; replies (time sync) come back
+    while (event := session.next_event()) is not None: ...
+    transport.write(session.confirm(rating))     # after the rating is stored: ACK
+
+Rules kept here:
+* ratings are ACKed only once confirmed, and cumulatively only over a contiguous run from the
+  keypad's own ACK point (``acked_seq`` in its hello), so a rating lost on the way is never
+  ACKed by a later one;
+* a peer with another protocol version raises ``IncompatiblePeerError``; a schema fingerprint
+  mismatch is reported on ``Connected.schema_matches`` (same version: compatible by the evolution
+  rules, fields may be missing or extra);
+* time: the keypad is time-synced at hello and every ``sync_interval_ms``; ratings of a boot the
+  host has seen get a wall-clock time from the boot's uptime when they carry no epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from . import codec
+from .errors import IncompatiblePeerError, LocalProtocolError
+from .events import (
+    CommandResult,
+    Connected,
+    Event,
+    KeyEvent,
+    LogLine,
+    Rating,
+    Status,
+    UnknownMessage,
+)
+from .stream import BadSpan, Frame, StreamDecoder
+
+__all__ = ["Session", "wall_clock_ms"]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Session:
+    """Sans-IO host side of one keypad link."""
+
+    def __init__(
+        self,
+        clock: Callable[[], int] = wall_clock_ms,
+        software: str = "ratepad",
+        sync_interval_ms: int = 600_000,
+    ) -> None:
+        self.clock = clock
+        self.software = software[:32]
+        self.sync_interval_ms = sync_interval_ms
+        self.hello: Connected | None = None
+        self.bad_spans = 0
+        self._decoder = StreamDecoder()
+        self._events: deque[Event] = deque()
+        self._seq = 0
+        self._pending_values: dict[int, dict[str, str]] = {}
+        self._acked = 0  # highest seq ACKed (contiguous from the keypad's own ACK point)
+        self._confirmed: set[int] = set()
+        self._boot_anchor: dict[int, int] = {}  # boot id -> wall time of uptime 0
+        self._last_sync = 0
+
+    # -- frames out ---------------------------------------------------------------------------
+    def _frame(self, message: codec.HostMessage) -> tuple[int, bytes]:
+        self._seq = (self._seq + 1) & 0xFFFF or 1
+        return self._seq, codec.encode(message, self._seq)
+
+    def open(self) -> bytes:
+        """The first bytes to send on a new link: host_hello."""
+        hello = codec.HostHello(codec.PROTOCOL_VERSION, codec.SCHEMA_FINGERPRINT, self.software)
+        return self._frame(hello)[1]
+
+    def time_sync(self) -> bytes:
+        self._last_sync = self.clock()
+        return self._frame(codec.TimeSync(self._last_sync))[1]
+
+    def request(self, message: codec.HostMessage) -> tuple[int, bytes]:
+        """(request id, frame) for a command; its CommandResult carries the same id."""
+        if isinstance(message, codec.Ack | codec.TimeSync | codec.HostHello):
+            raise LocalProtocolError(f"{message.type_name} is not a command")
+        return self._frame(message)
+
+    def confirm(self, rating: Rating) -> bytes:
+        """The consumer stored ``rating``: returns the ACK to send (b"" if none is due yet)."""
+        if rating.journal_seq <= self._acked:
+            return self._frame(codec.Ack(self._acked))[1]  # a retransmission: ACK again
+        self._confirmed.add(rating.journal_seq)
+        moved = False
+        while self._acked + 1 in self._confirmed:
+            self._acked += 1
+            self._confirmed.discard(self._acked)
+            moved = True
+        return self._frame(codec.Ack(self._acked))[1] if moved else b""
+
+    def poll(self) -> bytes:
+        """Periodic duties (time sync); call now and then. Returns bytes to send."""
+        if self.hello is not None and self.clock() - self._last_sync >= self.sync_interval_ms:
+            return self.time_sync()
+        return b""
+
+    # -- bytes in -----------------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> bytes:
+        """Feed bytes from the keypad; returns bytes to send back at once (may be empty)."""
+        out = b""
+        for item in self._decoder.feed(data):
+            if isinstance(item, BadSpan):
+                self.bad_spans += 1
+                continue
+            out += self._handle(item)
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    @property
+    def serial(self) -> str:
+        return self.hello.serial if self.hello else ""
+
+    def _handle(self, frame: Frame) -> bytes:
+        m = frame.message
+        if isinstance(m, codec.Hello):
+            return self._on_hello(m)
+        if isinstance(m, codec.Rating):
+            self._on_rating(m, frame)
+        elif isinstance(m, codec.Status):
+            self._events.append(
+                Status(
+                    self.serial,
+                    m.state,
+                    m.faults,
+                    m.uptime_ms,
+                    m.journal_used,
+                    m.unacked,
+                    m.presses,
+                    m.unprompted,
+                    m.repeats,
+                    m.multi_key,
+                    m.stuck_keys,
+                    m.prompt_id,
+                    m.staff_id,
+                    m.acked_seq,
+                )
+            )
+        elif isinstance(m, codec.Result):
+            values = self._pending_values.pop(m.request_seq, {})
+            self._events.append(CommandResult(m.request_seq, m.code, m.detail, values))
+        elif isinstance(m, codec.ConfigValue):
+            self._pending_values.setdefault(m.request_seq, {})[m.key] = m.value
+        elif isinstance(m, codec.KeyEvent):
+            self._events.append(
+                KeyEvent(
+                    self.serial,
+                    m.key,
+                    m.down,
+                    m.uptime_ms,
+                    self._time_of(0, m.uptime_ms)[0],
+                    m.bounces,
+                )
+            )
+        elif isinstance(m, codec.Log):
+            self._events.append(LogLine(self.serial, int(m.level), m.uptime_ms, m.text))
+        elif isinstance(m, codec.Unknown):
+            self._events.append(UnknownMessage(self.serial, m.type_id, m.payload))
+        return b""
+
+    def _on_hello(self, m: codec.Hello) -> bytes:
+        if m.protocol_version != codec.PROTOCOL_VERSION:
+            raise IncompatiblePeerError(
+                f"keypad {m.serial or '?'} speaks protocol version {m.protocol_version}, "
+                f"this host speaks {codec.PROTOCOL_VERSION}: update the "
+                + ("host software" if m.protocol_version > codec.PROTOCOL_VERSION else "firmware")
+            )
+        now = self.clock()
+        self._boot_anchor[m.boot_count] = now - m.uptime_ms
+        if self.hello is None or m.acked_seq > self._acked:
+            self._acked = m.acked_seq
+            self._confirmed = {s for s in self._confirmed if s > m.acked_seq}
+        self.hello = Connected(
+            m.serial,
+            m.firmware_version,
+            m.board,
+            m.key_count,
+            m.protocol_version,
+            m.schema_fingerprint,
+            m.schema_fingerprint == codec.SCHEMA_FINGERPRINT,
+            m.boot_count,
+            m.uptime_ms,
+            m.journal_capacity,
+            m.journal_used,
+            m.acked_seq,
+        )
+        self._events.append(self.hello)
+        return self.time_sync()
+
+    def _time_of(self, boot_id: int, uptime_ms: int) -> tuple[int, bool]:
+        boot = boot_id or (self.hello.boot_id if self.hello else 0)
+        anchor = self._boot_anchor.get(boot)
+        if anchor is None:
+            return self.clock(), False
+        return anchor + uptime_ms, False
+
+    def _on_rating(self, m: codec.Rating, frame: Frame) -> None:
+        if m.journal_seq == 0:
+            return  # not a journal record: nothing to store or ACK
+        if m.epoch_ms is not None:
+            when, exact = m.epoch_ms, True
+        else:
+            when, exact = self._time_of(m.boot_id, m.uptime_ms)
+        self._events.append(
+            Rating(
+                self.serial,
+                m.journal_seq,
+                m.boot_id,
+                m.uptime_ms,
+                when,
+                exact,
+                m.score,
+                m.key_count,
+                m.staff_id,
+                m.prompt_id,
+                m.flags,
+                bool(frame.flags & codec.HeaderFlags.RETRANSMIT),
+            )
+        )

@@ -1,0 +1,73 @@
+"""Transports addressed by URL, loaded lazily from a registry plus the entry-point group
+``ratepad.transports`` (third parties register ``scheme = "package.module:Class"``).
+
+Built in: ``hid://[serial]`` (hidapi), ``usb://[serial]`` (pyusb), ``sim://[id]`` (an
+in-process simulated keypad), ``tcp://host:port/ID`` (a keypad served by ``ratepad sim
+--serve``), ``replay://FILE`` (a recorded capture) and ``spy://URL`` (a hex-dump tap around any
+other). Importing ratepad never imports hidapi or pyusb.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from urllib.parse import urlsplit
+
+from ..errors import LocalProtocolError
+from .base import DeviceInfo, Transport, to_reports
+
+__all__ = ["DeviceInfo", "Transport", "discover", "open_transport", "schemes", "to_reports"]
+
+ENTRY_POINT_GROUP = "ratepad.transports"
+
+_BUILTIN = {
+    "hid": "ratepad.transports.hid:HidTransport",
+    "usb": "ratepad.transports.usb:UsbTransport",
+    "sim": "ratepad.transports.sim:SimTransport",
+    "tcp": "ratepad.transports.tcp:TcpTransport",
+    "replay": "ratepad.transports.replay:ReplayTransport",
+    "spy": "ratepad.transports.spy:SpyTransport",
+}
+
+
+def _registry() -> dict[str, str]:
+    found = dict(_BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def schemes() -> list[str]:
+    return sorted(_registry())
+
+
+def transport_class(scheme: str) -> type[Transport]:
+    target = _registry().get(scheme)
+    if target is None:
+        raise LocalProtocolError(f"unknown transport {scheme!r}:// (known: {', '.join(schemes())})")
+    module_name, _, attr = target.partition(":")
+    cls: type[Transport] = getattr(importlib.import_module(module_name), attr)
+    return cls
+
+
+def open_transport(url: str) -> Transport:
+    """The (not yet opened) transport for ``url``."""
+    scheme = urlsplit(url).scheme
+    if not scheme:
+        raise LocalProtocolError(f"{url!r} is not a keypad URL (e.g. hid://, sim://K1)")
+    return transport_class(scheme)(url)
+
+
+def discover(scheme_list: list[str] | None = None) -> list[DeviceInfo]:
+    """Keypads visible through the given (default: all installed) transports."""
+    out: list[DeviceInfo] = []
+    for scheme in scheme_list or schemes():
+        try:
+            cls = transport_class(scheme)
+        except ImportError:
+            continue  # optional backend not installed (e.g. ratepad[hid])
+        try:
+            out.extend(cls.discover())
+        except Exception:
+            continue
+    return out
