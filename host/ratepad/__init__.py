@@ -84,3 +84,12 @@ __all__ = [
     "find",
     "open",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # `ratepad.sim` (simulated keypads) without importing the firmware at `import ratepad`
+    if name == "sim":
+        import importlib
+
+        return importlib.import_module(".sim", __name__)
+    raise AttributeError(f"module 'ratepad' has no attribute {name!r}")

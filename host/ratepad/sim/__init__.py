@@ -20,12 +20,19 @@ _LOCK = threading.Lock()
 _DEVICES: dict[str, RealtimeKeypad] = {}
 
 
-def get(device_id: str = "K1", settings: Mapping[str, Any] | None = None) -> RealtimeKeypad:
-    """The in-process simulated keypad ``device_id``, created on first use."""
+def get(
+    device_id: str = "K1",
+    settings: Mapping[str, Any] | None = None,
+    storage_dir: str | None = None,
+) -> RealtimeKeypad:
+    """The in-process simulated keypad ``device_id``, created on first use.
+
+    ``storage_dir`` keeps its flash (journal, settings) in a folder instead of memory.
+    """
     with _LOCK:
         kp = _DEVICES.get(device_id)
         if kp is None:
-            kp = _DEVICES[device_id] = RealtimeKeypad(device_id, settings)
+            kp = _DEVICES[device_id] = RealtimeKeypad(device_id, settings, storage_dir)
         return kp
 
 

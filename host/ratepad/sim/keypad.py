@@ -27,15 +27,21 @@ class SimulatedKeypad:
         settings: Mapping[str, Any] | None = None,
         now_ms: int = 0,
         ticks_offset: int = 0,
+        storage_dir: str | None = None,
     ) -> None:
-        mem = _firmware.load("fakes.memstorage")
         fake = _firmware.load("fakes.keypad")
         self._core_cls = _firmware.load("rpfw.core").Core
         self.device_id = device_id
-        self.storage: Any = mem.MemStorage()
         values = {"serial": device_id, **dict(settings or {})}
-        text = "".join(f"{k}={v}\n" for k, v in values.items())
-        self.storage.files["settings"] = bytearray(text.encode())
+        text = "".join(f"{k}={v}\n" for k, v in values.items()).encode()
+        self.storage: Any
+        if storage_dir is None:  # flash in memory, with power cuts on demand
+            self.storage = _firmware.load("fakes.memstorage").MemStorage()
+            self.storage.files["settings"] = bytearray(text)
+        else:  # flash in a folder: the journal outlives this process
+            self.storage = _firmware.load("rpfw.storage").FileStorage(storage_dir)
+            if self.storage.read("settings") is None:
+                self.storage.replace("settings", text)
         self.hw: Any = fake.FakeHw()
         self.ticks_offset = ticks_offset  # lets tests start ticks_ms near its wraparound
         self.now_ms = now_ms
@@ -123,10 +129,17 @@ class SimulatedKeypad:
 class RealtimeKeypad:
     """A SimulatedKeypad on the wall clock, run by a daemon thread (thread-safe)."""
 
-    def __init__(self, device_id: str = "K1", settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        device_id: str = "K1",
+        settings: Mapping[str, Any] | None = None,
+        storage_dir: str | None = None,
+    ) -> None:
         self._t0 = time.monotonic()
         self._cond = threading.Condition()
-        self.keypad = SimulatedKeypad(device_id, settings=settings, now_ms=0)
+        self.keypad = SimulatedKeypad(
+            device_id, settings=settings, now_ms=0, storage_dir=storage_dir
+        )
         self._out = bytearray()
         self._script: list[tuple[int, int]] = []  # (time ms, raw pins), time order
         self._stop = False
