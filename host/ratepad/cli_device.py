@@ -1,0 +1,287 @@
+"""`ratepad list`, `info`, `monitor` and `prompt`: talking to one keypad from the shell.
+
+These commands never ACK a rating: storing ratings is the agent's job, so a rating seen here
+stays in the keypad's journal until an agent collects it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from typing import Any
+
+from . import codec
+from .errors import RatepadError, RatepadTimeout
+from .events import CommandResult, Connected, Event, KeyEvent, LogLine, Lost, Rating, Status
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+
+
+class DeviceCommandError(Exception):
+    """A keypad could not be reached or answered badly: one line, exit status 1."""
+
+
+def _names(flags: int, cls: type[codec.RatingFlags] | type[codec.Faults]) -> list[str]:
+    return [f.name.lower() for f in cls if f.name and flags & f]
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """An event as one JSON-ready object with a ``event`` kind."""
+    if isinstance(event, Rating):
+        return {
+            "event": "rating",
+            "serial": event.serial,
+            "seq": event.journal_seq,
+            "score": event.score,
+            "key_count": event.key_count,
+            "staff": event.staff_id,
+            "prompt_id": event.prompt_id,
+            "prompted": event.prompted,
+            "flags": event.flag_names,
+            "time_ms": event.time_ms,
+            "time_exact": event.time_exact,
+            "boot_id": event.boot_id,
+            "uptime_ms": event.uptime_ms,
+        }
+    if isinstance(event, Status):
+        state = (
+            event.state.name.lower() if isinstance(event.state, codec.DeviceState) else event.state
+        )
+        return {
+            "event": "status",
+            "serial": event.serial,
+            "state": state,
+            "faults": _names(event.faults, codec.Faults),
+            "unacked": event.unacked,
+            "presses": event.presses,
+            "unprompted": event.unprompted,
+            "repeats": event.repeats,
+            "multi_key": event.multi_key,
+            "stuck_keys": event.stuck_keys,
+            "uptime_ms": event.uptime_ms,
+        }
+    if isinstance(event, KeyEvent):
+        return {
+            "event": "key",
+            "serial": event.serial,
+            "key": event.key,
+            "down": event.down,
+            "uptime_ms": event.uptime_ms,
+            "bounces": event.bounces,
+        }
+    if isinstance(event, Connected):
+        return {
+            "event": "connected",
+            "serial": event.serial,
+            "firmware": event.firmware_version,
+            "board": event.board,
+            "keys": event.key_count,
+            "boot_id": event.boot_id,
+            "journal_used": event.journal_used,
+            "schema_matches": event.schema_matches,
+        }
+    if isinstance(event, Lost):
+        return {"event": "lost", "serial": event.serial, "reason": event.reason}
+    if isinstance(event, LogLine):
+        return {"event": "log", "serial": event.serial, "level": event.level, "text": event.text}
+    if isinstance(event, CommandResult):
+        return {"event": "result", "request_id": event.request_id, "detail": event.detail}
+    return {"event": "unknown", "serial": event.serial, "type_id": event.type_id}
+
+
+def _line(event: Event) -> str:
+    d = event_json(event)
+    kind = d.pop("event")
+    stamp = time.strftime("%H:%M:%S")
+    if kind == "rating":
+        return (
+            f"{stamp} rating  {d['serial']:<10} seq={d['seq']:<6} score={d['score']}/"
+            f"{d['key_count']} staff={d['staff'] or '-':<8} {' '.join(d['flags'])}"
+        )
+    if kind == "key":
+        return (
+            f"{stamp} key     {d['serial']:<10} key {d['key']} "
+            f"{'down' if d['down'] else 'up  '} bounces={d['bounces']}"
+        )
+    if kind == "status":
+        return (
+            f"{stamp} status  {d['serial']:<10} {d['state']:<9} unacked={d['unacked']:<4} "
+            f"presses={d['presses']} repeats={d['repeats']} multi={d['multi_key']} "
+            f"{' '.join(d['faults'])}"
+        )
+    return f"{stamp} {kind:<7} " + " ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _open(url: str) -> Any:
+    import ratepad
+
+    try:
+        return ratepad.open(url)
+    except RatepadError as exc:
+        raise DeviceCommandError(str(exc)) from None
+
+
+def _default_url() -> str:
+    import ratepad
+
+    found = ratepad.find()
+    if not found:
+        raise DeviceCommandError("no keypad found (see `ratepad list`, `ratepad doctor`)")
+    return found[0].url
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import ratepad
+
+    found = ratepad.find()
+    for info in found:
+        if args.json:
+            print(
+                json.dumps(
+                    {"url": info.url, "serial": info.serial, "description": info.description}
+                )
+            )
+        else:
+            print(f"{info.url:<32} {info.serial:<16} {info.description}")
+    if not found and not args.json:
+        print("no keypad found", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _open(args.url) as kp:
+        info = kp.info
+        config = kp.get_config()
+        time.sleep(0.2)
+        status = kp.status
+    out: dict[str, Any] = {
+        "url": args.url,
+        "serial": info.serial,
+        "firmware": info.firmware_version,
+        "board": info.board,
+        "keys": info.key_count,
+        "protocol": info.protocol_version,
+        "schema_fingerprint": f"{info.schema_fingerprint:#010x}",
+        "schema_matches": info.schema_matches,
+        "boot_id": info.boot_id,
+        "journal": {
+            "capacity": info.journal_capacity,
+            "used": info.journal_used,
+            "acked_seq": info.acked_seq,
+        },
+        "config": config,
+    }
+    if status is not None:
+        out["status"] = event_json(status)
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+        return EXIT_OK
+    for key, value in out.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k:<18} {v}")
+        else:
+            print(f"{key:<20} {value}")
+    return EXIT_OK
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    url = args.url or _default_url()
+    with _open(url) as kp:
+        if args.keys:
+            kp.key_events(True)
+        if not args.json:
+            print(f"# monitoring {url} ({kp.info.serial}); Ctrl-C to stop", file=sys.stderr)
+        end = None if args.seconds is None else time.monotonic() + args.seconds
+        try:
+            while end is None or time.monotonic() < end:
+                event = kp.next_event(0.2)
+                if event is None or (isinstance(event, KeyEvent) and not args.keys):
+                    continue
+                if args.json:
+                    print(json.dumps(event_json(event), ensure_ascii=False), flush=True)
+                else:
+                    print(_line(event), flush=True)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if args.keys:
+                with contextlib.suppress(RatepadError):
+                    kp.key_events(False)
+    return EXIT_OK
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    with _open(args.url) as kp:
+        try:
+            rating = kp.prompt(args.staff, timeout=args.timeout)
+        except RatepadTimeout:
+            print(f"ratepad prompt: no rating within {args.timeout:g} s", file=sys.stderr)
+            return EXIT_PROBLEMS
+        except RatepadError as exc:
+            raise DeviceCommandError(str(exc)) from None
+    if args.json:
+        print(json.dumps(event_json(rating), ensure_ascii=False))
+    else:
+        print(_line(rating))
+    return EXIT_OK
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def register(sub: Any) -> None:
+    """Add the device commands to the ``ratepad`` sub-command parser."""
+    p = sub.add_parser(
+        "list",
+        help="keypads that can be opened now",
+        description="List keypads visible through every installed transport.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "info",
+        help="identity, journal, settings and status of a keypad",
+        description="Connect to a keypad and show what it reports.",
+    )
+    p.add_argument("url", metavar="URL", help="e.g. hid://, usb://RP-0001, sim://K1")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "monitor",
+        help="watch a keypad's ratings, status and key events live",
+        description="Print a keypad's events as they happen (never ACKs).",
+    )
+    p.add_argument("url", metavar="URL", nargs="?", help="default: the first keypad found")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--keys", action="store_true", help="also show debounced key edges")
+    p.add_argument("--seconds", type=_positive, help="stop after this long")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser(
+        "prompt",
+        help="arm a keypad and wait for the customer's rating",
+        description="Arm the keypad for one rating and print it (exit 1 on "
+        "timeout). The rating stays in the keypad's journal for the agent.",
+    )
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--staff", required=True, metavar="ID", help="staff id, up to 16 bytes")
+    p.add_argument(
+        "--timeout", type=_positive, default=30.0, metavar="S", help="seconds to wait (default 30)"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_prompt)
