@@ -1,0 +1,145 @@
+"""`ratepad doctor`: check what a window PC needs to talk to keypads, and say how to fix it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__, codec
+
+UDEV_RULE = Path("/etc/udev/rules.d/99-ratepad.rules")
+SHIPPED_RULE = "packaging/99-ratepad.rules"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "ok", "warn" or "fail"
+    detail: str
+    fix: str = ""
+
+
+def _python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check(
+        "python",
+        "ok" if ok else "fail",
+        platform.python_version(),
+        "" if ok else "install Python 3.11 or newer",
+    )
+
+
+def _module(name: str, extra: str, why: str) -> Check:
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        return Check(
+            name, "warn", f"not installed ({why} unavailable)", f"pip install 'ratepad[{extra}]'"
+        )
+    version = getattr(mod, "__version__", "") or getattr(mod, "version", "")
+    return Check(name, "ok", f"installed {version}".strip())
+
+
+def _libusb() -> Check:
+    try:
+        import usb.core
+    except ImportError:
+        return Check("libusb", "warn", "pyusb not installed", "pip install 'ratepad[usb]'")
+    try:
+        usb.core.find()
+    except usb.core.NoBackendError:
+        return Check(
+            "libusb",
+            "warn",
+            "pyusb finds no libusb backend (usb:// unavailable)",
+            "install libusb-1.0 (Debian/Ubuntu: apt install libusb-1.0-0)",
+        )
+    except Exception as exc:
+        return Check("libusb", "warn", f"libusb error: {exc}")
+    return Check("libusb", "ok", "backend available")
+
+
+def _udev() -> Check:
+    if not sys.platform.startswith("linux"):
+        return Check("udev rule", "ok", f"not needed on {sys.platform}")
+    if UDEV_RULE.exists():
+        return Check("udev rule", "ok", str(UDEV_RULE))
+    return Check(
+        "udev rule",
+        "warn",
+        f"{UDEV_RULE} missing: keypads may need root to open",
+        f"sudo cp {SHIPPED_RULE} {UDEV_RULE} && sudo udevadm control --reload && "
+        "sudo udevadm trigger (then replug the keypad)",
+    )
+
+
+def _hidraw_access() -> list[Check]:
+    checks = []
+    if not sys.platform.startswith("linux"):
+        return checks
+    for node in sorted(Path("/dev").glob("hidraw*")):
+        if not os.access(node, os.R_OK | os.W_OK):
+            checks.append(
+                Check(
+                    f"{node}",
+                    "warn",
+                    "no read/write permission for this user",
+                    f"install the udev rule ({SHIPPED_RULE}) and replug",
+                )
+            )
+    return checks
+
+
+def _keypads() -> Check:
+    from .transports import discover
+
+    found = [d for d in discover(["hid", "usb"])]
+    if not found:
+        return Check(
+            "keypads",
+            "warn",
+            "none found on hid:// or usb://",
+            "plug a keypad in; hold no key while plugging (key 1 = maintenance mode)",
+        )
+    return Check("keypads", "ok", ", ".join(f"{d.url} ({d.serial})" for d in found))
+
+
+def run_checks() -> list[Check]:
+    checks = [
+        Check(
+            "ratepad",
+            "ok",
+            f"{__version__}, protocol {codec.PROTOCOL_VERSION}, schema "
+            f"{codec.SCHEMA_FINGERPRINT:#010x}",
+        ),
+        _python(),
+        _module("hid", "hid", "hid://"),
+        _module("usb", "usb", "usb://"),
+        _libusb(),
+        _udev(),
+        *_hidraw_access(),
+        _module("mpremote", "dev", "ratepad flash"),
+        _keypads(),
+    ]
+    return checks
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    checks = run_checks()
+    for c in checks:
+        if args.json:
+            print(
+                json.dumps({"check": c.name, "status": c.status, "detail": c.detail, "fix": c.fix})
+            )
+        else:
+            mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[c.status]
+            print(f"{mark} {c.name:<12} {c.detail}")
+            if c.fix:
+                print(f"     {'':<12} fix: {c.fix}")
+    return 1 if any(c.status == "fail" for c in checks) else 0
