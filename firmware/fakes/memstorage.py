@@ -14,6 +14,7 @@ class MemStorage:
         self.files = {}
         self.budget = -1  # steps before the power fails; -1 = no power cut planned
         self.steps = 0  # steps taken so far
+        self.cut_suffix = None  # cut the power halfway through the next append to such a file
 
     def copy(self):
         other = MemStorage()
@@ -61,10 +62,17 @@ class MemStorage:
         buf[:n] = f[offset : offset + n]
         return n
 
+    def cut_in_next_append(self, suffix):
+        # Plan a power cut in the middle of the next append to a file ending with `suffix`.
+        self.cut_suffix = suffix
+
     def append(self, name, data):
         f = self.files.get(name)
         if f is None:
             f = self.files[name] = bytearray()
+        if self.cut_suffix is not None and name.endswith(self.cut_suffix):
+            self.cut_suffix = None
+            self.budget = len(data) // 2
         self._write(f, data)
 
     def replace(self, name, data):

@@ -50,6 +50,9 @@ class SimulatedKeypad:
         self.linked = False
         self.core: Any = None
         self._report = bytearray(64)
+        self._power_cut: type[BaseException] = _firmware.load("fakes.memstorage").PowerCut
+        self.key_edges: list[tuple[int, int, bool]] = []  # (time, key number, down)
+        self.power_cuts: list[int] = []  # times the power failed mid-write
         self.power_on(now_ms)
 
     # -- clock --------------------------------------------------------------------------------
@@ -66,23 +69,44 @@ class SimulatedKeypad:
         delta = (d - self.ticks(self.now_ms) + PERIOD // 2) % PERIOD - PERIOD // 2
         return self.now_ms + max(delta, 0)
 
-    def advance_to(self, now_ms: int) -> None:
-        """Let time pass up to ``now_ms``, waking the core exactly at its deadlines."""
+    def advance_to(self, now_ms: int, inclusive: bool = True) -> None:
+        """Let time pass up to ``now_ms``, waking the core exactly at its deadlines (those at
+        ``now_ms`` itself only if ``inclusive``)."""
         while self.powered:
             d = self.next_deadline_ms()
-            if d is None or d > now_ms:
+            if d is None or d > now_ms or (d == now_ms and not inclusive):
                 break
             self.now_ms = d
-            self.core.step(self.raw, self.ticks(d))
+            self._step(d)
         self.now_ms = max(self.now_ms, now_ms)
+
+    def _step(self, now_ms: int) -> None:
+        before = self.core.debouncer.state
+        self._guarded(self.core.step, self.raw, self.ticks(now_ms))
+        if self.powered:
+            changed = self.core.debouncer.state ^ before
+            for k in range(5):
+                if changed >> k & 1:
+                    self.key_edges.append((now_ms, k + 1, bool(self.core.debouncer.state >> k & 1)))
+
+    def _guarded(self, fn: Any, *args: Any) -> None:
+        # The firmware raises the fake flash's PowerCut when a planned cut happens: the keypad
+        # is dead from that moment until power_on().
+        try:
+            fn(*args)
+        except self._power_cut:
+            self.power_off()
+            self.power_cuts.append(self.now_ms)
 
     # -- pins -------------------------------------------------------------------------------------
     def set_keys(self, raw: int, now_ms: int) -> None:
-        """Raw pin state (bit i = key i+1 pressed) from ``now_ms`` on: one scan."""
-        self.advance_to(now_ms)
+        """Raw pin state (bit i = key i+1 pressed) from ``now_ms`` on. The edge is applied
+        first, then whatever is due at ``now_ms`` runs in the same scan."""
+        self.advance_to(now_ms, inclusive=False)
         self.raw = raw
+        self.now_ms = max(self.now_ms, now_ms)
         if self.powered:
-            self.core.step(raw, self.ticks(now_ms))
+            self._step(now_ms)
 
     # -- link -------------------------------------------------------------------------------------
     def connect(self, now_ms: int) -> None:
@@ -101,7 +125,7 @@ class SimulatedKeypad:
         """Bytes from the host (dropped while the link is down or the power is off)."""
         self.advance_to(now_ms)
         if self.powered and self.linked:
-            self.core.receive(data, self.ticks(now_ms))
+            self._guarded(self.core.receive, data, self.ticks(now_ms))
 
     def read_reports(self) -> list[bytes]:
         """Every 64-byte IN report the keypad has queued (none while unlinked)."""
@@ -119,6 +143,8 @@ class SimulatedKeypad:
 
     def power_on(self, now_ms: int) -> None:
         self.now_ms = max(self.now_ms, now_ms)
+        if hasattr(self.storage, "budget"):
+            self.storage.budget = -1  # power is back: writes complete again
         self.core = self._core_cls(self.hw, self.storage, board="sim")
         self.core.boot(self.raw, self.ticks(self.now_ms))
         self.powered = True

@@ -1,0 +1,420 @@
+# A fake `machine` module for the firmware tests and the simulator; runs on MicroPython and on
+# CPython. Tests register it as `machine` (sys.modules) before importing firmware that uses it;
+# it is never installed on a keypad.
+#
+# Besides the API the firmware uses, it has hooks for the outside world ("test hooks" below):
+# drive a pin (firing its IRQ), play the USB host (configure, bus reset, complete transfers,
+# control requests), read what the firmware did (LED levels, PWM duty, watchdog feeds).
+# As in micropython-lib's usb tests, disable_irq() LOCKS THE HEAP: on MicroPython, anything that
+# allocates inside a critical section raises MemoryError. Run IRQ handlers and USB callbacks
+# inside one to prove they do not allocate (on CPython the lock is a no-op).
+import micropython
+
+PWRON_RESET = 1
+WDT_RESET = 3
+_EINVAL = 22
+
+
+class Reset(Exception):
+    # reset() and bootloader() never return on a keypad; here they raise this (args[0]: kind).
+    pass
+
+
+class _State:
+    def __init__(self):
+        self.reset_cause = PWRON_RESET
+        self.irq_depth = 0
+
+
+_state = _State()
+
+
+def reset():
+    raise Reset("reset")
+
+
+def soft_reset():
+    raise Reset("soft_reset")
+
+
+def bootloader(*args):
+    raise Reset("bootloader")
+
+
+def reset_cause():
+    return _state.reset_cause
+
+
+def unique_id():
+    return b"\xe6\x61\x38\x52\x83\x2a\x4b\x2f"
+
+
+def freq(*args):
+    return 125000000
+
+
+def idle():
+    pass
+
+
+def lightsleep(ms=None):
+    pass
+
+
+def deepsleep(ms=None):
+    raise Reset("deepsleep")
+
+
+def disable_irq():
+    _state.irq_depth += 1
+    micropython.heap_lock()
+    return _state.irq_depth
+
+
+def enable_irq(state):
+    micropython.heap_unlock()
+    _state.irq_depth -= 1
+
+
+# -- pins ---------------------------------------------------------------------------------------
+class _Gpio:
+    # One GPIO, shared by every Pin object made for its id (as on a real chip).
+    def __init__(self):
+        self.mode = -1
+        self.pull = -1
+        self.out = 0
+        self.ext = -1  # level driven from outside (test hook); -1 = floating
+        self.handler = None
+        self.trigger = 0
+        self.hard = False
+        self.irq_pin = None
+
+    def level(self):
+        if self.mode == Pin.OUT:
+            return self.out
+        if self.ext >= 0:
+            return self.ext
+        return 1 if self.pull == Pin.PULL_UP else 0
+
+
+_gpios = {}
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    ALT = 3
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_FALLING = 4  # rp2's values
+    IRQ_RISING = 8
+
+    def __init__(self, id, mode=-1, pull=-1, value=None):
+        g = _gpios.get(id)
+        if g is None:
+            g = _gpios[id] = _Gpio()
+        self.id = id
+        self._g = g
+        self.init(mode, pull, value)
+
+    def init(self, mode=-1, pull=-1, value=None):
+        g = self._g
+        if mode != -1:
+            g.mode = mode
+        if pull != -1:
+            g.pull = pull
+        if value is not None:
+            g.out = 1 if value else 0
+
+    def value(self, v=None):
+        g = self._g
+        if v is None:
+            return g.level()
+        g.out = 1 if v else 0
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self._g.out = 1
+
+    def off(self):
+        self._g.out = 0
+
+    def irq(self, handler=None, trigger=12, hard=False):
+        g = self._g
+        g.handler = handler
+        g.trigger = trigger
+        g.hard = hard
+        g.irq_pin = self
+        return self
+
+    # test hooks
+    def drive(self, level):
+        # Drive the input from outside (1/0, -1 = let go); fires the IRQ on a matching edge.
+        # Allocates nothing, so it can run inside disable_irq().
+        g = self._g
+        before = g.level()
+        g.ext = level
+        after = g.level()
+        if g.handler is not None and before != after:
+            edge = Pin.IRQ_RISING if after else Pin.IRQ_FALLING
+            if g.trigger & edge:
+                g.handler(g.irq_pin)
+
+    def mode(self):
+        return self._g.mode
+
+    def pull(self):
+        return self._g.pull
+
+    def irq_handler(self):
+        return self._g.handler
+
+
+class PWM:
+    def __init__(self, dest, freq=0, duty_u16=0):
+        self.pin = dest
+        self._freq = freq
+        self._duty = duty_u16
+
+    def freq(self, f=None):
+        if f is None:
+            return self._freq
+        self._freq = f
+        return None
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return self._duty
+        self._duty = d
+        return None
+
+    def deinit(self):
+        self._duty = 0
+
+
+class WDT:
+    last = None  # test hook: the watchdog started most recently
+
+    def __init__(self, id=0, timeout=5000):
+        self.timeout = timeout
+        self.feeds = 0
+        WDT.last = self
+
+    def feed(self):
+        self.feeds += 1
+
+
+# -- USB ----------------------------------------------------------------------------------------
+class _Builtin:
+    def __init__(self, itf_max, ep_max, str_max, desc_dev, desc_cfg):
+        self.itf_max = itf_max
+        self.ep_max = ep_max
+        self.str_max = str_max
+        self.desc_dev = desc_dev
+        self.desc_cfg = desc_cfg
+
+
+# What MicroPython's rp2 port compiles in: a CDC ACM (the REPL) behind an IAD, strings 1-4.
+_CDC_DEV = bytes((18, 1, 0x00, 0x02, 0xEF, 0x02, 0x01, 64, 0x8A, 0x2E, 0x05, 0x00, 0x00, 0x01,
+                  1, 2, 3, 1))
+_CDC_CFG = bytes((
+    9, 2, 75, 0, 2, 1, 0, 0x80, 125,  # configuration: 75 bytes, 2 interfaces
+    8, 0x0B, 0, 2, 2, 2, 0, 0,  # IAD: interfaces 0-1, CDC
+    9, 4, 0, 0, 1, 2, 2, 0, 4,  # interface 0: CDC control, 1 endpoint, string 4
+    5, 0x24, 0x00, 0x20, 0x01,  # CDC header
+    5, 0x24, 0x01, 0x00, 0x01,  # call management
+    4, 0x24, 0x02, 0x02,  # ACM
+    5, 0x24, 0x06, 0x00, 0x01,  # union
+    7, 5, 0x81, 3, 8, 0, 16,  # notification IN 0x81
+    9, 4, 1, 0, 2, 0x0A, 0, 0, 0,  # interface 1: CDC data, 2 endpoints
+    7, 5, 0x02, 2, 64, 0, 0,  # bulk OUT 0x02
+    7, 5, 0x82, 2, 64, 0, 0,  # bulk IN 0x82
+))
+
+
+class USBDevice:
+    BUILTIN_NONE = _Builtin(0, 0, 1, _CDC_DEV, b"")
+    BUILTIN_CDC = _Builtin(2, 3, 5, _CDC_DEV, _CDC_CFG)
+    BUILTIN_DEFAULT = BUILTIN_CDC
+    _it = None
+
+    def __new__(cls):
+        # A singleton, as on MicroPython (see fake_reset()).
+        if USBDevice._it is None:
+            it = object.__new__(cls)
+            it._clear()
+            USBDevice._it = it
+        return USBDevice._it
+
+    def _clear(self):
+        self._builtin = USBDevice.BUILTIN_NONE
+        self._active = False
+        self.desc_dev = None
+        self.desc_cfg = None
+        self.desc_strs = None
+        self.configs = 0  # test hook: config() calls
+        self._open_itf_cb = None
+        self._reset_cb = None
+        self._control_xfer_cb = None
+        self._xfer_cb = None
+        self.configured = False
+        self._eps = []  # endpoints of the runtime interfaces the host opened
+        self._pending = {}  # ep -> buffer of the transfer in flight
+        self.stalled = {}
+
+    @property
+    def builtin_driver(self):
+        return self._builtin
+
+    @builtin_driver.setter
+    def builtin_driver(self, value):
+        if self._active:
+            raise OSError(_EINVAL)
+        self._builtin = value
+
+    def config(self, desc_dev, desc_cfg, desc_strs=None, open_itf_cb=None, reset_cb=None,
+               control_xfer_cb=None, xfer_cb=None):
+        if self._active:
+            raise OSError(_EINVAL)
+        self.desc_dev = desc_dev
+        self.desc_cfg = desc_cfg
+        self.desc_strs = desc_strs
+        self._open_itf_cb = open_itf_cb
+        self._reset_cb = reset_cb
+        self._control_xfer_cb = control_xfer_cb
+        self._xfer_cb = xfer_cb
+        self.configs += 1
+
+    def active(self, *value):
+        was = self._active
+        if value:
+            self._active = bool(value[0])
+            if not self._active:
+                self.configured = False
+                self._eps = []
+                self._pending = {}
+        return was
+
+    def submit_xfer(self, ep, buffer):
+        if not self._active:
+            raise OSError(_EINVAL)
+        if not self.configured or ep not in self._eps or ep in self._pending:
+            return False
+        if not ep & 0x80 and isinstance(buffer, bytes):
+            raise TypeError("OUT transfers need a writable buffer")
+        self._pending[ep] = buffer
+        return True
+
+    def stall(self, ep, *stall):
+        was = self.stalled.get(ep, False)
+        if stall:
+            self.stalled[ep] = bool(stall[0])
+        return was
+
+    def remote_wakeup(self):
+        return False
+
+    # test hooks: the USB host --------------------------------------------------------------
+    def configure(self):
+        # SET_CONFIGURATION: open_itf_cb for each runtime interface (the built-in ones belong to
+        # the port's own drivers), with a view of its descriptors.
+        if not self._active:
+            raise OSError(_EINVAL)
+        cfg = self.desc_cfg if self.desc_cfg is not None else self._builtin.desc_cfg
+        mv = memoryview(cfg)
+        first = self._builtin.itf_max
+        self._eps = []
+        self.configured = True
+        start = -1
+        o = 0
+        opened = []
+        while o < len(cfg):
+            n = cfg[o]
+            t = cfg[o + 1]
+            if t == 4:
+                if start >= 0:
+                    opened.append((start, o))
+                start = o if cfg[o + 2] >= first else -1
+            elif t == 5 and start >= 0:
+                self._eps.append(cfg[o + 2])
+            o += n
+        if start >= 0:
+            opened.append((start, o))
+        for a, b in opened:
+            if self._open_itf_cb is not None:
+                self._open_itf_cb(mv[a:b])
+
+    def bus_reset(self):
+        self.configured = False
+        self._eps = []
+        self._pending = {}
+        if self._reset_cb is not None:
+            self._reset_cb()
+
+    def endpoints(self):
+        return list(self._eps)
+
+    def pending(self, ep):
+        # The buffer of the transfer in flight on `ep`, or None.
+        return self._pending.get(ep)
+
+    def complete(self, ep, n=-1, ok=True):
+        # The host finished the transfer on `ep` (n bytes; -1 = the whole buffer): xfer_cb.
+        # Allocates nothing, so it can run inside disable_irq().
+        buf = self._pending.pop(ep)
+        if n < 0:
+            n = len(buf)
+        self._xfer_cb(ep, ok, n)
+
+    def host_write(self, ep, data):
+        # The host sends `data` on OUT endpoint `ep`; False if no transfer is armed there.
+        buf = self._pending.get(ep)
+        if buf is None:
+            return False
+        n = len(data)
+        buf[0:n] = data
+        self.complete(ep, n)
+        return True
+
+    def host_read(self, ep):
+        # The host reads the IN transfer in flight on `ep`: its bytes, or None.
+        buf = self._pending.get(ep)
+        if buf is None:
+            return None
+        data = bytes(buf)
+        self.complete(ep)
+        return data
+
+    def control(self, setup, data=b""):
+        # One control transfer through control_xfer_cb: (True, data read) or (False, None) if
+        # it stalled. `setup` is the 8-byte request.
+        cb = self._control_xfer_cb
+        req = memoryview(bytearray(setup))
+        length = setup[6] | (setup[7] << 8)
+        r = cb(1, req)
+        if r is False or r is None:
+            return False, None
+        got = b""
+        if r is not True:
+            if setup[0] & 0x80:
+                got = bytes(memoryview(r)[:length])
+            else:
+                r[0 : len(data)] = data
+            if cb(2, req) is False:
+                return False, None
+        if cb(3, req) is False:
+            return False, None
+        return True, got
+
+
+def fake_reset(cause=PWRON_RESET):
+    # Test hook: a freshly powered board (pins, USB device, watchdog, reset cause).
+    _gpios.clear()
+    USBDevice._it = None
+    WDT.last = None
+    _state.reset_cause = cause
+    _state.irq_depth = 0

@@ -1,0 +1,94 @@
+"""`ratepad sim SCENARIO`: run a scenario file on virtual time (contract: architecture.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .scenario import ScenarioError, load, run
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class SimUsageError(Exception):
+    """A scenario or option that cannot be run: one line, exit 2."""
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    try:
+        return _sim(args)
+    except SimUsageError as exc:
+        print(f"ratepad sim: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _sim(args: argparse.Namespace) -> int:
+    try:
+        scenario = load(args.scenario)
+    except ScenarioError as exc:
+        raise SimUsageError(str(exc)) from None
+    capture = None
+    if args.capture:
+        from .capture import CaptureError, CaptureWriter
+
+        try:
+            capture = CaptureWriter(args.capture)
+        except CaptureError as exc:
+            raise SimUsageError(str(exc)) from None
+    try:
+        result = run(scenario, engine=args.engine, capture=capture)
+    except ScenarioError as exc:
+        raise SimUsageError(str(exc)) from None
+    finally:
+        if capture is not None:
+            capture.close()
+    lines: list[dict[str, Any]] = list(result.ratings)
+    if args.keys:
+        lines += result.key_edges
+    for line in lines:
+        if args.json:
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        elif "score" in line:
+            flags = " ".join(line["flags"])
+            print(
+                f"{line['at_ms']:>9} ms  {line['device']:<8} seq={line['seq']:<5} "
+                f"score={line['score']}  staff={line['staff'] or '-':<8} "
+                f"{'prompted' if line['prompted'] else 'unprompted'}"
+                f"{'' if line['time_exact'] else ' (time approximate)'} {flags}".rstrip()
+            )
+        else:
+            print(
+                f"{line['at_ms']:>9} ms  {line['device']:<8} key {line['key']} "
+                f"{'down' if line['down'] else 'up'}"
+            )
+    if not args.json:
+        stats = ", ".join(f"{k}={v}" for k, v in sorted(result.stats.items()) if v)
+        print(
+            f"# {len(result.ratings)} ratings stored" + (f"; {stats}" if stats else ""),
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "sim",
+        help="run a scenario of simulated keypads on virtual time",
+        description="Run SCENARIO (JSON or TOML) with simulated keypads running the real "
+        "firmware, the real host session and a faulty link, on virtual time. Same scenario and "
+        "seed give the same output.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario file (.json or .toml)")
+    p.add_argument(
+        "--engine",
+        choices=["cpython"],
+        default="cpython",
+        help="where the firmware runs (default cpython)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per stored rating")
+    p.add_argument("--keys", action="store_true", help="also one line per debounced key edge")
+    p.add_argument("--capture", metavar="FILE", help="record the link traffic as pcapng")
+    p.set_defaults(func=cmd_sim)
