@@ -103,6 +103,13 @@ class Core:
     def uptime(self):
         return self._up_hi * _HALF + self._up_lo
 
+    def _uptime32(self, extra=0):
+        # Uptime (plus `extra` ms) as the protocol's u32. A small int, so no allocation, for
+        # the first 2**29 ms (6.2 days) after boot; then a big int, masked to 32 bits.
+        if self._up_hi == 0:
+            return self._up_lo + extra
+        return (self.uptime + extra) & 0xFFFFFFFF
+
     def epoch_at(self, uptime):
         if not self.synced:
             return None
@@ -263,7 +270,7 @@ class Core:
             caps |= codec.CAPABILITIES_BUZZER
         n = codec.hello_into(
             self._frame, self._next_seq(), 0, codec.PROTOCOL_VERSION, codec.SCHEMA_FINGERPRINT,
-            self.nkeys, caps, j.capacity, j.unacked(), j.boot_id, self.uptime & 0xFFFFFFFF,
+            self.nkeys, caps, j.capacity, j.unacked(), j.boot_id, self._uptime32(),
             self.settings.get("serial").encode(), self.version.encode(), self.board.encode(),
             j.ack_seq,
         )
@@ -274,7 +281,7 @@ class Core:
         j = self.journal
         n = codec.status_into(
             self._frame, self._next_seq(), 0, self.state(), self.faults(),
-            self.uptime & 0xFFFFFFFF, j.unacked(), j.unacked(), r.presses, r.unprompted,
+            self._uptime32(), j.unacked(), j.unacked(), r.presses, r.unprompted,
             r.repeats, r.multi_key, r.stuck, r.prompt_id, r.prompt_staff or r.staff, j.ack_seq,
         )
         if self._push(n):
@@ -285,7 +292,7 @@ class Core:
         b = self._bounces[k]
         n = codec.key_event_into(
             self._frame, self._next_seq(), 0, k + 1, 1 if down else 0,
-            (self.uptime + ticks_diff(now, self._last)) & 0xFFFFFFFF, b - 1 if b else 0,
+            self._uptime32(ticks_diff(now, self._last)), b - 1 if b else 0,
         )
         self._push(n)
 
@@ -295,7 +302,7 @@ class Core:
         self._push(n)
 
     def log(self, level, text):
-        n = codec.log_into(self._frame, self._next_seq(), 0, level, self.uptime & 0xFFFFFFFF,
+        n = codec.log_into(self._frame, self._next_seq(), 0, level, self._uptime32(),
                            text[:160])
         self._push(n)
 
@@ -329,7 +336,7 @@ class Core:
                 f = j.fields()
                 n = codec.rating_into(
                     self._frame, self._next_seq(), hflags, seq, f[F_BOOT],
-                    f[F_UPTIME] & 0xFFFFFFFF, j.epoch(), f[F_SCORE], f[F_KEY_COUNT],
+                    f[F_UPTIME], j.epoch(), f[F_SCORE], f[F_KEY_COUNT],
                     f[F_PROMPT], f[F_FLAGS], j.staff(),
                 )
             else:
