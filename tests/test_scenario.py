@@ -212,3 +212,17 @@ def test_soak_nothing_confirmed_is_lost_or_duplicated() -> None:
     downs = {(e["device"], e["at_ms"]) for e in result.key_edges if e["down"]}
     for r in exact:
         assert (r["device"], r["at_ms"]) in downs
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("name", ["contract", "soak"])
+def test_both_engines_give_identical_output(name: str) -> None:
+    if name == "contract":
+        scenario = parse(json.loads((HERE / "contract_example.json").read_text()))
+    else:
+        scenario = parse(soak_scenario(5, 60))
+    cpy = Runner(scenario, engine="cpython").run()
+    mpy = Runner(scenario, engine="micropython").run()
+    assert cpy.ratings and mpy.ratings == cpy.ratings
+    assert mpy.key_edges == cpy.key_edges
+    assert mpy.stats == cpy.stats

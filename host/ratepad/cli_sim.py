@@ -84,7 +84,7 @@ def register(sub: Any) -> None:
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (.json or .toml)")
     p.add_argument(
         "--engine",
-        choices=["cpython"],
+        choices=["cpython", "micropython"],
         default="cpython",
         help="where the firmware runs (default cpython)",
     )

@@ -15,6 +15,7 @@ from ..capture import CaptureWriter
 from ..events import Rating
 from ..session import Session
 from ..sim.keypad import SimulatedKeypad
+from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..transports.base import to_reports
 from .model import Action, Scenario, ScenarioError
 
@@ -22,10 +23,13 @@ EPOCH0 = 1_800_000_000_000  # the host's wall clock at scenario time 0 (ms since
 POWER_RETURN_MS = 50  # a power cut lasts this long
 
 
+Keypad = SimulatedKeypad | MicroPythonKeypad
+
+
 @dataclass
 class _Device:
     id: str
-    keypad: SimulatedKeypad
+    keypad: Keypad
     linked: bool = False
     session: Session | None = None
     edges: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, order, key, lvl)
@@ -48,8 +52,8 @@ class Runner:
         engine: str = "cpython",
         capture: CaptureWriter | None = None,
     ) -> None:
-        if engine != "cpython":
-            raise ScenarioError(f"engine {engine!r} is not available in this runner")
+        if engine not in ("cpython", "micropython"):
+            raise ScenarioError(f"unknown engine {engine!r} (cpython or micropython)")
         self.scenario = scenario
         self.rng = random.Random(scenario.seed)
         self.capture = capture
@@ -65,9 +69,17 @@ class Runner:
             "bad_spans": 0,
         }
         self.devices: dict[str, _Device] = {}
+        self._engine: MicroPythonEngine | None = None
+        if engine == "micropython":
+            self._engine = MicroPythonEngine()
         for d in scenario.devices:
             settings = {"keys": d.keys, **d.config}
-            self.devices[d.id] = _Device(d.id, SimulatedKeypad(d.id, settings=settings))
+            keypad: Keypad
+            if self._engine is not None:
+                keypad = self._engine.keypad(d.id, settings)
+            else:
+                keypad = SimulatedKeypad(d.id, settings=settings)
+            self.devices[d.id] = _Device(d.id, keypad)
 
     # -- host clock and link ----------------------------------------------------------------
     def clock(self) -> int:
@@ -203,7 +215,7 @@ class Runner:
             dev.session = None
             self._power_on(dev)
         elif a.do == "power_cut":
-            kp.storage.cut_in_next_append(".seg")
+            kp.plan_power_cut()
         elif a.do == "prompt":
             self._prompt_ids += 1
             dev.last_prompt = self._prompt_ids
@@ -223,7 +235,7 @@ class Runner:
             for k, v in a.args["config"].items():
                 self._command(dev, codec.SetConfig(k, str(v)))
         elif a.do == "press":
-            key = self._key_for_score(dev, a.args["score"])
+            key = kp.key_for_score(a.args["score"])
             hold = a.args.get("hold_ms", 120)
             bounce = a.args.get("bounce_ms", 0)
             for t, level in _press_edges(hold, bounce):
@@ -231,13 +243,6 @@ class Runner:
         elif a.do == "raw":
             for offset, level in a.args["edges"]:
                 self._edge(dev, self.now + offset, a.args["key"], level)
-
-    @staticmethod
-    def _key_for_score(dev: _Device, score: int) -> int:
-        settings = dev.keypad.core.settings if dev.keypad.core else None
-        order = settings.get("key_order") if settings else "12345"
-        pos = order.find(str(score))
-        return pos + 1 if pos >= 0 else score
 
     # -- the clock ----------------------------------------------------------------------------
     def _next_time(self, actions: list[Action], i: int) -> int | None:
@@ -255,6 +260,13 @@ class Runner:
         return min(times) if times else None
 
     def run(self) -> Result:
+        try:
+            return self._run()
+        finally:
+            if self._engine is not None:
+                self._engine.close()
+
+    def _run(self) -> Result:
         actions = list(self.scenario.events)
         i = 0
         until = self.scenario.until_ms

@@ -18,7 +18,11 @@ PERIOD = 1 << 30  # MicroPython's ticks_ms wraps here
 
 
 class SimulatedKeypad:
-    """One keypad on a virtual clock (milliseconds, any integer; the firmware sees ticks_ms)."""
+    """One keypad on a virtual clock (milliseconds, any integer; the firmware sees ticks_ms).
+
+    A typed face on ``firmware/fakes/simkeypad.py``, the simulated keypad that both engines run
+    (CPython here; the MicroPython engine runs the same file on the MicroPython VM).
+    """
 
     def __init__(
         self,
@@ -29,127 +33,108 @@ class SimulatedKeypad:
         ticks_offset: int = 0,
         storage_dir: str | None = None,
     ) -> None:
-        fake = _firmware.load("fakes.keypad")
-        self._core_cls = _firmware.load("rpfw.core").Core
-        self.device_id = device_id
         values = {"serial": device_id, **dict(settings or {})}
         text = "".join(f"{k}={v}\n" for k, v in values.items()).encode()
-        self.storage: Any
-        if storage_dir is None:  # flash in memory, with power cuts on demand
-            self.storage = _firmware.load("fakes.memstorage").MemStorage()
-            self.storage.files["settings"] = bytearray(text)
-        else:  # flash in a folder: the journal outlives this process
-            self.storage = _firmware.load("rpfw.storage").FileStorage(storage_dir)
-            if self.storage.read("settings") is None:
-                self.storage.replace("settings", text)
-        self.hw: Any = fake.FakeHw()
-        self.ticks_offset = ticks_offset  # lets tests start ticks_ms near its wraparound
-        self.now_ms = now_ms
-        self.raw = 0
-        self.powered = False
-        self.linked = False
-        self.core: Any = None
-        self._report = bytearray(64)
-        self._power_cut: type[BaseException] = _firmware.load("fakes.memstorage").PowerCut
-        self.key_edges: list[tuple[int, int, bool]] = []  # (time, key number, down)
-        self.power_cuts: list[int] = []  # times the power failed mid-write
-        self.power_on(now_ms)
+        storage = None
+        if storage_dir is not None:  # flash in a folder: the journal outlives this process
+            storage = _firmware.load("rpfw.storage").FileStorage(storage_dir)
+        self._kp: Any = _firmware.load("fakes.simkeypad").SimKeypad(
+            device_id, text, now_ms, ticks_offset, storage
+        )
+        self.device_id = device_id
 
-    # -- clock --------------------------------------------------------------------------------
+    # state of the simulated keypad
+    @property
+    def core(self) -> Any:
+        return self._kp.core
+
+    @property
+    def storage(self) -> Any:
+        return self._kp.storage
+
+    @property
+    def hw(self) -> Any:
+        return self._kp.hw
+
+    @property
+    def raw(self) -> int:
+        raw: int = self._kp.raw
+        return raw
+
+    @property
+    def now_ms(self) -> int:
+        now: int = self._kp.now_ms
+        return now
+
+    @property
+    def powered(self) -> bool:
+        return bool(self._kp.powered)
+
+    @property
+    def linked(self) -> bool:
+        return bool(self._kp.linked)
+
+    @property
+    def key_edges(self) -> list[tuple[int, int, bool]]:
+        edges: list[tuple[int, int, bool]] = self._kp.key_edges
+        return edges
+
+    @property
+    def power_cuts(self) -> list[int]:
+        cuts: list[int] = self._kp.power_cuts
+        return cuts
+
     def ticks(self, now_ms: int) -> int:
-        return (now_ms + self.ticks_offset) % PERIOD
+        offset: int = self._kp.ticks_offset
+        return (now_ms + offset) % PERIOD
 
     def next_deadline_ms(self) -> int | None:
         """Virtual time of the core's next deadline, or None."""
-        if not self.powered:
-            return None
-        d: int = self.core.next_deadline(self.ticks(self.now_ms))
-        if d == -1:
-            return None
-        delta = (d - self.ticks(self.now_ms) + PERIOD // 2) % PERIOD - PERIOD // 2
-        return self.now_ms + max(delta, 0)
+        d: int = self._kp.next_deadline_ms()
+        return None if d == -1 else d
 
     def advance_to(self, now_ms: int, inclusive: bool = True) -> None:
         """Let time pass up to ``now_ms``, waking the core exactly at its deadlines (those at
         ``now_ms`` itself only if ``inclusive``)."""
-        while self.powered:
-            d = self.next_deadline_ms()
-            if d is None or d > now_ms or (d == now_ms and not inclusive):
-                break
-            self.now_ms = d
-            self._step(d)
-        self.now_ms = max(self.now_ms, now_ms)
+        self._kp.advance_to(now_ms, inclusive)
 
-    def _step(self, now_ms: int) -> None:
-        before = self.core.debouncer.state
-        self._guarded(self.core.step, self.raw, self.ticks(now_ms))
-        if self.powered:
-            changed = self.core.debouncer.state ^ before
-            for k in range(5):
-                if changed >> k & 1:
-                    self.key_edges.append((now_ms, k + 1, bool(self.core.debouncer.state >> k & 1)))
-
-    def _guarded(self, fn: Any, *args: Any) -> None:
-        # The firmware raises the fake flash's PowerCut when a planned cut happens: the keypad
-        # is dead from that moment until power_on().
-        try:
-            fn(*args)
-        except self._power_cut:
-            self.power_off()
-            self.power_cuts.append(self.now_ms)
-
-    # -- pins -------------------------------------------------------------------------------------
     def set_keys(self, raw: int, now_ms: int) -> None:
         """Raw pin state (bit i = key i+1 pressed) from ``now_ms`` on. The edge is applied
         first, then whatever is due at ``now_ms`` runs in the same scan."""
-        self.advance_to(now_ms, inclusive=False)
-        self.raw = raw
-        self.now_ms = max(self.now_ms, now_ms)
-        if self.powered:
-            self._step(now_ms)
+        self._kp.set_keys(raw, now_ms)
 
-    # -- link -------------------------------------------------------------------------------------
     def connect(self, now_ms: int) -> None:
-        self.advance_to(now_ms)
-        self.linked = True
-        if self.powered:
-            self.core.connect(self.ticks(now_ms))
+        self._kp.connect(now_ms)
 
     def disconnect(self, now_ms: int) -> None:
-        self.advance_to(now_ms)
-        self.linked = False
-        if self.powered:
-            self.core.disconnect(self.ticks(now_ms))
+        self._kp.disconnect(now_ms)
 
     def write(self, data: bytes, now_ms: int) -> None:
         """Bytes from the host (dropped while the link is down or the power is off)."""
-        self.advance_to(now_ms)
-        if self.powered and self.linked:
-            self._guarded(self.core.receive, data, self.ticks(now_ms))
+        self._kp.write(data, now_ms)
 
     def read_reports(self) -> list[bytes]:
         """Every 64-byte IN report the keypad has queued (none while unlinked)."""
-        out: list[bytes] = []
-        if not (self.powered and self.linked):
-            return out
-        while self.core.pull(self._report):
-            out.append(bytes(self._report))
-        return out
+        reports: list[bytes] = self._kp.read_reports()
+        return reports
 
-    # -- power ------------------------------------------------------------------------------------
     def power_off(self) -> None:
-        self.powered = False
-        self.core = None
+        self._kp.power_off()
 
     def power_on(self, now_ms: int) -> None:
-        self.now_ms = max(self.now_ms, now_ms)
-        if hasattr(self.storage, "budget"):
-            self.storage.budget = -1  # power is back: writes complete again
-        self.core = self._core_cls(self.hw, self.storage, board="sim")
-        self.core.boot(self.raw, self.ticks(self.now_ms))
-        self.powered = True
-        if self.linked:
-            self.core.connect(self.ticks(self.now_ms))
+        self._kp.power_on(now_ms)
+
+    def plan_power_cut(self) -> None:
+        """The power fails halfway through the next journal write (back on power_on)."""
+        self._kp.plan_power_cut()
+
+    def key_for_score(self, score: int) -> int:
+        key: int = self._kp.key_for_score(score)
+        return key
+
+    def journal_next_seq(self) -> int:
+        seq: int = self._kp.journal_next_seq()
+        return seq
 
 
 class RealtimeKeypad:
