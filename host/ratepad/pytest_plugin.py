@@ -1,0 +1,129 @@
+"""pytest plugin (entry point ``pytest11``): simulated keypads for your own tests.
+
+Fixtures:
+
+* ``ratepad_keypad`` — a connected ``ratepad.Keypad`` on a fresh simulated keypad (the real
+  firmware core), or on real hardware with ``--ratepad-device=URL``;
+* ``ratepad_customer`` — the customer at that simulated keypad: ``press(score)``;
+* ``ratepad_fleet`` — a factory: ``ratepad_fleet(n)`` gives n connected simulated keypads;
+* ``ratepad_scenario`` — a factory: ``ratepad_scenario(path_or_dict, engine=...)`` runs a
+  scenario file and returns its result (``.ratings``, ``.key_edges``, ``.stats``).
+
+Marker ``@pytest.mark.micropython_engine`` runs the scenarios of a test on the MicroPython VM.
+Tests that need a simulated keypad are skipped when ``--ratepad-device`` points at hardware and
+they use ``ratepad_customer``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ratepad
+
+FAST = {"debounce_ms": 5, "chord_ms": 20, "repeat_guard_ms": 0, "thanks_ms": 200}
+_ids = itertools.count(1)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ratepad")
+    group.addoption(
+        "--ratepad-device",
+        metavar="URL",
+        default=None,
+        help="run ratepad fixtures against this keypad instead of a simulated one",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "micropython_engine: run this test's scenarios on the MicroPython VM"
+    )
+
+
+class Customer:
+    """The person at a simulated keypad."""
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+
+    def press(self, score: int, hold_ms: int = 120, bounce_ms: int = 0) -> None:
+        """Press the key for ``score`` (key order 1..N by default)."""
+        ratepad.sim.get(self.device_id).press(score, hold_ms=hold_ms, bounce_ms=bounce_ms)
+
+    @property
+    def unacked(self) -> int:
+        """Ratings the keypad still holds (not yet ACKed by a host)."""
+        unacked: int = ratepad.sim.get(self.device_id).keypad.core.journal.unacked()
+        return unacked
+
+
+def _sim_url(device_id: str, settings: dict[str, Any]) -> str:
+    query = "&".join(f"{k}={v}" for k, v in settings.items())
+    return f"sim://{device_id}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def ratepad_device_id() -> Iterator[str]:
+    device_id = f"PT{next(_ids)}"
+    yield device_id
+    ratepad.sim.remove(device_id)
+
+
+@pytest.fixture
+def ratepad_keypad(request: pytest.FixtureRequest, ratepad_device_id: str) -> Iterator[Any]:
+    url = request.config.getoption("--ratepad-device") or _sim_url(ratepad_device_id, FAST)
+    keypad = ratepad.open(url)
+    try:
+        yield keypad
+    finally:
+        keypad.close()
+
+
+@pytest.fixture
+def ratepad_customer(request: pytest.FixtureRequest, ratepad_device_id: str) -> Customer:
+    if request.config.getoption("--ratepad-device"):
+        pytest.skip("a real keypad needs a real customer")
+    return Customer(ratepad_device_id)
+
+
+@pytest.fixture
+def ratepad_fleet() -> Iterator[Callable[..., list[Any]]]:
+    opened: list[tuple[str, Any]] = []
+
+    def make(n: int, **settings: Any) -> list[Any]:
+        keypads = []
+        for _ in range(n):
+            device_id = f"PT{next(_ids)}"
+            kp = ratepad.open(_sim_url(device_id, {**FAST, **settings}))
+            opened.append((device_id, kp))
+            keypads.append(kp)
+        return keypads
+
+    yield make
+    for device_id, kp in opened:
+        kp.close()
+        ratepad.sim.remove(device_id)
+
+
+@pytest.fixture
+def ratepad_scenario(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    from .scenario import Runner, load, parse
+
+    default_engine = (
+        "micropython" if request.node.get_closest_marker("micropython_engine") else "cpython"
+    )
+
+    def run(source: str | Path | dict[str, Any], engine: str | None = None) -> Any:
+        if isinstance(source, dict):
+            scenario = parse(json.loads(json.dumps(source)))
+        else:
+            scenario = load(source)
+        return Runner(scenario, engine=engine or default_engine).run()
+
+    return run
