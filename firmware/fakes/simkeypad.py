@@ -28,21 +28,27 @@ class SimKeypad:
         self.key_edges = []  # (time ms, key number, down)
         self.power_cuts = []  # times the power failed in the middle of a write
         self._report = bytearray(64)
+        self._deadline = None  # cached next_deadline_ms(); None = to be computed
         self.power_on(now_ms)
 
     def ticks(self, now_ms):
         return (now_ms + self.ticks_offset) % PERIOD
 
     def next_deadline_ms(self):
-        # Virtual time of the core's next deadline, or -1.
+        # Virtual time of the core's next deadline, or -1. Cached: only a call into the core
+        # can change it.
+        if self._deadline is not None:
+            return self._deadline
         if not self.powered:
             return -1
         now = self.ticks(self.now_ms)
         d = self.core.next_deadline(now)
         if d == -1:
-            return -1
-        delta = (d - now + _HALF) % PERIOD - _HALF
-        return self.now_ms + (delta if delta > 0 else 0)
+            self._deadline = -1
+        else:
+            delta = (d - now + _HALF) % PERIOD - _HALF
+            self._deadline = self.now_ms + (delta if delta > 0 else 0)
+        return self._deadline
 
     def advance_to(self, now_ms, inclusive=True):
         # Let time pass up to now_ms, waking the core at its deadlines (those at now_ms itself
@@ -69,6 +75,7 @@ class SimKeypad:
     def _guarded(self, what, now_ms, data):
         # Run one core call; the fake flash raises PowerCut when a planned cut happens, and
         # the keypad is then dead until power_on().
+        self._deadline = None
         t = self.ticks(now_ms)
         try:
             if what == 0:
@@ -90,12 +97,14 @@ class SimKeypad:
 
     def connect(self, now_ms):
         self.advance_to(now_ms)
+        self._deadline = None
         self.linked = True
         if self.powered:
             self.core.connect(self.ticks(now_ms))
 
     def disconnect(self, now_ms):
         self.advance_to(now_ms)
+        self._deadline = None
         self.linked = False
         if self.powered:
             self.core.disconnect(self.ticks(now_ms))
@@ -114,10 +123,12 @@ class SimKeypad:
         return out
 
     def power_off(self):
+        self._deadline = None
         self.powered = False
         self.core = None
 
     def power_on(self, now_ms):
+        self._deadline = None
         if now_ms > self.now_ms:
             self.now_ms = now_ms
         if hasattr(self.storage, "budget"):

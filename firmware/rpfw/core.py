@@ -62,9 +62,11 @@ class Core:
         self.reboot_mode = _NONE  # set by a reboot command: the device loop resets
         self._seq = 0
         self._tx = bytearray(_TX_SIZE)
+        self._tx_mv = memoryview(self._tx)
         self._tx_head = 0  # next byte to send
         self._tx_len = 0
         self._frame = bytearray(MAX_FRAME + 8)
+        self._frame_mv = memoryview(self._frame)
         self._rx = bytearray(MAX_FRAME)
         self._rx_len = 0
         self._rx_skip = False  # dropping an over-long frame until the next delimiter
@@ -208,9 +210,12 @@ class Core:
         if n > _REPORT:
             n = _REPORT
         head = self._tx_head
-        tx = self._tx
-        for i in range(n):
-            report[i] = tx[(head + i) % _TX_SIZE]
+        first = _TX_SIZE - head
+        if first > n:
+            first = n
+        report[0:first] = self._tx_mv[head : head + first]
+        if n > first:
+            report[first:n] = self._tx_mv[0 : n - first]
         for i in range(n, _REPORT):
             report[i] = 0
         self._tx_head = (head + n) % _TX_SIZE
@@ -226,11 +231,13 @@ class Core:
         # are sent again after the ACK timeout.
         if self._tx_len + n > _TX_SIZE:
             return False
-        tx = self._tx
         tail = (self._tx_head + self._tx_len) % _TX_SIZE
-        f = self._frame
-        for i in range(n):
-            tx[(tail + i) % _TX_SIZE] = f[i]
+        first = _TX_SIZE - tail
+        if first > n:
+            first = n
+        self._tx_mv[tail : tail + first] = self._frame_mv[0:first]
+        if n > first:
+            self._tx_mv[0 : n - first] = self._frame_mv[first:n]
         self._tx_len += n
         return True
 

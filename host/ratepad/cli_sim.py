@@ -25,7 +25,60 @@ def cmd_sim(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
+def _fleet(args: argparse.Namespace) -> int:
+    import time
+
+    from .sim.fleet import Profile, ProfileError, run_fleet
+
+    if args.scenario is not None:
+        raise SimUsageError("give either SCENARIO or --fleet, not both")
+    if args.fleet < 1 or args.hours <= 0:
+        raise SimUsageError("--fleet needs at least 1 keypad and --hours more than 0")
+    try:
+        profile = Profile.load(args.profile)
+    except ProfileError as exc:
+        raise SimUsageError(str(exc)) from None
+    sink = None
+    store = None
+    if args.db:
+        from .agent.store import open_store_for_fleet
+
+        store = open_store_for_fleet(args.db)
+        sink = store.add_simulated
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    try:
+        result = run_fleet(
+            args.fleet, args.hours, profile, seed=args.seed, sink=sink, engine=args.engine
+        )
+    finally:
+        if store is not None:
+            store.close()
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    summary = {
+        "keypads": result.keypads,
+        "hours": result.hours,
+        "prompts": result.prompts,
+        "ratings": result.ratings,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "simulated_ratings_per_s": round(result.ratings / wall, 1) if wall else None,
+        "simulated_keypad_hours_per_s": round(result.keypads * result.hours / wall, 1),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for k, v in summary.items():
+            print(f"{k:<30} {v}")
+    return EXIT_OK
+
+
 def _sim(args: argparse.Namespace) -> int:
+    if args.fleet is not None:
+        return _fleet(args)
+    if args.scenario is None:
+        raise SimUsageError("give a SCENARIO file, or --fleet N --hours H")
     try:
         scenario = load(args.scenario)
     except ScenarioError as exc:
@@ -81,7 +134,7 @@ def register(sub: Any) -> None:
         "firmware, the real host session and a faulty link, on virtual time. Same scenario and "
         "seed give the same output.",
     )
-    p.add_argument("scenario", metavar="SCENARIO", help="scenario file (.json or .toml)")
+    p.add_argument("scenario", metavar="SCENARIO", nargs="?", help="scenario file (.json or .toml)")
     p.add_argument(
         "--engine",
         choices=["cpython", "micropython"],
@@ -91,4 +144,15 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per stored rating")
     p.add_argument("--keys", action="store_true", help="also one line per debounced key edge")
     p.add_argument("--capture", metavar="FILE", help="record the link traffic as pcapng")
+    p.add_argument("--fleet", type=int, metavar="N", help="simulate N keypads over a working day")
+    p.add_argument(
+        "--hours",
+        type=float,
+        default=8.0,
+        metavar="H",
+        help="hours per keypad with --fleet (default 8)",
+    )
+    p.add_argument("--profile", metavar="FILE", help="behaviour profile (JSON or TOML) for --fleet")
+    p.add_argument("--seed", type=int, default=1, help="random seed for --fleet (default 1)")
+    p.add_argument("--db", metavar="PATH", help="with --fleet: store ratings in this agent store")
     p.set_defaults(func=cmd_sim)
