@@ -61,8 +61,11 @@ class Profile:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ProfileError(f"profile: unknown keys {unknown}")
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         try:
-            prof = Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+            prof = Profile(**values)
         except TypeError as exc:
             raise ProfileError(f"profile: {exc}") from None
         if len(prof.scores) not in (3, 4, 5) or abs(sum(prof.scores) - 1) > 1e-6:
