@@ -7,6 +7,7 @@ STAMP := $(VENV)/.ratepad-setup
 .PHONY: setup test lint typecheck unit demo generate vectors check-generated bench clean
 
 setup: $(STAMP) node_modules/.package-lock.json
+	command -v tshark >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import gen_firmware, gen_host
+from . import gen_firmware, gen_host, gen_lua
 from .model import Model, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS: dict[str, Callable[[Model], str]] = {
     "host/ratepad/codec.py": gen_host.generate,
     "firmware/rpfw/codec.py": gen_firmware.generate,
+    "wireshark/ratepad.lua": gen_lua.generate,
 }
 
 
@@ -42,7 +43,10 @@ def _format_python(source: str) -> str:
 
 def render() -> dict[str, str]:
     model = build_model()
-    return {rel: _format_python(gen(model)) for rel, gen in TARGETS.items()}
+    return {
+        rel: _format_python(gen(model)) if rel.endswith(".py") else gen(model)
+        for rel, gen in TARGETS.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             stale.append(rel)
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             print(f"generated {rel}")
     if stale:
