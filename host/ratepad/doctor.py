@@ -13,8 +13,8 @@ from pathlib import Path
 
 from . import __version__, codec
 
-UDEV_RULE = Path("/etc/udev/rules.d/99-ratepad.rules")
-SHIPPED_RULE = "packaging/99-ratepad.rules"
+UDEV_RULE = Path("/etc/udev/rules.d/70-ratepad.rules")
+SHIPPED_RULE = "packaging/70-ratepad.rules"
 
 
 @dataclass(frozen=True)
@@ -80,16 +80,22 @@ def _udev() -> Check:
 
 
 def _hidraw_access() -> list[Check]:
-    checks = []
+    checks: list[Check] = []
     if not sys.platform.startswith("linux"):
         return checks
-    for node in sorted(Path("/dev").glob("hidraw*")):
+    try:
+        from .transports.hid import keypad_device_nodes
+
+        nodes = keypad_device_nodes()
+    except Exception:
+        return checks
+    for node in nodes:
         if not os.access(node, os.R_OK | os.W_OK):
             checks.append(
                 Check(
-                    f"{node}",
+                    node,
                     "warn",
-                    "no read/write permission for this user",
+                    "keypad found, but this user may not open it",
                     f"install the udev rule ({SHIPPED_RULE}) and replug",
                 )
             )

@@ -143,8 +143,10 @@ class Keypad:
                 return
 
     def _lost(self, reason: str) -> None:
-        self._connected.clear()
-        self._put(Lost(self.session.serial, reason))
+        # One Lost per outage: failed reconnection attempts while away are not news.
+        if self._connected.is_set():
+            self._connected.clear()
+            self._put(Lost(self.session.serial, reason))
 
     def _reopen(self) -> None:
         with contextlib.suppress(TransportError):

@@ -14,7 +14,7 @@ from typing import Any
 
 from .keypad import RealtimeKeypad, SimulatedKeypad
 
-__all__ = ["RealtimeKeypad", "SimulatedKeypad", "get", "remove", "reset"]
+__all__ = ["RealtimeKeypad", "SimulatedKeypad", "devices", "get", "ids", "remove", "reset"]
 
 _LOCK = threading.Lock()
 _DEVICES: dict[str, RealtimeKeypad] = {}
@@ -55,3 +55,9 @@ def reset() -> None:
 def ids() -> list[str]:
     with _LOCK:
         return sorted(_DEVICES)
+
+
+def devices() -> dict[str, RealtimeKeypad]:
+    """The simulated keypads that exist now (without creating any)."""
+    with _LOCK:
+        return dict(_DEVICES)

@@ -1,0 +1,354 @@
+"""``hid://[SERIAL][?api=hid|hidraw|sim]``: a keypad's vendor HID interface through hidapi.
+
+The keypad is a composite USB device (``VID``:``PID``, product "ratepad keypad", serial = the
+keypad's serial): a CDC interface (MicroPython's REPL) and a vendor-defined HID interface (usage
+page 0xFF00, no report ids) whose 64-byte interrupt IN and OUT reports carry the byte stream.
+No driver to install: every OS gives such an interface to user programs (on Linux, through
+``/dev/hidrawN``, which needs the udev rule ``packaging/70-ratepad.rules``).
+
+hidapi (``pip install 'ratepad[hid]'``) is imported on first use, never by ``import ratepad``.
+On Linux the hidapi wheel has two modules with one API: ``hidraw`` (the kernel's hidraw nodes,
+used by default) and ``hid`` (libusb, which detaches the kernel driver); ``?api=`` picks one.
+``HID_API`` is the seam for another implementation: anything with hidapi's ``enumerate`` and
+``device`` (``use_simulated(keypads)`` installs simulated keypads there; ``?api=sim`` uses the
+``ratepad.sim`` registry's keypads).
+
+``hid://`` without a serial opens the only keypad plugged in; a reconnect goes back to the
+keypad first opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import math
+import os
+import re
+import sys
+from collections.abc import Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from urllib.parse import parse_qsl
+
+from ..errors import (
+    DeviceBusyError,
+    DeviceNotFoundError,
+    DevicePermissionError,
+    DisconnectedError,
+    LocalProtocolError,
+    TransportError,
+)
+from .base import REPORT_SIZE, DeviceInfo, Transport, to_reports
+
+if TYPE_CHECKING:
+    from ..sim import RealtimeKeypad
+    from .hidsim import SimulatedBus, SimulatedHidApi
+
+__all__ = [
+    "HID_API",
+    "PID",
+    "PRODUCT",
+    "USAGE_PAGE",
+    "VID",
+    "HidApi",
+    "HidDevice",
+    "HidTransport",
+    "Override",
+    "hid_api",
+    "keypad_device_nodes",
+    "use_simulated",
+]
+
+# The keypad's USB identity, defined here once (firmware/rpfw/usbhid.py enumerates with it).
+VID = 0x1209  # pid.codes
+PID = 0x0001  # pid.codes test PID: development keypads; allocate a PID before shipping
+PRODUCT = "ratepad keypad"
+USAGE_PAGE = 0xFF00  # vendor defined: its reports are ours alone
+REPORT_ID = 0  # the keypad has no report ids: hidapi wants a 0 before each OUT report
+
+UDEV_HINT = "install packaging/70-ratepad.rules (see `ratepad doctor`)"
+
+
+class HidDevice(Protocol):
+    """What ratepad uses of ``hid.device``."""
+
+    def open_path(self, path: bytes) -> None: ...
+
+    def write(self, buff: bytes) -> int: ...
+
+    def read(self, max_length: int, timeout_ms: int = 0) -> list[int]: ...
+
+    def close(self) -> None: ...
+
+
+class HidApi(Protocol):
+    """What ratepad uses of the ``hid`` module."""
+
+    def enumerate(self, vendor_id: int = 0, product_id: int = 0) -> list[dict[str, Any]]: ...
+
+    def device(self) -> HidDevice: ...
+
+
+# None: hidapi itself (module ``hidraw`` on Linux if present, else ``hid``), imported when used.
+HID_API: HidApi | None = None
+
+T = TypeVar("T")
+
+
+class Override(Generic[T]):
+    """A module-level seam set to ``value`` at once and put back by ``restore()`` or at the end
+    of a ``with`` block (which gives ``value``)."""
+
+    def __init__(self, module: ModuleType, name: str, value: T) -> None:
+        self.module = module
+        self.name = name
+        self.value = value
+        self._previous = getattr(module, name)
+        self._active = True
+        setattr(module, name, value)
+
+    def restore(self) -> None:
+        if self._active:
+            setattr(self.module, self.name, self._previous)
+            self._active = False
+
+    def __enter__(self) -> T:
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+
+def use_simulated(
+    keypads: Iterable[RealtimeKeypad] | None = None, *, bus: SimulatedBus | None = None
+) -> Override[SimulatedHidApi]:
+    """Process-wide: ``hid://`` reaches these simulated keypads (None: the ``ratepad.sim``
+    registry's) instead of hidapi, until the ``with`` block ends or ``restore()``::
+
+        with ratepad.transports.hid.use_simulated([ratepad.sim.get("RP-1")]) as api:
+            kp = ratepad.open("hid://RP-1")
+            api.unplug("RP-1")
+    """
+    from .hidsim import SimulatedHidApi
+
+    return Override(sys.modules[__name__], "HID_API", SimulatedHidApi(keypads, bus=bus))
+
+
+def _import_hidapi(name: str) -> HidApi:
+    try:
+        module: HidApi = importlib.import_module(name)
+    except ImportError as exc:
+        raise TransportError(f"hid:// needs hidapi ({exc}): pip install 'ratepad[hid]'") from exc
+    return module
+
+
+def _api_by_name(name: str) -> HidApi:
+    if name == "sim":
+        from .hidsim import SimulatedHidApi, registry_bus
+
+        return SimulatedHidApi(bus=registry_bus())
+    return _import_hidapi(name)
+
+
+def hid_api() -> HidApi:
+    """The hidapi in use: ``HID_API``, else hidapi's own module."""
+    if HID_API is not None:
+        return HID_API
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(TransportError):
+            return _import_hidapi("hidraw")
+    return _import_hidapi("hid")
+
+
+def _is_keypad_interface(entry: dict[str, Any]) -> bool:
+    # usage page 0: unknown (hidapi's libusb backend could not read the report descriptor,
+    # e.g. for lack of permission): keep it, opening it says what is wrong
+    page = int(entry.get("usage_page") or 0)
+    return page >= USAGE_PAGE or page == 0
+
+
+def _device_node(path: bytes) -> str | None:
+    """The device file behind a hidapi path: /dev/hidrawN (hidraw backend) or
+    /dev/bus/usb/BBB/DDD (libusb backend paths are bus:address:interface in hex)."""
+    text = path.decode(errors="replace")
+    if text.startswith("/dev/"):
+        return text
+    m = re.fullmatch(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4}):([0-9a-fA-F]{2})", text)
+    if m:
+        return f"/dev/bus/usb/{int(m[1], 16):03d}/{int(m[2], 16):03d}"
+    return None
+
+
+_ERRNO_WORDS = {
+    errno.EACCES: ("permission denied", "access denied", "libusb_error_access"),
+    errno.EBUSY: ("resource busy", "libusb_error_busy"),
+    errno.ENOENT: ("no such file", "no such device", "libusb_error_no_device"),
+}
+
+
+def _errno_of(exc: OSError, detail: str) -> int | None:
+    if exc.errno:
+        return exc.errno
+    text = detail.lower()
+    for code, words in _ERRNO_WORDS.items():
+        if any(w in text for w in words):
+            return code
+    return None
+
+
+def _detail(dev: Any) -> str:
+    # hidapi >= 0.14 tells why in error() (the hidraw backend; the libusb one says little)
+    try:
+        text = str(dev.error())
+    except Exception:
+        return ""
+    return "" if "not implemented" in text or text == "Success" else text
+
+
+def keypad_device_nodes() -> list[str]:
+    """The device files of the keypads plugged in (/dev/hidrawN, or /dev/bus/usb/BBB/DDD with
+    hidapi's libusb backend): what needs the udev rule (``ratepad doctor``)."""
+    nodes = set()
+    for e in hid_api().enumerate(VID, PID):
+        node = _device_node(bytes(e.get("path") or b""))
+        if node and _is_keypad_interface(e):
+            nodes.add(node)
+    return sorted(nodes)
+
+
+class HidTransport(Transport):
+    scheme = "hid"
+
+    def __init__(self, url: str, api: HidApi | None = None) -> None:
+        super().__init__(url)
+        self.serial = self.parts.netloc or self.parts.path.strip("/")
+        options = dict(parse_qsl(self.parts.query))
+        self._api_name = options.pop("api", "")
+        if options:
+            raise LocalProtocolError(f"{url!r}: unknown option(s) {', '.join(options)} (api=)")
+        if self._api_name not in ("", "hid", "hidraw", "sim"):
+            raise LocalProtocolError(f"{url!r}: unknown api {self._api_name!r} (hid, hidraw, sim)")
+        self._api_given = api
+        self._pinned = ""  # serial of the keypad first opened: reconnects go back to it
+        self._dev: Any = None
+        self.path = b""
+
+    # -- opening ----------------------------------------------------------------------------
+    def api(self) -> HidApi:
+        if self._api_given is not None:
+            return self._api_given
+        if self._api_name:
+            return _api_by_name(self._api_name)
+        return hid_api()
+
+    def _choose(self, api: HidApi) -> dict[str, Any]:
+        try:
+            found = [e for e in api.enumerate(VID, PID) if _is_keypad_interface(e)]
+        except OSError as exc:
+            raise TransportError(f"{self.url}: HID enumeration failed: {exc}") from None
+        want = self._pinned or self.serial
+        if want:
+            matches = [e for e in found if str(e.get("serial_number") or "") == want]
+            if matches:
+                return matches[0]
+            seen = sorted(str(e.get("serial_number") or "?") for e in found)
+            hint = f" (keypads seen: {', '.join(seen)})" if seen else ""
+            if any(not e.get("serial_number") for e in found):
+                hint += "; unreadable serial numbers: check permissions with `ratepad doctor`"
+            raise DeviceNotFoundError(f"{self.url}: no keypad {want!r} found{hint}")
+        if not found:
+            raise DeviceNotFoundError(
+                f"{self.url}: no ratepad keypad found (USB {VID:04x}:{PID:04x}); "
+                "is it plugged in? `ratepad doctor` checks the setup"
+            )
+        if len(found) > 1:
+            serials = ", ".join(sorted(str(e.get("serial_number") or "?") for e in found))
+            raise DeviceNotFoundError(
+                f"{self.url}: {len(found)} keypads found ({serials}): say which, "
+                f"e.g. hid://{found[0].get('serial_number') or 'SERIAL'}"
+            )
+        return found[0]
+
+    def open(self) -> None:
+        if self._dev is not None:
+            return
+        api = self.api()
+        entry = self._choose(api)
+        path = bytes(entry["path"])
+        dev = api.device()
+        try:
+            dev.open_path(path)
+        except OSError as exc:
+            raise self._open_error(path, exc, _detail(dev)) from None
+        self._dev = dev
+        self.path = path
+        self._pinned = str(entry.get("serial_number") or "") or self._pinned
+
+    def _open_error(self, path: bytes, exc: OSError, detail: str) -> TransportError:
+        code = _errno_of(exc, detail)
+        node = _device_node(path)
+        where = node or path.decode(errors="replace")
+        if (
+            code is None
+            and node
+            and os.path.exists(node)
+            and not os.access(node, os.R_OK | os.W_OK)
+        ):
+            code = errno.EACCES
+        if code in (errno.EACCES, errno.EPERM):
+            return DevicePermissionError(f"{self.url}: permission denied on {where}: {UDEV_HINT}")
+        if code == errno.EBUSY:
+            return DeviceBusyError(f"{self.url}: {where} is in use by another program")
+        if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+            return DeviceNotFoundError(f"{self.url}: the keypad went away ({where})")
+        return TransportError(
+            f"{self.url}: cannot open {where}: {detail or exc} (see `ratepad doctor`)"
+        )
+
+    # -- i/o --------------------------------------------------------------------------------
+    def _device(self) -> Any:
+        if self._dev is None:
+            raise DisconnectedError(f"{self.url} is not open")
+        return self._dev
+
+    def write(self, data: bytes) -> None:
+        dev = self._device()
+        for report in to_reports(data):
+            try:
+                n = dev.write(bytes((REPORT_ID,)) + report)
+            except (OSError, ValueError) as exc:
+                raise DisconnectedError(f"{self.url}: write failed: {exc}") from None
+            if n < 0:
+                why = _detail(dev) or "the keypad went away?"
+                raise DisconnectedError(f"{self.url}: write failed: {why}")
+
+    def read(self, timeout: float) -> bytes:
+        dev = self._device()
+        # hidapi reads without a timeout when given 0: ask for at least 1 ms
+        ms = max(1, math.ceil(timeout * 1000))
+        try:
+            data = dev.read(REPORT_SIZE, ms)
+        except (OSError, ValueError) as exc:
+            why = _detail(dev) or str(exc)
+            raise DisconnectedError(f"{self.url}: {why}") from None
+        return bytes(data)
+
+    def close(self) -> None:
+        dev, self._dev = self._dev, None
+        if dev is not None:
+            with contextlib.suppress(Exception):
+                dev.close()
+
+    # -- discovery --------------------------------------------------------------------------
+    @classmethod
+    def discover(cls) -> list[DeviceInfo]:
+        out = []
+        for e in hid_api().enumerate(VID, PID):
+            if not _is_keypad_interface(e):
+                continue
+            serial = str(e.get("serial_number") or "")
+            path = bytes(e.get("path") or b"").decode(errors="replace")
+            product = e.get("product_string") or PRODUCT
+            out.append(DeviceInfo(f"hid://{serial}", serial, f"{product} ({path})"))
+        return out
