@@ -142,3 +142,14 @@ def test_unknown_scheme_and_bad_url() -> None:
         ratepad.open("bogus://x")
     with pytest.raises(ratepad.LocalProtocolError):
         ratepad.open("no-scheme")
+
+
+def test_keypad_power_cycle_without_a_link_error_reopens_the_session() -> None:
+    with ratepad.open(f"sim://PC1?{FAST}") as kp:
+        sim = ratepad.sim.get("PC1")
+        sim.power_cycle()  # the keypad reboots; the in-process link raised nothing
+        time.sleep(0.3)
+        assert sim.keypad.core.session  # the host answered its hello with host_hello
+        handle = kp.start_prompt("S1", timeout=5)
+        sim.press(2)
+        assert handle.wait().score == 2

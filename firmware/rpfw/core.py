@@ -268,7 +268,9 @@ class Core:
             return codec.DEVICE_STATE_FAULT
         return self.rules.state
 
-    def _push_hello(self):
+    def _push_hello(self, hflags=0):
+        # hflags HF_RESPONSE: this hello answers a host_hello. A hello without it (link up,
+        # after a reboot) asks the host to say host_hello, which opens the session.
         j = self.journal
         caps = (codec.CAPABILITIES_STATUS_LED | codec.CAPABILITIES_KEY_EVENTS
                 | codec.CAPABILITIES_SELF_TEST | codec.CAPABILITIES_MAINTENANCE
@@ -276,7 +278,8 @@ class Core:
         if self.settings.get("buzzer"):
             caps |= codec.CAPABILITIES_BUZZER
         n = codec.hello_into(
-            self._frame, self._next_seq(), 0, codec.PROTOCOL_VERSION, codec.SCHEMA_FINGERPRINT,
+            self._frame, self._next_seq(), hflags, codec.PROTOCOL_VERSION,
+            codec.SCHEMA_FINGERPRINT,
             self.nkeys, caps, j.capacity, j.unacked(), j.boot_id, self._uptime32(),
             self.settings.get("serial").encode(), self.version.encode(), self.board.encode(),
             j.ack_seq,
@@ -396,7 +399,7 @@ class Core:
             self._send_next = self.journal.ack_seq + 1
             self._ack_at = _NONE
             self._backoff = 1
-            self._push_hello()
+            self._push_hello(codec.HF_RESPONSE)
             self._status_due = True
             if v[0] != codec.PROTOCOL_VERSION:
                 self._reply(seq, codec.RESULT_CODE_DENIED, b"protocol version")

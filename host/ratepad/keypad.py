@@ -94,7 +94,7 @@ class Keypad:
         self.info: Connected | None = None
         self.status: Status | None = None
         self._events: queue.Queue[Event] = queue.Queue(maxsize=100_000)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._results: dict[int, queue.Queue[CommandResult]] = {}
         self._prompts: dict[int, PromptHandle] = {}
         self._connected = threading.Event()
@@ -119,14 +119,24 @@ class Keypad:
             with self._lock:
                 self.transport.write(data)
 
+    def _session_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # The session is shared by the reader thread and callers: one at a time, and the
+        # frame it returns goes out before another is made (sequence numbers stay in order).
+        with self._lock:
+            result = fn(*args)
+            data = result[1] if isinstance(result, tuple) else result
+            if data:
+                self.transport.write(data)
+            return result
+
     def _reader(self) -> None:
         backoff = 0.1
         while not self._closed:
             try:
                 data = self.transport.read(0.2)
                 if data:
-                    self._send(self.session.receive_data(data))
-                self._send(self.session.poll())
+                    self._session_call(self.session.receive_data, data)
+                self._session_call(self.session.poll)
                 self._dispatch()
                 backoff = 0.1
             except TransportError as exc:
@@ -154,7 +164,7 @@ class Keypad:
         try:
             self.transport.open()
             self.session = Session(clock=self.session.clock, software=self.session.software)
-            self._send(self.session.open())
+            self._session_call(self.session.open)
         except TransportError:
             pass
 
@@ -199,16 +209,17 @@ class Keypad:
 
     def confirm(self, rating: Rating) -> None:
         """The rating is stored durably: ACK it so the keypad may delete it."""
-        self._send(self.session.confirm(rating))
+        self._session_call(self.session.confirm, rating)
 
     # -- commands -------------------------------------------------------------------------------
     def command(self, message: codec.HostMessage, timeout: float | None = None) -> CommandResult:
         """Send a command and wait for its result (RatepadTimeout if none comes)."""
         if not self._connected.wait(self.command_timeout if timeout is None else timeout):
             raise DisconnectedError(f"{self.transport.url}: not connected")
-        request_id, frame = self.session.request(message)
         waiter: queue.Queue[CommandResult] = queue.Queue(maxsize=1)
-        self._results[request_id] = waiter
+        with self._lock:
+            request_id, frame = self.session.request(message)
+            self._results[request_id] = waiter
         try:
             self._send(frame)
             return waiter.get(timeout=self.command_timeout if timeout is None else timeout)

@@ -128,6 +128,11 @@ class Session:
     def _handle(self, frame: Frame) -> bytes:
         m = frame.message
         if isinstance(m, codec.Hello):
+            self._check_version(m)
+            if not frame.flags & codec.HeaderFlags.RESPONSE:
+                # The keypad came up on the link by itself (plugged in, rebooted): it waits
+                # for host_hello before it opens its session and sends ratings.
+                return self.open()
             return self._on_hello(m)
         if isinstance(m, codec.Rating):
             self._on_rating(m, frame)
@@ -172,13 +177,16 @@ class Session:
             self._events.append(UnknownMessage(self.serial, m.type_id, m.payload))
         return b""
 
-    def _on_hello(self, m: codec.Hello) -> bytes:
+    @staticmethod
+    def _check_version(m: codec.Hello) -> None:
         if m.protocol_version != codec.PROTOCOL_VERSION:
             raise IncompatiblePeerError(
                 f"keypad {m.serial or '?'} speaks protocol version {m.protocol_version}, "
                 f"this host speaks {codec.PROTOCOL_VERSION}: update the "
                 + ("host software" if m.protocol_version > codec.PROTOCOL_VERSION else "firmware")
             )
+
+    def _on_hello(self, m: codec.Hello) -> bytes:
         now = self.clock()
         self._boot_anchor[m.boot_count] = now - m.uptime_ms
         if self.hello is None or m.acked_seq > self._acked:

@@ -1,0 +1,140 @@
+"""The store's SQL: tables (as numbered migrations) and the statements the writer runs.
+
+``schema_version`` records which migrations a store has; a migration is never edited once
+released, only new ones appended.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE ratings (
+            id             INTEGER PRIMARY KEY,
+            serial         TEXT    NOT NULL,
+            journal_seq    INTEGER NOT NULL,
+            boot_id        INTEGER NOT NULL,
+            uptime_ms      INTEGER NOT NULL,
+            time_ms        INTEGER NOT NULL,
+            time_exact     INTEGER NOT NULL,
+            score          INTEGER NOT NULL,
+            key_count      INTEGER NOT NULL,
+            level          TEXT,
+            level_value    INTEGER,
+            staff_id       TEXT    NOT NULL,
+            prompt_id      INTEGER NOT NULL,
+            flags          INTEGER NOT NULL,
+            flag_names     TEXT    NOT NULL,
+            received_at_ms INTEGER NOT NULL,
+            UNIQUE (serial, journal_seq)
+        );
+        CREATE TABLE rating_conflicts (
+            id             INTEGER PRIMARY KEY,
+            existing_id    INTEGER NOT NULL REFERENCES ratings (id),
+            serial         TEXT    NOT NULL,
+            journal_seq    INTEGER NOT NULL,
+            boot_id        INTEGER NOT NULL,
+            uptime_ms      INTEGER NOT NULL,
+            time_ms        INTEGER NOT NULL,
+            time_exact     INTEGER NOT NULL,
+            score          INTEGER NOT NULL,
+            key_count      INTEGER NOT NULL,
+            level          TEXT,
+            level_value    INTEGER,
+            staff_id       TEXT    NOT NULL,
+            prompt_id      INTEGER NOT NULL,
+            flags          INTEGER NOT NULL,
+            flag_names     TEXT    NOT NULL,
+            received_at_ms INTEGER NOT NULL,
+            UNIQUE (serial, journal_seq, boot_id, uptime_ms)
+        );
+        CREATE INDEX ratings_by_time ON ratings (time_ms);
+        CREATE INDEX ratings_by_staff ON ratings (staff_id, time_ms);
+        CREATE TABLE prompts (
+            serial        TEXT    NOT NULL,
+            prompt_id     INTEGER NOT NULL,
+            staff_id      TEXT    NOT NULL DEFAULT '',
+            issued_at_ms  INTEGER,
+            timeout_ms    INTEGER,
+            state         TEXT    NOT NULL
+                CHECK (state IN ('issued', 'answered', 'timed_out', 'cancelled')),
+            closed_at_ms  INTEGER,
+            rating_seq    INTEGER,
+            PRIMARY KEY (serial, prompt_id)
+        );
+        CREATE INDEX prompts_by_state ON prompts (state, issued_at_ms);
+        CREATE TABLE devices (
+            serial        TEXT PRIMARY KEY,
+            url           TEXT    NOT NULL,
+            connected     INTEGER NOT NULL,
+            firmware      TEXT,
+            board         TEXT,
+            key_count     INTEGER,
+            boot_id       INTEGER,
+            state         TEXT,
+            faults        TEXT,
+            unacked       INTEGER,
+            presses       INTEGER,
+            unprompted    INTEGER,
+            repeats       INTEGER,
+            multi_key     INTEGER,
+            stuck_keys    INTEGER,
+            staff_id      TEXT,
+            acked_seq     INTEGER,
+            updated_at_ms INTEGER NOT NULL
+        );
+        """,
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+RATING_COLUMNS = (
+    "id",
+    "serial",
+    "journal_seq",
+    "boot_id",
+    "uptime_ms",
+    "time_ms",
+    "time_exact",
+    "score",
+    "key_count",
+    "level",
+    "level_value",
+    "staff_id",
+    "prompt_id",
+    "flags",
+    "flag_names",
+    "received_at_ms",
+)
+
+# Dedupe on the key only: "ON CONFLICT (serial, journal_seq) DO NOTHING" ignores a stored
+# rating sent again, like INSERT OR IGNORE, but unlike it does not also silently skip a row
+# that breaks another constraint (NOT NULL, CHECK): such a row fails the batch, which then is
+# not ACKed, instead of being dropped and ACKed.
+INSERT_RATING = (
+    "INSERT INTO ratings (serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact,"
+    " score, key_count, level, level_value, staff_id, prompt_id, flags, flag_names,"
+    " received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (serial, journal_seq) DO NOTHING"
+)
+ANSWER_PROMPT = (
+    "INSERT INTO prompts (serial, prompt_id, staff_id, state, closed_at_ms, rating_seq)"
+    " VALUES (?, ?, ?, 'answered', ?, ?)"
+    " ON CONFLICT (serial, prompt_id) DO UPDATE SET state = 'answered',"
+    " closed_at_ms = excluded.closed_at_ms, rating_seq = excluded.rating_seq"
+)
+ISSUE_PROMPT = (
+    "INSERT INTO prompts (serial, prompt_id, staff_id, issued_at_ms, timeout_ms, state)"
+    " VALUES (?, ?, ?, ?, ?, 'issued')"
+    " ON CONFLICT (serial, prompt_id) DO UPDATE SET issued_at_ms = excluded.issued_at_ms,"
+    " timeout_ms = excluded.timeout_ms, staff_id = excluded.staff_id"
+)
+CLOSE_PROMPT = (
+    "UPDATE prompts SET state = ?, closed_at_ms = ?"
+    " WHERE serial = ? AND prompt_id = ? AND state = 'issued'"
+)
+EXPIRE_PROMPTS = (
+    "UPDATE prompts SET state = 'timed_out', closed_at_ms = issued_at_ms + timeout_ms"
+    " WHERE state = 'issued' AND issued_at_ms + timeout_ms + ? < ?"
+)

@@ -1,0 +1,580 @@
+"""The agent's durable store: SQLite (stdlib), one writer, batched transactions.
+
+Rules kept here:
+
+* **Commit, then ACK.** ``Store.apply(batch)`` writes a whole batch in one transaction and
+  returns only once it is committed; the caller ACKs the batch's ratings after that. A rating is
+  deleted from the keypad's journal only after the ACK, so whatever happens to this process
+  (``kill -9``, power loss) every ACKed rating is on disk.
+* **Exactly once.** ``UNIQUE(serial, journal_seq)``, inserts that ignore a conflict on that key:
+  a rating sent again (after a lost ACK, a reconnect, a restart of the agent) is ACKed again but
+  stored once. A *different* rating under a stored key (a keypad whose journal was wiped starts
+  again at seq 1) is not dropped: it goes to ``rating_conflicts``, flagged for analysis.
+* **Durability settings.** WAL journal with ``synchronous=FULL``: every commit fsyncs the WAL, so
+  a committed batch survives a power failure as well as a crash. ``NORMAL`` in WAL mode would
+  only fsync at checkpoints: a commit would survive ``kill -9`` (the data is in the OS cache) but
+  the last commits could roll back on power loss, *after* their ratings were ACKed and deleted
+  from the keypad: a lost rating. FULL costs one fsync per commit, which batching amortises
+  (hundreds of ratings per fsync under load).
+* Readers (the bridge, ``export``) use their own connections; WAL lets them read while the writer
+  writes.
+* ``schema_version`` records applied migrations; a store written by a newer ratepad is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import codec
+from ..errors import RatepadError
+from ..events import Connected, Rating, Status
+from .levels import LevelMapping
+from .schema import (
+    ANSWER_PROMPT,
+    CLOSE_PROMPT,
+    EXPIRE_PROMPTS,
+    INSERT_RATING,
+    ISSUE_PROMPT,
+    MIGRATIONS,
+    RATING_COLUMNS,
+    SCHEMA_VERSION,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Confirmer",
+    "DeviceSnapshot",
+    "PromptClosed",
+    "PromptIssued",
+    "RatingItem",
+    "Store",
+    "StoreError",
+    "StoredRating",
+    "flag_names",
+    "now_ms",
+    "open_store_for_fleet",
+]
+
+SCENARIO_EPOCH0 = 1_800_000_000_000  # host wall clock at scenario time 0 (scenario runner)
+
+
+class StoreError(RatepadError):
+    """The store cannot be opened or written (bad file, newer schema, disk error)."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def flag_names(flags: int) -> list[str]:
+    return list(_flag_names(int(flags)))
+
+
+@functools.lru_cache(maxsize=512)
+def _flag_names(flags: int) -> tuple[str, ...]:
+    return tuple(f.name.lower() for f in codec.RatingFlags if f.name and flags & f)
+
+
+# -- batch items ---------------------------------------------------------------------------------
+class Confirmer(Protocol):
+    """Where a rating came from: told once the rating is stored (a Keypad: it sends the ACK)."""
+
+    def confirm(self, rating: Rating) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RatingItem:
+    """A rating to store, and whom to confirm it to after the commit (the store ignores it)."""
+
+    rating: Rating
+    source: Confirmer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptIssued:
+    serial: str
+    prompt_id: int
+    staff_id: str
+    timeout_ms: int
+    issued_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PromptClosed:
+    """A prompt ended without a rating (``timed_out`` or ``cancelled``); a rating that answers
+    it later still wins."""
+
+    serial: str
+    prompt_id: int
+    state: str
+    closed_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSnapshot:
+    """The latest we know of a keypad: its hello and/or its last status."""
+
+    serial: str
+    url: str
+    connected: bool
+    hello: Connected | None = None
+    status: Status | None = None
+
+
+Item = RatingItem | PromptIssued | PromptClosed | DeviceSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRating:
+    """One row of the ratings table."""
+
+    id: int
+    serial: str
+    journal_seq: int
+    boot_id: int
+    uptime_ms: int
+    time_ms: int
+    time_exact: bool
+    score: int
+    key_count: int
+    level: str | None
+    level_value: int | None
+    staff_id: str
+    prompt_id: int
+    flags: int
+    flag_names: list[str]
+    received_at_ms: int
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StoredRating:
+        values = list(row)
+        values[6] = bool(values[6])
+        values[14] = values[14].split() if values[14] else []
+        return cls(*values)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "serial": self.serial,
+            "journal_seq": self.journal_seq,
+            "boot_id": self.boot_id,
+            "uptime_ms": self.uptime_ms,
+            "time_ms": self.time_ms,
+            "time": _iso(self.time_ms),
+            "time_exact": self.time_exact,
+            "score": self.score,
+            "key_count": self.key_count,
+            "level": self.level,
+            "level_value": self.level_value,
+            "staff_id": self.staff_id,
+            "prompt_id": self.prompt_id,
+            "prompted": not self.flags & codec.RatingFlags.UNPROMPTED,
+            "flags": self.flags,
+            "flag_names": self.flag_names,
+            "received_at_ms": self.received_at_ms,
+        }
+
+
+def open_store_for_fleet(path: str | Path) -> Store:
+    """A store for ``ratepad sim --fleet --db`` (simulated ratings via ``add_simulated``)."""
+    return Store(path)
+
+
+def _iso(ms: int) -> str:
+    t = time.gmtime(ms // 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ms % 1000:03d}Z"
+
+
+# -- the store -----------------------------------------------------------------------------------
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    if read_only:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+class Store:
+    """The ratings store at ``path`` (created and migrated on first use).
+
+    One thread writes (``apply``); any thread may read (``ratings``, ``devices`` ...), each read
+    on a fresh read-only connection.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        mapping: LevelMapping | None = None,
+        *,
+        synchronous: str = "FULL",
+        read_only: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.mapping = mapping or LevelMapping()
+        self.read_only = read_only
+        self.conflicts = 0  # ratings kept in rating_conflicts by this process
+        self._lock = threading.Lock()
+        if read_only and not self.path.is_file():
+            raise StoreError(f"no store at {self.path}")
+        if not read_only:
+            with contextlib.suppress(OSError):  # sqlite3 reports what is really wrong
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = _connect(self.path, read_only)
+            if read_only:
+                self._check_version(self._version())
+            else:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+                self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+
+    # -- schema -------------------------------------------------------------------------------
+    def _version(self) -> int:
+        has_table = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if not has_table:
+            return 0
+        row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has store schema version {version}; this ratepad knows up to "
+                f"{SCHEMA_VERSION}: update ratepad"
+            )
+        if version == 0 and self.read_only:
+            raise StoreError(f"{self.path} is not a ratepad store")
+
+    def _migrate(self) -> None:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)"
+            )
+            current = self._version()
+            self._check_version(current)
+            for version, script in MIGRATIONS:
+                if version > current:
+                    for statement in filter(str.strip, script.split(";")):
+                        c.execute(statement)
+                    c.execute("INSERT INTO schema_version VALUES (?, ?)", (version, now_ms()))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._version()
+
+    # -- writing ------------------------------------------------------------------------------
+    def apply(
+        self, batch: Sequence[Item], received_at_ms: int | None = None
+    ) -> list[StoredRating | None]:
+        """Write ``batch`` in one transaction; returns once it is committed.
+
+        The result has one entry per item: for a rating, its new row, or None if it was already
+        stored (a retransmission); None for other items. Raises StoreError (nothing of the
+        batch is stored then)."""
+        now = now_ms() if received_at_ms is None else received_at_ms
+        out: list[StoredRating | None] = []
+        with self._lock:
+            c = self._conn
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    for item in batch:
+                        out.append(self._write(c, item, now))
+                    c.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        c.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+        return out
+
+    def _write(self, c: sqlite3.Connection, item: Item, now: int) -> StoredRating | None:
+        if isinstance(item, RatingItem):
+            r = item.rating
+            level = self.mapping.level(r.score, r.key_count)
+            names = _flag_names(int(r.flags))
+            row = [
+                r.serial,
+                r.journal_seq,
+                r.boot_id,
+                r.uptime_ms,
+                r.time_ms,
+                int(r.time_exact),
+                r.score,
+                r.key_count,
+                None if level is None else level.name,
+                None if level is None else level.value,
+                r.staff_id,
+                r.prompt_id,
+                int(r.flags),
+                " ".join(names),
+                now,
+            ]
+            cur = c.execute(INSERT_RATING, row)
+            if cur.rowcount != 1:
+                self._check_duplicate(c, r, row)
+                return None
+            if r.prompt_id:
+                c.execute(ANSWER_PROMPT, (r.serial, r.prompt_id, r.staff_id, now, r.journal_seq))
+            return StoredRating.from_row([cur.lastrowid, *row])
+        if isinstance(item, PromptIssued):
+            c.execute(
+                ISSUE_PROMPT,
+                (item.serial, item.prompt_id, item.staff_id, item.issued_at_ms, item.timeout_ms),
+            )
+        elif isinstance(item, PromptClosed):
+            c.execute(CLOSE_PROMPT, (item.state, item.closed_at_ms, item.serial, item.prompt_id))
+        else:
+            self._write_device(c, item, now)
+        return None
+
+    def _check_duplicate(self, c: sqlite3.Connection, r: Rating, row: list[Any]) -> None:
+        # A retransmission carries the same journal record. A *different* rating under a stored
+        # (serial, seq) means the keypad's journal went back (flash wiped, serial reused): keep
+        # it in rating_conflicts, flagged for analysis, rather than drop it silently.
+        existing = c.execute(
+            "SELECT id, boot_id, uptime_ms, score, prompt_id, staff_id FROM ratings"
+            " WHERE serial = ? AND journal_seq = ?",
+            (r.serial, r.journal_seq),
+        ).fetchone()
+        if existing is None or tuple(existing[1:]) == (
+            r.boot_id,
+            r.uptime_ms,
+            r.score,
+            r.prompt_id,
+            r.staff_id,
+        ):
+            return
+        c.execute(
+            "INSERT INTO rating_conflicts (existing_id, serial, journal_seq, boot_id, uptime_ms,"
+            " time_ms, time_exact, score, key_count, level, level_value, staff_id, prompt_id,"
+            " flags, flag_names, received_at_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (existing[0], *row),
+        )
+        self.conflicts += c.execute("SELECT changes()").fetchone()[0]
+
+    def conflicting(self) -> list[dict[str, Any]]:
+        """Ratings that came under an already stored (serial, journal seq) with other content."""
+        with self._reader() as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute("SELECT * FROM rating_conflicts ORDER BY id")]
+
+    def _write_device(self, c: sqlite3.Connection, d: DeviceSnapshot, now: int) -> None:
+        c.execute(
+            "INSERT INTO devices (serial, url, connected, updated_at_ms) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (serial) DO UPDATE SET url = excluded.url,"
+            " connected = excluded.connected, updated_at_ms = excluded.updated_at_ms",
+            (d.serial, d.url, int(d.connected), now),
+        )
+        if d.hello is not None:
+            h = d.hello
+            c.execute(
+                "UPDATE devices SET firmware = ?, board = ?, key_count = ?, boot_id = ?,"
+                " acked_seq = ? WHERE serial = ?",
+                (h.firmware_version, h.board, h.key_count, h.boot_id, h.acked_seq, d.serial),
+            )
+        if d.status is not None:
+            s = d.status
+            state = s.state.name.lower() if isinstance(s.state, codec.DeviceState) else s.state
+            faults = " ".join(f.name.lower() for f in codec.Faults if f.name and s.faults & f)
+            c.execute(
+                "UPDATE devices SET state = ?, faults = ?, unacked = ?, presses = ?,"
+                " unprompted = ?, repeats = ?, multi_key = ?, stuck_keys = ?, staff_id = ?,"
+                " acked_seq = ? WHERE serial = ?",
+                (
+                    str(state),
+                    faults,
+                    s.unacked,
+                    s.presses,
+                    s.unprompted,
+                    s.repeats,
+                    s.multi_key,
+                    s.stuck_keys,
+                    s.staff_id,
+                    s.acked_seq,
+                    d.serial,
+                ),
+            )
+
+    def expire_prompts(self, now: int | None = None, grace_ms: int = 5000) -> int:
+        """Mark prompts past their timeout (plus ``grace_ms``) and still open as timed out."""
+        with self._lock:
+            try:
+                cur = self._conn.execute(EXPIRE_PROMPTS, (grace_ms, now or now_ms()))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+            return cur.rowcount
+
+    # -- reading ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = _connect(self.path, read_only=True)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+        finally:
+            conn.close()
+
+    def ratings(
+        self, since_id: int = 0, limit: int | None = 100, serial: str | None = None
+    ) -> list[StoredRating]:
+        """Stored ratings with ``id > since_id``, oldest first."""
+        return list(self.iter_ratings(since_id, limit, serial))
+
+    def iter_ratings(
+        self, since_id: int = 0, limit: int | None = None, serial: str | None = None
+    ) -> Iterator[StoredRating]:
+        sql = f"SELECT {', '.join(RATING_COLUMNS)} FROM ratings WHERE id > ?"
+        args: list[Any] = [since_id]
+        if serial is not None:
+            sql += " AND serial = ?"
+            args.append(serial)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._reader() as conn:
+            for row in conn.execute(sql, args):
+                yield StoredRating.from_row(row)
+
+    def latest_ratings(self, limit: int = 100) -> list[StoredRating]:
+        """The ``limit`` most recent ratings, oldest first."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(RATING_COLUMNS)} FROM ratings ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [StoredRating.from_row(r) for r in reversed(rows)]
+
+    def count(self, serial: str | None = None) -> int:
+        with self._reader() as conn:
+            if serial is None:
+                row = conn.execute("SELECT COUNT(*) FROM ratings").fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT COUNT(*) FROM ratings WHERE serial = ?", (serial,)
+                ).fetchone()
+        return int(row[0])
+
+    def prompt(self, serial: str, prompt_id: int) -> dict[str, Any] | None:
+        with self._reader() as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute(
+                "SELECT * FROM prompts WHERE serial = ? AND prompt_id = ?", (serial, prompt_id)
+            ).fetchone()
+        return None if row is None else dict(row)
+
+    def devices(self) -> dict[str, dict[str, Any]]:
+        """The latest snapshot of every keypad ever seen, by serial."""
+        with self._reader() as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute("SELECT * FROM devices ORDER BY serial").fetchall()
+        out = {}
+        for row in rows:
+            d = dict(row)
+            d["connected"] = bool(d["connected"])
+            d["faults"] = d["faults"].split() if d["faults"] else []
+            out[d["serial"]] = d
+        return out
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per keypad: ratings, satisfaction index (mean level value), prompts and response rate."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                "SELECT serial, COUNT(*), AVG(level_value), SUM(flags & ? != 0),"
+                " SUM(level_value >= 80) FROM ratings GROUP BY serial ORDER BY serial",
+                (int(codec.RatingFlags.UNPROMPTED),),
+            ).fetchall()
+            prompts = {
+                serial: (issued, answered)
+                for serial, issued, answered in conn.execute(
+                    "SELECT serial, SUM(state != 'cancelled' AND issued_at_ms IS NOT NULL),"
+                    " SUM(state = 'answered' AND issued_at_ms IS NOT NULL)"
+                    " FROM prompts GROUP BY serial"
+                )
+            }
+        out = []
+        for serial, n, index, unprompted, satisfied in rows:
+            issued, answered = prompts.get(serial, (0, 0))
+            out.append(
+                {
+                    "serial": serial,
+                    "ratings": n,
+                    "satisfaction_index": None if index is None else round(index, 1),
+                    "satisfied_share": round((satisfied or 0) / n, 3) if n else None,
+                    "unprompted": unprompted or 0,
+                    "prompts": issued or 0,
+                    "answered": answered or 0,
+                    "response_rate": round(answered / issued, 3) if issued else None,
+                }
+            )
+        return out
+
+    def add_simulated(
+        self, ratings: Iterable[Mapping[str, Any]], epoch0_ms: int = SCENARIO_EPOCH0
+    ) -> None:
+        """Store ratings in the scenario output format (``{"device", "seq", "score", "at_ms",
+        "time_exact", "staff", "prompted", "flags"}``, see architecture.md) in one batch;
+        ``at_ms`` counts from ``epoch0_ms``. A fleet run's sink."""
+        batch: list[Item] = []
+        for r in ratings:
+            flags = 0
+            for name in r.get("flags", ()):
+                flags |= codec.RatingFlags[str(name).upper()]
+            if not r.get("prompted", True):
+                flags |= codec.RatingFlags.UNPROMPTED
+            rating = Rating(
+                serial=str(r["device"]),
+                journal_seq=int(r["seq"]),
+                boot_id=int(r.get("boot_id", 0)),
+                uptime_ms=int(r.get("uptime_ms", 0)),
+                time_ms=epoch0_ms + int(r["at_ms"]),
+                time_exact=bool(r.get("time_exact", False)),
+                score=int(r["score"]),
+                key_count=int(r.get("key_count", 5)),
+                staff_id=str(r.get("staff", "")),
+                prompt_id=int(r.get("prompt_id", 0)),
+                flags=codec.RatingFlags(flags),
+            )
+            batch.append(RatingItem(rating))
+        self.apply(batch)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
