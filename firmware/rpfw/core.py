@@ -13,7 +13,7 @@ from rpfw.debounce import MODE_NAMES, Debouncer
 from rpfw.journal import F_BOOT, F_FLAGS, F_KEY_COUNT, F_PROMPT, F_SCORE, F_UPTIME, Journal
 from rpfw.rules import Rules
 from rpfw.settings import NAMES, Settings
-from rpfw.ticks import ticks_add, ticks_diff
+from rpfw.ticks import earliest, ticks_add, ticks_diff
 
 VERSION = "0.1.0"
 _NONE = const(-1)
@@ -23,14 +23,6 @@ _WINDOW = const(8)  # ratings in flight before an ACK
 _MAX_BACKOFF = const(16)
 _BLINK_MS = const(500)
 _HALF = const(1 << 29)
-
-
-def _earliest(a, b, now):
-    if a == _NONE:
-        return b
-    if b == _NONE:
-        return a
-    return a if ticks_diff(a, now) <= ticks_diff(b, now) else b
 
 
 class Core:
@@ -119,10 +111,10 @@ class Core:
 
     def next_deadline(self, now):
         d = self.debouncer.next_deadline()
-        d = _earliest(d, self.rules.next_deadline(now), now)
-        d = _earliest(d, self._ack_at, now)
-        d = _earliest(d, self._status_at, now)
-        d = _earliest(d, self._blink_at, now)
+        d = earliest(d, self.rules.next_deadline(now), now)
+        d = earliest(d, self._ack_at, now)
+        d = earliest(d, self._status_at, now)
+        d = earliest(d, self._blink_at, now)
         return d
 
     # -- inputs -------------------------------------------------------------------------------

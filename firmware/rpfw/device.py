@@ -22,7 +22,7 @@ from machine import PWM, Pin
 from rpfw import board, usbhid
 from rpfw.codec import REBOOT_MODE_BOOTLOADER, REBOOT_MODE_MAINTENANCE
 from rpfw.core import VERSION, Core
-from rpfw.ticks import ticks_add, ticks_diff
+from rpfw.ticks import earliest, ticks_add, ticks_diff
 
 try:
     from time import ticks_ms
@@ -40,14 +40,6 @@ _MIN_FREE = const(8192)  # self-test: heap the firmware needs to keep working
 _MP_STREAM_POLL = const(3)
 _POLLIN = const(1)
 _PLANNED = "rebooted"  # storage file: the next reset is one the firmware asked for
-
-
-def _earliest(a, b, now):
-    if a == _NONE:
-        return b
-    if b == _NONE:
-        return a
-    return a if ticks_diff(a, now) <= ticks_diff(b, now) else b
 
 
 class Hardware:
@@ -192,10 +184,10 @@ class Device:
         if self.up and usb.can_send() and (self._resync or self.core.pending()):
             return 0
         d = self.core.next_deadline(now)
-        d = _earliest(d, hw.buzz_off, now)
+        d = earliest(d, hw.buzz_off, now)
         if self.up and usb.in_busy:
-            d = _earliest(d, ticks_add(self._in_at, _STALL_MS), now)
-        d = _earliest(d, self._reboot_at, now)
+            d = earliest(d, ticks_add(self._in_at, _STALL_MS), now)
+        d = earliest(d, self._reboot_at, now)
         if d == _NONE:
             return _FEED_MS
         t = ticks_diff(d, now)

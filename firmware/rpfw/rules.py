@@ -12,7 +12,7 @@
 # A key held longer than `stuck_ms` is reported stuck and ignored until it is released; a key
 # already down at boot is ignored until released. Times are ticks_ms values (ticks.py).
 from micropython import const
-from rpfw.ticks import ticks_add, ticks_diff
+from rpfw.ticks import earliest, ticks_add, ticks_diff
 from rpfw.codec import (
     DEVICE_STATE_IDLE,
     DEVICE_STATE_PROMPTED,
@@ -24,14 +24,6 @@ from rpfw.codec import (
 
 _NONE = const(-1)
 _MAX_KEYS = const(5)
-
-
-def _earliest(a, b, now):
-    if a == _NONE:
-        return b
-    if b == _NONE:
-        return a
-    return a if ticks_diff(a, now) <= ticks_diff(b, now) else b
 
 
 class Rules:
@@ -168,11 +160,11 @@ class Rules:
         d = _NONE
         if self._pending != _NONE:
             d = ticks_add(self._pending_at, self.settings.get("chord_ms"))
-        d = _earliest(d, self.prompt_until, now)
-        d = _earliest(d, self.thanks_until, now)
+        d = earliest(d, self.prompt_until, now)
+        d = earliest(d, self.thanks_until, now)
         for k in range(_MAX_KEYS):
             if self._stuck_at[k] != _NONE and not self.stuck & (1 << k):
-                d = _earliest(d, self._stuck_at[k], now)
+                d = earliest(d, self._stuck_at[k], now)
         return d
 
     def poll(self, now):

@@ -26,3 +26,12 @@ def ticks_diff(a, b):
     if d >= _HALF:
         d = d - _MASK - 1
     return d
+
+
+# The earlier of two deadlines seen from `now` (-1 = no deadline).
+def earliest(a, b, now):
+    if a == -1:
+        return b
+    if b == -1:
+        return a
+    return a if ticks_diff(a, now) <= ticks_diff(b, now) else b

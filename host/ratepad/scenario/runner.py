@@ -244,6 +244,18 @@ class Runner:
             for offset, level in a.args["edges"]:
                 self._edge(dev, self.now + offset, a.args["key"], level)
 
+    def _apply_edges(self, dev: _Device, t: int) -> None:
+        """Raw edges due by ``t``: the pins change first, then what is due at t (one scan)."""
+        raw = dev.keypad.raw
+        changed = False
+        while dev.edges and dev.edges[0][0] <= t:
+            _, _, key, level = dev.edges.pop(0)
+            raw = raw | (1 << (key - 1)) if level else raw & ~(1 << (key - 1))
+            changed = True
+        if changed:
+            dev.keypad.set_keys(raw, t)
+            self._check_power(dev)
+
     # -- the clock ----------------------------------------------------------------------------
     def _next_time(self, actions: list[Action], i: int) -> int | None:
         times = []
@@ -278,28 +290,12 @@ class Runner:
             for dev in self.devices.values():
                 if dev.power_on_at is not None and dev.power_on_at <= t:
                     self._power_on(dev)
-                raw = dev.keypad.raw
-                changed = False
-                while dev.edges and dev.edges[0][0] <= t:
-                    _, _, key, level = dev.edges.pop(0)
-                    raw = raw | (1 << (key - 1)) if level else raw & ~(1 << (key - 1))
-                    changed = True
-                if changed:
-                    dev.keypad.set_keys(raw, t)  # the edge first, then what is due at t
-                    self._check_power(dev)
+                self._apply_edges(dev, t)
             while i < len(actions) and actions[i].at_ms == t:
                 self._apply(actions[i])
                 i += 1
                 for dev in self.devices.values():  # a press's first edge lands at once
-                    raw = dev.keypad.raw
-                    changed = False
-                    while dev.edges and dev.edges[0][0] <= t:
-                        _, _, key, level = dev.edges.pop(0)
-                        raw = raw | (1 << (key - 1)) if level else raw & ~(1 << (key - 1))
-                        changed = True
-                    if changed:
-                        dev.keypad.set_keys(raw, t)
-                        self._check_power(dev)
+                    self._apply_edges(dev, t)
             for dev in self.devices.values():
                 dev.keypad.advance_to(t)
                 self._check_power(dev)
