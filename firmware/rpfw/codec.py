@@ -113,8 +113,8 @@ def cobs_encode_into(src, n, out):
             out[o] = b
             o += 1
             code += 1
-            if code == 0xFF:
-                out[code_at] = code
+            if code == 0xFF and i + 1 < n:
+                out[code_at] = code  # a full block; the next one starts here
                 code_at = o
                 o += 1
                 code = 1

@@ -180,7 +180,12 @@ class Core:
         # Stream bytes from the host (the payload of OUT reports; zero padding is harmless).
         self._advance(now)
         rx = self._rx
-        for b in data:
+        # A report's zero padding is a run of empty frames: one delimiter does the same.
+        end = len(data)
+        while end > 1 and data[end - 1] == 0 and data[end - 2] == 0:
+            end -= 1
+        for i in range(end):
+            b = data[i]
             if b == 0:
                 if self._rx_len and not self._rx_skip:
                     self._frame_in(now)

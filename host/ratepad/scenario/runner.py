@@ -131,10 +131,12 @@ class Runner:
             if not reports and not replies:
                 return moved
             moved = True
-            for report in self._faulty(reports):
-                if self.capture:
+            delivered = self._faulty(reports)
+            if self.capture:
+                for report in delivered:
                     self.capture.write(dev.id, "in", report, self.clock() * 1000)
-                replies += dev.session.receive_data(report)
+            if delivered:
+                replies += dev.session.receive_data(b"".join(delivered))
             while (event := dev.session.next_event()) is not None:
                 if isinstance(event, Rating):
                     replies += self._store(dev, event)
