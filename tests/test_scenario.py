@@ -226,3 +226,54 @@ def test_both_engines_give_identical_output(name: str) -> None:
     assert cpy.ratings and mpy.ratings == cpy.ratings
     assert mpy.key_edges == cpy.key_edges
     assert mpy.stats == cpy.stats
+
+
+@pytest.mark.parametrize("jump", [3_600_000, -3_600_000])
+def test_a_host_clock_jump_is_passed_on_to_the_keypad_at_once(jump: int) -> None:
+    scenario = parse(
+        {
+            "seed": 2,
+            "until_ms": 20000,
+            "devices": [
+                {"id": "K1", "config": {"debounce_ms": 5, "repeat_guard_ms": 0, "thanks_ms": 200}}
+            ],
+            "events": [
+                {"at_ms": 0, "device": "K1", "do": "connect"},
+                {"at_ms": 1000, "device": "K1", "do": "press", "score": 2},
+                {"at_ms": 1500, "do": "host_clock_jump", "by_ms": jump},
+                {"at_ms": 2000, "device": "K1", "do": "press", "score": 3},
+            ],
+        }
+    )
+    result = Runner(scenario).run()
+    # ratings carry the host's clock: the keypad is re-synced as soon as the host's clock jumps
+    assert [(r["score"], r["at_ms"], r["time_exact"]) for r in result.ratings] == [
+        (2, 1005, True),
+        (3, 2005 + jump, True),
+    ]
+
+
+def test_ticks_wraparound_on_the_keypad_keeps_times_exact() -> None:
+    scenario = parse(
+        {
+            "seed": 3,
+            "until_ms": 30000,
+            "devices": [
+                {
+                    "id": "K1",
+                    "ticks_start_ms": (1 << 30) - 3000,
+                    "config": {"debounce_ms": 5, "repeat_guard_ms": 0},
+                }
+            ],
+            "events": [
+                {"at_ms": 0, "device": "K1", "do": "connect"},
+                {"at_ms": 2990, "device": "K1", "do": "press", "score": 5, "bounce_ms": 3},
+                {"at_ms": 9000, "device": "K1", "do": "press", "score": 1},
+            ],
+        }
+    )
+    result = Runner(scenario).run()
+    assert [(r["score"], r["at_ms"], r["time_exact"]) for r in result.ratings] == [
+        (5, 2999, True),
+        (1, 9005, True),
+    ]

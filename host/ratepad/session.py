@@ -103,7 +103,9 @@ class Session:
 
     def poll(self) -> bytes:
         """Periodic duties (time sync); call now and then. Returns bytes to send."""
-        if self.hello is not None and self.clock() - self._last_sync >= self.sync_interval_ms:
+        since = self.clock() - self._last_sync
+        # due, or the host's clock stepped back (a jump forward is "due" by itself)
+        if self.hello is not None and (since >= self.sync_interval_ms or since < 0):
             return self.time_sync()
         return b""
 

@@ -29,9 +29,11 @@ ACTIONS = {
     "press": (True, {"score", "hold_ms", "bounce_ms"}),
     "raw": (True, {"key", "edges"}),
     "host_restart": (False, set()),
+    "host_clock_jump": (False, {"by_ms"}),
     "set_config": (True, {"config"}),
 }
-LINK_FAULTS = {"drop", "corrupt", "duplicate", "reorder", "split"}
+LINK_FAULTS = {"drop", "corrupt", "duplicate", "reorder", "split", "stall"}
+STALL_MS = 500  # a stalled burst is delivered this much later
 SETTINGS = {
     "keys",
     "key_order",
@@ -59,6 +61,7 @@ class Device:
     id: str
     keys: int
     config: dict[str, Any]
+    ticks_start_ms: int = 0  # the keypad's ticks_ms at scenario time 0 (wraps at 2**30)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def parse(data: dict[str, Any], source: str = "") -> Scenario:
         where = f"devices[{i}]"
         if not isinstance(d, dict):
             raise ScenarioError(f"{where}: expected an object")
-        _check_keys(d, {"id", "keys", "config"}, where)
+        _check_keys(d, {"id", "keys", "config", "ticks_start_ms"}, where)
         dev_id = d.get("id")
         if not isinstance(dev_id, str) or not dev_id or len(dev_id.encode()) > 16:
             raise ScenarioError(f"{where}.id: expected a name of 1..16 bytes")
@@ -116,7 +119,8 @@ def parse(data: dict[str, Any], source: str = "") -> Scenario:
         if not isinstance(config, dict):
             raise ScenarioError(f"{where}.config: expected an object")
         _check_keys(config, SETTINGS, f"{where}.config")
-        devices.append(Device(dev_id, keys, dict(config)))
+        ticks = _int(d.get("ticks_start_ms", 0), f"{where}.ticks_start_ms", 0, (1 << 30) - 1)
+        devices.append(Device(dev_id, keys, dict(config), ticks))
     ids = [d.id for d in devices]
     if len(set(ids)) != len(ids):
         raise ScenarioError("devices: ids must be unique")
@@ -177,6 +181,8 @@ def _check_action(do: str, args: dict[str, Any], where: str, device: Device | No
         staff = args.get("staff", "")
         if not isinstance(staff, str) or len(staff.encode()) > 16:
             raise ScenarioError(f"{where}.staff: expected a staff id of at most 16 bytes")
+    elif do == "host_clock_jump":
+        _int(args.get("by_ms"), f"{where}.by_ms", -(10**12), 10**12)
     elif do == "power_cut":
         if args.get("during", "journal_write") != "journal_write":
             raise ScenarioError(f"{where}.during: only 'journal_write' is supported")

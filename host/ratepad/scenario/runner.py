@@ -17,7 +17,7 @@ from ..session import Session
 from ..sim.keypad import SimulatedKeypad
 from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..transports.base import to_reports
-from .model import Action, Scenario, ScenarioError
+from .model import STALL_MS, Action, Scenario, ScenarioError
 
 EPOCH0 = 1_800_000_000_000  # the host's wall clock at scenario time 0 (ms since 1970)
 POWER_RETURN_MS = 50  # a power cut lasts this long
@@ -33,6 +33,8 @@ class _Device:
     linked: bool = False
     session: Session | None = None
     edges: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, order, key, lvl)
+    held_in: list[tuple[int, bytes]] = field(default_factory=list)  # stalled keypad->host bytes
+    held_out: list[tuple[int, bytes]] = field(default_factory=list)  # stalled host->keypad
     power_on_at: int | None = None
     last_prompt: int = 0
     cuts_seen: int = 0
@@ -58,6 +60,7 @@ class Runner:
         self.rng = random.Random(scenario.seed)
         self.capture = capture
         self.now = 0
+        self.clock_offset = 0  # host_clock_jump: the host's wall clock is off by this much
         self._order = 0
         self._prompt_ids = 0
         self.store: dict[tuple[str, int], dict[str, Any]] = {}
@@ -76,14 +79,14 @@ class Runner:
             settings = {"keys": d.keys, **d.config}
             keypad: Keypad
             if self._engine is not None:
-                keypad = self._engine.keypad(d.id, settings)
+                keypad = self._engine.keypad(d.id, settings, ticks_offset=d.ticks_start_ms)
             else:
-                keypad = SimulatedKeypad(d.id, settings=settings)
+                keypad = SimulatedKeypad(d.id, settings=settings, ticks_offset=d.ticks_start_ms)
             self.devices[d.id] = _Device(d.id, keypad)
 
     # -- host clock and link ----------------------------------------------------------------
     def clock(self) -> int:
-        return EPOCH0 + self.now
+        return EPOCH0 + self.now + self.clock_offset
 
     def _faulty(self, reports: list[bytes]) -> list[bytes]:
         link = self.scenario.link
@@ -107,14 +110,34 @@ class Runner:
             out[i], out[i + 1] = out[i + 1], out[i]
         return out
 
-    def _to_keypad(self, dev: _Device, data: bytes) -> None:
+    def _stalled(self) -> bool:
+        p = self.scenario.link.get("stall", 0.0)
+        return p > 0 and self.rng.random() < p
+
+    def _to_keypad(self, dev: _Device, data: bytes, held: bool = False) -> None:
         if not data or not (dev.linked and dev.keypad.powered):
             return
+        if not held and self._stalled():
+            dev.held_out.append((self.now + STALL_MS, data))
+            return
+        split = self.scenario.link.get("split", 0.0)
         for report in self._faulty(to_reports(data)):
             if self.capture:
                 self.capture.write(dev.id, "out", report, self.clock() * 1000)
-            dev.keypad.write(report, self.now)
+            if split and self.rng.random() < split:  # one report arrives in two pieces
+                cut = self.rng.randrange(1, len(report))
+                dev.keypad.write(report[:cut], self.now)
+                dev.keypad.write(report[cut:], self.now)
+            else:
+                dev.keypad.write(report, self.now)
             self._check_power(dev)
+
+    @staticmethod
+    def _drop_link(dev: _Device) -> None:
+        """The host's side of the link is gone: its session and anything still in flight."""
+        dev.session = None
+        dev.held_in.clear()
+        dev.held_out.clear()
 
     def _open_session(self, dev: _Device) -> None:
         dev.session = Session(clock=self.clock, software="ratepad-sim")
@@ -128,20 +151,36 @@ class Runner:
                 return moved
             reports = dev.keypad.read_reports()
             replies = dev.session.poll()
-            if not reports and not replies:
+            due = bool(dev.held_in) and dev.held_in[0][0] <= self.now
+            if not reports and not replies and not due:
                 return moved
             moved = True
             delivered = self._faulty(reports)
             if self.capture:
                 for report in delivered:
                     self.capture.write(dev.id, "in", report, self.clock() * 1000)
-            if delivered:
-                replies += dev.session.receive_data(b"".join(delivered))
+            data = b"".join(delivered)
+            if data and self._stalled():
+                dev.held_in.append((self.now + STALL_MS, data))
+                data = b""
+            while dev.held_in and dev.held_in[0][0] <= self.now:
+                data = dev.held_in.pop(0)[1] + data
+            replies += self._to_host(dev, data)
             while (event := dev.session.next_event()) is not None:
                 if isinstance(event, Rating):
                     replies += self._store(dev, event)
             self._to_keypad(dev, replies)
         raise ScenarioError(f"{dev.id}: the link does not settle at {self.now} ms")
+
+    def _to_host(self, dev: _Device, data: bytes) -> bytes:
+        """Bytes reach the host session, possibly in two pieces (split)."""
+        if not data or dev.session is None:
+            return b""
+        split = self.scenario.link.get("split", 0.0)
+        if split and len(data) > 1 and self.rng.random() < split:
+            cut = self.rng.randrange(1, len(data))
+            return dev.session.receive_data(data[:cut]) + dev.session.receive_data(data[cut:])
+        return dev.session.receive_data(data)
 
     def _store(self, dev: _Device, r: Rating) -> bytes:
         key = (dev.id, r.journal_seq)
@@ -166,7 +205,7 @@ class Runner:
         cuts = dev.keypad.power_cuts
         if len(cuts) > dev.cuts_seen:
             dev.cuts_seen = len(cuts)
-            dev.session = None
+            self._drop_link(dev)
             dev.power_on_at = cuts[-1] + POWER_RETURN_MS
 
     def _power_on(self, dev: _Device) -> None:
@@ -187,9 +226,12 @@ class Runner:
 
     def _apply(self, a: Action) -> None:
         dev = self.devices[a.device] if a.device else None
+        if a.do == "host_clock_jump":
+            self.clock_offset += a.args["by_ms"]
+            return
         if a.do == "host_restart":
             for d in self.devices.values():
-                d.session = None
+                self._drop_link(d)
             for d in self.devices.values():
                 if d.linked and d.keypad.powered:
                     self._open_session(d)
@@ -204,17 +246,17 @@ class Runner:
                     self._open_session(dev)
         elif a.do == "disconnect":
             dev.linked = False
-            dev.session = None
+            self._drop_link(dev)
             kp.disconnect(self.now)
         elif a.do == "power_off":
             kp.power_off()
-            dev.session = None
+            self._drop_link(dev)
         elif a.do == "power_on":
             if not kp.powered:
                 self._power_on(dev)
         elif a.do == "power_cycle":
             kp.power_off()
-            dev.session = None
+            self._drop_link(dev)
             self._power_on(dev)
         elif a.do == "power_cut":
             kp.plan_power_cut()
@@ -268,6 +310,10 @@ class Runner:
                 times.append(dev.edges[0][0])
             if dev.power_on_at is not None:
                 times.append(dev.power_on_at)
+            if dev.held_in:
+                times.append(dev.held_in[0][0])
+            if dev.held_out:
+                times.append(dev.held_out[0][0])
             d = dev.keypad.next_deadline_ms()
             if d is not None:
                 times.append(max(d, self.now))
@@ -301,6 +347,8 @@ class Runner:
             for dev in self.devices.values():
                 dev.keypad.advance_to(t)
                 self._check_power(dev)
+                while dev.held_out and dev.held_out[0][0] <= t:
+                    self._to_keypad(dev, dev.held_out.pop(0)[1], held=True)
                 self._exchange(dev)
         self.now = until
         for dev in self.devices.values():
