@@ -286,10 +286,12 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_prompt)
 
+    from .cli_capture import register as register_capture
     from .cli_sim import register as register_sim
     from .doctor import cmd_doctor
 
     register_sim(sub)
+    register_capture(sub)
 
     p = sub.add_parser(
         "doctor",

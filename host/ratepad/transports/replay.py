@@ -3,6 +3,9 @@
 The keypad-to-host bytes of the capture (one device: the first, or ``device``) come back from
 ``read`` with their recorded timing scaled by ``speed`` (1 = real time, 0 = as fast as
 possible); what the host writes is accepted and ignored.
+
+Timed replay sleeps until ``SPIN_S`` before a chunk is due and yields the processor for the rest,
+so chunks are handed out within a fraction of a millisecond of their time (``lateness``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from urllib.parse import parse_qsl, unquote
 from ..capture import CaptureError, Chunk, read_capture
 from ..errors import DeviceNotFoundError, DisconnectedError, LocalProtocolError
 from .base import Transport
+
+SPIN_S = 0.001  # the last stretch before a chunk is due: yield in a loop instead of sleeping
 
 
 class ReplayTransport(Transport):
@@ -33,6 +38,7 @@ class ReplayTransport(Transport):
         self._next = 0
         self._start = 0.0
         self.lateness: list[float] = []  # seconds each chunk was handed out after its time
+        self.timestamp_us = 0  # capture time of the last chunk handed out
 
     def open(self) -> None:
         try:
@@ -41,6 +47,7 @@ class ReplayTransport(Transport):
             raise DeviceNotFoundError(str(exc)) from None
         device = self.device or next((c.device for c in chunks if c.direction == "in"), None)
         self._chunks = [c for c in chunks if c.direction == "in" and c.device == device]
+        self.device = device  # the one replayed (the first keypad when none was asked for)
         if not self._chunks:
             raise DeviceNotFoundError(f"{self.path}: no keypad traffic to replay")
         self._next = 0
@@ -62,10 +69,13 @@ class ReplayTransport(Transport):
             if wait > timeout:
                 time.sleep(timeout)
                 return b""
-            if wait > 0:
-                time.sleep(wait)
-            self.lateness.append(max(0.0, time.monotonic() - due))
+            if wait > SPIN_S:
+                time.sleep(wait - SPIN_S)  # sleeps overshoot by ~0.1 ms, more on a busy machine
+            while (now := time.monotonic()) < due:
+                time.sleep(0)
+            self.lateness.append(now - due)
         self._next += 1
+        self.timestamp_us = chunk.timestamp_us
         return chunk.data
 
     def close(self) -> None:

@@ -1,0 +1,372 @@
+"""`ratepad record URL` and `ratepad replay FILE`: a keypad link on file, and played back.
+
+``record`` talks to a keypad like ``monitor`` (prints its events, never ACKs) while every byte
+of the link, both directions, goes into a pcapng capture (``ratepad.capture``) named after the
+keypad's serial number, with wall-clock timestamps. ``replay`` feeds the keypad-to-host side of
+such a capture back through the host stack (``replay://`` transport, then a sans-IO ``Session``)
+as fast as possible or on the recorded timing, prints the events and ends with a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from . import codec
+from .agent.tap import CaptureTap, CapturingTransport, device_label
+from .capture import CaptureError, CaptureWriter, Direction, read_capture
+from .cli_device import DeviceCommandError, _line, _positive, event_json
+from .errors import DisconnectedError, RatepadError
+from .events import CommandResult, Event, KeyEvent
+from .session import Session
+from .stream import Frame
+
+__all__ = ["cmd_record", "cmd_replay", "register"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class CaptureUsageError(Exception):
+    """A capture file or option that cannot be used: one line, exit status 2."""
+
+
+def _usage_errors(name: str, args: argparse.Namespace, fn: Any) -> int:
+    # Handled here rather than by cli.UsageError: under `python -m ratepad.cli` that class lives
+    # in __main__, not in the ratepad.cli this module would import.
+    try:
+        result: int = fn(args)
+    except CaptureUsageError as exc:
+        print(f"ratepad {name}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return result
+
+
+# --- record -------------------------------------------------------------------------------------
+class RecordTap(CaptureTap):
+    """A one-keypad capture whose device is named once the keypad has said who it is.
+
+    Chunks are held (with the time they crossed the link) until ``name_device`` gives the
+    keypad's serial number, or until ``close`` (then the fallback name is used).
+    """
+
+    def __init__(self, path: str | Path, fallback: str) -> None:
+        # not CaptureTap.__init__: another application name in the file
+        self.path = Path(path)
+        self._writer = CaptureWriter(self.path, application="ratepad record")
+        self._lock = threading.Lock()
+        self._closed = False
+        self.fallback = fallback
+        self.device: str | None = None
+        self._held: list[tuple[Direction, bytes, int]] = []
+        self.chunks = Counter[Direction]()
+        self.bytes = Counter[Direction]()
+
+    def record(self, device: str, direction: Direction, data: bytes) -> None:
+        if not data:
+            return
+        stamp = time.time_ns() // 1000
+        with self._lock:
+            if self._closed:
+                return
+            self.chunks[direction] += 1
+            self.bytes[direction] += len(data)
+            if self.device is None:
+                self._held.append((direction, bytes(data), stamp))
+            else:
+                self._writer.write(self.device, direction, data, stamp)
+
+    def name_device(self, name: str) -> None:
+        """Write what was held, and everything from now on, as device ``name``."""
+        with self._lock:
+            if self.device is not None or self._closed:
+                return
+            self.device = name
+            for direction, data, stamp in self._held:
+                self._writer.write(name, direction, data, stamp)
+            self._held.clear()
+
+    def close(self) -> None:
+        self.name_device(self.fallback)
+        super().close()
+
+
+def _default_out() -> Path:
+    return Path(time.strftime("ratepad-%Y%m%d-%H%M%S.pcapng"))
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    return _usage_errors("record", args, _record)
+
+
+def _record(args: argparse.Namespace) -> int:
+    from .keypad import Keypad
+    from .transports import open_transport
+
+    out: Path = args.out or _default_out()
+    try:
+        transport = open_transport(args.url)
+    except RatepadError as exc:
+        raise DeviceCommandError(str(exc)) from None
+    try:
+        tap = RecordTap(out, device_label(args.url))
+    except CaptureError as exc:
+        raise CaptureUsageError(str(exc)) from None
+    try:
+        try:
+            kp = Keypad(CapturingTransport(transport, tap, tap.fallback), software="ratepad record")
+        except RatepadError as exc:
+            if tap.chunks.total():
+                raise DeviceCommandError(f"{exc} (what crossed the link is in {out})") from None
+            tap.close()
+            with contextlib.suppress(OSError):
+                out.unlink()
+            raise DeviceCommandError(str(exc)) from None
+        with kp:
+            assert kp.info is not None
+            tap.name_device(kp.info.serial or tap.fallback)
+            _record_events(args, kp, out)
+    finally:
+        tap.close()
+        total = tap.chunks.total()
+        if total:
+            print(
+                f"# wrote {out}: {total} chunks (keypad to host {tap.chunks['in']} chunks, "
+                f"{tap.bytes['in']} bytes; host to keypad {tap.chunks['out']} chunks, "
+                f"{tap.bytes['out']} bytes)",
+                file=sys.stderr,
+            )
+    return EXIT_OK
+
+
+def _record_events(args: argparse.Namespace, kp: Any, out: Path) -> None:
+    if args.keys:
+        try:
+            kp.key_events(True)
+        except RatepadError as exc:
+            raise DeviceCommandError(f"cannot turn key events on: {exc}") from None
+    print(
+        f"# recording {args.url} ({kp.info.serial}) to {out}; Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
+    end = None if args.seconds is None else time.monotonic() + args.seconds
+    try:
+        while end is None or (left := end - time.monotonic()) > 0:
+            event = kp.next_event(0.2 if end is None else min(0.2, left))
+            if event is None or (isinstance(event, KeyEvent) and not args.keys):
+                continue
+            if args.json:
+                print(json.dumps(event_json(event), ensure_ascii=False), flush=True)
+            else:
+                print(_line(event), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if args.keys:
+            with contextlib.suppress(RatepadError, KeyboardInterrupt):
+                kp.key_events(False)
+
+
+# --- replay -------------------------------------------------------------------------------------
+class CountingSession(Session):
+    """A Session that counts the frames it handles."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames = 0
+
+    def _handle(self, frame: Frame) -> bytes:
+        self.frames += 1
+        return super()._handle(frame)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 (as fast as possible) or more")
+    return value
+
+
+def replay_url(path: str | Path, device: str | None = None, speed: float = 0.0) -> str:
+    """The ``replay://`` URL of a capture file."""
+    query: dict[str, str] = {"speed": repr(speed)}
+    if device is not None:
+        query["device"] = device
+    location = quote(Path(path).absolute().as_posix(), safe="/")
+    return f"replay://{location}?{urlencode(query)}"
+
+
+def _cannot_replay(path: str, device: str | None, exc: RatepadError) -> str:
+    """Why the replay transport could not open a capture, in the user's terms."""
+    try:
+        chunks = read_capture(path)
+    except CaptureError:
+        return str(exc)  # not a readable capture: the transport said so
+    devices = sorted({c.device for c in chunks if c.direction == "in"})
+    if not devices:
+        return f"{path}: no keypad-to-host traffic to replay"
+    return f"{path}: no traffic from device {device!r} (devices: {', '.join(devices)})"
+
+
+def _stamp(timestamp_us: int) -> str:
+    seconds, us = divmod(timestamp_us, 1_000_000)
+    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{us // 1000:03d}"
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    return _usage_errors("replay", args, _replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .transports.replay import ReplayTransport
+
+    path = str(args.file)
+    if not Path(path).exists():
+        raise CaptureUsageError(f"cannot read {path}: no such file")
+    if not Path(path).is_file():
+        raise CaptureUsageError(f"cannot read {path}: not a file")
+    transport = ReplayTransport(replay_url(path, args.device, args.speed))
+    try:
+        transport.open()
+    except RatepadError as exc:
+        raise CaptureUsageError(_cannot_replay(path, args.device, exc)) from None
+    # the clock of the original host: the capture time of the chunk being handled
+    session = CountingSession(clock=lambda: transport.timestamp_us // 1000, software="replay")
+    kinds = Counter[str]()
+    chunks = 0
+    nbytes = 0
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                data = transport.read(1.0)
+            except DisconnectedError:
+                break  # end of capture
+            if not data:
+                continue
+            chunks += 1
+            nbytes += len(data)
+            session.receive_data(data)  # replies (time sync, host_hello) go nowhere
+            while (event := session.next_event()) is not None:
+                _print_event(args, event, transport.timestamp_us, kinds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        transport.close()
+    elapsed = time.monotonic() - started
+    summary: dict[str, Any] = {
+        "file": path,
+        "device": transport.device,
+        "serial": session.serial,
+        "speed": args.speed,
+        "chunks": chunks,
+        "bytes": nbytes,
+        "frames": session.frames,
+        "bad_spans": session.bad_spans,
+        "events": kinds.total(),
+        "by_kind": dict(sorted(kinds.items())),
+        "duration_s": round(elapsed, 3),
+    }
+    if transport.lateness:
+        summary["lateness_ms"] = {
+            "median": round(statistics.median(transport.lateness) * 1000, 3),
+            "max": round(max(transport.lateness) * 1000, 3),
+        }
+    if args.json:
+        print(json.dumps({"summary": summary}, ensure_ascii=False), flush=True)
+    else:
+        print(_summary_line(summary), file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_event(
+    args: argparse.Namespace, event: Event, timestamp_us: int, kinds: Counter[str]
+) -> None:
+    obj = event_json(event)
+    kinds[obj["event"]] += 1
+    if isinstance(event, CommandResult):  # answers to the recording host's commands
+        code = event.code
+        obj["code"] = code.name.lower() if isinstance(code, codec.ResultCode) else code
+    if args.json:
+        obj["timestamp_us"] = timestamp_us  # when the original host got it
+        print(json.dumps(obj, ensure_ascii=False), flush=True)
+    elif isinstance(event, CommandResult):
+        print(
+            f"{_stamp(timestamp_us)} result  request_id={event.request_id} code={obj['code']} "
+            f"{event.detail}".rstrip(),
+            flush=True,
+        )
+    else:
+        # _line stamps the wall clock now (HH:MM:SS): show the capture's time instead
+        print(_stamp(timestamp_us) + _line(event)[8:], flush=True)
+
+
+def _summary_line(s: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{k} {v}" for k, v in s["by_kind"].items()) or "none"
+    line = (
+        f"# replayed {s['device']}: {s['chunks']} chunks, {s['bytes']} bytes, "
+        f"{s['frames']} frames ({s['bad_spans']} bad spans), {s['events']} events ({kinds}) "
+        f"in {s['duration_s']:.3f} s"
+    )
+    if "lateness_ms" in s:
+        late = s["lateness_ms"]
+        line += f"; lateness median {late['median']:.3f} ms, max {late['max']:.3f} ms"
+    return line
+
+
+# --- parser -------------------------------------------------------------------------------------
+def register(sub: Any) -> None:
+    """Add `record` and `replay` to the ``ratepad`` sub-command parser."""
+    p = sub.add_parser(
+        "record",
+        help="watch a keypad like monitor and record its link to a .pcapng capture",
+        description="Connect to a keypad, print its events like `monitor` (never ACKs) and "
+        "write every byte of the link, both directions, to a pcapng capture (device = the "
+        "keypad's serial number, wall-clock timestamps) until Ctrl-C or --seconds. Read it "
+        "with `ratepad decode FILE`, `ratepad replay FILE` or Wireshark.",
+    )
+    p.add_argument("url", metavar="URL", help="e.g. hid://, usb://RP-0001, sim://K1")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="capture file (default ratepad-YYYYMMDD-HHMMSS.pcapng here)",
+    )
+    p.add_argument("--seconds", type=_positive, metavar="S", help="stop after this long")
+    p.add_argument("--keys", action="store_true", help="also stream and show key edges")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser(
+        "replay",
+        help="play a .pcapng capture back through the host stack and print its events",
+        description="Feed the keypad-to-host traffic of a capture (one keypad) through the "
+        "host stack (replay:// transport, session, events) and print the events like "
+        "`monitor`, stamped with their capture time; then a summary (frames, events and, "
+        "for timed replay, how late chunks were handed out) on stderr, or as a last JSON "
+        'line {"summary": ...} with --json. Nothing is sent to any keypad.',
+    )
+    p.add_argument("file", metavar="FILE", help="a .pcapng capture (ratepad record, --capture)")
+    p.add_argument("--device", metavar="ID", help="the keypad to replay (default: the first)")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=0.0,
+        metavar="X",
+        help="0 = as fast as possible (default), 1 = real time, 2 = twice as fast ...",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_replay)
