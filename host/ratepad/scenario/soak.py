@@ -86,7 +86,7 @@ def soak_scenario(
         "seed": seed,
         "until_ms": t + 180_000,
         "devices": devs,
-        "link": dict(ALL_FAULTS),
+        "link": dict(ALL_FAULTS if faults is None else faults),
         "events": events,
     }
 
