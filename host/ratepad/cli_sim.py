@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from .scenario import ScenarioError, load, run
+from .scenario import Scenario, ScenarioError, load, run
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -74,15 +74,64 @@ def _fleet(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
+    """``--serve``: the timeline on the wall clock, each keypad at ``tcp://HOST:PORT/ID``."""
+    from .scenario.serve import ScenarioServer, parse_address, skipped_notes
+
+    for option in ("keys", "capture"):
+        if getattr(args, option):
+            raise SimUsageError(f"--{option} does not go with --serve")
+    speed = 1.0 if args.speed is None else args.speed
+    try:
+        server = ScenarioServer(scenario, parse_address(args.serve), speed, args.engine)
+    except ScenarioError as exc:
+        raise SimUsageError(str(exc)) from None
+    try:
+        for note in skipped_notes(scenario):
+            print(f"ratepad sim: note: {note}", file=sys.stderr)
+        server.start()
+        for device, url in server.urls().items():
+            if args.json:
+                print(json.dumps({"device": device, "url": url}), flush=True)
+            else:
+                print(f"serving {url}", flush=True)
+        server.wait()
+    finally:
+        server.close()
+    if not args.json:
+        stats = ", ".join(f"{k}={v}" for k, v in sorted(server.stats.items()) if v)
+        print(
+            f"# until_ms {scenario.until_ms} reached" + (f"; {stats}" if stats else ""),
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number more than 0, got {text!r}")
+    return value
+
+
 def _sim(args: argparse.Namespace) -> int:
+    if args.fleet is not None and (args.serve is not None or args.speed is not None):
+        raise SimUsageError("--serve and --speed go with a SCENARIO, not --fleet")
     if args.fleet is not None:
         return _fleet(args)
     if args.scenario is None:
         raise SimUsageError("give a SCENARIO file, or --fleet N --hours H")
+    if args.speed is not None and args.serve is None:
+        raise SimUsageError("--speed goes with --serve")
     try:
         scenario = load(args.scenario)
     except ScenarioError as exc:
         raise SimUsageError(str(exc)) from None
+    if args.serve is not None:
+        return _serve(args, scenario)
     capture = None
     if args.capture:
         from .capture import CaptureError, CaptureWriter
@@ -144,6 +193,18 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per stored rating")
     p.add_argument("--keys", action="store_true", help="also one line per debounced key edge")
     p.add_argument("--capture", metavar="FILE", help="record the link traffic as pcapng")
+    p.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        help="run the timeline on the wall clock instead, serving each keypad as "
+        "tcp://HOST:PORT/ID to whatever host connects (port 0: a free one); exits after until_ms",
+    )
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        metavar="X",
+        help="with --serve: virtual time runs X times as fast as the wall clock (default 1)",
+    )
     p.add_argument("--fleet", type=int, metavar="N", help="simulate N keypads over a working day")
     p.add_argument(
         "--hours",
