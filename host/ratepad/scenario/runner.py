@@ -89,26 +89,7 @@ class Runner:
         return EPOCH0 + self.now + self.clock_offset
 
     def _faulty(self, reports: list[bytes]) -> list[bytes]:
-        link = self.scenario.link
-        out: list[bytes] = []
-        for r in reports:
-            if link.get("drop") and self.rng.random() < link["drop"]:
-                self.stats["reports_dropped"] += 1
-                continue
-            if link.get("corrupt") and self.rng.random() < link["corrupt"]:
-                b = bytearray(r)
-                i = self.rng.randrange(len(b) * 8)
-                b[i // 8] ^= 1 << (i % 8)
-                r = bytes(b)
-                self.stats["reports_corrupted"] += 1
-            out.append(r)
-            if link.get("duplicate") and self.rng.random() < link["duplicate"]:
-                out.append(r)
-                self.stats["reports_duplicated"] += 1
-        if link.get("reorder") and len(out) > 1 and self.rng.random() < link["reorder"]:
-            i = self.rng.randrange(len(out) - 1)
-            out[i], out[i + 1] = out[i + 1], out[i]
-        return out
+        return link_faults(reports, self.scenario.link, self.rng, self.stats)
 
     def _stalled(self) -> bool:
         p = self.scenario.link.get("stall", 0.0)
@@ -282,7 +263,7 @@ class Runner:
             key = kp.key_for_score(a.args["score"])
             hold = a.args.get("hold_ms", 120)
             bounce = a.args.get("bounce_ms", 0)
-            for t, level in _press_edges(hold, bounce):
+            for t, level in press_edges(hold, bounce):
                 self._edge(dev, self.now + t, key, level)
         elif a.do == "raw":
             for offset, level in a.args["edges"]:
@@ -367,7 +348,33 @@ class Runner:
         return Result(ratings, edges, self.stats)
 
 
-def _press_edges(hold_ms: int, bounce_ms: int) -> list[tuple[int, int]]:
+def link_faults(
+    reports: list[bytes], link: dict[str, float], rng: random.Random, stats: dict[str, int]
+) -> list[bytes]:
+    """The 64-byte reports of one burst after the link's faults (drop, corrupt, duplicate,
+    reorder), drawn from ``rng``; counted in ``stats``."""
+    out: list[bytes] = []
+    for r in reports:
+        if link.get("drop") and rng.random() < link["drop"]:
+            stats["reports_dropped"] = stats.get("reports_dropped", 0) + 1
+            continue
+        if link.get("corrupt") and rng.random() < link["corrupt"]:
+            b = bytearray(r)
+            i = rng.randrange(len(b) * 8)
+            b[i // 8] ^= 1 << (i % 8)
+            r = bytes(b)
+            stats["reports_corrupted"] = stats.get("reports_corrupted", 0) + 1
+        out.append(r)
+        if link.get("duplicate") and rng.random() < link["duplicate"]:
+            out.append(r)
+            stats["reports_duplicated"] = stats.get("reports_duplicated", 0) + 1
+    if link.get("reorder") and len(out) > 1 and rng.random() < link["reorder"]:
+        i = rng.randrange(len(out) - 1)
+        out[i], out[i + 1] = out[i + 1], out[i]
+    return out
+
+
+def press_edges(hold_ms: int, bounce_ms: int) -> list[tuple[int, int]]:
     """(offset, level) of a press held ``hold_ms`` with ``bounce_ms`` of chatter on press and
     on release: the contact toggles every millisecond until it settles."""
     edges = [(0, 1)]

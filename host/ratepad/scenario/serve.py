@@ -33,7 +33,7 @@ from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..sim.serve import Dropped, KeypadServer, Refused
 from ..transports.base import to_reports
 from .model import Action, Scenario, ScenarioError
-from .runner import POWER_RETURN_MS, _press_edges
+from .runner import POWER_RETURN_MS, link_faults, press_edges
 
 __all__ = ["HOST_ACTIONS", "ScenarioServer", "ServeError", "parse_address", "skipped_notes"]
 
@@ -292,7 +292,7 @@ class ScenarioServer:
             kp.plan_power_cut()
         elif a.do == "press":
             key = kp.key_for_score(a.args["score"])
-            edges = _press_edges(a.args.get("hold_ms", 120), a.args.get("bounce_ms", 0))
+            edges = press_edges(a.args.get("hold_ms", 120), a.args.get("bounce_ms", 0))
             for offset, level in edges:
                 self._edge(dev, t + offset, key, level)
         elif a.do == "raw":
@@ -339,25 +339,7 @@ class ScenarioServer:
         link = self.scenario.link
         if not any(link.values()):
             return reports
-        out: list[bytes] = []
-        for r in reports:
-            if link.get("drop") and self.rng.random() < link["drop"]:
-                self.stats["reports_dropped"] += 1
-                continue
-            if link.get("corrupt") and self.rng.random() < link["corrupt"]:
-                b = bytearray(r)
-                i = self.rng.randrange(len(b) * 8)
-                b[i // 8] ^= 1 << (i % 8)
-                r = bytes(b)
-                self.stats["reports_corrupted"] += 1
-            out.append(r)
-            if link.get("duplicate") and self.rng.random() < link["duplicate"]:
-                out.append(r)
-                self.stats["reports_duplicated"] += 1
-        if link.get("reorder") and len(out) > 1 and self.rng.random() < link["reorder"]:
-            i = self.rng.randrange(len(out) - 1)
-            out[i], out[i + 1] = out[i + 1], out[i]
-        return out
+        return link_faults(reports, link, self.rng, self.stats)
 
     # -- the host side, one connection at a time --------------------------------------------
     def _lookup(self, device_id: str) -> _Connection | None:
