@@ -139,6 +139,8 @@ class Session:
         if isinstance(m, codec.Rating):
             self._on_rating(m, frame)
         elif isinstance(m, codec.Status):
+            if self.hello is not None:
+                self._anchor(self.hello.boot_id, m.uptime_ms)
             self._events.append(
                 Status(
                     self.serial,
@@ -189,8 +191,7 @@ class Session:
             )
 
     def _on_hello(self, m: codec.Hello) -> bytes:
-        now = self.clock()
-        self._boot_anchor[m.boot_count] = now - m.uptime_ms
+        self._anchor(m.boot_count, m.uptime_ms)
         if self.hello is None or m.acked_seq > self._acked:
             self._acked = m.acked_seq
             self._confirmed = {s for s in self._confirmed if s > m.acked_seq}
@@ -211,12 +212,23 @@ class Session:
         self._events.append(self.hello)
         return self.time_sync()
 
+    def _anchor(self, boot_id: int, uptime_ms: int) -> None:
+        # Wall time of the boot's uptime 0, from a frame that says its uptime as it is sent.
+        # A frame can arrive late (a busy host, a stalled link), never early, so the smallest
+        # estimate is the best one.
+        estimate = self.clock() - uptime_ms
+        best = self._boot_anchor.get(boot_id)
+        if best is None or estimate < best:
+            self._boot_anchor[boot_id] = estimate
+
     def _time_of(self, boot_id: int, uptime_ms: int) -> tuple[int, bool]:
+        """Wall time of a keypad uptime: exact when this host has seen the boot (from its
+        hello and status frames), else the receive time (and not exact)."""
         boot = boot_id or (self.hello.boot_id if self.hello else 0)
         anchor = self._boot_anchor.get(boot)
         if anchor is None:
             return self.clock(), False
-        return anchor + uptime_ms, False
+        return anchor + uptime_ms, True
 
     def _on_rating(self, m: codec.Rating, frame: Frame) -> None:
         if m.journal_seq == 0:

@@ -33,7 +33,7 @@ ACTIONS = {
     "set_config": (True, {"config"}),
 }
 LINK_FAULTS = {"drop", "corrupt", "duplicate", "reorder", "split", "stall"}
-STALL_MS = 500  # a stalled burst is delivered this much later
+STALL_MS = 500  # a stalled keypad-to-host burst reaches the host this much later
 SETTINGS = {
     "keys",
     "key_order",

@@ -34,7 +34,6 @@ class _Device:
     session: Session | None = None
     edges: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, order, key, lvl)
     held_in: list[tuple[int, bytes]] = field(default_factory=list)  # stalled keypad->host bytes
-    held_out: list[tuple[int, bytes]] = field(default_factory=list)  # stalled host->keypad
     power_on_at: int | None = None
     last_prompt: int = 0
     cuts_seen: int = 0
@@ -95,11 +94,8 @@ class Runner:
         p = self.scenario.link.get("stall", 0.0)
         return p > 0 and self.rng.random() < p
 
-    def _to_keypad(self, dev: _Device, data: bytes, held: bool = False) -> None:
+    def _to_keypad(self, dev: _Device, data: bytes) -> None:
         if not data or not (dev.linked and dev.keypad.powered):
-            return
-        if not held and self._stalled():
-            dev.held_out.append((self.now + STALL_MS, data))
             return
         split = self.scenario.link.get("split", 0.0)
         for report in self._faulty(to_reports(data)):
@@ -118,7 +114,6 @@ class Runner:
         """The host's side of the link is gone: its session and anything still in flight."""
         dev.session = None
         dev.held_in.clear()
-        dev.held_out.clear()
 
     def _open_session(self, dev: _Device) -> None:
         dev.session = Session(clock=self.clock, software="ratepad-sim")
@@ -293,8 +288,6 @@ class Runner:
                 times.append(dev.power_on_at)
             if dev.held_in:
                 times.append(dev.held_in[0][0])
-            if dev.held_out:
-                times.append(dev.held_out[0][0])
             d = dev.keypad.next_deadline_ms()
             if d is not None:
                 times.append(max(d, self.now))
@@ -328,8 +321,6 @@ class Runner:
             for dev in self.devices.values():
                 dev.keypad.advance_to(t)
                 self._check_power(dev)
-                while dev.held_out and dev.held_out[0][0] <= t:
-                    self._to_keypad(dev, dev.held_out.pop(0)[1], held=True)
                 self._exchange(dev)
         self.now = until
         for dev in self.devices.values():
