@@ -341,9 +341,15 @@ class Core:
             hflags = codec.HF_RETRANSMIT if seq <= self._sent_max else 0
             if j.read(seq):
                 f = j.fields()
+                epoch = j.epoch()
+                if epoch is None and f[F_BOOT] == j.boot_id and self.synced:
+                    # journalled before this boot's first time sync: this boot's clock now
+                    # dates it exactly (uptime recorded as u32: unwrap it against now)
+                    up = self.uptime
+                    epoch = self.epoch_at(up - ((up - f[F_UPTIME]) & 0xFFFFFFFF))
                 n = codec.rating_into(
                     self._frame, self._next_seq(), hflags, seq, f[F_BOOT],
-                    f[F_UPTIME], j.epoch(), f[F_SCORE], f[F_KEY_COUNT],
+                    f[F_UPTIME], epoch, f[F_SCORE], f[F_KEY_COUNT],
                     f[F_PROMPT], f[F_FLAGS], j.staff(),
                 )
             else:

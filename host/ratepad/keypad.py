@@ -34,8 +34,6 @@ from .transports import Transport
 
 __all__ = ["CommandError", "Keypad", "PromptHandle"]
 
-HELLO_RETRY_S = 1.0  # say host_hello again while the keypad has not answered
-
 
 class CommandError(RatepadError):
     """The keypad refused or failed a command; ``result`` says how."""
@@ -133,7 +131,6 @@ class Keypad:
 
     def _reader(self) -> None:
         backoff = 0.1
-        hello_at = time.monotonic()
         while not self._closed:
             try:
                 data = self.transport.read(0.2)
@@ -142,10 +139,6 @@ class Keypad:
                 self._session_call(self.session.poll)
                 self._dispatch()
                 backoff = 0.1
-                if self.session.hello is None and time.monotonic() - hello_at > HELLO_RETRY_S:
-                    # no answer to host_hello yet (a frame lost on the way): say it again
-                    hello_at = time.monotonic()
-                    self._session_call(self.session.open)
             except TransportError as exc:
                 if self._closed:
                     return

@@ -41,6 +41,8 @@ from .stream import BadSpan, Frame, StreamDecoder
 
 __all__ = ["Session", "wall_clock_ms"]
 
+HELLO_RETRY_MS = 1000  # say host_hello again after this long without an answer
+
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -68,6 +70,7 @@ class Session:
         self._confirmed: set[int] = set()
         self._boot_anchor: dict[int, int] = {}  # boot id -> wall time of uptime 0
         self._last_sync = 0
+        self._opened_at: int | None = None  # when host_hello was last sent
 
     # -- frames out ---------------------------------------------------------------------------
     def _frame(self, message: codec.HostMessage) -> tuple[int, bytes]:
@@ -75,9 +78,11 @@ class Session:
         return self._seq, codec.encode(message, self._seq)
 
     def open(self) -> bytes:
-        """The first bytes to send on a new link: host_hello."""
+        """The first bytes to send on a new link: host_hello, and the time right behind it, so
+        the keypad knows the time before it sends the ratings it holds."""
         hello = codec.HostHello(codec.PROTOCOL_VERSION, codec.SCHEMA_FINGERPRINT, self.software)
-        return self._frame(hello)[1]
+        self._opened_at = self.clock()
+        return self._frame(hello)[1] + self.time_sync()
 
     def time_sync(self) -> bytes:
         self._last_sync = self.clock()
@@ -101,8 +106,19 @@ class Session:
             moved = True
         return self._frame(codec.Ack(self._acked))[1] if moved else b""
 
+    def next_deadline(self) -> int | None:
+        """Host clock time at which ``poll`` will have something to do, or None."""
+        if self.hello is None:
+            return None if self._opened_at is None else self._opened_at + HELLO_RETRY_MS
+        return self._last_sync + self.sync_interval_ms
+
     def poll(self) -> bytes:
-        """Periodic duties (time sync); call now and then. Returns bytes to send."""
+        """Periodic duties: say host_hello again while the keypad has not answered (a frame
+        lost on the way), and keep the keypad's clock synced. Returns bytes to send."""
+        if self.hello is None:
+            if self._opened_at is not None and self.clock() - self._opened_at >= HELLO_RETRY_MS:
+                return self.open()
+            return b""
         since = self.clock() - self._last_sync
         # due, or the host's clock stepped back (a jump forward is "due" by itself)
         if self.hello is not None and (since >= self.sync_interval_ms or since < 0):
@@ -210,7 +226,9 @@ class Session:
             m.acked_seq,
         )
         self._events.append(self.hello)
-        return self.time_sync()
+        if self.clock() - self._last_sync >= 1000:  # not synced with the host_hello just now
+            return self.time_sync()
+        return b""
 
     def _anchor(self, boot_id: int, uptime_ms: int) -> None:
         # Wall time of the boot's uptime 0, from a frame that says its uptime as it is sent.

@@ -264,3 +264,21 @@ def test_prompt_times_out():
     assert b.take("status")[-1]["state"] == "idle"
     b.press(1)
     assert b.take("rating")[0]["flags"] == ["unprompted", "no_staff"]
+
+
+def test_ratings_before_the_first_time_sync_are_dated_when_sent():
+    from rpfw import codec
+
+    b = Bench(settings=FAST, now=5000)
+    b.press(3)  # no host yet: journalled without a wall-clock time
+    b.advance(10000)
+    # the host says hello and the time in one go, as ratepad's Session does
+    hello = codec.encode_frame("host_hello", {"protocol_version": 1, "schema_fingerprint": 0,
+                                              "software": "t"}, 1)
+    sync = codec.encode_frame("time_sync", {"epoch_ms": 1_800_000_000_000}, 2)
+    b.core.receive(hello + sync, b.now)
+    b.drain()
+    r = b.take("rating")[0]
+    # pressed at uptime 5 (5 ms debounce), synced at uptime 10320: dated by this boot's clock
+    assert r["uptime_ms"] == 5
+    assert r["epoch_ms"] == 1_800_000_000_000 - (10320 - 5)

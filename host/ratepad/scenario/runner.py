@@ -288,6 +288,10 @@ class Runner:
                 times.append(dev.power_on_at)
             if dev.held_in:
                 times.append(dev.held_in[0][0])
+            if dev.session is not None and dev.linked and dev.keypad.powered:
+                due = dev.session.next_deadline()
+                if due is not None:  # host clock -> scenario time
+                    times.append(max(due - EPOCH0 - self.clock_offset, self.now))
             d = dev.keypad.next_deadline_ms()
             if d is not None:
                 times.append(max(d, self.now))
