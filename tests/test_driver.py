@@ -153,3 +153,31 @@ def test_keypad_power_cycle_without_a_link_error_reopens_the_session() -> None:
         handle = kp.start_prompt("S1", timeout=5)
         sim.press(2)
         assert handle.wait().score == 2
+
+
+def test_nothing_is_filed_before_the_keypad_is_known() -> None:
+    s = Session(clock=lambda: 1_800_000_000_000)
+    s.open()
+    rating = codec.Rating(1, 1, 500, None, 4, 5, 0, codec.RatingFlags.UNPROMPTED, "")
+    # the keypad's hello was lost: its rating must not be filed (or ACKed) under no serial
+    assert s.receive_data(codec.encode(rating, 5)) == b""
+    assert s.next_event() is None
+    hello = codec.Hello(
+        1,
+        codec.SCHEMA_FINGERPRINT,
+        5,
+        codec.Capabilities(0),
+        100,
+        1,
+        1,
+        900,
+        "K7",
+        "0.1.0",
+        "sim",
+        0,
+    )
+    s.receive_data(codec.encode(hello, 6, codec.HeaderFlags.RESPONSE))
+    assert isinstance(s.next_event(), Connected)
+    s.receive_data(codec.encode(rating, 7, codec.HeaderFlags.RETRANSMIT))
+    event = s.next_event()
+    assert isinstance(event, Rating) and event.serial == "K7" and event.journal_seq == 1

@@ -108,16 +108,20 @@ class Session:
 
     def next_deadline(self) -> int | None:
         """Host clock time at which ``poll`` will have something to do, or None."""
+        if self._opened_at is not None:
+            return self._opened_at + HELLO_RETRY_MS
         if self.hello is None:
-            return None if self._opened_at is None else self._opened_at + HELLO_RETRY_MS
+            return None
         return self._last_sync + self.sync_interval_ms
 
     def poll(self) -> bytes:
         """Periodic duties: say host_hello again while the keypad has not answered (a frame
         lost on the way), and keep the keypad's clock synced. Returns bytes to send."""
-        if self.hello is None:
-            if self._opened_at is not None and self.clock() - self._opened_at >= HELLO_RETRY_MS:
+        if self._opened_at is not None:  # host_hello not answered yet
+            if self.clock() - self._opened_at >= HELLO_RETRY_MS:
                 return self.open()
+            return b""
+        if self.hello is None:
             return b""
         since = self.clock() - self._last_sync
         # due, or the host's clock stepped back (a jump forward is "due" by itself)
@@ -151,7 +155,13 @@ class Session:
                 # The keypad came up on the link by itself (plugged in, rebooted): it waits
                 # for host_hello before it opens its session and sends ratings.
                 return self.open()
+            self._opened_at = None  # answered: no more host_hello retries
             return self._on_hello(m)
+        if self.hello is None:
+            # Not knowing the keypad yet (its hello was lost on the way), nothing it says can be
+            # filed under the right serial: it is not ACKed, so the keypad says it again after
+            # the host_hello retry.
+            return b""
         if isinstance(m, codec.Rating):
             self._on_rating(m, frame)
         elif isinstance(m, codec.Status):
