@@ -172,6 +172,7 @@ class Core:
         self.session = False
         self._tx_len = 0
         self._rx_len = 0
+        self._rx_skip = False
         self._ack_at = _NONE
         self._status_at = _NONE
         self._update_outputs(now)
@@ -385,7 +386,15 @@ class Core:
         r = self.rules
         ok = codec.RESULT_CODE_OK
         if t == codec.T_ACK:
-            if self.journal.ack(v[0]):
+            try:
+                moved = self.journal.ack(v[0])
+            except OSError:
+                # flash write failed: the ACK is not persisted (the journal keeps its old ACK
+                # point, so those ratings are sent again later: stored once by the host)
+                self.storage_error = True
+                self._status_due = True
+                return
+            if moved:
                 self._ack_at = _NONE
                 self._backoff = 1
             return

@@ -86,22 +86,27 @@ class Journal:
             self._repair_last(names[-1])
             first, count = self._segs[-1]
             self.next_seq = first + count
-        else:
-            self.next_seq = self.ack_seq + 1
-        if self.ack_seq >= self.next_seq:
-            self.ack_seq = self.next_seq - 1
+            # Segments are deleted only after their ACK was persisted: whatever precedes the
+            # oldest one was ACKed, even if the state file was lost.
+            if self.ack_seq < self._segs[0][0] - 1:
+                self.ack_seq = self._segs[0][0] - 1
+        if self.next_seq <= self.ack_seq:
+            self.next_seq = self.ack_seq + 1  # sequence numbers never go back
         self.boot_id = boot_count + 1
         self._save_state()
         return self.boot_id
 
     def _repair_last(self, name):
-        # Keep the longest prefix of whole records with good CRCs; drop a torn tail.
+        # A power cut mid-append leaves a partial record, or a whole one whose bytes did not
+        # all reach flash, at the very end: cut that. A damaged record before the end is
+        # kept (it is reported and sent as a flagged placeholder), so no good record after it
+        # is lost and no sequence number is used twice.
         seg = self._segs[-1]
         size = self.storage.size(name)
-        good = 0
-        while good < seg[1] and self._load(name, good):
-            good += 1
-        if good != seg[1] or size != good * REC_SIZE:
+        good = seg[1]
+        if good and not self._load(name, good - 1):
+            good -= 1
+        if size != good * REC_SIZE:
             data = self.storage.read(name)
             self.storage.replace(name, data[: good * REC_SIZE])
             seg[1] = good
@@ -145,12 +150,18 @@ class Journal:
 
     def ack(self, seq):
         # The host stored every rating up to seq: persist that, then drop whole ACKed segments.
+        # If the flash write fails (OSError), nothing changes.
         if seq >= self.next_seq:
             seq = self.next_seq - 1
         if seq <= self.ack_seq:
             return False
+        before = self.ack_seq
         self.ack_seq = seq
-        self._save_state()
+        try:
+            self._save_state()
+        except OSError:
+            self.ack_seq = before
+            raise
         segs = self._segs
         while len(segs) > 1 and segs[0][0] + segs[0][1] - 1 <= seq:
             self.storage.remove(_seg_name(segs[0][0]))

@@ -24,6 +24,7 @@ from rpfw.codec import (
 
 _NONE = const(-1)
 _MAX_KEYS = const(5)
+_MAX_TIMEOUT = const(0x1FFFFFFF)
 
 
 class Rules:
@@ -64,7 +65,10 @@ class Rules:
     def arm(self, prompt_id, staff, timeout_ms, now):
         self.prompt_id = prompt_id
         self.prompt_staff = staff
+        if timeout_ms > _MAX_TIMEOUT:
+            timeout_ms = _MAX_TIMEOUT  # ticks arithmetic reaches 2**29 ms (6.2 days)
         self.prompt_until = _NONE if timeout_ms == 0 else ticks_add(now, timeout_ms)
+        self.guard_until = _NONE  # a new prompt is a new customer: no repeat guard
         if self.state != DEVICE_STATE_THANKS:
             self.state = DEVICE_STATE_PROMPTED
 

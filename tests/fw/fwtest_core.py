@@ -282,3 +282,19 @@ def test_ratings_before_the_first_time_sync_are_dated_when_sent():
     # pressed at uptime 5 (5 ms debounce), synced at uptime 10320: dated by this boot's clock
     assert r["uptime_ms"] == 5
     assert r["epoch_ms"] == 1_800_000_000_000 - (10320 - 5)
+
+
+def test_a_new_prompt_ends_the_repeat_guard():
+    b = _ready()
+    b.send("prompt", {"prompt_id": 1, "timeout_ms": 0, "staff_id": "S1"})
+    b.press(5, settle_ms=2100)  # thank-you over, still inside the 3 s repeat guard
+    b.send("prompt", {"prompt_id": 2, "timeout_ms": 0, "staff_id": "S1"})
+    b.press(2)
+    assert [r["prompt_id"] for r in b.take("rating")] == [1, 2]
+
+
+def test_a_very_long_prompt_timeout_is_clamped_not_wrapped():
+    b = _ready()
+    b.send("prompt", {"prompt_id": 3, "timeout_ms": 7 * 24 * 3600 * 1000, "staff_id": "S1"})
+    b.advance(1000)
+    assert b.core.rules.prompt_id == 3  # still armed (it would wrap and expire otherwise)

@@ -154,3 +154,34 @@ def test_power_cut_at_every_step_loses_nothing_confirmed():
             j2.open()
             _check_record(j2, nxt, 99)
             assert j2.boot_id == j.boot_id + 1
+
+
+def test_a_damaged_record_inside_the_newest_segment_is_kept_at_boot():
+    st = MemStorage()
+    j = Journal(st, seg_records=10)
+    j.open()
+    for i in range(5):
+        _rating(j, i)
+    j.ack(2)
+    st.files["0000000001.seg"][2 * 48 + 7] ^= 0x10  # bit rot in record 3
+    j2 = Journal(st, seg_records=10)
+    j2.open()
+    assert j2.next_seq == 6  # records 4 and 5 survive; no sequence number is used twice
+    assert not j2.read(3) and j2.corrupt == 1
+    _check_record(j2, 4, 3)
+    _check_record(j2, 5, 4)
+    assert _rating(j2, 9) == 6
+
+
+def test_a_lost_state_file_does_not_bring_back_acked_ratings():
+    st = MemStorage()
+    j = Journal(st, capacity=20, seg_records=3)
+    j.open()
+    for i in range(10):
+        _rating(j, i)
+    j.ack(7)  # segments 1-3 and 4-6 are deleted
+    del st.files["state"]
+    j2 = Journal(st, capacity=20, seg_records=3)
+    j2.open()
+    assert j2.ack_seq == 6  # everything before the oldest segment was ACKed
+    assert j2.next_seq == 11 and j2.unacked() == 4
