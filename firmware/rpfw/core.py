@@ -266,6 +266,11 @@ class Core:
             return codec.DEVICE_STATE_FAULT
         return self.rules.state
 
+    def serial(self):
+        # The provisioned serial, else the chip's unique id (never empty on a real keypad:
+        # hosts file ratings under it).
+        return self.settings.get("serial") or getattr(self.hw, "unique_id", "")
+
     def _push_hello(self, hflags=0):
         # hflags HF_RESPONSE: this hello answers a host_hello. A hello without it (link up,
         # after a reboot) asks the host to say host_hello, which opens the session.
@@ -279,7 +284,7 @@ class Core:
             self._frame, self._next_seq(), hflags, codec.PROTOCOL_VERSION,
             codec.SCHEMA_FINGERPRINT,
             self.nkeys, caps, j.capacity, j.unacked(), j.boot_id, self._uptime32(),
-            self.settings.get("serial").encode(), self.version.encode(), self.board.encode(),
+            self.serial().encode(), self.version.encode(), self.board.encode(),
             j.ack_seq,
         )
         self._push(n)
@@ -436,12 +441,15 @@ class Core:
                 return
         elif t == codec.T_SET_CONFIG:
             try:
-                self.settings.set(v[0], v[1])
+                at_boot = self.settings.set(v[0], v[1])
             except ValueError as e:
                 self._reply(seq, codec.RESULT_CODE_BAD_VALUE, str(e).encode())
                 return
             except OSError:
                 self._reply(seq, codec.RESULT_CODE_FAILED, b"flash write failed")
+                return
+            if at_boot:
+                self._reply(seq, ok, b"applies after a reboot")
                 return
             self._apply_settings()
         elif t == codec.T_SELF_TEST:

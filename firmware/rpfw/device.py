@@ -48,6 +48,8 @@ class Hardware:
         keys, leds, status, buzzer = board.pins(board_name, nkeys)
         self.nkeys = nkeys
         self._clock = clock
+        # the serial an unprovisioned keypad reports: the chip's unique id, as USB does
+        self.unique_id = "".join("%02X" % b for b in machine.unique_id())[:16]
         self.keys = [Pin(g, Pin.IN, Pin.PULL_UP) for g in keys]
         self._leds = [Pin(g, Pin.OUT, value=0) for g in leds]
         self._status = Pin(status, Pin.OUT, value=0)

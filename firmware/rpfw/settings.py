@@ -20,6 +20,7 @@ SPEC = {
     "serial": ("", "text", 0, 16),
 }
 NAMES = sorted(SPEC)
+_AT_BOOT = ("keys",)  # settings that take effect at the next boot
 
 
 def _parse(name, text):
@@ -60,6 +61,7 @@ class Settings:
         self.storage = storage
         self.values = {}
         self.damaged = False
+        self._pending = {}  # saved, in effect after the next boot
         for name in NAMES:
             self.values[name] = SPEC[name][0]
 
@@ -104,17 +106,38 @@ class Settings:
         return _text(self.values[name])
 
     def set(self, name, text):
-        # Validate, apply and persist one setting; raises ValueError with a reason.
-        self._apply(name, text)
-        self.save()
+        # Validate and persist one setting, then use it. Returns True if it only takes effect
+        # after a reboot (the number of keys: pins, debouncer and LEDs are set up at boot).
+        # Raises ValueError with a reason; OSError if flash fails (then nothing changed).
+        v = _parse(name, text)
+        if name == "key_order":
+            _check_order(v, self.values["keys"])
+        reboot = name in _AT_BOOT
+        if reboot:
+            default = _default_order(self.values["keys"])
+            if self.values["key_order"] != default:
+                raise ValueError("set key_order=" + default + " first")
+        new = dict(self.values)
+        for k in self._pending:
+            new[k] = self._pending[k]
+        new[name] = v
+        self._write(new)
+        if reboot:
+            self._pending[name] = v
+        else:
+            self.values[name] = v
+        return reboot
 
     def save(self):
+        self._write(self.values)
+
+    def _write(self, values):
         if self.storage is None:
             return
         out = []
         for name in NAMES:
-            if self.values[name] != SPEC[name][0]:
-                out.append(name + "=" + _text(self.values[name]))
+            if values[name] != SPEC[name][0]:
+                out.append(name + "=" + _text(values[name]))
         self.storage.replace("settings", ("\n".join(out) + "\n").encode())
 
     def score_of(self, key):

@@ -34,6 +34,8 @@ from .transports import Transport
 
 __all__ = ["CommandError", "Keypad", "PromptHandle"]
 
+PROMPT_GRACE_S = 60.0  # a rating may still answer a prompt this long after its timeout
+
 
 class CommandError(RatepadError):
     """The keypad refused or failed a command; ``result`` says how."""
@@ -163,7 +165,11 @@ class Keypad:
             self.transport.close()
         try:
             self.transport.open()
-            self.session = Session(clock=self.session.clock, software=self.session.software)
+            old = self.session
+            self.session = Session(clock=old.clock, software=old.software)
+            # request ids go on from where they were, so an answer to a request of the old
+            # link can never be taken for one of the new
+            self.session.continue_from(old)
             self._session_call(self.session.open)
         except TransportError:
             pass
@@ -174,6 +180,11 @@ class Keypad:
             self._events.put_nowait(event)
 
     def _dispatch(self) -> None:
+        if self._prompts:  # forget prompts nobody can answer any more
+            now = time.monotonic()
+            for prompt_id, pending in list(self._prompts.items()):
+                if now > pending.deadline + PROMPT_GRACE_S:
+                    self._prompts.pop(prompt_id, None)
         while (event := self.session.next_event()) is not None:
             if isinstance(event, Connected):
                 self.info = event

@@ -72,6 +72,10 @@ class Session:
         self._last_sync = 0
         self._opened_at: int | None = None  # when host_hello was last sent
 
+    def continue_from(self, previous: Session) -> None:
+        """Number frames on from ``previous`` (a new link to the same keypad)."""
+        self._seq = previous._seq
+
     # -- frames out ---------------------------------------------------------------------------
     def _frame(self, message: codec.HostMessage) -> tuple[int, bytes]:
         self._seq = (self._seq + 1) & 0xFFFF or 1

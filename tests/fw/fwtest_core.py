@@ -298,3 +298,18 @@ def test_a_very_long_prompt_timeout_is_clamped_not_wrapped():
     b.send("prompt", {"prompt_id": 3, "timeout_ms": 7 * 24 * 3600 * 1000, "staff_id": "S1"})
     b.advance(1000)
     assert b.core.rules.prompt_id == 3  # still armed (it would wrap and expire otherwise)
+
+
+def test_changing_the_number_of_keys_takes_effect_at_the_next_boot():
+    b = _ready()
+    seq = b.send("set_config", {"key": "keys", "value": "3"})
+    assert (seq, "ok", "applies after a reboot") in b.results()
+    b.press(5)  # still a 5-key keypad until it reboots: key 5 is score 5
+    assert b.take("rating")[0]["score"] == 5
+    b2 = Bench(storage=b.storage, settings=None)
+    assert b2.core.nkeys == 3 and b2.core.settings.get("key_order") == "123"
+    # a custom key order must be undone before the key count changes
+    b2.hello()
+    b2.send("set_config", {"key": "key_order", "value": "321"})
+    seq = b2.send("set_config", {"key": "keys", "value": "5"})
+    assert b2.results()[-1] == (seq, "bad_value", "set key_order=123 first")

@@ -360,3 +360,11 @@ def test_key_pins_are_pulled_up_inputs_with_edge_irqs():
         assert p.irq_handler() is not None
     for g in _LED_GPIO:
         assert _pin(g).mode() == machine.Pin.OUT
+
+
+def test_an_unprovisioned_keypad_reports_its_chip_id_as_serial():
+    dev, host, clock, usbd = _world(settings={"serial": ""})
+    run(dev, host, clock, 10)
+    hello = host.take("hello")
+    expected = "".join("%02X" % b for b in machine.unique_id())[:16]
+    assert len(hello) == 1 and hello[0]["serial"] == expected and len(expected) == 16
