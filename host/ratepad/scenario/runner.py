@@ -266,13 +266,8 @@ class Runner:
 
     def _apply_edges(self, dev: _Device, t: int) -> None:
         """Raw edges due by ``t``: the pins change first, then what is due at t (one scan)."""
-        raw = dev.keypad.raw
-        changed = False
-        while dev.edges and dev.edges[0][0] <= t:
-            _, _, key, level = dev.edges.pop(0)
-            raw = raw | (1 << (key - 1)) if level else raw & ~(1 << (key - 1))
-            changed = True
-        if changed:
+        raw = take_edges(dev.edges, dev.keypad.raw, t)
+        if raw is not None:
             dev.keypad.set_keys(raw, t)
             self._check_power(dev)
 
@@ -341,6 +336,17 @@ class Runner:
             for at, key, down in dev.keypad.key_edges
         ]
         return Result(ratings, edges, self.stats)
+
+
+def take_edges(edges: list[tuple[int, int, int, int]], raw: int, t: int) -> int | None:
+    """Pop the raw edges (time, order, key, level) due by ``t`` off the sorted ``edges`` and
+    return the pins after them, or None if none was due."""
+    if not edges or edges[0][0] > t:
+        return None
+    while edges and edges[0][0] <= t:
+        _, _, key, level = edges.pop(0)
+        raw = raw | (1 << (key - 1)) if level else raw & ~(1 << (key - 1))
+    return raw
 
 
 def link_faults(

@@ -33,7 +33,7 @@ from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..sim.serve import Dropped, KeypadServer, Refused
 from ..transports.base import to_reports
 from .model import Action, Scenario, ScenarioError
-from .runner import POWER_RETURN_MS, link_faults, press_edges
+from .runner import POWER_RETURN_MS, link_faults, press_edges, take_edges
 
 __all__ = ["HOST_ACTIONS", "ScenarioServer", "ServeError", "parse_address", "skipped_notes"]
 
@@ -259,13 +259,8 @@ class ScenarioServer:
 
     def _apply_edges(self, dev: _Device, t: int) -> None:
         """Raw edges due by ``t``: the pins change first, then what is due at t (one scan)."""
-        raw = dev.keypad.raw
-        changed = False
-        while dev.edges and dev.edges[0][0] <= t:
-            _, _, key, level = dev.edges.pop(0)
-            raw = raw | (1 << (key - 1)) if level else raw & ~(1 << (key - 1))
-            changed = True
-        if changed:
+        raw = take_edges(dev.edges, dev.keypad.raw, t)
+        if raw is not None:
             dev.keypad.set_keys(raw, t)
             self._check_power(dev, t)
             self._collect(dev)
