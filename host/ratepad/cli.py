@@ -15,17 +15,10 @@ from typing import Any, NoReturn
 
 from . import __version__, codec
 from ._codec_support import plain_value
+from .cli_common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError
 from .cli_device import DeviceCommandError
 from .errors import RatepadError
 from .stream import BadSpan, Frame, StreamDecoder
-
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

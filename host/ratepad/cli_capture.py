@@ -24,31 +24,14 @@ from urllib.parse import quote, urlencode
 from . import codec
 from .agent.tap import CaptureTap, CapturingTransport, device_label
 from .capture import CaptureError, CaptureWriter, Direction, read_capture
-from .cli_device import DeviceCommandError, _line, _positive, event_json
+from .cli_common import EXIT_OK, UsageError, nonnegative_float, positive_float
+from .cli_device import DeviceCommandError, _line, event_json
 from .errors import DisconnectedError, RatepadError
 from .events import CommandResult, Event, KeyEvent
 from .session import Session
 from .stream import Frame
 
 __all__ = ["cmd_record", "cmd_replay", "register"]
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class CaptureUsageError(Exception):
-    """A capture file or option that cannot be used: one line, exit status 2."""
-
-
-def _usage_errors(name: str, args: argparse.Namespace, fn: Any) -> int:
-    # Handled here rather than by cli.UsageError: under `python -m ratepad.cli` that class lives
-    # in __main__, not in the ratepad.cli this module would import.
-    try:
-        result: int = fn(args)
-    except CaptureUsageError as exc:
-        print(f"ratepad {name}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    return result
 
 
 # --- record -------------------------------------------------------------------------------------
@@ -105,10 +88,6 @@ def _default_out() -> Path:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    return _usage_errors("record", args, _record)
-
-
-def _record(args: argparse.Namespace) -> int:
     from .keypad import Keypad
     from .transports import open_transport
 
@@ -120,7 +99,7 @@ def _record(args: argparse.Namespace) -> int:
     try:
         tap = RecordTap(out, device_label(args.url))
     except CaptureError as exc:
-        raise CaptureUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     try:
         try:
             kp = Keypad(CapturingTransport(transport, tap, tap.fallback), software="ratepad record")
@@ -190,16 +169,6 @@ class CountingSession(Session):
         return super()._handle(frame)
 
 
-def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("must be 0 (as fast as possible) or more")
-    return value
-
-
 def replay_url(path: str | Path, device: str | None = None, speed: float = 0.0) -> str:
     """The ``replay://`` URL of a capture file."""
     query: dict[str, str] = {"speed": repr(speed)}
@@ -227,22 +196,18 @@ def _stamp(timestamp_us: int) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    return _usage_errors("replay", args, _replay)
-
-
-def _replay(args: argparse.Namespace) -> int:
     from .transports.replay import ReplayTransport
 
     path = str(args.file)
     if not Path(path).exists():
-        raise CaptureUsageError(f"cannot read {path}: no such file")
+        raise UsageError(f"cannot read {path}: no such file")
     if not Path(path).is_file():
-        raise CaptureUsageError(f"cannot read {path}: not a file")
+        raise UsageError(f"cannot read {path}: not a file")
     transport = ReplayTransport(replay_url(path, args.device, args.speed))
     try:
         transport.open()
     except RatepadError as exc:
-        raise CaptureUsageError(_cannot_replay(path, args.device, exc)) from None
+        raise UsageError(_cannot_replay(path, args.device, exc)) from None
     # the clock of the original host: the capture time of the chunk being handled
     session = CountingSession(clock=lambda: transport.timestamp_us // 1000, software="replay")
     kinds = Counter[str]()
@@ -345,7 +310,7 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="capture file (default ratepad-YYYYMMDD-HHMMSS.pcapng here)",
     )
-    p.add_argument("--seconds", type=_positive, metavar="S", help="stop after this long")
+    p.add_argument("--seconds", type=positive_float, metavar="S", help="stop after this long")
     p.add_argument("--keys", action="store_true", help="also stream and show key edges")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_record)
@@ -363,7 +328,7 @@ def register(sub: Any) -> None:
     p.add_argument("--device", metavar="ID", help="the keypad to replay (default: the first)")
     p.add_argument(
         "--speed",
-        type=_speed,
+        type=nonnegative_float,
         default=0.0,
         metavar="X",
         help="0 = as fast as possible (default), 1 = real time, 2 = twice as fast ...",

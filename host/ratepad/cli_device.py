@@ -14,11 +14,9 @@ import time
 from typing import Any
 
 from . import codec
+from .cli_common import EXIT_OK, EXIT_PROBLEMS, positive_float
 from .errors import RatepadError, RatepadTimeout
 from .events import CommandResult, Connected, Event, KeyEvent, LogLine, Lost, Rating, Status
-
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
 
 
 class DeviceCommandError(Exception):
@@ -232,16 +230,6 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
 def register(sub: Any) -> None:
     """Add the device commands to the ``ratepad`` sub-command parser."""
     p = sub.add_parser(
@@ -269,7 +257,7 @@ def register(sub: Any) -> None:
     p.add_argument("url", metavar="URL", nargs="?", help="default: the first keypad found")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--keys", action="store_true", help="also show debounced key edges")
-    p.add_argument("--seconds", type=_positive, help="stop after this long")
+    p.add_argument("--seconds", type=positive_float, help="stop after this long")
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser(
@@ -281,7 +269,11 @@ def register(sub: Any) -> None:
     p.add_argument("url", metavar="URL")
     p.add_argument("--staff", required=True, metavar="ID", help="staff id, up to 16 bytes")
     p.add_argument(
-        "--timeout", type=_positive, default=30.0, metavar="S", help="seconds to wait (default 30)"
+        "--timeout",
+        type=positive_float,
+        default=30.0,
+        metavar="S",
+        help="seconds to wait (default 30)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_prompt)

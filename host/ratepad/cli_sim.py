@@ -7,22 +7,8 @@ import json
 import sys
 from typing import Any
 
+from .cli_common import EXIT_OK, UsageError, positive_float
 from .scenario import Scenario, ScenarioError, load, run
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class SimUsageError(Exception):
-    """A scenario or option that cannot be run: one line, exit 2."""
-
-
-def cmd_sim(args: argparse.Namespace) -> int:
-    try:
-        return _sim(args)
-    except SimUsageError as exc:
-        print(f"ratepad sim: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -31,13 +17,13 @@ def _fleet(args: argparse.Namespace) -> int:
     from .sim.fleet import Profile, ProfileError, run_fleet
 
     if args.scenario is not None:
-        raise SimUsageError("give either SCENARIO or --fleet, not both")
+        raise UsageError("give either SCENARIO or --fleet, not both")
     if args.fleet < 1 or args.hours <= 0:
-        raise SimUsageError("--fleet needs at least 1 keypad and --hours more than 0")
+        raise UsageError("--fleet needs at least 1 keypad and --hours more than 0")
     try:
         profile = Profile.load(args.profile)
     except ProfileError as exc:
-        raise SimUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     sink = None
     store = None
     if args.db:
@@ -80,12 +66,12 @@ def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
 
     for option in ("keys", "capture"):
         if getattr(args, option):
-            raise SimUsageError(f"--{option} does not go with --serve")
+            raise UsageError(f"--{option} does not go with --serve")
     speed = 1.0 if args.speed is None else args.speed
     try:
         server = ScenarioServer(scenario, parse_address(args.serve), speed, args.engine)
     except ScenarioError as exc:
-        raise SimUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     try:
         for note in skipped_notes(scenario):
             print(f"ratepad sim: note: {note}", file=sys.stderr)
@@ -107,29 +93,19 @@ def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
     return EXIT_OK
 
 
-def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number more than 0, got {text!r}")
-    return value
-
-
-def _sim(args: argparse.Namespace) -> int:
+def cmd_sim(args: argparse.Namespace) -> int:
     if args.fleet is not None and (args.serve is not None or args.speed is not None):
-        raise SimUsageError("--serve and --speed go with a SCENARIO, not --fleet")
+        raise UsageError("--serve and --speed go with a SCENARIO, not --fleet")
     if args.fleet is not None:
         return _fleet(args)
     if args.scenario is None:
-        raise SimUsageError("give a SCENARIO file, or --fleet N --hours H")
+        raise UsageError("give a SCENARIO file, or --fleet N --hours H")
     if args.speed is not None and args.serve is None:
-        raise SimUsageError("--speed goes with --serve")
+        raise UsageError("--speed goes with --serve")
     try:
         scenario = load(args.scenario)
     except ScenarioError as exc:
-        raise SimUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     if args.serve is not None:
         return _serve(args, scenario)
     capture = None
@@ -139,11 +115,11 @@ def _sim(args: argparse.Namespace) -> int:
         try:
             capture = CaptureWriter(args.capture)
         except CaptureError as exc:
-            raise SimUsageError(str(exc)) from None
+            raise UsageError(str(exc)) from None
     try:
         result = run(scenario, engine=args.engine, capture=capture)
     except ScenarioError as exc:
-        raise SimUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     finally:
         if capture is not None:
             capture.close()
@@ -201,7 +177,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--speed",
-        type=_speed,
+        type=positive_float,
         metavar="X",
         help="with --serve: virtual time runs X times as fast as the wall clock (default 1)",
     )

@@ -1,0 +1,44 @@
+"""What every `ratepad` command shares: exit statuses, the usage error, argument types.
+
+Kept out of ``cli.py`` so that its classes are the same objects under ``python -m ratepad.cli``
+(where ``cli.py`` runs as ``__main__``) and under the ``ratepad`` script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user (arguments, files, JSON): one line on stderr, exit status 2."""
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if math.isnan(value) or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number more than 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number more than 0, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number, 0 or more."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text!r}")
+    return value
