@@ -19,17 +19,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
 generate: setup
-	$(PY) -m ratepad_protocol.generate
+	PYTHONPATH=protocol $(PY) -m ratepad_protocol.generate
 
 vectors: setup
-	$(PY) -m ratepad_protocol.make_vectors
+	PYTHONPATH=protocol $(PY) -m ratepad_protocol.make_vectors
 
 check-generated: setup
-	$(PY) -m ratepad_protocol.generate --check
+	PYTHONPATH=protocol $(PY) -m ratepad_protocol.generate --check
 
 lint: setup
-	$(VENV)/bin/ruff check host protocol tests bench
-	$(VENV)/bin/ruff format --check host protocol tests bench
+	$(VENV)/bin/ruff check host protocol tests bench setup.py
+	$(VENV)/bin/ruff format --check host protocol tests bench setup.py
 
 typecheck: setup
 	$(VENV)/bin/mypy

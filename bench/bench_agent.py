@@ -30,13 +30,13 @@ from typing import Any
 
 import ratepad
 import ratepad.sim
-from ratepad import codec
 from ratepad.agent import Agent, AgentConfig, Store
 from ratepad.agent.agent import Writer
 from ratepad.agent.schema import INSERT_RATING as INSERT
 from ratepad.agent.schema import MIGRATIONS
 from ratepad.agent.store import RatingItem
 from ratepad.events import Rating
+from ratepad.wire import codec
 
 ROOT = Path(__file__).resolve().parent
 

@@ -23,8 +23,8 @@ import struct
 import time
 import zlib
 
-from ratepad import codec
-from ratepad.stream import Frame, StreamDecoder
+from ratepad.wire import codec
+from ratepad.wire.stream import Frame, StreamDecoder
 from ratepad_protocol import reference
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ratepad.mpvm import MicroPythonVM
+from ratepad.tools.mpvm import MicroPythonVM
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 

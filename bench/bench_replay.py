@@ -30,15 +30,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ratepad import codec
-from ratepad.capture import CaptureWriter, read_capture
-from ratepad.cli import main as cli_main
-from ratepad.cli_capture import replay_url
+from ratepad.capture.pcapng import CaptureWriter, read_capture
+from ratepad.cli.capture import replay_url
+from ratepad.cli.main import main as cli_main
 from ratepad.errors import DisconnectedError
-from ratepad.session import Session
-from ratepad.stream import Frame, StreamDecoder
 from ratepad.transports import to_reports
 from ratepad.transports.replay import ReplayTransport
+from ratepad.wire import codec
+from ratepad.wire.session import Session
+from ratepad.wire.stream import Frame, StreamDecoder
 
 DEVICE = "RP-0001"
 T0_US = 1_790_000_000_000_000

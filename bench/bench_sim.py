@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from ratepad import codec
 from ratepad.scenario import Runner, parse
-from ratepad.sim.fleet import Profile, day_events, run_fleet
+from ratepad.scenario.fleet import Profile, day_events, run_fleet
+from ratepad.wire import codec
 
 
 def baseline(n: int) -> float:

@@ -13,8 +13,8 @@ import pytest
 import ratepad
 from ratepad.agent import Agent, AgentConfig, Store
 from ratepad.agent.store import Item, RatingItem, StoredRating
-from ratepad.capture import read_capture
-from ratepad.cli import main
+from ratepad.capture.pcapng import read_capture
+from ratepad.cli.main import main
 from ratepad.events import Rating
 
 FAST = "debounce_ms=5&chord_ms=20&repeat_guard_ms=0&thanks_ms=200&status_ms=1000"

@@ -184,7 +184,7 @@ def check_acked_are_stored(helper: Helper, db: Path) -> dict[str, Any]:
 
 def start_agent(config: Path, log: IO[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ratepad.cli", "agent", "--config", str(config)],
+        [sys.executable, "-m", "ratepad", "agent", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

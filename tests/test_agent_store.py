@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ratepad import codec
 from ratepad.agent import AgentConfig, ConfigError, LevelMapping, Store, StoreError, load_config
 from ratepad.agent.agent import Writer
 from ratepad.agent.config import parse_listen
 from ratepad.agent.store import SCHEMA_VERSION, DeviceSnapshot, PromptClosed, PromptIssued
 from ratepad.agent.store import RatingItem as Item
-from ratepad.cli import main
+from ratepad.cli.main import main
 from ratepad.events import Connected, Rating, Status
+from ratepad.wire import codec
 
 F = codec.RatingFlags
 

@@ -22,13 +22,13 @@ from typing import Any, ClassVar
 import pytest
 
 import ratepad
-from ratepad import codec
 from ratepad.events import CommandResult, Connected, KeyEvent, Lost, Rating
-from ratepad.session import Session
 from ratepad.transports import hid as hid_transport
 from ratepad.transports import open_transport
 from ratepad.transports import usb as usb_transport
 from ratepad.transports.sim import SimTransport
+from ratepad.wire import codec
+from ratepad.wire.session import Session
 
 FAST = {"debounce_ms": 5, "chord_ms": 20, "repeat_guard_ms": 0, "thanks_ms": 200}
 WAIT = 5.0  # s: generous; waits end as soon as what they wait for happens

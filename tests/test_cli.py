@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cobs import cobs
 
-from ratepad import codec
-from ratepad.capture import CaptureWriter
+from ratepad.capture.pcapng import CaptureWriter
+from ratepad.wire import codec
 
 RATING = {
     "journal_seq": 3,
@@ -28,7 +28,7 @@ RATING = {
 
 def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ratepad.cli", *args],
+        [sys.executable, "-m", "ratepad", *args],
         input=stdin.decode("latin-1"),
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ from firmware_engines import FIRMWARE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ratepad.mpvm import MicroPythonVM
+from ratepad.tools.mpvm import MicroPythonVM
 from ratepad_protocol import reference
 
 from conftest import load_vectors

@@ -738,7 +738,7 @@ _VM: list[Any] = []
 
 def _micropython_vm() -> Any:
     if not _VM:
-        from ratepad.mpvm import MicroPythonVM
+        from ratepad.tools.mpvm import MicroPythonVM
 
         vm = MicroPythonVM(timeout=120)
         vm.add_dir(FIRMWARE / "rpfw", "/lib/rpfw")

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from cobs import cobs
 
-from ratepad import codec
-from ratepad.capture import CaptureWriter
-from ratepad.stream import BadSpan, decode_stream
+from ratepad.capture.pcapng import CaptureWriter
+from ratepad.wire import codec
+from ratepad.wire.stream import BadSpan, decode_stream
 from ratepad_protocol.model import Field, build_model
 
 from conftest import ROOT, load_vectors
@@ -99,7 +99,7 @@ def _items(rng: random.Random) -> list[tuple[bytes, list[Expected]]]:
 
 
 def _kind(span: bytes) -> str:
-    """The kind of error `ratepad.stream` reports for a bad span."""
+    """The kind of error `ratepad.wire.stream` reports for a bad span."""
     (item,) = decode_stream(span + b"\0")
     assert isinstance(item, BadSpan)
     return item.kind
@@ -132,7 +132,7 @@ def _build_capture(path: Path) -> dict[Stream, list[Expected]]:
 
 def _decode_cli(path: Path) -> dict[Stream, list[dict[str, Any]]]:
     exe = Path(sys.executable).with_name("ratepad")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ratepad.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ratepad"]
     out = subprocess.run(
         [*cmd, "decode", str(path), "--json"], capture_output=True, timeout=60, check=False
     )

@@ -11,10 +11,10 @@ import pytest
 
 import ratepad
 import ratepad.aio
-from ratepad import codec
 from ratepad.events import Connected, Rating
-from ratepad.session import Session
 from ratepad.sim.serve import serve
+from ratepad.wire import codec
+from ratepad.wire.session import Session
 
 FAST = "debounce_ms=5&chord_ms=20&repeat_guard_ms=0&thanks_ms=200"
 

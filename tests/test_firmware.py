@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from firmware_engines import fw_test_functions, load_into_vm, run_on_cpython
 
-from ratepad.mpvm import MicroPythonError, MicroPythonVM
+from ratepad.tools.mpvm import MicroPythonError, MicroPythonVM
 
 TESTS = fw_test_functions()
 IDS = [f"{m}.{f}" for m, f in TESTS]

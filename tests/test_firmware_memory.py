@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from firmware_engines import load_into_vm
 
-from ratepad.mpvm import MicroPythonVM
+from ratepad.tools.mpvm import MicroPythonVM
 
 pytestmark = pytest.mark.micropython
 

@@ -1,7 +1,7 @@
 """`ratepad fw build` and `ratepad flash`, without a board.
 
 The bundle's .mpy files are imported on the real MicroPython VM. Flashing runs mpremote (as
-`ratepad flash` does, in a subprocess) against ratepad.rawrepl_sim: a pty that speaks
+`ratepad flash` does, in a subprocess) against ratepad.tools.rawrepl_sim: a pty that speaks
 MicroPython's raw REPL and runs what it receives on the VM, whose filesystem then holds the
 deployed files.
 """
@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from ratepad import RatepadTimeout, codec, firmware_tools
-from ratepad.firmware_tools import (
+from ratepad import RatepadTimeout
+from ratepad.tools import firmware as firmware_tools
+from ratepad.tools.firmware import (
     Event,
     FirmwareToolError,
     HelloUnavailable,
@@ -33,8 +34,9 @@ from ratepad.firmware_tools import (
     flash,
     set_serial_in_settings,
 )
-from ratepad.mpvm import MicroPythonVM
-from ratepad.rawrepl_sim import RawReplSim
+from ratepad.tools.mpvm import MicroPythonVM
+from ratepad.tools.rawrepl_sim import RawReplSim
+from ratepad.wire import codec
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -47,7 +49,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ratepad.cli", *args],
+        [sys.executable, "-m", "ratepad", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,4 +1,4 @@
-"""Tests of the MicroPython WebAssembly VM bridge (ratepad.mpvm)."""
+"""Tests of the MicroPython WebAssembly VM bridge (ratepad.tools.mpvm)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ratepad.mpvm import (
+from ratepad.tools.mpvm import (
     MicroPythonBridgeError,
     MicroPythonError,
     MicroPythonTimeout,

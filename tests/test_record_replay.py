@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 import ratepad
-from ratepad import codec
-from ratepad.capture import CaptureWriter, read_capture
-from ratepad.cli import main
-from ratepad.cli_capture import RecordTap, replay_url
+from ratepad.capture.pcapng import CaptureWriter, read_capture
+from ratepad.cli.capture import RecordTap, replay_url
+from ratepad.cli.main import main
 from ratepad.transports import open_transport, to_reports
 from ratepad.transports.replay import ReplayTransport
+from ratepad.wire import codec
 
 FAST = {"debounce_ms": 5, "chord_ms": 20}
 
@@ -34,7 +34,7 @@ def fresh_sims() -> Iterator[None]:
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ratepad.cli", *args],
+        [sys.executable, "-m", "ratepad", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -137,7 +137,7 @@ def test_record_writes_both_directions_and_prints_events(
 def test_record_stops_on_ctrl_c_and_keeps_the_capture(tmp_path: Path) -> None:
     out = tmp_path / "ctrlc.pcapng"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ratepad.cli", "record", "sim://C1", "--out", str(out)],
+        [sys.executable, "-m", "ratepad", "record", "sim://C1", "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

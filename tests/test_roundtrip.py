@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratepad import codec
+from ratepad.wire import codec
 from ratepad_protocol import reference
 
 import fw_cpython

@@ -19,7 +19,7 @@ HERE = Path(__file__).parent / "scenarios"
 
 def sim(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ratepad.cli", "sim", *args],
+        [sys.executable, "-m", "ratepad", "sim", *args],
         capture_output=True,
         text=True,
         timeout=300,

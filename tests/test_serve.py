@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import ratepad
-from ratepad.cli import main
+from ratepad.cli.main import main
 from ratepad.events import Connected, Lost
 from ratepad.scenario import parse
 from ratepad.scenario.serve import ScenarioServer
@@ -47,7 +47,7 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-SERVE = [sys.executable, "-m", "ratepad.cli", "sim"]
+SERVE = [sys.executable, "-m", "ratepad", "sim"]
 
 
 def write_scenario(tmp_path: Path, scenario: dict[str, Any]) -> Path:

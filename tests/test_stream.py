@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratepad import codec
 from ratepad.errors import FrameError
-from ratepad.stream import BadSpan, Frame, StreamDecoder, decode_stream
+from ratepad.wire import codec
+from ratepad.wire.stream import BadSpan, Frame, StreamDecoder, decode_stream
 
 from strategies import messages
 

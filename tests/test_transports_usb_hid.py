@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 import ratepad
+from ratepad.sim.usb.hidsim import SimulatedBus, SimulatedHidApi
 from ratepad.transports import hid as hid_transport
 from ratepad.transports import usb as usb_transport
 from ratepad.transports.hid import HidTransport
-from ratepad.transports.hidsim import SimulatedBus, SimulatedHidApi
 from ratepad.transports.usb import UsbTransport
 
 FAST = {"debounce_ms": 5, "chord_ms": 20, "repeat_guard_ms": 0, "thanks_ms": 200}
@@ -320,7 +320,7 @@ def test_pyusb_sees_the_keypad(bus: SimulatedBus) -> None:
     import usb.core
     import usb.util
 
-    from ratepad.transports.usbsim import CONFIG_DESCRIPTOR, DEVICE_DESCRIPTOR, REPORT_DESCRIPTOR
+    from ratepad.sim.usb.usbsim import CONFIG_DESCRIPTOR, DEVICE_DESCRIPTOR, REPORT_DESCRIPTOR
 
     backend = usb_transport.BACKEND
     dev = usb.core.find(idVendor=0x1209, idProduct=0x0001, backend=backend)
@@ -390,12 +390,12 @@ def test_pyusb_sees_the_keypad(bus: SimulatedBus) -> None:
 def test_simulated_descriptors_are_the_firmwares() -> None:
     """The simulated keypad enumerates with the bytes firmware/rpfw/usbhid.py builds."""
     pytest.importorskip("usb.core")
-    from ratepad.transports.usbsim import CONFIG_DESCRIPTOR, DEVICE_DESCRIPTOR, REPORT_DESCRIPTOR
+    from ratepad.sim.usb.usbsim import CONFIG_DESCRIPTOR, DEVICE_DESCRIPTOR, REPORT_DESCRIPTOR
 
     code = textwrap.dedent(
         """
         import sys
-        from ratepad import _firmware
+        from ratepad.tools import fwsource as _firmware
         root = _firmware.firmware_dir()
         sys.path[:0] = [str(root / "fakes" / "cpython"), str(root)]
         try:

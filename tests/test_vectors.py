@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ratepad import codec
+from ratepad.wire import codec
 from ratepad_protocol import reference
 from ratepad_protocol.reference import MODEL
 
@@ -102,7 +102,7 @@ def _flips(frame: bytes) -> list[bytes]:
 @pytest.mark.parametrize("v", VECTORS, ids=IDS)
 def test_every_single_bit_flip_is_an_error(v: dict[str, Any]) -> None:
     """A flipped bit never decodes as a (different) message, in any codec, nor as a stream."""
-    from ratepad.stream import BadSpan, Frame, decode_stream
+    from ratepad.wire.stream import BadSpan, Frame, decode_stream
 
     for flipped in _flips(bytes.fromhex(v["frame_hex"])):
         with pytest.raises(ValueError):

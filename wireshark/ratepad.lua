@@ -494,7 +494,7 @@ end
 local WINDOW = MAX_FRAME_BYTES - 1  -- longest COBS span of a legal frame
 
 -- Feed one chunk into a stream's state; appends the frames and bad spans it completes to out.
--- The same algorithm as ratepad.stream.StreamDecoder.feed.
+-- The same algorithm as ratepad.wire.stream.StreamDecoder.feed.
 local function feed(st, data, out)
   local buf = st.pending .. data
   local offset = st.offset

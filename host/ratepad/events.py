@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .codec import DeviceState, Faults, RatingFlags, ResultCode
+from .wire.codec import DeviceState, Faults, RatingFlags, ResultCode
 
 __all__ = [
     "CommandResult",

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import codec
 from .errors import (
     DisconnectedError,
     LocalProtocolError,
@@ -29,8 +28,9 @@ from .errors import (
     TransportError,
 )
 from .events import CommandResult, Connected, Event, Lost, Rating, Status
-from .session import Session, wall_clock_ms
 from .transports import Transport
+from .wire import codec
+from .wire.session import Session, wall_clock_ms
 
 __all__ = ["CommandError", "Keypad", "PromptHandle"]
 

@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..cli_device import event_json
+from ..capture.tap import CaptureTap, device_label
+from ..cli.device import event_json
 from ..errors import LocalProtocolError, RatepadError
 from ..events import Connected, Event, Lost, Rating, Status
 from ..keypad import Keypad, PromptHandle
@@ -43,7 +44,6 @@ from .store import (
     StoreError,
     now_ms,
 )
-from .tap import CaptureTap, device_label
 
 if TYPE_CHECKING:
     from .bridge import Bridge

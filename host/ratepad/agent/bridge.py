@@ -404,7 +404,7 @@ def _device_json(w: Any) -> dict[str, Any]:
             boot_id=w.info.boot_id,
         )
     if w.status is not None:
-        from ..cli_device import event_json
+        from ..cli.device import event_json
 
         status = event_json(w.status)
         status.pop("event", None)

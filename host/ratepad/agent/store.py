@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import codec
 from ..errors import RatepadError
 from ..events import Connected, Rating, Status
+from ..wire import codec
 from .levels import LevelMapping
 from .schema import (
     ANSWER_PROMPT,

@@ -10,13 +10,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import codec
-from ..capture import CaptureWriter
+from ..capture.pcapng import CaptureWriter
 from ..events import Rating
-from ..session import Session
 from ..sim.keypad import SimulatedKeypad
 from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..transports.base import to_reports
+from ..wire import codec
+from ..wire.session import Session
 from .model import STALL_MS, Action, Scenario, ScenarioError
 
 EPOCH0 = 1_800_000_000_000  # the host's wall clock at scenario time 0 (ms since 1970)

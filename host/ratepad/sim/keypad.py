@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import _firmware
+from ..tools import fwsource as _firmware
 
 PERIOD = 1 << 30  # MicroPython's ticks_ms wraps here
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import _firmware
-from ..mpvm import MicroPythonVM
+from ..tools import fwsource as _firmware
+from ..tools.mpvm import MicroPythonVM
 
 PERIOD = 1 << 30
 

@@ -43,7 +43,7 @@ from .base import REPORT_SIZE, DeviceInfo, Transport, to_reports
 
 if TYPE_CHECKING:
     from ..sim import RealtimeKeypad
-    from .hidsim import SimulatedBus, SimulatedHidApi
+    from ..sim.usb.hidsim import SimulatedBus, SimulatedHidApi
 
 __all__ = [
     "HID_API",
@@ -130,7 +130,7 @@ def use_simulated(
             kp = ratepad.open("hid://RP-1")
             api.unplug("RP-1")
     """
-    from .hidsim import SimulatedHidApi
+    from ..sim.usb.hidsim import SimulatedHidApi
 
     return Override(sys.modules[__name__], "HID_API", SimulatedHidApi(keypads, bus=bus))
 
@@ -145,7 +145,7 @@ def _import_hidapi(name: str) -> HidApi:
 
 def _api_by_name(name: str) -> HidApi:
     if name == "sim":
-        from .hidsim import SimulatedHidApi, registry_bus
+        from ..sim.usb.hidsim import SimulatedHidApi, registry_bus
 
         return SimulatedHidApi(bus=registry_bus())
     return _import_hidapi(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl, unquote
 
-from ..capture import CaptureError, Chunk, read_capture
+from ..capture.pcapng import CaptureError, Chunk, read_capture
 from ..errors import DeviceNotFoundError, DisconnectedError, LocalProtocolError
 from .base import Transport
 

@@ -9,7 +9,7 @@ libusb-1.0 library; on Linux the udev rule ``packaging/70-ratepad.rules`` gives 
 
 ``BACKEND`` is the seam for another pyusb backend (None: pyusb picks libusb1, openusb or
 libusb0); ``use_simulated(keypads)`` installs a bus of simulated keypads there
-(``ratepad.transports.usbsim``); ``?backend=sim`` uses the ``ratepad.sim`` registry's keypads.
+(``ratepad.sim.usb.usbsim``); ``?backend=sim`` uses the ``ratepad.sim`` registry's keypads.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from .hid import PID, UDEV_HINT, VID, Override
 
 if TYPE_CHECKING:
     from ..sim import RealtimeKeypad
-    from .hidsim import SimulatedBus
-    from .usbsim import SimulatedUsbBackend
+    from ..sim.usb.hidsim import SimulatedBus
+    from ..sim.usb.usbsim import SimulatedUsbBackend
 
 __all__ = ["BACKEND", "PID", "VID", "UsbTransport", "use_simulated"]
 
@@ -59,7 +59,7 @@ def use_simulated(
     """Process-wide: ``usb://`` finds these simulated keypads (None: the ``ratepad.sim``
     registry's) through pyusb and ``usbsim.SimulatedUsbBackend`` instead of libusb, until the
     ``with`` block ends or ``restore()``."""
-    from .usbsim import SimulatedUsbBackend
+    from ..sim.usb.usbsim import SimulatedUsbBackend
 
     return Override(sys.modules[__name__], "BACKEND", SimulatedUsbBackend(keypads, bus=bus))
 
@@ -75,7 +75,7 @@ def _pyusb() -> tuple[Any, Any]:
 
 def _backend_by_name(name: str) -> Any:
     if name == "sim":
-        from .usbsim import registry_backend
+        from ..sim.usb.usbsim import registry_backend
 
         return registry_backend()
     _pyusb()

@@ -1,8 +1,8 @@
 """Load the keypad firmware (firmware/rpfw, MicroPython code) into this CPython process.
 
 The simulator runs the real firmware core, unchanged, on CPython; a `micropython` stand-in and
-the firmware's test fakes make that possible. The firmware folder is found next to the source
-tree, or through ``$RATEPAD_FIRMWARE``.
+the firmware's test fakes make that possible. The firmware folder is the one shipped with the
+package (or the checkout's), unless ``$RATEPAD_FIRMWARE`` names another.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from .errors import RatepadError
+from .. import resources
+from ..errors import RatepadError
 
 ENV = "RATEPAD_FIRMWARE"
 
@@ -27,8 +28,7 @@ def firmware_dir() -> Path:
     candidates = []
     if os.environ.get(ENV):
         candidates.append(Path(os.environ[ENV]))
-    here = Path(__file__).resolve().parent
-    candidates += [here.parent.parent / "firmware", here / "firmware"]
+    candidates += resources.candidates(resources.FIRMWARE)
     for c in candidates:
         if (c / "rpfw" / "core.py").is_file():
             return c

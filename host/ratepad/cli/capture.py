@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from . import codec
-from .agent.tap import CaptureTap, CapturingTransport, device_label
-from .capture import CaptureError, CaptureWriter, Direction, read_capture
-from .cli_common import EXIT_OK, UsageError, nonnegative_float, positive_float
-from .cli_device import DeviceCommandError, _line, event_json
-from .errors import DisconnectedError, RatepadError
-from .events import CommandResult, Event, KeyEvent
-from .session import Session
-from .stream import Frame
+from ..capture.pcapng import CaptureError, CaptureWriter, Direction, read_capture
+from ..capture.tap import CaptureTap, CapturingTransport, device_label
+from ..errors import DisconnectedError, RatepadError
+from ..events import CommandResult, Event, KeyEvent
+from ..wire import codec
+from ..wire.session import Session
+from ..wire.stream import Frame
+from .common import EXIT_OK, UsageError, nonnegative_float, positive_float
+from .device import DeviceCommandError, _line, event_json
 
 __all__ = ["cmd_record", "cmd_replay", "register"]
 
@@ -88,8 +88,8 @@ def _default_out() -> Path:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from .keypad import Keypad
-    from .transports import open_transport
+    from ..keypad import Keypad
+    from ..transports import open_transport
 
     out: Path = args.out or _default_out()
     try:
@@ -196,7 +196,7 @@ def _stamp(timestamp_us: int) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .transports.replay import ReplayTransport
+    from ..transports.replay import ReplayTransport
 
     path = str(args.file)
     if not Path(path).exists():

@@ -13,12 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, codec
-from ._codec_support import plain_value
-from .cli_common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError
-from .cli_device import DeviceCommandError
-from .errors import RatepadError
-from .stream import BadSpan, Frame, StreamDecoder
+from .. import __version__
+from ..errors import RatepadError
+from ..wire import codec
+from ..wire.codec_support import plain_value
+from ..wire.stream import BadSpan, Frame, StreamDecoder
+from .common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError
+from .device import DeviceCommandError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +56,7 @@ def _read_streams(args: argparse.Namespace) -> list[Stream]:
         if args.file and args.file.lower().endswith(".pcapng"):
             raise UsageError(f"{args.file} is not a pcapng capture")
         return [(None, None, data)]
-    from .capture import CaptureError, read_capture
+    from ..capture.pcapng import CaptureError, read_capture
 
     try:
         chunks = read_capture(data)
@@ -148,7 +149,7 @@ def _event_printer(args: argparse.Namespace) -> Callable[[Any], None]:
 
 
 def cmd_fw_build(args: argparse.Namespace) -> int:
-    from .firmware_tools import FirmwareToolError, build_bundle
+    from ..tools.firmware import FirmwareToolError, build_bundle
 
     try:
         build_bundle(args.out, board=args.board, src=args.src, listener=_event_printer(args))
@@ -158,7 +159,7 @@ def cmd_fw_build(args: argparse.Namespace) -> int:
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from .firmware_tools import FirmwareToolError, flash
+    from ..tools.firmware import FirmwareToolError, flash
 
     try:
         result = flash(
@@ -187,7 +188,7 @@ def _seconds(text: str) -> float:
 
 
 def _add_firmware_commands(sub: Any) -> None:
-    from .firmware_tools import BOARDS, DEFAULT_OUT
+    from ..tools.firmware import BOARDS, DEFAULT_OUT
 
     p = sub.add_parser(
         "fw",
@@ -237,7 +238,7 @@ def _agent_config(args: argparse.Namespace) -> Any:
     """The agent configuration: the --config file (if any), overridden by flags."""
     from dataclasses import replace
 
-    from .agent.config import AgentConfig, ConfigError, load_config, parse_listen
+    from ..agent.config import AgentConfig, ConfigError, load_config, parse_listen
 
     try:
         config = load_config(args.config) if args.config else AgentConfig()
@@ -258,8 +259,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .agent import Agent, ConfigError, StoreError
-    from .agent.report import rating_line
+    from ..agent import Agent, ConfigError, StoreError
+    from ..agent.report import rating_line
 
     config = _agent_config(args)
     if not config.devices:
@@ -303,8 +304,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .agent import Store, StoreError
-    from .agent.report import export_store
+    from ..agent import Store, StoreError
+    from ..agent.report import export_store
 
     db = _agent_config(args).db
     fmt = "csv" if args.csv else "json" if args.json else "text"
@@ -317,8 +318,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .agent import ConfigError, StoreError
-    from .agent.demo import run_demo
+    from ..agent import ConfigError, StoreError
+    from ..agent.demo import run_demo
 
     try:
         run_demo(args.seconds, devices=args.devices, db=args.db, seed=args.seed, as_json=args.json)
@@ -446,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_firmware_commands(sub)
     # -- device commands (list, info, monitor, prompt) --
-    from .cli_device import register as register_device_commands
+    from .device import register as register_device_commands
 
     register_device_commands(sub)
     _add_agent_commands(sub)  # agent, export, demo

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from .errors import RatepadError
+from ..errors import RatepadError
 
 LINKTYPE_RATEPAD = 147  # LINKTYPE_USER0: private use, bound to the ratepad dissector
 Direction = Literal["in", "out"]

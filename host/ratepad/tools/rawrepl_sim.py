@@ -3,7 +3,7 @@
 :class:`RawReplSim` opens a pty pair and answers on it like a board's USB serial REPL: the
 friendly REPL (``>>>``), the raw REPL (Ctrl-A; code ended by Ctrl-D, answered ``OK`` + stdout +
 ``\\x04`` + stderr + ``\\x04>``), raw-paste mode (``\\x05A\\x01``, with flow control) and soft
-reset (Ctrl-D).  Code runs on a real MicroPython VM (:class:`ratepad.mpvm.MicroPythonVM`), whose
+reset (Ctrl-D).  Code runs on a real MicroPython VM (`MicroPythonVM`), whose
 filesystem then holds whatever a tool copied::
 
     with RawReplSim() as board:              # board.port is e.g. "/dev/pts/7"
@@ -15,7 +15,7 @@ MicroPython version, or the ``version`` given, so a tool's version check can be 
 What it does not do: a soft reset clears the VM's modules and globals but runs neither boot.py
 nor main.py (the VM has no ``machine`` module or USB), and there is no hard reset.
 
-``python -m ratepad.rawrepl_sim`` serves one until interrupted and prints its port.
+``python -m ratepad.tools.rawrepl_sim`` serves one until interrupted and prints its port.
 """
 
 from __future__ import annotations
@@ -338,7 +338,7 @@ class RawReplSim:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ratepad.rawrepl_sim",
+        prog="python -m ratepad.tools.rawrepl_sim",
         description="Serve a simulated MicroPython board (raw REPL on a pty) until interrupted.",
     )
     parser.add_argument("--micropython", metavar="X.Y.Z", help="version the board claims")

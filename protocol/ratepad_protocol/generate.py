@@ -16,10 +16,10 @@ from pathlib import Path
 from . import gen_firmware, gen_host, gen_lua
 from .model import Model, build_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 TARGETS: dict[str, Callable[[Model], str]] = {
-    "host/ratepad/codec.py": gen_host.generate,
+    "host/ratepad/wire/codec.py": gen_host.generate,
     "firmware/rpfw/codec.py": gen_firmware.generate,
     "wireshark/ratepad.lua": gen_lua.generate,
 }

@@ -14,7 +14,7 @@ fake injected at ``ratepad.transports.hid.HID_API``. It behaves like hidapi's Li
 backend (paths ``/dev/hidrawN``, a leading report id 0 on writes, ``OSError('open failed')`` /
 ``OSError('read error')`` / ``write() == -1`` with the reason in ``error()``), except that a
 keypad's HID link is held by one handle at a time (a second open fails as busy, as with hidapi's
-libusb backend). ``ratepad.transports.usbsim.SimulatedUsbBackend`` is a pyusb backend over a
+libusb backend). ``ratepad.sim.usb.usbsim.SimulatedUsbBackend`` is a pyusb backend over a
 bus; one bus may serve both, and then they contend for the same keypads as on a real host.
 
 The HID link of a keypad comes up when a host handle takes it (opens the hidraw node, claims the
@@ -33,8 +33,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..sim import RealtimeKeypad
-from .hid import PID, PRODUCT, USAGE_PAGE, VID
+from ...transports.hid import PID, PRODUCT, USAGE_PAGE, VID
+from .. import RealtimeKeypad
 
 __all__ = ["Gone", "Link", "Port", "Refused", "SimulatedBus", "SimulatedHidApi", "registry_bus"]
 
@@ -224,7 +224,7 @@ class SimulatedBus:
             raise LookupError(f"no simulated keypad {serial!r} on this bus")
 
     def _sync_registry(self) -> None:
-        from .. import sim
+        from ... import sim
 
         current = list(sim.devices().values())  # without creating keypads (sim.get would)
         for p in self._ports:

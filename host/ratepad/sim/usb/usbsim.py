@@ -36,8 +36,8 @@ from typing import Any
 import usb.backend
 import usb.core
 
-from ..sim import RealtimeKeypad
-from .hid import PID, PRODUCT, VID
+from ...transports.hid import PID, PRODUCT, VID
+from .. import RealtimeKeypad
 from .hidsim import (
     CDC_INTERFACES,
     HID_INTERFACE,

@@ -25,9 +25,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from . import codec
-from .errors import IncompatiblePeerError, LocalProtocolError
-from .events import (
+from ..errors import IncompatiblePeerError, LocalProtocolError
+from ..events import (
     CommandResult,
     Connected,
     Event,
@@ -37,6 +36,7 @@ from .events import (
     Status,
     UnknownMessage,
 )
+from . import codec
 from .stream import BadSpan, Frame, StreamDecoder
 
 __all__ = ["Session", "wall_clock_ms"]

@@ -13,10 +13,10 @@ import sys
 import time
 from typing import Any
 
-from . import codec
-from .cli_common import EXIT_OK, EXIT_PROBLEMS, positive_float
-from .errors import RatepadError, RatepadTimeout
-from .events import CommandResult, Connected, Event, KeyEvent, LogLine, Lost, Rating, Status
+from ..errors import RatepadError, RatepadTimeout
+from ..events import CommandResult, Connected, Event, KeyEvent, LogLine, Lost, Rating, Status
+from ..wire import codec
+from .common import EXIT_OK, EXIT_PROBLEMS, positive_float
 
 
 class DeviceCommandError(Exception):
@@ -278,9 +278,9 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_prompt)
 
-    from .cli_capture import register as register_capture
-    from .cli_sim import register as register_sim
-    from .doctor import cmd_doctor
+    from ..tools.doctor import cmd_doctor
+    from .capture import register as register_capture
+    from .sim import register as register_sim
 
     register_sim(sub)
     register_capture(sub)

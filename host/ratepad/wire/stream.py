@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from cobs import cobs
 
+from ..errors import FrameError
 from .codec import (
     _DECODERS,
     CRC_RESIDUE,
@@ -25,7 +26,6 @@ from .codec import (
     _C_HeaderFlags,
     decode_body,
 )
-from .errors import FrameError
 
 __all__ = ["BadSpan", "Frame", "StreamDecoder", "decode_stream"]
 

@@ -7,14 +7,14 @@ import json
 import sys
 from typing import Any
 
-from .cli_common import EXIT_OK, UsageError, positive_float
-from .scenario import Scenario, ScenarioError, load, run
+from ..scenario import Scenario, ScenarioError, load, run
+from .common import EXIT_OK, UsageError, positive_float
 
 
 def _fleet(args: argparse.Namespace) -> int:
     import time
 
-    from .sim.fleet import Profile, ProfileError, run_fleet
+    from ..scenario.fleet import Profile, ProfileError, run_fleet
 
     if args.scenario is not None:
         raise UsageError("give either SCENARIO or --fleet, not both")
@@ -27,7 +27,7 @@ def _fleet(args: argparse.Namespace) -> int:
     sink = None
     store = None
     if args.db:
-        from .agent.store import open_store_for_fleet
+        from ..agent.store import open_store_for_fleet
 
         store = open_store_for_fleet(args.db)
         sink = store.add_simulated
@@ -62,7 +62,7 @@ def _fleet(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
     """``--serve``: the timeline on the wall clock, each keypad at ``tcp://HOST:PORT/ID``."""
-    from .scenario.serve import ScenarioServer, parse_address, skipped_notes
+    from ..scenario.serve import ScenarioServer, parse_address, skipped_notes
 
     for option in ("keys", "capture"):
         if getattr(args, option):
@@ -110,7 +110,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         return _serve(args, scenario)
     capture = None
     if args.capture:
-        from .capture import CaptureError, CaptureWriter
+        from ..capture.pcapng import CaptureError, CaptureWriter
 
         try:
             capture = CaptureWriter(args.capture)

@@ -1,8 +1,4 @@
-"""What every `ratepad` command shares: exit statuses, the usage error, argument types.
-
-Kept out of ``cli.py`` so that its classes are the same objects under ``python -m ratepad.cli``
-(where ``cli.py`` runs as ``__main__``) and under the ``ratepad`` script.
-"""
+"""What every `ratepad` command shares: exit statuses, the usage error, argument types."""
 
 from __future__ import annotations
 

@@ -155,7 +155,7 @@ def run_fleet(
     engine: str = "cpython",
 ) -> FleetResult:
     """Simulate ``n`` keypads for ``hours`` each; stored ratings go to ``sink`` (in batches)."""
-    from ..scenario import Runner, parse
+    from . import Runner, parse
 
     profile = profile or Profile()
     total = prompts = 0

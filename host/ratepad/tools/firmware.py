@@ -32,8 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, codec
-from .errors import DeviceNotFoundError
+from .. import __version__
+from ..errors import DeviceNotFoundError
+from ..wire import codec
+from . import fwsource
 
 __all__ = [
     "BOARDS",
@@ -132,21 +134,17 @@ class BuildResult:
 
 
 def find_firmware_dir(explicit: Path | None = None) -> Path:
-    """The firmware source folder (the one holding ``rpfw/``): ``explicit`` if given, else
-    ``firmware/`` in the source checkout this package runs from or above the current directory."""
+    """The firmware source folder (the one holding ``rpfw/``): ``explicit`` if given, else the one
+    :func:`ratepad.tools.fwsource.firmware_dir` finds (``$RATEPAD_FIRMWARE``, the package's own
+    copy, the checkout's)."""
     if explicit is not None:
         if (explicit / "rpfw" / "core.py").is_file():
             return explicit
         raise FirmwareToolError(f"{explicit} is not a firmware folder (no rpfw/core.py in it)")
-    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
-        for directory in (start, *start.parents):
-            candidate = directory / "firmware"
-            if (candidate / "rpfw" / "core.py").is_file():
-                return candidate
-    raise FirmwareToolError(
-        "firmware sources not found (no firmware/rpfw/core.py in the ratepad source checkout or "
-        "above the current directory): run from a ratepad checkout or give --src DIR"
-    )
+    try:
+        return fwsource.firmware_dir()
+    except fwsource.FirmwareNotFound as exc:
+        raise FirmwareToolError(f"{exc}, or give --src DIR") from None
 
 
 def find_mpy_cross() -> list[str]:
@@ -225,7 +223,7 @@ def build_bundle(
     if (protocol_version, fingerprint) != (codec.PROTOCOL_VERSION, codec.SCHEMA_FINGERPRINT):
         raise FirmwareToolError(
             f"{src / 'rpfw' / 'codec.py'} is stale (protocol {protocol_version}, schema "
-            f"0x{fingerprint:08x}; ratepad.codec has protocol {codec.PROTOCOL_VERSION}, schema "
+            f"0x{fingerprint:08x}; the host codec has protocol {codec.PROTOCOL_VERSION}, schema "
             f"0x{codec.SCHEMA_FINGERPRINT:08x}): run `make generate`"
         )
     mpy_cross = find_mpy_cross()

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from ._codec_support import (
+from .codec_support import (
     FrameError,
     _bool_in,
     _cobs_decode,

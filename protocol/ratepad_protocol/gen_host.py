@@ -156,7 +156,7 @@ def generate(model: Model) -> str:
     out.add("import zlib")
     out.add("from collections.abc import Mapping")
     out.add("from typing import Any, Final, NamedTuple", "")
-    out.add("from ._codec_support import (")
+    out.add("from .codec_support import (")
     for name in (
         "FrameError",
         "_EnumCache",

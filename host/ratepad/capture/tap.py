@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..capture import CaptureWriter, Direction
 from ..transports import Transport
+from .pcapng import CaptureWriter, Direction
 
 __all__ = ["CaptureTap", "CapturingTransport", "device_label"]
 

@@ -11,7 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, codec
+from .. import __version__
+from ..wire import codec
 
 UDEV_RULE = Path("/etc/udev/rules.d/70-ratepad.rules")
 SHIPPED_RULE = "packaging/70-ratepad.rules"
@@ -84,7 +85,7 @@ def _hidraw_access() -> list[Check]:
     if not sys.platform.startswith("linux"):
         return checks
     try:
-        from .transports.hid import keypad_device_nodes
+        from ..transports.hid import keypad_device_nodes
 
         nodes = keypad_device_nodes()
     except Exception:
@@ -103,7 +104,7 @@ def _hidraw_access() -> list[Check]:
 
 
 def _keypads() -> Check:
-    from .transports import discover
+    from ..transports import discover
 
     found = [d for d in discover(["hid", "usb"])]
     if not found:

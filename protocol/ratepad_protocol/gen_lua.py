@@ -2,7 +2,7 @@
 
 The dissector binds to ``LINKTYPE_USER0`` (the link type of ratepad's pcapng captures). Each
 packet is one chunk of a keypad's byte stream; the dissector reassembles the stream of every
-(interface, direction) on the first pass, decodes it exactly like ``ratepad.stream`` (COBS, CRC-32,
+(interface, direction) on the first pass, decodes it exactly like the host stream (COBS, CRC-32,
 header, payload with the evolution zero-fill, resynchronisation inside bad spans, ``too_long``
 spans) and caches what each packet completed under its packet number, so dissecting a packet again
 (clicking it, filtering, a second pass) shows the same result.
@@ -375,7 +375,7 @@ end
 local WINDOW = MAX_FRAME_BYTES - 1  -- longest COBS span of a legal frame
 
 -- Feed one chunk into a stream's state; appends the frames and bad spans it completes to out.
--- The same algorithm as ratepad.stream.StreamDecoder.feed.
+-- The same algorithm as ratepad.wire.stream.StreamDecoder.feed.
 local function feed(st, data, out)
   local buf = st.pending .. data
   local offset = st.offset

@@ -13,7 +13,7 @@ from typing import Any
 from .model import Field, MessageSpec
 from .reference import MODEL, encode_frame
 
-VECTORS_DIR = Path(__file__).parent / "vectors"
+VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors"
 
 # Realistic examples for the messages people read most.
 TYPICAL: dict[str, dict[str, Any]] = {

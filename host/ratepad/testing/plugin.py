@@ -113,7 +113,7 @@ def ratepad_fleet() -> Iterator[Callable[..., list[Any]]]:
 
 @pytest.fixture
 def ratepad_scenario(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    from .scenario import Runner, load, parse
+    from ..scenario import Runner, load, parse
 
     default_engine = (
         "micropython" if request.node.get_closest_marker("micropython_engine") else "cpython"

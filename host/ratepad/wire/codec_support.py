@@ -1,4 +1,4 @@
-"""Runtime helpers of the generated host codec (``ratepad.codec``); written by hand."""
+"""Runtime helpers of the generated host codec (``ratepad.wire.codec``); written by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from cobs import cobs
 
-from .errors import FrameError
+from ..errors import FrameError
 
 __all__ = ["FrameError", "plain_value"]
 

@@ -1,0 +1,1 @@
+"""Testing support for projects that use ratepad: the pytest plugin (fixtures and markers)."""
