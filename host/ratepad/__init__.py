@@ -9,10 +9,13 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .errors import (
+    CommandError,
     DeviceBusyError,
     DeviceNotFoundError,
     DevicePermissionError,
+    DeviceUnavailableError,
     DisconnectedError,
+    EncodeError,
     FrameError,
     IncompatiblePeerError,
     LocalProtocolError,
@@ -20,7 +23,9 @@ from .errors import (
     RatepadError,
     RatepadTimeout,
     RemoteProtocolError,
+    ToolError,
     TransportError,
+    UnknownDeviceError,
 )
 from .events import (
     CommandResult,
@@ -33,7 +38,7 @@ from .events import (
     Status,
     UnknownMessage,
 )
-from .keypad import CommandError, Keypad, PromptHandle
+from .keypad import Keypad, PromptHandle
 from .transports import DeviceInfo, open_transport
 
 
@@ -62,7 +67,9 @@ __all__ = [
     "DeviceInfo",
     "DeviceNotFoundError",
     "DevicePermissionError",
+    "DeviceUnavailableError",
     "DisconnectedError",
+    "EncodeError",
     "Event",
     "FrameError",
     "IncompatiblePeerError",
@@ -78,7 +85,9 @@ __all__ = [
     "Rating",
     "RemoteProtocolError",
     "Status",
+    "ToolError",
     "TransportError",
+    "UnknownDeviceError",
     "UnknownMessage",
     "__version__",
     "find",

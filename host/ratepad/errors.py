@@ -2,10 +2,16 @@
 
 ``RatepadError`` is the root. Protocol errors separate the caller's misuse (``LocalProtocolError``)
 from bad bytes sent by a device (``RemoteProtocolError``); transport errors say what happened to
-the link; ``RatepadTimeout`` is also a builtin ``TimeoutError``.
+the link; ``RatepadTimeout`` is also a builtin ``TimeoutError``; ``ToolError`` roots the firmware
+tools' errors. The CLI turns the caller's errors into exit status 2 and the device's into 1.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .events import CommandResult
 
 
 class RatepadError(Exception):
@@ -67,3 +73,29 @@ class DisconnectedError(TransportError, ConnectionError):
 
 class RatepadTimeout(RatepadError, TimeoutError):
     """An operation did not complete in time."""
+
+
+class EncodeError(LocalProtocolError, ValueError):
+    """A message cannot be encoded: a missing or unknown field, or a value out of its range."""
+
+
+class CommandError(RatepadError):
+    """The keypad refused or failed a command; ``result`` (a ``CommandResult``) says how."""
+
+    def __init__(self, what: str, result: CommandResult) -> None:
+        code = getattr(result.code, "name", result.code)
+        code = code.lower() if isinstance(code, str) else code
+        super().__init__(f"{what}: {code}" + (f" ({result.detail})" if result.detail else ""))
+        self.result = result
+
+
+class UnknownDeviceError(RatepadError, LookupError):
+    """No configured keypad has this serial (the agent and its bridge)."""
+
+
+class DeviceUnavailableError(TransportError):
+    """The keypad is configured but not connected now (the agent and its bridge)."""
+
+
+class ToolError(RatepadError):
+    """A firmware tool failed: building, flashing, the MicroPython VM (see ratepad.tools)."""

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import (
+    CommandError,
     DisconnectedError,
     LocalProtocolError,
     RatepadError,
@@ -35,17 +36,6 @@ from .wire.session import Session, wall_clock_ms
 __all__ = ["CommandError", "Keypad", "PromptHandle"]
 
 PROMPT_GRACE_S = 60.0  # a rating may still answer a prompt this long after its timeout
-
-
-class CommandError(RatepadError):
-    """The keypad refused or failed a command; ``result`` says how."""
-
-    def __init__(self, what: str, result: CommandResult) -> None:
-        code = (
-            result.code.name.lower() if isinstance(result.code, codec.ResultCode) else result.code
-        )
-        super().__init__(f"{what}: {code}" + (f" ({result.detail})" if result.detail else ""))
-        self.result = result
 
 
 class PromptHandle:

@@ -158,6 +158,7 @@ def generate(model: Model) -> str:
     out.add("from typing import Any, Final, NamedTuple", "")
     out.add("from .codec_support import (")
     for name in (
+        "EncodeError",
         "FrameError",
         "_EnumCache",
         "_FlagsCache",
@@ -298,7 +299,7 @@ def encode_payload(msg: Message) -> bytes:
     try:
         payload: bytes = _ENCODERS[type(msg)](msg)
     except struct.error as exc:
-        raise ValueError(f"{msg.type_name}: {exc}") from None
+        raise EncodeError(f"{msg.type_name}: {exc}") from None
     return payload
 
 
@@ -306,7 +307,7 @@ def encode(msg: Message, seq: int = 0, flags: int = 0) -> bytes:
     """One complete frame (COBS, delimiter included) carrying ``msg``."""
     type_id = msg.type_id
     if not 0 <= seq <= 0xFFFF:
-        raise ValueError("seq must be 0..65535")
+        raise EncodeError("seq must be 0..65535")
     body = _S_HEADER.pack(PROTOCOL_VERSION, flags, type_id, seq) + encode_payload(msg)
     return _cobs_encode(body + _crc32(body).to_bytes(4, "little")) + b"\\0"
 
@@ -317,15 +318,15 @@ def message_from_fields(type_name: str, fields: Mapping[str, Any]) -> Message:
         return Unknown(_int_in(fields["type_id"]), bytes.fromhex(_str_in(fields["payload"])))
     build = _FROM_FIELDS.get(type_name)
     if build is None:
-        raise ValueError(f"unknown message type {type_name!r}")
+        raise EncodeError(f"unknown message type {type_name!r}")
     cls = MESSAGE_TYPES[type_name]
     expected = set(cls._fields)
     missing = expected - set(fields)
     if missing:
-        raise ValueError(f"{type_name}: missing fields {sorted(missing)}")
+        raise EncodeError(f"{type_name}: missing fields {sorted(missing)}")
     extra = set(fields) - expected - {"type"}
     if extra:
-        raise ValueError(f"{type_name}: unknown fields {sorted(extra)}")
+        raise EncodeError(f"{type_name}: unknown fields {sorted(extra)}")
     msg: Message = build(fields)
     return msg
 

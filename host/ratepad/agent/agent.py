@@ -27,9 +27,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..capture.tap import CaptureTap, device_label
-from ..cli.device import event_json
-from ..errors import LocalProtocolError, RatepadError
+from ..errors import (
+    DeviceUnavailableError,
+    LocalProtocolError,
+    RatepadError,
+    UnknownDeviceError,
+)
 from ..events import Connected, Event, Lost, Rating, Status
+from ..jsonio import event_json
 from ..keypad import Keypad, PromptHandle
 from ..transports import open_transport
 from .config import AgentConfig, ConfigError
@@ -57,12 +62,9 @@ def _quiet(_: str) -> None:
     pass
 
 
-class UnknownDevice(RatepadError):
-    """No configured keypad has this serial."""
-
-
-class DeviceUnavailable(RatepadError):
-    """The keypad is configured but not connected now."""
+# Kept under their old names for code that imported them from here.
+UnknownDevice = UnknownDeviceError
+DeviceUnavailable = DeviceUnavailableError
 
 
 # -- the writer ----------------------------------------------------------------------------------

@@ -24,9 +24,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..errors import DisconnectedError, RatepadError, RatepadTimeout
-from ..keypad import CommandError
-from .agent import DeviceUnavailable, UnknownDevice
+from ..errors import (
+    CommandError,
+    DisconnectedError,
+    RatepadError,
+    RatepadTimeout,
+)
+from ..errors import (
+    DeviceUnavailableError as DeviceUnavailable,
+)
+from ..errors import (
+    UnknownDeviceError as UnknownDevice,
+)
 from .config import ConfigError, check_token
 from .openapi import openapi_document
 from .store import StoreError
@@ -404,7 +413,7 @@ def _device_json(w: Any) -> dict[str, Any]:
             boot_id=w.info.boot_id,
         )
     if w.status is not None:
-        from ..cli.device import event_json
+        from ..jsonio import event_json
 
         status = event_json(w.status)
         status.pop("event", None)

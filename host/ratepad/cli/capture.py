@@ -25,11 +25,11 @@ from ..capture.pcapng import CaptureError, CaptureWriter, Direction, read_captur
 from ..capture.tap import CaptureTap, CapturingTransport, device_label
 from ..errors import DisconnectedError, RatepadError
 from ..events import CommandResult, Event, KeyEvent
+from ..jsonio import display_line, event_json
 from ..wire import codec
 from ..wire.session import Session
 from ..wire.stream import Frame
-from .common import EXIT_OK, UsageError, nonnegative_float, positive_float
-from .device import DeviceCommandError, _line, event_json
+from .common import EXIT_OK, DeviceCommandError, UsageError, nonnegative_float, positive_float
 
 __all__ = ["cmd_record", "cmd_replay", "register"]
 
@@ -147,7 +147,7 @@ def _record_events(args: argparse.Namespace, kp: Any, out: Path) -> None:
             if args.json:
                 print(json.dumps(event_json(event), ensure_ascii=False), flush=True)
             else:
-                print(_line(event), flush=True)
+                print(display_line(event), flush=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -275,8 +275,7 @@ def _print_event(
             flush=True,
         )
     else:
-        # _line stamps the wall clock now (HH:MM:SS): show the capture's time instead
-        print(_stamp(timestamp_us) + _line(event)[8:], flush=True)
+        print(display_line(event, stamp=_stamp(timestamp_us)), flush=True)
 
 
 def _summary_line(s: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import NoReturn
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -12,6 +13,17 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """Bad input from the user (arguments, files, JSON): one line on stderr, exit status 2."""
+
+
+class DeviceCommandError(Exception):
+    """A keypad could not be reached or answered badly: one line, exit status 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one clear line (exit status 2), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _number(text: str) -> float:

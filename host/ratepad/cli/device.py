@@ -14,104 +14,9 @@ import time
 from typing import Any
 
 from ..errors import RatepadError, RatepadTimeout
-from ..events import CommandResult, Connected, Event, KeyEvent, LogLine, Lost, Rating, Status
-from ..wire import codec
-from .common import EXIT_OK, EXIT_PROBLEMS, positive_float
-
-
-class DeviceCommandError(Exception):
-    """A keypad could not be reached or answered badly: one line, exit status 1."""
-
-
-def _names(flags: int, cls: type[codec.RatingFlags] | type[codec.Faults]) -> list[str]:
-    return [f.name.lower() for f in cls if f.name and flags & f]
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    """An event as one JSON-ready object with a ``event`` kind."""
-    if isinstance(event, Rating):
-        return {
-            "event": "rating",
-            "serial": event.serial,
-            "seq": event.journal_seq,
-            "score": event.score,
-            "key_count": event.key_count,
-            "staff": event.staff_id,
-            "prompt_id": event.prompt_id,
-            "prompted": event.prompted,
-            "flags": event.flag_names,
-            "time_ms": event.time_ms,
-            "time_exact": event.time_exact,
-            "boot_id": event.boot_id,
-            "uptime_ms": event.uptime_ms,
-        }
-    if isinstance(event, Status):
-        state = (
-            event.state.name.lower() if isinstance(event.state, codec.DeviceState) else event.state
-        )
-        return {
-            "event": "status",
-            "serial": event.serial,
-            "state": state,
-            "faults": _names(event.faults, codec.Faults),
-            "unacked": event.unacked,
-            "presses": event.presses,
-            "unprompted": event.unprompted,
-            "repeats": event.repeats,
-            "multi_key": event.multi_key,
-            "stuck_keys": event.stuck_keys,
-            "uptime_ms": event.uptime_ms,
-        }
-    if isinstance(event, KeyEvent):
-        return {
-            "event": "key",
-            "serial": event.serial,
-            "key": event.key,
-            "down": event.down,
-            "uptime_ms": event.uptime_ms,
-            "bounces": event.bounces,
-        }
-    if isinstance(event, Connected):
-        return {
-            "event": "connected",
-            "serial": event.serial,
-            "firmware": event.firmware_version,
-            "board": event.board,
-            "keys": event.key_count,
-            "boot_id": event.boot_id,
-            "journal_used": event.journal_used,
-            "schema_matches": event.schema_matches,
-        }
-    if isinstance(event, Lost):
-        return {"event": "lost", "serial": event.serial, "reason": event.reason}
-    if isinstance(event, LogLine):
-        return {"event": "log", "serial": event.serial, "level": event.level, "text": event.text}
-    if isinstance(event, CommandResult):
-        return {"event": "result", "request_id": event.request_id, "detail": event.detail}
-    return {"event": "unknown", "serial": event.serial, "type_id": event.type_id}
-
-
-def _line(event: Event) -> str:
-    d = event_json(event)
-    kind = d.pop("event")
-    stamp = time.strftime("%H:%M:%S")
-    if kind == "rating":
-        return (
-            f"{stamp} rating  {d['serial']:<10} seq={d['seq']:<6} score={d['score']}/"
-            f"{d['key_count']} staff={d['staff'] or '-':<8} {' '.join(d['flags'])}"
-        )
-    if kind == "key":
-        return (
-            f"{stamp} key     {d['serial']:<10} key {d['key']} "
-            f"{'down' if d['down'] else 'up  '} bounces={d['bounces']}"
-        )
-    if kind == "status":
-        return (
-            f"{stamp} status  {d['serial']:<10} {d['state']:<9} unacked={d['unacked']:<4} "
-            f"presses={d['presses']} repeats={d['repeats']} multi={d['multi_key']} "
-            f"{' '.join(d['faults'])}"
-        )
-    return f"{stamp} {kind:<7} " + " ".join(f"{k}={v}" for k, v in d.items())
+from ..events import KeyEvent
+from ..jsonio import display_line, event_json
+from .common import EXIT_OK, EXIT_PROBLEMS, DeviceCommandError, positive_float
 
 
 def _open(url: str) -> Any:
@@ -204,7 +109,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps(event_json(event), ensure_ascii=False), flush=True)
                 else:
-                    print(_line(event), flush=True)
+                    print(display_line(event), flush=True)
         except KeyboardInterrupt:
             pass
         finally:
@@ -226,7 +131,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(event_json(rating), ensure_ascii=False))
     else:
-        print(_line(rating))
+        print(display_line(rating))
     return EXIT_OK
 
 
@@ -277,20 +182,3 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_prompt)
-
-    from ..tools.doctor import cmd_doctor
-    from .capture import register as register_capture
-    from .sim import register as register_sim
-
-    register_sim(sub)
-    register_capture(sub)
-
-    p = sub.add_parser(
-        "doctor",
-        help="check drivers, permissions and versions; say how to fix",
-        description="Check what this PC needs to talk to keypads (backends, "
-        "libusb, udev rule, device permissions, versions). Exit 1 if a check "
-        "fails; warnings do not fail.",
-    )
-    p.add_argument("--json", action="store_true", help="one JSON object per check")
-    p.set_defaults(func=cmd_doctor)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import __version__
-from ..errors import DeviceNotFoundError
+from ..errors import DeviceNotFoundError, ToolError
 from ..wire import codec
 from . import fwsource
 
@@ -76,7 +76,7 @@ MAINTENANCE_HINT = (
 )
 
 
-class FirmwareToolError(Exception):
+class FirmwareToolError(ToolError):
     """A build or flash step failed; ``str()`` is one line for the user."""
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from types import ModuleType
 
 from .. import resources
-from ..errors import RatepadError
+from ..errors import ToolError
 
 ENV = "RATEPAD_FIRMWARE"
 
 
-class FirmwareNotFound(RatepadError):
+class FirmwareNotFound(ToolError):
     """The firmware sources are not where ratepad looks for them."""
 
 

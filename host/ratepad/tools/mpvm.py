@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from ..errors import ToolError
+
 __all__ = [
     "MicroPythonBridgeError",
     "MicroPythonError",
@@ -46,7 +48,7 @@ DEFAULT_TIMEOUT = 60.0
 _SETUP_HINT = "run `make setup`"
 
 
-class MicroPythonError(Exception):
+class MicroPythonError(ToolError):
     """A Python exception raised inside the VM and not caught there.
 
     ``type_name`` is the exception's type (e.g. ``"ValueError"``), ``traceback`` the full
@@ -63,11 +65,11 @@ class MicroPythonError(Exception):
         return (type(self), (self.type_name, self.traceback, self.stdout))
 
 
-class MicroPythonVMUnavailable(RuntimeError):
+class MicroPythonVMUnavailable(ToolError, RuntimeError):
     """Node.js or the MicroPython npm package is missing."""
 
 
-class MicroPythonBridgeError(RuntimeError):
+class MicroPythonBridgeError(ToolError, RuntimeError):
     """The bridge failed: the Node process died, or the runner reported a JS error."""
 
 

@@ -40,6 +40,7 @@ from ..errors import (
     TransportError,
 )
 from .base import REPORT_SIZE, DeviceInfo, Transport, to_reports
+from .usbid import PID, PRODUCT, USAGE_PAGE, VID
 
 if TYPE_CHECKING:
     from ..sim import RealtimeKeypad
@@ -60,11 +61,6 @@ __all__ = [
     "use_simulated",
 ]
 
-# The keypad's USB identity, defined here once (firmware/rpfw/usbhid.py enumerates with it).
-VID = 0x1209  # pid.codes
-PID = 0x0001  # pid.codes test PID: development keypads; allocate a PID before shipping
-PRODUCT = "ratepad keypad"
-USAGE_PAGE = 0xFF00  # vendor defined: its reports are ours alone
 REPORT_ID = 0  # the keypad has no report ids: hidapi wants a 0 before each OUT report
 
 UDEV_HINT = "install packaging/70-ratepad.rules (see `ratepad doctor`)"

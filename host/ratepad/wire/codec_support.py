@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from cobs import cobs
 
-from ..errors import FrameError
+from ..errors import EncodeError, FrameError
 
-__all__ = ["FrameError", "plain_value"]
+__all__ = ["EncodeError", "FrameError", "plain_value"]
 
 E = TypeVar("E", bound=enum.IntEnum)
 F = TypeVar("F", bound=enum.IntFlag)
@@ -61,14 +61,14 @@ def _maybe(value: int | None, none_value: int) -> int:
     if value is None:
         return none_value
     if value == none_value:
-        raise ValueError(f"{value} is reserved for none")
+        raise EncodeError(f"{value} is reserved for none")
     return value
 
 
 def _text(value: str, max_bytes: int, where: str) -> bytes:
     data = value.encode()
     if len(data) > max_bytes:
-        raise ValueError(f"{where}: longer than {max_bytes} bytes")
+        raise EncodeError(f"{where}: longer than {max_bytes} bytes")
     return bytes((len(data),)) + data
 
 
@@ -94,37 +94,37 @@ def _enum_in(cls: type[E], value: Any) -> E | int:
         try:
             return cls[value.upper()]
         except KeyError:
-            raise ValueError(f"{value!r} is not a {cls.__name__}") from None
+            raise EncodeError(f"{value!r} is not a {cls.__name__}") from None
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return cls(value)
         except ValueError:
             return value
-    raise ValueError(f"{value!r} is not a {cls.__name__}")
+    raise EncodeError(f"{value!r} is not a {cls.__name__}")
 
 
 def _flags_in(cls: type[F], value: Any) -> F:
     if isinstance(value, int) and not isinstance(value, bool):
         return cls(value)
     if not isinstance(value, list | tuple):
-        raise ValueError(f"{cls.__name__} must be a list of names")
+        raise EncodeError(f"{cls.__name__} must be a list of names")
     bits = 0
     for name in value:
         if not isinstance(name, str):
-            raise ValueError(f"{cls.__name__} must be a list of names")
+            raise EncodeError(f"{cls.__name__} must be a list of names")
         if name.startswith("bit") and name[3:].isdigit():
             bits |= 1 << int(name[3:])
             continue
         try:
             bits |= cls[name.upper()]
         except KeyError:
-            raise ValueError(f"{name!r} is not a {cls.__name__} flag") from None
+            raise EncodeError(f"{name!r} is not a {cls.__name__} flag") from None
     return cls(bits)
 
 
 def _int_in(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not an integer")
+        raise EncodeError(f"{value!r} is not an integer")
     return value
 
 
@@ -134,11 +134,11 @@ def _maybe_in(value: Any) -> int | None:
 
 def _bool_in(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{value!r} is not true or false")
+        raise EncodeError(f"{value!r} is not true or false")
     return value
 
 
 def _str_in(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
+        raise EncodeError(f"{value!r} is not a string")
     return value

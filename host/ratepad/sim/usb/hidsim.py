@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...transports.hid import PID, PRODUCT, USAGE_PAGE, VID
+from ...transports.usbid import PID, PRODUCT, USAGE_PAGE, VID
 from .. import RealtimeKeypad
 
 __all__ = ["Gone", "Link", "Port", "Refused", "SimulatedBus", "SimulatedHidApi", "registry_bus"]

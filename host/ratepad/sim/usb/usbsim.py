@@ -36,7 +36,7 @@ from typing import Any
 import usb.backend
 import usb.core
 
-from ...transports.hid import PID, PRODUCT, VID
+from ...transports.usbid import PID, PRODUCT, VID
 from .. import RealtimeKeypad
 from .hidsim import (
     CDC_INTERFACES,

@@ -1,0 +1,151 @@
+"""`ratepad decode` and `ratepad encode`: frames to messages and back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..wire import codec
+from ..wire.codec_support import plain_value
+from ..wire.stream import BadSpan, Frame, StreamDecoder
+from .common import EXIT_OK, EXIT_PROBLEMS, UsageError
+
+
+def _print_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+Stream = tuple[str | None, str | None, bytes]
+"""(device, direction, bytes): one byte stream to decode; device is None for raw input."""
+
+
+def _read_streams(args: argparse.Namespace) -> list[Stream]:
+    if args.hex is not None:
+        if args.file is not None:
+            raise UsageError("give either FILE or --hex, not both")
+        try:
+            return [(None, None, bytes.fromhex("".join(args.hex.split())))]
+        except ValueError:
+            raise UsageError("--hex is not valid hexadecimal") from None
+    if args.file is None or args.file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    if data[:4] != _PCAPNG_MAGIC:
+        if args.file and args.file.lower().endswith(".pcapng"):
+            raise UsageError(f"{args.file} is not a pcapng capture")
+        return [(None, None, data)]
+    from ..capture.pcapng import CaptureError, read_capture
+
+    try:
+        chunks = read_capture(data)
+    except CaptureError as exc:
+        raise UsageError(str(exc)) from None
+    streams: dict[tuple[str, str], bytearray] = {}
+    for chunk in chunks:
+        streams.setdefault((chunk.device, chunk.direction), bytearray()).extend(chunk.data)
+    return [(dev, direction, bytes(data)) for (dev, direction), data in streams.items()]
+
+
+_PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+
+def _frame_line(item: Frame) -> dict[str, Any]:
+    type_name, fields = codec.message_fields(item.message)
+    return {"type": type_name, **fields}
+
+
+def _describe(item: Frame | BadSpan) -> str:
+    if isinstance(item, BadSpan):
+        return f"@{item.offset:<6} error {item.kind} ({item.length} bytes): {item.detail}"
+    type_name, fields = codec.message_fields(item.message)
+    flags = "".join(f" [{f}]" for f in plain_value(item.flags))
+    body = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())
+    return f"@{item.offset:<6} seq={item.seq:<5} {type_name}{flags} {body}".rstrip()
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    bad = 0
+    for device, direction, data in _read_streams(args):
+        where: dict[str, Any] = {} if device is None else {"device": device, "direction": direction}
+        if device is not None and not args.json:
+            print(f"# {device} {direction} ({len(data)} bytes)")
+        decoder = StreamDecoder()
+        for item in [*decoder.feed(data), *decoder.finish()]:
+            if isinstance(item, BadSpan):
+                bad += 1
+                if args.json:
+                    _print_json(
+                        {"error": item.kind, "offset": item.offset, "length": item.length, **where}
+                    )
+                else:
+                    print(_describe(item))
+            elif args.json:
+                _print_json({**_frame_line(item), **where})
+            else:
+                print(_describe(item))
+    return EXIT_PROBLEMS if bad else EXIT_OK
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    try:
+        obj = json.loads(args.message)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"message is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise UsageError('message must be a JSON object with a "type", e.g. {"type": "ack", ...}')
+    fields = {k: v for k, v in obj.items() if k != "type"}
+    flags = 0
+    for name in filter(None, (args.flags or "").split(",")):
+        try:
+            flags |= codec.HeaderFlags[name.strip().upper()]
+        except KeyError:
+            raise UsageError(f"unknown header flag {name.strip()!r}") from None
+    try:
+        frame = codec.encode_frame(obj["type"], fields, seq=args.seq, flags=flags)
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise UsageError(f"cannot encode: {exc}") from None
+    print(frame.hex())
+    return EXIT_OK
+
+
+def _seq(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 0xFFFF:
+        raise argparse.ArgumentTypeError("seq must be 0..65535")
+    return value
+
+
+def register(sub: Any) -> None:
+    """Add ``decode`` and ``encode``."""
+    p = sub.add_parser(
+        "decode",
+        help="decode a byte stream or .pcapng capture into messages",
+        description="Decode frames from raw stream bytes (FILE, - for stdin, or --hex) or a "
+        ".pcapng capture. Bad spans are reported with their byte offset and decoding goes on. "
+        "Exit status 1 if any bad span was found.",
+    )
+    p.add_argument("file", nargs="?", metavar="FILE", help="raw stream bytes or .pcapng; - = stdin")
+    p.add_argument("--hex", metavar="HEX", help="decode these hex bytes instead of a file")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser(
+        "encode",
+        help="encode one message given as JSON; prints the frame as hex",
+        description='Encode a message, e.g. \'{"type": "ack", "journal_seq": 5}\', into one '
+        "complete frame (delimiter included), printed as hex.",
+    )
+    p.add_argument("message", metavar="JSON", help="the message as a JSON object with a type")
+    p.add_argument("--seq", type=_seq, default=0, help="header sequence number (default 0)")
+    p.add_argument("--flags", metavar="F[,F]", help="header flags, e.g. retransmit,response")
+    p.set_defaults(func=cmd_encode)
