@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ratepad-setup
 
-.PHONY: setup test lint typecheck unit demo generate vectors check-generated bench clean
+.PHONY: setup test lint typecheck unit smoke demo generate vectors check-generated bench clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	command -v tshark >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark)
@@ -37,13 +37,17 @@ typecheck: setup
 unit: setup
 	$(VENV)/bin/pytest
 
-test: lint typecheck check-generated unit
+# Build the wheel, install it alone in a fresh virtualenv and use it outside the checkout.
+smoke: setup
+	$(PY) tests/smoke/wheel_smoke.py
+
+test: lint typecheck check-generated unit smoke
 
 demo: setup
 	$(VENV)/bin/ratepad demo
 
 bench: setup
-	$(PY) bench/bench_decode.py
+	PYTHONPATH=protocol $(PY) bench/bench_decode.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
