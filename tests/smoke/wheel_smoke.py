@@ -119,7 +119,7 @@ def _main(work: Path) -> int:
         sdist = next(sdists.glob("ratepad-*.tar.gz"))
         shutil.unpack_archive(sdist, sdists)
         tree = next(p for p in sdists.iterdir() if p.is_dir())
-        needed_files = ("tests/conftest.py", "protocol/vectors", "firmware/rpfw/core.py", "Makefile")
+        needed_files = ("tests/conftest.py", "protocol/vectors", "firmware/rpfw", "Makefile")
         for needed in needed_files:
             assert (tree / needed).exists(), f"the sdist lacks {needed}"
         run(
@@ -130,7 +130,9 @@ def _main(work: Path) -> int:
         assert next((sdists / "wheel").glob("ratepad-*.whl"))
 
     def readme_pytest_example() -> None:
-        out = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_counter.py"], user, env)  # noqa: E501
+        out = run(
+            [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_counter.py"], user, env
+        )
         assert "3 passed" in out, out
 
     def unrelated_pytest_file() -> None:
