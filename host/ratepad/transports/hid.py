@@ -63,7 +63,7 @@ __all__ = [
 
 REPORT_ID = 0  # the keypad has no report ids: hidapi wants a 0 before each OUT report
 
-UDEV_HINT = "install packaging/70-ratepad.rules (see `ratepad doctor`)"
+UDEV_HINT = "install the udev rule: see `ratepad doctor`"
 
 
 class HidDevice(Protocol):
