@@ -92,7 +92,7 @@ def test_permission_denied_points_at_the_udev_rule(
     with pytest.raises(ratepad.DevicePermissionError) as info:
         ratepad.open(f"{scheme}://{url_serial}")
     message = str(info.value)
-    assert "packaging/70-ratepad.rules" in message and "ratepad doctor" in message
+    assert "udev rule" in message and "ratepad doctor" in message
     port = bus.port("RP-0001")
     node = (
         f"/dev/hidraw{port.hidraw}" if scheme == "hid" else f"/dev/bus/usb/001/{port.address:03d}"

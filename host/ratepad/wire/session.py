@@ -17,13 +17,31 @@ Rules kept here:
   rules, fields may be missing or extra);
 * time: the keypad is time-synced at hello and every ``sync_interval_ms``; ratings of a boot the
   host has seen get a wall-clock time from the boot's uptime when they carry no epoch.
+
+States (``Session.state``), and what moves the session between them::
+
+    state      open()     hello answering ours   unsolicited hello   bad version   close()
+    IDLE       SAYING     -                      SAYING (we answer)  FAILED        CLOSED
+    SAYING     SAYING     OPEN                   SAYING (we answer)  FAILED        CLOSED
+    OPEN       SAYING     OPEN                   SAYING (we answer)  FAILED        CLOSED
+    FAILED     refused    -                      -                   -             CLOSED
+    CLOSED     refused    -                      -                   -             CLOSED
+
+``SAYING``: host_hello sent and not answered yet (it is repeated every ``HELLO_RETRY_MS``). What
+each call may do in each state is the table ``ALLOWED`` below; anything else raises
+``LocalProtocolError`` (the caller's bug). Nothing the keypad says is filed before its first
+hello: without it the session does not know whose ratings they are, so they stay unACKed in the
+keypad's journal and come again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..errors import IncompatiblePeerError, LocalProtocolError
 from ..events import (
@@ -39,9 +57,50 @@ from ..events import (
 from . import codec
 from .stream import BadSpan, Frame, StreamDecoder
 
-__all__ = ["Session", "wall_clock_ms"]
+__all__ = ["ALLOWED", "Session", "SessionState", "wall_clock_ms"]
 
 HELLO_RETRY_MS = 1000  # say host_hello again after this long without an answer
+
+
+class SessionState(enum.Enum):
+    IDLE = "idle"  # nothing said yet
+    SAYING = "saying"  # host_hello sent, not answered yet
+    OPEN = "open"  # the keypad answered: ratings flow, commands may be sent
+    FAILED = "failed"  # the keypad speaks another protocol version: nothing more to do
+    CLOSED = "closed"  # the link is gone; a new link gets a new Session
+
+
+_IDLE, _SAYING, _OPEN = SessionState.IDLE, SessionState.SAYING, SessionState.OPEN
+_FAILED, _CLOSED = SessionState.FAILED, SessionState.CLOSED
+
+ALLOWED: dict[str, frozenset[SessionState]] = {
+    "open": frozenset({_IDLE, _SAYING, _OPEN}),
+    "receive_data": frozenset({_IDLE, _SAYING, _OPEN}),
+    "poll": frozenset({_IDLE, _SAYING, _OPEN, _FAILED}),  # nothing to do unless saying/open
+    "time_sync": frozenset({_SAYING, _OPEN}),
+    # A keypad that rebooted is re-greeted (SAYING) while its hello is already known:
+    # commands and ACKs for it stay possible then.
+    "request": frozenset({_SAYING, _OPEN}),
+    "confirm": frozenset({_SAYING, _OPEN}),
+    "close": frozenset(SessionState),
+}
+"""The calls each state allows; the rest raise LocalProtocolError."""
+
+_E = TypeVar("_E")
+
+
+def _event(cls: type[_E], message: Any, **given: Any) -> _E:
+    """An event built from a message by field name: every field of the event that ``given`` does
+    not supply comes from the message field of the same name (a missing one is a bug, and
+    raises at once instead of shifting values by position)."""
+    fields = message._asdict()
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in given and f.init:
+            if f.name in fields:
+                given[f.name] = fields[f.name]
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise TypeError(f"{cls.__name__}.{f.name} has no field in {type(message)}")
+    return cls(**given)
 
 
 def wall_clock_ms() -> int:
@@ -71,6 +130,17 @@ class Session:
         self._boot_anchor: dict[int, int] = {}  # boot id -> wall time of uptime 0
         self._last_sync = 0
         self._opened_at: int | None = None  # when host_hello was last sent
+        self.state = SessionState.IDLE
+
+    def _check(self, call: str) -> None:
+        if self.state not in ALLOWED[call]:
+            raise LocalProtocolError(f"Session.{call}() is not allowed in state {self.state.value}")
+
+    def close(self) -> None:
+        """The link is gone: the session refuses everything from now on."""
+        self._check("close")
+        self.state = SessionState.CLOSED
+        self._opened_at = None
 
     def continue_from(self, previous: Session) -> None:
         """Number frames on from ``previous`` (a new link to the same keypad)."""
@@ -84,22 +154,28 @@ class Session:
     def open(self) -> bytes:
         """The first bytes to send on a new link: host_hello, and the time right behind it, so
         the keypad knows the time before it sends the ratings it holds."""
+        self._check("open")
+        self.state = SessionState.SAYING
         hello = codec.HostHello(codec.PROTOCOL_VERSION, codec.SCHEMA_FINGERPRINT, self.software)
         self._opened_at = self.clock()
         return self._frame(hello)[1] + self.time_sync()
 
     def time_sync(self) -> bytes:
+        """A time_sync frame with the host's time now."""
+        self._check("time_sync")
         self._last_sync = self.clock()
         return self._frame(codec.TimeSync(self._last_sync))[1]
 
     def request(self, message: codec.HostMessage) -> tuple[int, bytes]:
         """(request id, frame) for a command; its CommandResult carries the same id."""
+        self._check("request")
         if isinstance(message, codec.Ack | codec.TimeSync | codec.HostHello):
             raise LocalProtocolError(f"{message.type_name} is not a command")
         return self._frame(message)
 
     def confirm(self, rating: Rating) -> bytes:
         """The consumer stored ``rating``: returns the ACK to send (b"" if none is due yet)."""
+        self._check("confirm")
         if rating.journal_seq <= self._acked:
             return self._frame(codec.Ack(self._acked))[1]  # a retransmission: ACK again
         self._confirmed.add(rating.journal_seq)
@@ -121,6 +197,9 @@ class Session:
     def poll(self) -> bytes:
         """Periodic duties: say host_hello again while the keypad has not answered (a frame
         lost on the way), and keep the keypad's clock synced. Returns bytes to send."""
+        self._check("poll")
+        if self.state is SessionState.FAILED:
+            return b""
         if self._opened_at is not None:  # host_hello not answered yet
             if self.clock() - self._opened_at >= HELLO_RETRY_MS:
                 return self.open()
@@ -135,7 +214,11 @@ class Session:
 
     # -- bytes in -----------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> bytes:
-        """Feed bytes from the keypad; returns bytes to send back at once (may be empty)."""
+        """Feed bytes from the keypad; returns bytes to send back at once (may be empty).
+
+        Raises ``IncompatiblePeerError`` (and the session fails) when the keypad speaks another
+        protocol version."""
+        self._check("receive_data")
         out = b""
         for item in self._decoder.feed(data):
             if isinstance(item, BadSpan):
@@ -160,6 +243,7 @@ class Session:
                 # for host_hello before it opens its session and sends ratings.
                 return self.open()
             self._opened_at = None  # answered: no more host_hello retries
+            self.state = SessionState.OPEN
             return self._on_hello(m)
         if self.hello is None:
             # Not knowing the keypad yet (its hello was lost on the way), nothing it says can be
@@ -171,49 +255,25 @@ class Session:
         elif isinstance(m, codec.Status):
             if self.hello is not None:
                 self._anchor(self.hello.boot_id, m.uptime_ms)
-            self._events.append(
-                Status(
-                    self.serial,
-                    m.state,
-                    m.faults,
-                    m.uptime_ms,
-                    m.journal_used,
-                    m.unacked,
-                    m.presses,
-                    m.unprompted,
-                    m.repeats,
-                    m.multi_key,
-                    m.stuck_keys,
-                    m.prompt_id,
-                    m.staff_id,
-                    m.acked_seq,
-                )
-            )
+            self._events.append(_event(Status, m, serial=self.serial))
         elif isinstance(m, codec.Result):
             values = self._pending_values.pop(m.request_seq, {})
-            self._events.append(CommandResult(m.request_seq, m.code, m.detail, values))
+            self._events.append(_event(CommandResult, m, request_id=m.request_seq, values=values))
         elif isinstance(m, codec.ConfigValue):
             self._pending_values.setdefault(m.request_seq, {})[m.key] = m.value
         elif isinstance(m, codec.KeyEvent):
-            self._events.append(
-                KeyEvent(
-                    self.serial,
-                    m.key,
-                    m.down,
-                    m.uptime_ms,
-                    self._time_of(0, m.uptime_ms)[0],
-                    m.bounces,
-                )
-            )
+            time_ms = self._time_of(0, m.uptime_ms)[0]
+            self._events.append(_event(KeyEvent, m, serial=self.serial, time_ms=time_ms))
         elif isinstance(m, codec.Log):
-            self._events.append(LogLine(self.serial, int(m.level), m.uptime_ms, m.text))
+            self._events.append(_event(LogLine, m, serial=self.serial, level=int(m.level)))
         elif isinstance(m, codec.Unknown):
-            self._events.append(UnknownMessage(self.serial, m.type_id, m.payload))
+            self._events.append(_event(UnknownMessage, m, serial=self.serial))
         return b""
 
-    @staticmethod
-    def _check_version(m: codec.Hello) -> None:
+    def _check_version(self, m: codec.Hello) -> None:
         if m.protocol_version != codec.PROTOCOL_VERSION:
+            self.state = SessionState.FAILED
+            self._opened_at = None
             raise IncompatiblePeerError(
                 f"keypad {m.serial or '?'} speaks protocol version {m.protocol_version}, "
                 f"this host speaks {codec.PROTOCOL_VERSION}: update the "
@@ -225,19 +285,11 @@ class Session:
         if self.hello is None or m.acked_seq > self._acked:
             self._acked = m.acked_seq
             self._confirmed = {s for s in self._confirmed if s > m.acked_seq}
-        self.hello = Connected(
-            m.serial,
-            m.firmware_version,
-            m.board,
-            m.key_count,
-            m.protocol_version,
-            m.schema_fingerprint,
-            m.schema_fingerprint == codec.SCHEMA_FINGERPRINT,
-            m.boot_count,
-            m.uptime_ms,
-            m.journal_capacity,
-            m.journal_used,
-            m.acked_seq,
+        self.hello = _event(
+            Connected,
+            m,
+            schema_matches=m.schema_fingerprint == codec.SCHEMA_FINGERPRINT,
+            boot_id=m.boot_count,
         )
         self._events.append(self.hello)
         if self.clock() - self._last_sync >= 1000:  # not synced with the host_hello just now
@@ -270,18 +322,12 @@ class Session:
         else:
             when, exact = self._time_of(m.boot_id, m.uptime_ms)
         self._events.append(
-            Rating(
-                self.serial,
-                m.journal_seq,
-                m.boot_id,
-                m.uptime_ms,
-                when,
-                exact,
-                m.score,
-                m.key_count,
-                m.staff_id,
-                m.prompt_id,
-                m.flags,
-                bool(frame.flags & codec.HeaderFlags.RETRANSMIT),
+            _event(
+                Rating,
+                m,
+                serial=self.serial,
+                time_ms=when,
+                time_exact=exact,
+                retransmit=bool(frame.flags & codec.HeaderFlags.RETRANSMIT),
             )
         )
