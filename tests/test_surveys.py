@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratepad import surveys
+from ratepad import cli, surveys
 from ratepad.errors import MetricsError, RatepadError, SurveyFormatError
 
 TOL = 1e-9
@@ -215,3 +215,42 @@ def test_too_few_respondents_is_a_metrics_error() -> None:
     table = surveys.parse_scores_csv("a,b\n1,2\n")
     with pytest.raises(MetricsError, match="at least 2 respondents"):
         surveys.survey_report(table)
+
+
+def test_cli_survey_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(reference_file("cronbach_alpha.csv"))
+    assert cli.main(["survey", path]) == 0
+    assert "Cronbach's alpha 0.592, 95 % CI 0.195 to 0.840 (Feldt)" in capsys.readouterr().out
+    assert cli.main(["survey", path, "--json", "--confidence", "0.9"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["confidence"] == 0.9 and data["respondents"] == 15 and data["items"] == 10
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("a,b\n1,x\n", [], "'x' is not a number"),
+        ("a,b\n1,2\n", [], "at least 2 respondents"),
+        (None, [], "No such file"),
+    ],
+)
+def test_cli_survey_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    args: list[str],
+    message: str,
+) -> None:
+    path = tmp_path / "scores.csv"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    assert cli.main(["survey", str(path), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err
+    assert captured.err.count("\n") == 1 and captured.err.startswith("ratepad survey: error:")
+
+
+def test_cli_survey_bad_confidence(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["survey", "x.csv", "--confidence", "1.5"])
+    assert info.value.code == 2 and "between 0 and 1" in capsys.readouterr().err

@@ -449,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_device import register as register_device_commands
 
     register_device_commands(sub)
+    from .cli_survey import register as register_survey_command
+
+    register_survey_command(sub)
     _add_agent_commands(sub)  # agent, export, demo
     return parser
 
