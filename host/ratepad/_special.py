@@ -24,6 +24,7 @@ from statistics import NormalDist
 
 _EPS = 2.220446049250313e-16
 _TINY = 1e-300
+_CF_TOL = 2.0 * _EPS
 _HALF_LN_2PI = 0.5 * math.log(2.0 * math.pi)
 _STANDARD_NORMAL = NormalDist()
 
@@ -116,28 +117,30 @@ def _beta_cf(a: float, b: float, x: float, y: float) -> float:
     d = 1.0 / d
     h = d
     max_iter = 1000 + int(20.0 * math.sqrt(max(a, b)))
+    tiny = _TINY
     for m in range(1, max_iter + 1):
+        # (the Lentz guards written as chained comparisons: this loop is the hot path)
         m2 = 2 * m
         aa = m * (b - m) * x / ((qam + m2) * (a + m2))
         d = 1.0 + aa * d
-        if abs(d) < _TINY:
-            d = _TINY
+        if -tiny < d < tiny:
+            d = tiny
         c = 1.0 + aa / c
-        if abs(c) < _TINY:
-            c = _TINY
+        if -tiny < c < tiny:
+            c = tiny
         d = 1.0 / d
         h *= d * c
         aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
         d = 1.0 + aa * d
-        if abs(d) < _TINY:
-            d = _TINY
+        if -tiny < d < tiny:
+            d = tiny
         c = 1.0 + aa / c
-        if abs(c) < _TINY:
-            c = _TINY
+        if -tiny < c < tiny:
+            c = tiny
         d = 1.0 / d
         delta = d * c
         h *= delta
-        if abs(delta - 1.0) <= 2.0 * _EPS:
+        if -_CF_TOL <= delta - 1.0 <= _CF_TOL:
             return h
     raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b})")
 
