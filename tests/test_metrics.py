@@ -441,8 +441,10 @@ def test_empty_counts_and_missing_levels() -> None:
         metrics.level_index({5: 0, 4: 0}, {5: 100.0, 4: 75.0})
     with pytest.raises(MetricsError, match="no ratings"):
         metrics.csat({5: 0, 1: 0})
-    with pytest.raises(MetricsError, match="top must lie"):
+    with pytest.raises(MetricsError, match="no ratings"):
         metrics.csat({})
+    with pytest.raises(MetricsError, match="no ratings"):
+        metrics.csat({}, levels=range(1, 6))
     with pytest.raises(MetricsError, match=r"no level value for score\(s\) \[3\]"):
         metrics.level_index({5: 4, 3: 1}, {5: 100.0, 4: 75.0})
     with pytest.raises(MetricsError, match="top must lie"):

@@ -165,9 +165,9 @@ def top_count(
     unknown = [score for score in counts if score not in set(scale)]
     if unknown:
         raise MetricsError(f"score(s) {sorted(unknown)!r} are not levels of the scale")
+    n = _total(counts)
     if not 1 <= top <= len(scale):
         raise MetricsError(f"top must lie in 1..{len(scale)} (the number of levels), got {top}")
-    n = _total(counts)
     chosen = set(scale[-top:])
     k = sum(count for score, count in counts.items() if score in chosen)
     return k, n
