@@ -6,11 +6,13 @@ distribution comes from the standard library (``statistics.NormalDist``, ``math.
 
 Method:
 
-- ``ibeta`` evaluates the continued fraction of I_x(a, b) (modified Lentz) on the side of the mode
-  where it converges fast, and the complement on the other side. The factor
-  x^a y^b / B(a, b) in front of it is computed without cancellation: for large a and b from
-  Stirling's series written around the mode (a log1p form, as in Temme's and DiDonato and
-  Morris's work), so that n in the millions keeps relative accuracy near 1e-13.
+- ``ibeta`` evaluates, for the smaller tail, the power series 2F1(a + b, 1; a + 1; x) where
+  (a + b) x is small (all terms positive) and the continued fraction (modified Lentz)
+  elsewhere, and takes the complement for the other tail. The factor x^a y^b / B(a, b) in front
+  is computed without cancellation: for large a and b from Stirling's series written around the
+  mode (a log1p form, as in Temme's and DiDonato and Morris's work). Against scipy (Boost) on
+  random parameters up to 3e6 the relative error stayed below 1e-13 typically and 3e-10 at
+  worst (tails near 1e-4 with one parameter in the millions).
 - ``ibeta_inv`` solves I_x(a, b) = p on the smaller tail with Halley steps kept inside a
   bracket that shrinks at every step (bisection when a step would leave it).
 - The binomial CDF is I_{1-p}(n - r, r + 1); its quantile is found by bracketing from a
