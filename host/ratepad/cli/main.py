@@ -14,13 +14,14 @@ from typing import Any
 
 from .. import __version__
 from ..errors import RatepadError
-from . import agent, capture, codec, device, doctor, fw, sim
+from . import agent, capture, codec, device, doctor, fw, sim, survey
 from .common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, DeviceCommandError, Parser, UsageError
 
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     codec.register,  # decode, encode
     fw.register,  # fw build, flash
     device.register,  # list, info, monitor, prompt
+    survey.register,  # survey
     sim.register,  # sim
     capture.register,  # record, replay
     doctor.register,  # doctor
