@@ -26,6 +26,11 @@ class LocalProtocolError(ProtocolError):
     """The caller asked for something the protocol does not allow (a bug on this side)."""
 
 
+class BadURLError(LocalProtocolError, ValueError):
+    """A keypad URL that cannot be used: an unknown scheme, a bad host or port, text that is
+    not UTF-8, a keypad setting the firmware would refuse."""
+
+
 class RemoteProtocolError(ProtocolError):
     """The peer sent bytes that do not form a valid frame or message."""
 

@@ -283,5 +283,6 @@ class Session:
                 m.prompt_id,
                 m.flags,
                 bool(frame.flags & codec.HeaderFlags.RETRANSMIT),
+                message=m,
             )
         )
