@@ -150,7 +150,7 @@ def _frame_of(r: Rating) -> bytes:
     """The rating's frame, re-encoded from the message as received (b"" if it cannot be)."""
     with contextlib.suppress(Exception):
         if r.message is not None:
-            return codec.encode_frame(*codec.message_fields(r.message))
+            return codec.encode(r.message)
         epoch = r.time_ms if r.time_exact else None
         fields = {
             "journal_seq": r.journal_seq,
