@@ -18,6 +18,11 @@ class RatepadError(Exception):
     """Root of every error ratepad raises on purpose."""
 
 
+class InputError(RatepadError):
+    """A file or value given by the user that cannot be used: a configuration, a store that is
+    not one (the CLI exits 2)."""
+
+
 class ProtocolError(RatepadError):
     """The wire protocol was not followed."""
 

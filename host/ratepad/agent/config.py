@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RatepadError
+from ..errors import InputError
 from .levels import LevelMapping
 
 __all__ = [
@@ -57,7 +57,7 @@ DEFAULT_DB = Path("ratepad.db")
 DEFAULT_LISTEN = ("127.0.0.1", 8765)
 
 
-class ConfigError(RatepadError):
+class ConfigError(InputError):
     """A configuration file or value that cannot be used (one line, for the user)."""
 
 
@@ -130,8 +130,10 @@ def load_config(path: str | Path) -> AgentConfig:
         data = tomllib.loads(text_)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    except (RecursionError, MemoryError, ValueError):  # tomllib's own limits, or int digits
-        raise ConfigError(f"{path} is too deeply nested or holds too large a number") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{path} is not a usable TOML file: {exc}") from None
     _check_depth(data, str(path))
     unknown = sorted(set(data) - _KNOWN)
     if unknown:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import RatepadError
+from ..errors import InputError, RatepadError
 from ..events import Connected, Rating, Status
 from ..wire import codec
 from .levels import LevelMapping
@@ -62,6 +62,7 @@ from .schema import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BadStoreError",
     "Confirmer",
     "DeviceSnapshot",
     "PromptClosed",
@@ -83,6 +84,11 @@ SCENARIO_EPOCH0 = 1_800_000_000_000  # host wall clock at scenario time 0 (scena
 
 class StoreError(RatepadError):
     """The store cannot be opened or written (bad file, newer schema, disk error)."""
+
+
+class BadStoreError(StoreError, InputError):
+    """The file is not a store this ratepad can use: not SQLite, not a ratepad store, a newer
+    schema, not writable, not there (the CLI exits 2)."""
 
 
 class StoreRowError(StoreError):
@@ -366,7 +372,7 @@ class Store:
         self.conflicts = 0  # ratings kept in rating_conflicts by this process
         self._lock = threading.Lock()
         if read_only and not self.path.is_file():
-            raise StoreError(f"no store at {self.path}")
+            raise BadStoreError(f"no store at {self.path}")
         if not read_only:
             with contextlib.suppress(OSError):  # sqlite3 reports what is really wrong
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -374,7 +380,7 @@ class Store:
                 _create_owner_only(self.path)
             except OSError as exc:
                 reason = exc.strerror or str(exc)
-                raise StoreError(f"cannot open the store {self.path}: {reason}") from None
+                raise BadStoreError(f"cannot open the store {self.path}: {reason}") from None
         try:
             self._conn = _connect(self.path, read_only)
             if read_only:
@@ -388,7 +394,7 @@ class Store:
         except sqlite3.Error as exc:
             with contextlib.suppress(Exception):
                 self._conn.close()
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+            raise BadStoreError(f"cannot open the store {self.path}: {exc}") from None
         except StoreError:
             with contextlib.suppress(Exception):
                 self._conn.close()
@@ -415,19 +421,19 @@ class Store:
         if row[0] is None:
             return 0
         if not isinstance(row[0], int):
-            raise StoreError(
+            raise BadStoreError(
                 f"{self.path} is not a ratepad store (schema_version holds {row[0]!r:.40})"
             )
         return row[0]
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise BadStoreError(
                 f"{self.path} has store schema version {version}; this ratepad knows up to "
                 f"{SCHEMA_VERSION}: update ratepad"
             )
         if version == 0 and self.read_only:
-            raise StoreError(f"{self.path} is not a ratepad store")
+            raise BadStoreError(f"{self.path} is not a ratepad store")
 
     def _migrate(self) -> None:
         c = self._conn

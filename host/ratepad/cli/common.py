@@ -25,7 +25,14 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one clear line (exit status 2), not a usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """``text`` fit for one line of stderr: line breaks and other control characters shown
+    escaped (an argument may hold any), at most ``limit`` characters."""
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _number(text: str) -> float:

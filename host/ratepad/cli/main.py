@@ -2,8 +2,9 @@
 
 Exit status: 0 success; 1 the command ran but found problems (e.g. bad spans in a decoded stream,
 a keypad that cannot be reached); 2 bad input (arguments, files, JSON, hex, keypad URLs and
-settings: ``LocalProtocolError``), reported as one line on stderr, never a traceback. An error
-nobody foresaw (a bug) is one line too, exit status 1; ``RATEPAD_DEBUG=1`` shows its traceback.
+settings: ``LocalProtocolError``; configurations and stores: ``InputError``), reported as one
+line on stderr, never a traceback. An error nobody foresaw (a bug) is one line too, exit status
+1; ``RATEPAD_DEBUG=1`` shows its traceback.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import LocalProtocolError, RatepadError
+from ..errors import InputError, LocalProtocolError, RatepadError
 from . import agent, capture, codec, device, doctor, fw, sim
-from .common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, DeviceCommandError, Parser, UsageError
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    DeviceCommandError,
+    Parser,
+    UsageError,
+    one_line,
+)
 
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     codec.register,  # decode, encode
@@ -46,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
-    except (UsageError, LocalProtocolError) as exc:
+    except (UsageError, LocalProtocolError, InputError) as exc:
         print(f"ratepad {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (DeviceCommandError, RatepadError) as exc:
@@ -69,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 1000 else text[:997] + "..."
+    return one_line(str(exc))
 
 
 if __name__ == "__main__":
