@@ -12,7 +12,13 @@ import pytest
 from ratepad.agent import AgentConfig, ConfigError, LevelMapping, Store, StoreError, load_config
 from ratepad.agent.agent import Writer
 from ratepad.agent.config import parse_listen
-from ratepad.agent.store import SCHEMA_VERSION, DeviceSnapshot, PromptClosed, PromptIssued
+from ratepad.agent.store import (
+    SCHEMA_VERSION,
+    DeviceSnapshot,
+    PromptClosed,
+    PromptIssued,
+    StoreRowError,
+)
 from ratepad.agent.store import RatingItem as Item
 from ratepad.cli.main import main
 from ratepad.events import Connected, Rating, Status
@@ -67,11 +73,20 @@ def test_a_retransmitted_rating_is_stored_once(store: Store) -> None:
 def test_one_transaction_per_batch_and_rollback(store: Store) -> None:
     rows = store.apply([Item(rating(i, 1 + i % 5)) for i in range(1, 1001)])
     assert all(rows) and store.count() == 1000
-    bad = Item(rating(2000))
-    object.__setattr__(bad.rating, "serial", None)  # NOT NULL violation mid-batch
-    with pytest.raises(StoreError):
-        store.apply([Item(rating(1001)), bad])
+    refuse_seq(store, 2000)  # the database refuses the second item of the batch
+    with pytest.raises(StoreRowError) as refused:
+        store.apply([Item(rating(1001)), Item(rating(2000))])
+    assert refused.value.index == 1
     assert store.count() == 1000  # nothing of the failed batch
+
+
+def refuse_seq(store: Store, seq: int) -> None:
+    """A trigger that makes the database refuse the rating with journal seq ``seq``."""
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON ratings WHEN NEW.journal_seq = {seq}"
+            " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
 
 
 def test_levels_and_flags(store: Store) -> None:
@@ -139,7 +154,8 @@ def test_schema_version_and_bad_files(tmp_path: Path) -> None:
     Store(path).close()
     Store(path).close()  # reopening migrates nothing
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     conn.execute("INSERT INTO schema_version VALUES (99, 0)")
     conn.commit()
     conn.close()

@@ -18,12 +18,22 @@ class RatepadError(Exception):
     """Root of every error ratepad raises on purpose."""
 
 
+class InputError(RatepadError):
+    """A file or value given by the user that cannot be used: a configuration, a store that is
+    not one (the CLI exits 2)."""
+
+
 class ProtocolError(RatepadError):
     """The wire protocol was not followed."""
 
 
 class LocalProtocolError(ProtocolError):
     """The caller asked for something the protocol does not allow (a bug on this side)."""
+
+
+class BadURLError(LocalProtocolError, ValueError):
+    """A keypad URL that cannot be used: an unknown scheme, a bad host or port, text that is
+    not UTF-8, a keypad setting the firmware would refuse."""
 
 
 class RemoteProtocolError(ProtocolError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .wire import codec
 from .wire.codec import DeviceState, Faults, RatingFlags, ResultCode
 
 __all__ = [
@@ -58,12 +59,23 @@ class Rating:
     prompt_id: int
     flags: RatingFlags
     retransmit: bool = False
+    message: codec.Rating | None = field(default=None, compare=False, repr=False)
+    """The rating message as received (None for a rating built by code)."""
 
     def __post_init__(self) -> None:
+        # A rating built by code must make sense; one received from a keypad is kept as it
+        # came (a keypad resends it until ACKed): ``problem`` says what is wrong with it.
+        if self.message is None and self.problem:
+            raise ValueError(self.problem)
+
+    @property
+    def problem(self) -> str:
+        """Why this rating makes no sense ("" if it does)."""
         if self.journal_seq <= 0:
-            raise ValueError("journal_seq starts at 1")
+            return "journal_seq starts at 1"
         if not 0 <= self.score <= max(self.key_count, 0):
-            raise ValueError(f"score {self.score} outside 0..{self.key_count}")
+            return f"score {self.score} outside 0..{self.key_count}"
+        return ""
 
     @property
     def prompted(self) -> bool:

@@ -11,6 +11,13 @@
   confirms its ratings, which ACKs them. Killed at any moment, the agent loses nothing that was
   ACKed (it was committed first) and duplicates nothing (the store's UNIQUE key): the keypad
   sends unACKed ratings again, and a stored one is simply ACKed again.
+* The writer cannot be stopped by what a keypad sends: the store range-checks every rating and
+  quarantines one it cannot store as a rating (ACKed after that commit, like any other); a batch
+  the database refuses is retried item by item, so one bad item is isolated (a rating goes to
+  the quarantine, anything else is logged and dropped) and the rest is stored. Should the writer
+  thread die all the same, ``Writer.failure`` says why, ``Agent.health()`` reports it, a
+  ``health`` event goes to the hub, and ``ratepad agent`` exits non-zero so that its supervisor
+  restarts it: never an agent that runs on without storing.
 * Link watchdog: a keypad that said hello but then sent nothing (no status, no rating) within
   ``hello_check_s``, or was silent for ``stall_s``, gets its link closed so that the Keypad
   reconnects and says host_hello again (a keypad that re-enumerated by itself, after a power
@@ -37,16 +44,19 @@ from ..events import Connected, Event, Lost, Rating, Status
 from ..jsonio import event_json
 from ..keypad import Keypad, PromptHandle
 from ..transports import open_transport
-from .config import AgentConfig, ConfigError
+from .config import AgentConfig, ConfigError, create_private_file, load_or_create_token
 from .hub import AgentEvent, Hub
 from .store import (
     DeviceSnapshot,
     Item,
     PromptClosed,
     PromptIssued,
+    Quarantined,
     RatingItem,
     Store,
+    StoredRating,
     StoreError,
+    StoreRowError,
     now_ms,
 )
 
@@ -95,9 +105,16 @@ class Writer:
         self.stored = 0
         self.duplicates = 0
         self.failures = 0
+        self.quarantined = 0
+        self.dropped = 0  # non-rating items the database refused (status snapshots, prompts)
+        self.failure: str | None = None  # why the thread died (None while it runs)
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.failure is None
 
     def submit(self, item: Item) -> None:
         self._queue.put(item)
@@ -109,6 +126,16 @@ class Writer:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a bug: say so loudly, never run on without storing
+            self.failure = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                self.log(f"writer stopped: {self.failure}; no rating is stored any more")
+            with contextlib.suppress(Exception):
+                self.hub.publish(AgentEvent("health", {"ok": False, "writer": self.failure}))
+
+    def _loop(self) -> None:
         q = self._queue
         while True:
             try:
@@ -143,6 +170,12 @@ class Writer:
         conflicts = self.store.conflicts
         try:
             rows = self.store.apply(batch)
+        except StoreRowError as exc:
+            # the database refused one item's values: store the batch item by item instead,
+            # so that one bad item does not hold back (or, resent forever, block) the others
+            self.log(f"store refused a batch ({exc}): storing its {len(batch)} items one by one")
+            self._commit_one_by_one(batch)
+            return
         except StoreError as exc:
             # nothing is ACKed: the keypads keep these ratings and send them again
             self.failures += 1
@@ -155,19 +188,55 @@ class Writer:
                 f"{self.store.conflicts - conflicts} ratings differ from stored ratings with the "
                 "same keypad serial and journal seq (journal reset?): kept in rating_conflicts"
             )
+        self._confirm(batch, rows)
+
+    def _commit_one_by_one(self, batch: list[Item]) -> None:
+        for item in batch:
+            try:
+                rows = self.store.apply([item])
+            except StoreRowError as exc:
+                if not isinstance(item, RatingItem):
+                    self.dropped += 1
+                    self.log(f"dropped a {type(item).__name__} the store refuses: {exc}")
+                    continue
+                try:  # kept raw with the reason, then ACKed: nothing lost, nothing resent
+                    rows = [self.store.quarantine(item.rating, str(exc))]
+                except StoreError as again:
+                    self.failures += 1
+                    self.log(f"store error, a rating not stored (it will come again): {again}")
+                    continue
+            except StoreError as exc:
+                self.failures += 1
+                self.log(f"store error, an item not stored (it will come again): {exc}")
+                continue
+            self.batches += 1
+            self._confirm([item], rows)
+
+    def _confirm(self, batch: list[Item], rows: list[StoredRating | Quarantined | None]) -> None:
         for item, row in zip(batch, rows, strict=True):
             if not isinstance(item, RatingItem):
                 continue
             if row is None:
                 self.duplicates += 1
+            elif isinstance(row, Quarantined):
+                self.quarantined += 1
+                r = item.rating
+                self.log(
+                    f"rating {r.serial!r} seq {r.journal_seq} kept in quarantine: {row.reason} "
+                    "(see `ratepad export --quarantine`)"
+                )
             else:
                 self.stored += 1
             if item.source is not None:
                 # link down: the rating stays unACKed on the keypad, comes again, is deduped
-                with contextlib.suppress(RatepadError):
+                try:
                     item.source.confirm(item.rating)
+                except RatepadError:
+                    pass
+                except Exception as exc:  # a confirmer's bug must not stop the writer
+                    self.log(f"cannot ACK rating seq {item.rating.journal_seq}: {exc}")
         for row in rows:
-            if row is not None:
+            if isinstance(row, StoredRating):
                 self.hub.publish(AgentEvent("rating", row.as_json(), row.id))
 
     def _sweep(self) -> None:
@@ -176,6 +245,18 @@ class Writer:
             self._last_sweep = now
             with contextlib.suppress(StoreError):
                 self.store.expire_prompts()
+
+    def health(self) -> dict[str, object]:
+        """For status and health endpoints: ``ok`` is False once the writer has stopped."""
+        running = self.alive
+        return {
+            "ok": running,
+            "writer": "running" if running else (self.failure or "stopped"),
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "store_errors": self.failures,
+        }
 
 
 # -- one keypad ----------------------------------------------------------------------------------
@@ -311,7 +392,13 @@ class Agent:
         self.log = log
         self.hub = Hub()
         self.store = store if store is not None else Store(config.db, config.mapping)
-        self.tap = CaptureTap(config.capture) if config.capture else None
+        self.tap = None
+        if config.capture:
+            try:
+                self.tap = CaptureTap(create_private_file(config.capture, "capture file"))
+            except (ConfigError, RatepadError, OSError) as exc:
+                self.store.close()
+                raise ConfigError(str(exc)) from None
         self.writer = Writer(
             self.store, self.hub, batch_max=config.batch_max, batch_ms=config.batch_ms, log=log
         )
@@ -329,7 +416,7 @@ class Agent:
         for w in self.workers:
             w.start()
         if self.config.listen is not None:
-            from .bridge import Bridge, load_or_create_token
+            from .bridge import Bridge
 
             self.token = self.config.token or load_or_create_token(self.config.token_file)
             bridge = Bridge(self, self.config.listen, self.token)
@@ -369,6 +456,10 @@ class Agent:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def health(self) -> dict[str, object]:
+        """The agent's health: is the writer storing? (for status and health endpoints)."""
+        return self.writer.health()
 
     def publish(self, kind: str, event: Event) -> None:
         data = event_json(event)

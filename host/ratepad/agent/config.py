@@ -5,7 +5,7 @@ devices = ["hid://", "tcp://127.0.0.1:7000/K1"]
 db = "ratings.db"                 # relative paths: relative to this file
 listen = "127.0.0.1:8765"         # the local HTTP bridge; "off" for none
 token = "..."                     # default: generated into <db>.token (mode 0600)
-capture = "agent.pcapng"          # record all link traffic (optional)
+capture = "agent.pcapng"          # record all link traffic (optional; mode 0600)
 
 [mapping]                         # level values from score 1 up (see levels.py)
 5 = [0, 40, 60, 80, 100]
@@ -19,26 +19,45 @@ max_ms = 20                       # ... collected for at most this long
 [link]
 stall_s = 30                      # no sign of life from a keypad this long: reconnect
 hello_check_s = 2                 # a hello not followed by any status: reconnect
+
+Files the agent writes are its user's only: the token file is created with mode 0600 and an
+existing one is used only if it is a regular file (not a symbolic link) owned by this user, not
+group- or world-writable, in a folder only this user (or root) can write to (or a sticky one,
+like /tmp). The TOML file itself is limited in size, depth and number size (``MAX_CONFIG_BYTES``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RatepadError
+from ..errors import InputError
 from .levels import LevelMapping
 
-__all__ = ["AgentConfig", "ConfigError", "check_token", "load_config", "parse_listen"]
+__all__ = [
+    "AgentConfig",
+    "ConfigError",
+    "check_token",
+    "create_private_file",
+    "load_config",
+    "load_or_create_token",
+    "parse_listen",
+]
+
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_CONFIG_DEPTH = 8  # tables and arrays inside each other; agent.toml needs 2
 
 DEFAULT_DB = Path("ratepad.db")
 DEFAULT_LISTEN = ("127.0.0.1", 8765)
 
 
-class ConfigError(RatepadError):
+class ConfigError(InputError):
     """A configuration file or value that cannot be used (one line, for the user)."""
 
 
@@ -96,13 +115,26 @@ def load_config(path: str | Path) -> AgentConfig:
     """Read and check a TOML configuration file; raises ConfigError with a reason."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text_ = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text") from None
+    _check_nesting(text_, str(path))
+    try:
+        data = tomllib.loads(text_)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{path} is not a usable TOML file: {exc}") from None
+    _check_depth(data, str(path))
     unknown = sorted(set(data) - _KNOWN)
     if unknown:
         raise ConfigError(
@@ -158,8 +190,129 @@ def load_config(path: str | Path) -> AgentConfig:
     return AgentConfig(**cfg)
 
 
+def _check_nesting(text: str, where: str) -> None:
+    # Brackets and braces opened before any closes: tomllib recurses once per level, so a
+    # file nested thousands deep would hit the interpreter's recursion limit. An upper bound
+    # (brackets in strings count too), cheap, before parsing.
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > 4 * MAX_CONFIG_DEPTH:
+                raise ConfigError(f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels")
+        elif ch in "]}" and depth:
+            depth -= 1
+
+
+def _check_depth(value: Any, where: str, depth: int = 0) -> None:
+    if depth > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_depth(v, where, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_depth(v, where, depth + 1)
+
+
 def check_token(token: str, where: str = "token") -> str:
     """A bearer token: 16..256 visible ASCII characters, no spaces."""
     if not 16 <= len(token) <= 256 or not all(33 <= ord(ch) < 127 for ch in token):
         raise ConfigError(f"{where}: the token must be 16..256 visible ASCII characters")
     return token
+
+
+# -- private files: the token, the capture -------------------------------------------------------
+def _check_folder(path: Path, what: str) -> None:
+    folder = path.parent
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path}: the folder {folder} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot use its folder: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{what} {path}: {folder} is not a folder")
+    others_write = st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX
+    if others_write or st.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            f"{what} {path}: refused, other users can write to its folder {folder} "
+            "(use a folder only this user can write to)"
+        )
+
+
+def _check_private(path: Path, st: os.stat_result, what: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{what} {path}: refused, not a regular file")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(f"{what} {path}: refused, owned by another user (uid {st.st_uid})")
+    if st.st_mode & 0o022:
+        raise ConfigError(f"{what} {path}: refused, other users can write to it")
+
+
+def load_or_create_token(path: str | Path) -> str:
+    """The bearer token in ``path``, or a new random one written there with mode 0600.
+
+    An existing file is used only if it is safe (see the module's docstring): otherwise
+    ConfigError, one line, and the token is never shown."""
+    path = Path(path)
+    what = "token file"
+    _check_folder(path, what)
+    for _ in range(3):  # created by another agent between our two looks: read it
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                raise ConfigError(f"{what} {path}: refused, it is a symbolic link")
+        except FileNotFoundError:
+            token = secrets.token_urlsafe(32)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise ConfigError(f"cannot write the {what} {path}: {exc.strerror}") from None
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(token + "\n")
+            return token
+        except OSError as exc:
+            raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as f:
+            _check_private(path, os.fstat(f.fileno()), what)
+            if os.fstat(f.fileno()).st_mode & 0o077:
+                os.fchmod(f.fileno(), 0o600)
+            raw = f.read(1024)
+        try:
+            return check_token(raw.decode("ascii").strip(), str(path))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: the token must be visible ASCII characters") from None
+    raise ConfigError(f"{what} {path}: keeps changing; is another agent starting?")
+
+
+def create_private_file(path: str | Path, what: str) -> Path:
+    """Create (or empty) ``path`` with mode 0600 for the agent to write (a capture file).
+
+    The folder must exist; a symbolic link, another user's file or a file others can write
+    is refused (ConfigError, one line)."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {path}: the folder {folder} does not exist")
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        reason = "it is a symbolic link" if os.path.islink(path) else exc.strerror
+        raise ConfigError(f"{what} {path}: cannot create it: {reason}") from None
+    try:
+        _check_private(path, os.fstat(fd), what)
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path

@@ -10,7 +10,15 @@ from typing import Any, TextIO
 
 from .store import Store, StoredRating
 
-__all__ = ["EXPORT_FIELDS", "rating_line", "summary_lines", "write_export"]
+__all__ = [
+    "EXPORT_FIELDS",
+    "QUARANTINE_FIELDS",
+    "export_quarantine",
+    "export_store",
+    "rating_line",
+    "summary_lines",
+    "write_export",
+]
 
 EXPORT_FIELDS = (
     "id",
@@ -109,3 +117,29 @@ def write_export(rows: Iterable[StoredRating], fmt: str, out: TextIO) -> int:
 
 def export_store(store: Store, fmt: str, out: TextIO, serial: str | None = None) -> int:
     return write_export(store.iter_ratings(0, None, serial), fmt, out)
+
+
+QUARANTINE_FIELDS = ("id", "serial", "journal_seq", "received_at_ms", "reason", "frame", "message")
+
+
+def export_quarantine(store: Store, fmt: str, out: TextIO, serial: str | None = None) -> int:
+    """Write the quarantine table: ``json`` (one object per line, ``message`` decoded), ``csv``
+    (with a header) or ``text``; ``frame`` is hex (``ratepad decode --hex`` reads it)."""
+    rows = [r for r in store.quarantined() if serial is None or r["serial"] == serial]
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(QUARANTINE_FIELDS)
+        for r in rows:
+            writer.writerow([r[k] for k in QUARANTINE_FIELDS])
+        return len(rows)
+    for r in rows:
+        if fmt == "json":
+            d = {k: r[k] for k in QUARANTINE_FIELDS}
+            d["message"] = json.loads(r["message"])
+            out.write(json.dumps(d, ensure_ascii=False) + "\n")
+        else:
+            out.write(
+                f"#{r['id']:<6} {r['serial']:<8} seq={r['journal_seq']:<6} {r['reason']}\n"
+                f"        frame {r['frame'] or '-'}\n"
+            )
+    return len(rows)

@@ -86,6 +86,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE quarantine (
+            id             INTEGER PRIMARY KEY,
+            serial         TEXT    NOT NULL,
+            journal_seq    INTEGER NOT NULL,
+            reason         TEXT    NOT NULL,
+            frame          BLOB    NOT NULL,
+            message        TEXT    NOT NULL,
+            received_at_ms INTEGER NOT NULL,
+            UNIQUE (serial, journal_seq, frame)
+        );
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -130,6 +145,14 @@ ISSUE_PROMPT = (
     " ON CONFLICT (serial, prompt_id) DO UPDATE SET issued_at_ms = excluded.issued_at_ms,"
     " timeout_ms = excluded.timeout_ms, staff_id = excluded.staff_id"
 )
+# A rating that cannot be stored as a rating (a value out of range, a row the database refuses):
+# kept raw with the reason, so that it can be ACKed and nothing is lost. The same frame sent
+# again (the keypad resends until ACKed) is kept once.
+QUARANTINE_RATING = (
+    "INSERT INTO quarantine (serial, journal_seq, reason, frame, message, received_at_ms)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial, journal_seq, frame) DO NOTHING"
+)
+QUARANTINE_COLUMNS = ("id", "serial", "journal_seq", "reason", "frame", "message", "received_at_ms")
 CLOSE_PROMPT = (
     "UPDATE prompts SET state = ?, closed_at_ms = ?"
     " WHERE serial = ? AND prompt_id = ? AND state = 'issued'"

@@ -19,13 +19,23 @@ Rules kept here:
 * Readers (the bridge, ``export``) use their own connections; WAL lets them read while the writer
   writes.
 * ``schema_version`` records applied migrations; a store written by a newer ratepad is refused.
+* **Nothing from the wire reaches SQL unchecked.** Every value of a rating is range-checked
+  first (``rating_problem``); a rating that cannot be stored as a rating (an ``epoch_ms`` past
+  year 9999, a score above the key count ...) goes to the ``quarantine`` table, raw (the frame,
+  re-encoded from the message exactly as received) with the reason, in the same transaction, and
+  is ACKed after that commit like any other: the keypad stops resending it and nothing is lost.
+* **Owner-only files.** The store is created with mode 0600 (an existing one is narrowed to
+  it); SQLite gives its ``-wal`` and ``-shm`` files the store's mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import RatepadError
+from ..errors import InputError, RatepadError
 from ..events import Connected, Rating, Status
 from ..wire import codec
 from .levels import LevelMapping
@@ -44,23 +54,29 @@ from .schema import (
     INSERT_RATING,
     ISSUE_PROMPT,
     MIGRATIONS,
+    QUARANTINE_COLUMNS,
+    QUARANTINE_RATING,
     RATING_COLUMNS,
     SCHEMA_VERSION,
 )
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BadStoreError",
     "Confirmer",
     "DeviceSnapshot",
     "PromptClosed",
     "PromptIssued",
+    "Quarantined",
     "RatingItem",
     "Store",
     "StoreError",
+    "StoreRowError",
     "StoredRating",
     "flag_names",
     "now_ms",
     "open_store_for_fleet",
+    "rating_problem",
 ]
 
 SCENARIO_EPOCH0 = 1_800_000_000_000  # host wall clock at scenario time 0 (scenario runner)
@@ -68,6 +84,118 @@ SCENARIO_EPOCH0 = 1_800_000_000_000  # host wall clock at scenario time 0 (scena
 
 class StoreError(RatepadError):
     """The store cannot be opened or written (bad file, newer schema, disk error)."""
+
+
+class BadStoreError(StoreError, InputError):
+    """The file is not a store this ratepad can use: not SQLite, not a ratepad store, a newer
+    schema, not writable, not there (the CLI exits 2)."""
+
+
+class StoreRowError(StoreError):
+    """One item of a batch could not be written (the database refused its values); ``index``
+    says which. Nothing of the batch is stored."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+# Errors that come from an item's values rather than from the database file or the disk: the
+# same item fails again, the others of its batch would not.
+_ROW_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    OverflowError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    UnicodeError,
+)
+
+U8 = 0xFF
+U32 = 0xFFFF_FFFF
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time ISO 8601 can say
+MAX_TEXT_BYTES = 16  # serial and staff_id on the wire
+
+
+def _text_problem(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        return f"{name} is not text"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"{name} is not valid UTF-8"
+    if size > MAX_TEXT_BYTES:
+        return f"{name} is longer than {MAX_TEXT_BYTES} bytes"
+    return ""
+
+
+def rating_problem(r: Rating) -> str:
+    """Why ``r`` cannot be stored as a rating ("" if it can): every value range-checked."""
+    for name, value, low, high in (
+        ("journal_seq", r.journal_seq, 1, U32),
+        ("boot_id", r.boot_id, 0, U32),
+        ("uptime_ms", r.uptime_ms, 0, U32),
+        ("time_ms", r.time_ms, 0, MAX_TIME_MS),
+        ("key_count", r.key_count, 1, U8),
+        ("prompt_id", r.prompt_id, 0, U32),
+        ("flags", r.flags, 0, U8),
+    ):
+        if not isinstance(value, int):
+            return f"{name} is not an integer"
+        if not low <= value <= high:
+            return f"{name} {value} outside {low}..{high}"
+    if not isinstance(r.score, int) or not 0 <= r.score <= r.key_count:
+        return f"score {r.score!r} outside 0..{r.key_count}"
+    return _text_problem("serial", r.serial) or _text_problem("staff_id", r.staff_id)
+
+
+def _frame_of(r: Rating) -> bytes:
+    """The rating's frame, re-encoded from the message as received (b"" if it cannot be)."""
+    with contextlib.suppress(Exception):
+        if r.message is not None:
+            return codec.encode(r.message)
+        epoch = r.time_ms if r.time_exact else None
+        fields = {
+            "journal_seq": r.journal_seq,
+            "boot_id": r.boot_id,
+            "uptime_ms": r.uptime_ms,
+            "epoch_ms": epoch,
+            "score": r.score,
+            "key_count": r.key_count,
+            "prompt_id": r.prompt_id,
+            "flags": int(r.flags),
+            "staff_id": r.staff_id,
+        }
+        return codec.encode_frame("rating", fields)
+    return b""
+
+
+def _message_json(r: Rating) -> str:
+    """The rating as received, as JSON text (any value, however wrong, survives this)."""
+    fields: dict[str, Any] = {"serial": r.serial}
+    if r.message is not None:
+        fields.update(codec.message_fields(r.message)[1])
+    else:
+        for name in ("journal_seq", "boot_id", "uptime_ms", "time_ms", "time_exact", "score"):
+            fields[name] = getattr(r, name)
+        for name in ("key_count", "prompt_id", "flags", "staff_id"):
+            fields[name] = getattr(r, name)
+    return json.dumps(fields, default=repr)
+
+
+def _safe_text(value: object) -> str:
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A rating kept in the quarantine table (not as a rating): ``reason`` says why."""
+
+    id: int | None
+    reason: str
 
 
 def now_ms() -> int:
@@ -194,6 +322,25 @@ def _iso(ms: int) -> str:
 
 
 # -- the store -----------------------------------------------------------------------------------
+def _create_owner_only(path: Path) -> None:
+    """Create ``path`` (empty) with mode 0600 if it does not exist yet.
+
+    SQLite creates the ``-wal`` and ``-shm`` files with the mode of the database file
+    (``robust_open`` and ``findCreateFileMode`` in SQLite's os_unix.c), so they are owner-only
+    as well."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _narrow_to_owner(path: Path) -> None:
+    """A store (and its -wal, -shm) created before modes were kept owner-only: narrow it."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(p, stat.S_IMODE(st.st_mode) & 0o700)
+
+
 def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     if read_only:
         uri = path.resolve().as_uri() + "?mode=ro"
@@ -225,10 +372,15 @@ class Store:
         self.conflicts = 0  # ratings kept in rating_conflicts by this process
         self._lock = threading.Lock()
         if read_only and not self.path.is_file():
-            raise StoreError(f"no store at {self.path}")
+            raise BadStoreError(f"no store at {self.path}")
         if not read_only:
             with contextlib.suppress(OSError):  # sqlite3 reports what is really wrong
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                _create_owner_only(self.path)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise BadStoreError(f"cannot open the store {self.path}: {reason}") from None
         try:
             self._conn = _connect(self.path, read_only)
             if read_only:
@@ -237,8 +389,26 @@ class Store:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute(f"PRAGMA synchronous = {synchronous}")
                 self._migrate()
+                self._check_writable()
+                _narrow_to_owner(self.path)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            raise BadStoreError(f"cannot open the store {self.path}: {exc}") from None
+        except StoreError:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            raise
+
+    def _check_writable(self) -> None:
+        # Fail at start, not at the first rating: a store SQLite opened read-only (a read-only
+        # file system, a file we may not write) refuses this write; it is rolled back.
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("INSERT INTO schema_version VALUES (-1, 0)")
+        finally:
+            c.execute("ROLLBACK")
 
     # -- schema -------------------------------------------------------------------------------
     def _version(self) -> int:
@@ -248,16 +418,22 @@ class Store:
         if not has_table:
             return 0
         row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
+        if row[0] is None:
+            return 0
+        if not isinstance(row[0], int):
+            raise BadStoreError(
+                f"{self.path} is not a ratepad store (schema_version holds {row[0]!r:.40})"
+            )
+        return row[0]
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise BadStoreError(
                 f"{self.path} has store schema version {version}; this ratepad knows up to "
                 f"{SCHEMA_VERSION}: update ratepad"
             )
         if version == 0 and self.read_only:
-            raise StoreError(f"{self.path} is not a ratepad store")
+            raise BadStoreError(f"{self.path} is not a ratepad store")
 
     def _migrate(self) -> None:
         c = self._conn
@@ -287,21 +463,55 @@ class Store:
     # -- writing ------------------------------------------------------------------------------
     def apply(
         self, batch: Sequence[Item], received_at_ms: int | None = None
-    ) -> list[StoredRating | None]:
+    ) -> list[StoredRating | Quarantined | None]:
         """Write ``batch`` in one transaction; returns once it is committed.
 
-        The result has one entry per item: for a rating, its new row, or None if it was already
-        stored (a retransmission); None for other items. Raises StoreError (nothing of the
-        batch is stored then)."""
+        The result has one entry per item: for a rating, its new row, ``Quarantined`` if it was
+        kept in the quarantine table (a value out of range), or None if it was already stored (a
+        retransmission); None for other items. Raises StoreRowError if the database refused
+        one item's values, StoreError if it could not write at all (nothing of the batch is
+        stored then)."""
         now = now_ms() if received_at_ms is None else received_at_ms
-        out: list[StoredRating | None] = []
+        out: list[StoredRating | Quarantined | None] = []
+        with self._lock:
+            c = self._conn
+            writing = False  # True while the items are written (item len(out) fails)
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                try:
+                    writing = True
+                    for item in batch:
+                        out.append(self._write(c, item, now))
+                    writing = False
+                    c.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        c.execute("ROLLBACK")
+                    raise
+            except _ROW_ERRORS as exc:
+                if not writing:  # not an item's values (the commit itself)
+                    raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+                index = len(out)
+                raise StoreRowError(
+                    f"cannot store item {index + 1} of {len(batch)}: {type(exc).__name__}: {exc}",
+                    index,
+                ) from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+        return out
+
+    def quarantine(
+        self, rating: Rating, reason: str, received_at_ms: int | None = None
+    ) -> Quarantined:
+        """Keep ``rating`` raw in the quarantine table, with ``reason``, in its own transaction
+        (a rating the database refused as a rating). Raises StoreError if that fails too."""
+        now = now_ms() if received_at_ms is None else received_at_ms
         with self._lock:
             c = self._conn
             try:
                 c.execute("BEGIN IMMEDIATE")
                 try:
-                    for item in batch:
-                        out.append(self._write(c, item, now))
+                    q = self._quarantine(c, rating, reason, now)
                     c.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
@@ -309,11 +519,38 @@ class Store:
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the store {self.path}: {exc}") from None
+        return q
+
+    @staticmethod
+    def _quarantine(c: sqlite3.Connection, r: Rating, reason: str, now: int) -> Quarantined:
+        seq = r.journal_seq if isinstance(r.journal_seq, int) and 0 <= r.journal_seq <= U32 else -1
+        cur = c.execute(
+            QUARANTINE_RATING,
+            (_safe_text(r.serial), seq, _safe_text(reason), _frame_of(r), _message_json(r), now),
+        )
+        return Quarantined(cur.lastrowid if cur.rowcount == 1 else None, reason)
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """The quarantine table, oldest first (``frame`` as hex)."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine ORDER BY id"
+            ).fetchall()
+        out = []
+        for row in rows:
+            d = dict(zip(QUARANTINE_COLUMNS, row, strict=True))
+            d["frame"] = bytes(d["frame"]).hex()
+            out.append(d)
         return out
 
-    def _write(self, c: sqlite3.Connection, item: Item, now: int) -> StoredRating | None:
+    def _write(
+        self, c: sqlite3.Connection, item: Item, now: int
+    ) -> StoredRating | Quarantined | None:
         if isinstance(item, RatingItem):
             r = item.rating
+            problem = rating_problem(r) or r.problem
+            if problem:
+                return self._quarantine(c, r, problem, now)
             level = self.mapping.level(r.score, r.key_count)
             names = _flag_names(int(r.flags))
             row = [

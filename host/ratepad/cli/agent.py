@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, UsageError
+from .common import EXIT_OK, EXIT_PROBLEMS, UsageError, utf8_text
 
 
 def _agent_config(args: argparse.Namespace) -> Any:
@@ -61,10 +61,15 @@ def cmd_agent(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         log(f"store {config.db} ({len(config.devices)} keypads: {', '.join(config.devices)})")
         if agent.bridge_url:
-            log(f"bridge {agent.bridge_url}  token {agent.token}  (in {config.token_file})")
+            where = f"in {config.token_file}" if config.token is None else "from the config"
+            log(f"bridge {agent.bridge_url}  (bearer token {where})")
         if config.capture:
             log(f"capturing link traffic to {config.capture}")
         while not stop.is_set():
+            if not agent.writer.alive:
+                # not storing any more: exit so that a supervisor restarts the agent
+                log(f"the store writer stopped ({agent.writer.failure}): exiting")
+                return EXIT_PROBLEMS
             if sub is None:
                 stop.wait(0.5)
                 continue
@@ -81,13 +86,16 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..agent import Store, StoreError
-    from ..agent.report import export_store
+    from ..agent.report import export_quarantine, export_store
 
     db = _agent_config(args).db
     fmt = "csv" if args.csv else "json" if args.json else "text"
     try:
         with Store(db, read_only=True) as store:
-            export_store(store, fmt, sys.stdout, args.serial)
+            if args.quarantine:
+                export_quarantine(store, fmt, sys.stdout, args.serial)
+            else:
+                export_store(store, fmt, sys.stdout, args.serial)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     return EXIT_OK
@@ -126,9 +134,10 @@ def register(sub: Any) -> None:
         "agent",
         help="run the window agent: store every rating durably, then ACK it; local HTTP bridge",
         description="Connect the keypads, store every rating in SQLite (WAL, synchronous=FULL) "
-        "and ACK it only once committed, and serve the local HTTP bridge (token printed at "
-        "start, kept in <db>.token with mode 0600; API at /v1/openapi.json). Runs until "
-        "SIGTERM or Ctrl-C, then commits and ACKs what arrived. Flags override --config.",
+        "and ACK it only once committed, and serve the local HTTP bridge (bearer token kept "
+        "in <db>.token with mode 0600, never printed; API at /v1/openapi.json). Runs until "
+        "SIGTERM or Ctrl-C, then commits and ACKs what arrived (exit 0); exits 1 if the store "
+        "writer stops. Flags override --config.",
     )
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file")
     p.add_argument(
@@ -151,11 +160,20 @@ def register(sub: Any) -> None:
         "export",
         help="print the stored ratings (text, --json or --csv)",
         description="Print every rating in the agent's store, oldest first: one readable line "
-        "each, one JSON object per line (--json), or CSV with a header (--csv).",
+        "each, one JSON object per line (--json), or CSV with a header (--csv). --quarantine: "
+        "the ratings that could not be stored as ratings, each with its reason and its frame "
+        "(hex, for `ratepad decode --hex`).",
     )
     p.add_argument("--db", type=Path, metavar="PATH", help="SQLite store (default ratepad.db)")
     p.add_argument("--config", type=Path, metavar="FILE", help="take the store from this config")
-    p.add_argument("--serial", metavar="SN", help="only this keypad's ratings")
+    p.add_argument(
+        "--serial", type=utf8_text(16, "serial"), metavar="SN", help="only this keypad's ratings"
+    )
+    p.add_argument(
+        "--quarantine",
+        action="store_true",
+        help="the ratings kept in quarantine (not storable as ratings) instead",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object per line")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header line")

@@ -11,7 +11,7 @@ from typing import Any
 from ..wire import codec
 from ..wire.codec_support import plain_value
 from ..wire.stream import BadSpan, Frame, StreamDecoder
-from .common import EXIT_OK, EXIT_PROBLEMS, UsageError
+from .common import EXIT_OK, EXIT_PROBLEMS, UsageError, load_json
 
 
 def _print_json(obj: dict[str, Any]) -> None:
@@ -94,10 +94,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    try:
-        obj = json.loads(args.message)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"message is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    obj = load_json(args.message, "message")
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise UsageError('message must be a JSON object with a "type", e.g. {"type": "ack", ...}')
     fields = {k: v for k, v in obj.items() if k != "type"}

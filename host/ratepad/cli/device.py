@@ -13,10 +13,19 @@ import sys
 import time
 from typing import Any
 
-from ..errors import RatepadError, RatepadTimeout
+from ..errors import LocalProtocolError, RatepadError, RatepadTimeout
 from ..events import KeyEvent
 from ..jsonio import display_line, event_json
-from .common import EXIT_OK, EXIT_PROBLEMS, DeviceCommandError, positive_float
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    DeviceCommandError,
+    UsageError,
+    bounded_float,
+    utf8_text,
+)
+
+MAX_PROMPT_S = 86_400.0  # the keypad counts a prompt's timeout in ms in 32 bits (49 days)
 
 
 def _open(url: str) -> Any:
@@ -24,6 +33,8 @@ def _open(url: str) -> Any:
 
     try:
         return ratepad.open(url)
+    except LocalProtocolError as exc:  # a URL or setting that cannot be used: the caller's
+        raise UsageError(str(exc)) from None
     except RatepadError as exc:
         raise DeviceCommandError(str(exc)) from None
 
@@ -162,7 +173,7 @@ def register(sub: Any) -> None:
     p.add_argument("url", metavar="URL", nargs="?", help="default: the first keypad found")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--keys", action="store_true", help="also show debounced key edges")
-    p.add_argument("--seconds", type=positive_float, help="stop after this long")
+    p.add_argument("--seconds", type=bounded_float(0, 1e9, "seconds"), help="stop after this long")
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser(
@@ -172,13 +183,19 @@ def register(sub: Any) -> None:
         "timeout). The rating stays in the keypad's journal for the agent.",
     )
     p.add_argument("url", metavar="URL")
-    p.add_argument("--staff", required=True, metavar="ID", help="staff id, up to 16 bytes")
+    p.add_argument(
+        "--staff",
+        required=True,
+        type=utf8_text(16, "staff id"),
+        metavar="ID",
+        help="staff id, up to 16 bytes of UTF-8",
+    )
     p.add_argument(
         "--timeout",
-        type=positive_float,
+        type=bounded_float(0, MAX_PROMPT_S, "seconds"),
         default=30.0,
         metavar="S",
-        help="seconds to wait (default 30)",
+        help=f"seconds to wait, at most {MAX_PROMPT_S:g} (default 30)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_prompt)

@@ -1,21 +1,32 @@
 """The ``ratepad`` command line: one table of commands, one error policy.
 
 Exit status: 0 success; 1 the command ran but found problems (e.g. bad spans in a decoded stream,
-a keypad that cannot be reached); 2 bad input (arguments, files, JSON, hex), reported as one line
-on stderr, never a traceback.
+a keypad that cannot be reached); 2 bad input (arguments, files, JSON, hex, keypad URLs and
+settings: ``LocalProtocolError``; configurations and stores: ``InputError``), reported as one
+line on stderr, never a traceback. An error nobody foresaw (a bug) is one line too, exit status
+1; ``RATEPAD_DEBUG=1`` shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import RatepadError
+from ..errors import InputError, LocalProtocolError, RatepadError
 from . import agent, capture, codec, device, doctor, fw, sim, survey
-from .common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, DeviceCommandError, Parser, UsageError
+from .common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    DeviceCommandError,
+    Parser,
+    UsageError,
+    one_line,
+)
 
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     codec.register,  # decode, encode
@@ -45,17 +56,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
-    except UsageError as exc:
-        print(f"ratepad {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, LocalProtocolError, InputError) as exc:
+        print(f"ratepad {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (DeviceCommandError, RatepadError) as exc:
-        print(f"ratepad {args.command}: {exc}", file=sys.stderr)
+        print(f"ratepad {args.command}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except (Exception, RecursionError) as exc:  # a bug: still one line, unless debugging
+        if os.environ.get("RATEPAD_DEBUG"):
+            raise
+        print(
+            f"ratepad {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(RATEPAD_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
     return result
+
+
+def _one_line(exc: BaseException) -> str:
+    return one_line(str(exc))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,18 @@ import importlib
 from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
-from ..errors import LocalProtocolError
+from ..errors import BadURLError
 from .base import DeviceInfo, Transport, to_reports
 
-__all__ = ["DeviceInfo", "Transport", "discover", "open_transport", "schemes", "to_reports"]
+__all__ = [
+    "DeviceInfo",
+    "Transport",
+    "check_url",
+    "discover",
+    "open_transport",
+    "schemes",
+    "to_reports",
+]
 
 ENTRY_POINT_GROUP = "ratepad.transports"
 
@@ -44,18 +52,37 @@ def schemes() -> list[str]:
 def transport_class(scheme: str) -> type[Transport]:
     target = _registry().get(scheme)
     if target is None:
-        raise LocalProtocolError(f"unknown transport {scheme!r}:// (known: {', '.join(schemes())})")
+        raise BadURLError(f"unknown transport {scheme!r}:// (known: {', '.join(schemes())})")
     module_name, _, attr = target.partition(":")
     cls: type[Transport] = getattr(importlib.import_module(module_name), attr)
     return cls
 
 
+def check_url(url: str) -> str:
+    """``url`` if it can be parsed as a keypad URL at all (BadURLError otherwise): UTF-8 text
+    (the shell passes any bytes; those that are not UTF-8 arrive as lone surrogates), no
+    control characters, a scheme, a well-formed host part."""
+    if not isinstance(url, str):
+        raise BadURLError(f"{url!r} is not a keypad URL")
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadURLError(f"{url!r} is not valid UTF-8") from None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise BadURLError(f"{url!r}: control characters in a keypad URL")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "tcp://[::1/K1": Invalid IPv6 URL
+        raise BadURLError(f"{url!r} is not a valid URL: {exc}") from None
+    if not parts.scheme:
+        raise BadURLError(f"{url!r} is not a keypad URL (e.g. hid://, sim://K1)")
+    return url
+
+
 def open_transport(url: str) -> Transport:
-    """The (not yet opened) transport for ``url``."""
-    scheme = urlsplit(url).scheme
-    if not scheme:
-        raise LocalProtocolError(f"{url!r} is not a keypad URL (e.g. hid://, sim://K1)")
-    return transport_class(scheme)(url)
+    """The (not yet opened) transport for ``url``; BadURLError if it cannot be used."""
+    check_url(url)
+    return transport_class(urlsplit(url).scheme)(url)
 
 
 def discover(scheme_list: list[str] | None = None) -> list[DeviceInfo]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import SplitResult, urlsplit
 
-from ..errors import LocalProtocolError
+from ..errors import BadURLError, LocalProtocolError
 
 REPORT_SIZE = 64
 
@@ -33,7 +33,10 @@ class Transport(ABC):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.parts: SplitResult = urlsplit(url)
+        try:
+            self.parts: SplitResult = urlsplit(url)
+        except ValueError as exc:  # e.g. "tcp://[::1/K1": Invalid IPv6 URL
+            raise BadURLError(f"{url!r} is not a valid URL: {exc}") from None
         if self.parts.scheme != self.scheme:
             raise LocalProtocolError(f"{url!r} is not a {self.scheme}:// URL")
 

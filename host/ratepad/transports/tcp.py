@@ -6,9 +6,10 @@ The raw byte stream runs over the socket after a one-line handshake: the client 
 
 from __future__ import annotations
 
+import select
 import socket
 
-from ..errors import DeviceNotFoundError, DisconnectedError, LocalProtocolError, TransportError
+from ..errors import BadURLError, DeviceNotFoundError, DisconnectedError, TransportError
 from .base import Transport
 
 HANDSHAKE = b"RATEPAD "
@@ -19,9 +20,15 @@ class TcpTransport(Transport):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        if not self.parts.hostname or not self.parts.port:
-            raise LocalProtocolError(f"{url!r}: expected tcp://HOST:PORT/ID")
+        try:
+            port = self.parts.port  # ValueError: not a number, or out of range
+        except ValueError:
+            port = None
+        if not self.parts.hostname or not port:
+            raise BadURLError(f"{url!r}: expected tcp://HOST:PORT/ID with a PORT of 1..65535")
         self.device_id = self.parts.path.strip("/") or "K1"
+        if not 0 < len(self.device_id.encode("utf-8", "replace")) <= 64:
+            raise BadURLError(f"{url!r}: the keypad id is longer than 64 bytes")
         self._sock: socket.socket | None = None
 
     def open(self) -> None:
@@ -63,10 +70,16 @@ class TcpTransport(Transport):
 
     def read(self, timeout: float) -> bytes:
         sock = self._socket()
-        sock.settimeout(timeout)
         try:
+            if timeout <= 0:  # poll: what has arrived, if anything; a timeout of 0 would make
+                # the socket non-blocking, and recv raise BlockingIOError, not TimeoutError
+                if not select.select([sock], [], [], 0)[0]:
+                    return b""
+                sock.settimeout(None)
+            else:
+                sock.settimeout(timeout)
             data = sock.recv(65536)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             return b""
         except OSError as exc:
             raise DisconnectedError(f"{self.url}: {exc}") from None

@@ -89,17 +89,17 @@ ALLOWED: dict[str, frozenset[SessionState]] = {
 _E = TypeVar("_E")
 
 
-def _event(cls: type[_E], message: Any, **given: Any) -> _E:
+def _event(cls: type[_E], source: Any, /, **given: Any) -> _E:
     """An event built from a message by field name: every field of the event that ``given`` does
     not supply comes from the message field of the same name (a missing one is a bug, and
     raises at once instead of shifting values by position)."""
-    fields = message._asdict()
+    fields = source._asdict()
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name not in given and f.init:
             if f.name in fields:
                 given[f.name] = fields[f.name]
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise TypeError(f"{cls.__name__}.{f.name} has no field in {type(message)}")
+                raise TypeError(f"{cls.__name__}.{f.name} has no field in {type(source)}")
     return cls(**given)
 
 
@@ -329,5 +329,6 @@ class Session:
                 time_ms=when,
                 time_exact=exact,
                 retransmit=bool(frame.flags & codec.HeaderFlags.RETRANSMIT),
+                message=m,
             )
         )
