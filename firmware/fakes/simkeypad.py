@@ -140,8 +140,8 @@ class SimKeypad:
             self.core.connect(self.ticks(self.now_ms))
 
     def plan_power_cut(self):
-        # The power fails halfway through the next journal write.
-        self.storage.cut_in_next_append(".seg")
+        # The power fails in the next rating's journal write (a tail slot: "t<d>/<slot>").
+        self.storage.cut_in_next_append("/")
 
     def key_for_score(self, score):
         order = self.core.settings.get("key_order") if self.core else "12345"

@@ -283,7 +283,7 @@ class Core:
         n = codec.hello_into(
             self._frame, self._next_seq(), hflags, codec.PROTOCOL_VERSION,
             codec.SCHEMA_FINGERPRINT,
-            self.nkeys, caps, j.capacity, j.unacked(), j.boot_id, self._uptime32(),
+            self.nkeys, caps, j.capacity, j.used(), j.boot_id, self._uptime32(),
             self.serial().encode(), self.version.encode(), self.board.encode(),
             j.ack_seq,
         )
@@ -294,7 +294,7 @@ class Core:
         j = self.journal
         n = codec.status_into(
             self._frame, self._next_seq(), 0, self.state(), self.faults(),
-            self._uptime32(), j.unacked(), j.unacked(), r.presses, r.unprompted,
+            self._uptime32(), j.used(), j.unacked(), r.presses, r.unprompted,
             r.repeats, r.multi_key, r.stuck, r.prompt_id, r.prompt_staff or r.staff, j.ack_seq,
         )
         if self._push(n):
@@ -485,7 +485,7 @@ class Core:
     def _apply_settings(self):
         s = self.settings
         self.debouncer.set_mode(MODE_NAMES.index(s.get("debounce")), s.get("debounce_ms"))
-        self.journal.capacity = s.get("capacity")
+        self.journal.set_capacity(s.get("capacity"))
 
     def _update_outputs(self, now):
         state = self.rules.state
