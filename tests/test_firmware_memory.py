@@ -22,7 +22,7 @@ BUDGET = 32 * 1024  # heap the running firmware may hold after boot (its state, 
 def vm() -> Iterator[MicroPythonVM]:
     with MicroPythonVM() as machine:
         load_into_vm(machine)
-        machine.exec("import gc\nfrom fakes.keypad import Bench")
+        machine.exec("import gc\nfrom sim.keypad import Bench")
         yield machine
 
 
@@ -33,7 +33,7 @@ def heap(vm: MicroPythonVM) -> int:
 
 
 def test_heap_after_boot_is_within_budget(vm: MicroPythonVM) -> None:
-    vm.exec("import rpfw.core, fakes.memstorage")  # code loaded first: it is not state
+    vm.exec("import rpfw.core, sim.memstorage")  # code loaded first: it is not state
     before = heap(vm)
     vm.exec("b = Bench(settings={'debounce_ms': 20})\nb.hello()\nb.received = []")
     used = heap(vm) - before

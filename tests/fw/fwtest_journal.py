@@ -1,5 +1,5 @@
 # Flash journal tests; run on CPython and on MicroPython (plain asserts, no pytest).
-from fakes.memstorage import MemStorage, PowerCut
+from sim.memstorage import MemStorage, PowerCut
 from rpfw.journal import F_BOOT, F_PROMPT, F_SCORE, F_SEQ, F_UPTIME, Journal
 
 

@@ -2,7 +2,7 @@
 # `micropython` shim cannot lock a heap, so there it only checks the behaviour).
 # The heap budget is measured from the host side: tests/test_firmware_memory.py.
 import micropython
-from fakes.keypad import Bench
+from sim.keypad import Bench
 
 
 def test_scan_path_allocates_nothing():

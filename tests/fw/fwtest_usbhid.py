@@ -2,11 +2,9 @@
 # HID control requests, transfers, maintenance mode, and callbacks that allocate nothing.
 # Runs on CPython and on MicroPython (where the heap lock makes "allocates nothing" a proof).
 import sys
-from fakes import machine
+import machine  # the fake board (sim/mp/machine.py): the harness maps it on both engines
 
-sys.modules["machine"] = machine  # the fake board, before any firmware imports `machine`
-
-from fakes.memstorage import MemStorage
+from sim.memstorage import MemStorage
 from rpfw import usbhid
 
 _SERIAL = "KP-0042"
