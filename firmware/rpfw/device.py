@@ -62,17 +62,14 @@ class Hardware:
         self.watchdog_reset = watchdog_reset
         self.maintenance = False  # the loop only runs in normal mode
         self.edge = False  # a key pin changed since the last scan
-        self.edge_at = 0  # ticks_ms of the first such edge
 
     def irq_on(self):
         for p in self.keys:
             p.irq(handler=self._irq, trigger=Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
     def _irq(self, pin):
-        # Hard IRQ (heap locked): stamp and flag, nothing else.
-        if not self.edge:
-            self.edge_at = self._clock()
-            self.edge = True
+        # Hard IRQ (heap locked): flag, nothing else (the scan reads the pins and the clock).
+        self.edge = True
 
     def read_keys(self):
         # Pressed keys as a bitmask (bit i = key i + 1); pins are active low.
