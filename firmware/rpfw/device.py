@@ -246,6 +246,7 @@ class Device:
         if self.up and busy and ticks_diff(now, self._reboot_at) < 0:
             return
         mode = self.core.reboot_mode
+        self.core.sync_ack()  # ACKs held in RAM reach the flash first
         self.storage.replace(_PLANNED, b"1")  # not a watchdog fault on the next boot
         if mode == REBOOT_MODE_BOOTLOADER:
             machine.bootloader()

@@ -20,9 +20,10 @@
 #     from the slots holding seg_end, seg_end + 1, ... in order;
 #   - sequence numbers never go back: the newest segment is never deleted, and the state keeps
 #     the first seq not in a segment;
-#   - an ACK is kept with the next rating's slot, with each tail flush, and before any segment
-#     is deleted (a power cut can bring back ratings ACKed since the last flash write, sent
-#     again as retransmissions; the host keeps one per serial and sequence);
+#   - an ACK is kept with the next rating's slot, with each tail flush, before any segment is
+#     deleted, and by sync() (the core calls it when no rating came for a moment): a busy keypad
+#     pays nothing extra for its ACKs. Until then a power cut can bring back ratings ACKed just
+#     before it (sent again as retransmissions; the host keeps one per serial and sequence);
 #   - a segment is deleted only once every record in it is ACKed, after the ACK is persisted;
 #   - with `capacity` unACKed ratings, or the flash holding all it can, the journal refuses new
 #     ones (never overwrites). What the flash can hold is counted at open() from its free space.
@@ -81,6 +82,7 @@ class Journal:
         self.next_seq = 1
         self.ack_seq = 0
         self.seg_end = 1  # first seq not in a segment file (the tail holds seg_end..next_seq-1)
+        self.ack_dirty = False  # ack_seq is ahead of what the flash holds
         self.corrupt = 0  # records found damaged when read back (reported as a fault)
         self._segs = []  # [first_seq, count] per segment, oldest first
         self._rec = bytearray(REC_SIZE)
@@ -231,6 +233,7 @@ class Journal:
         struct.pack_into("<IIII", s, 0, _STATE_MAGIC, self.boot_id, self.ack_seq, self.seg_end)
         struct.pack_into("<I", s, 16, crc32(memoryview(s)[:16]))
         self.storage.write("state", s)
+        self.ack_dirty = False
 
     # -- writing ------------------------------------------------------------------------------
     def unacked(self):
@@ -276,6 +279,7 @@ class Journal:
         self._ring[o : o + REC_SIZE] = mv[:REC_SIZE]
         self._rec[0:REC_SIZE] = mv[:REC_SIZE]  # as if read back: fields() describes it
         self.next_seq = seq + 1
+        self.ack_dirty = False  # the slot holds the ACK
         return seq
 
     def _flush(self):
@@ -326,11 +330,14 @@ class Journal:
                 self.ack_seq = before
                 raise
             self._trim()
+        else:
+            self.ack_dirty = True
         return True
 
     def sync(self):
-        # Persist the ACK now (idle, before a planned reset).
-        self._save_state()
+        # Persist the ACK now, if the flash is behind (idle, or before a planned reset).
+        if self.ack_dirty:
+            self._save_state()
 
     # -- reading ------------------------------------------------------------------------------
     def _load(self, name, index):
