@@ -175,6 +175,9 @@ class Pin:
     def __call__(self, v=None):
         return self.value(v)
 
+    def toggle(self):
+        self._g.out ^= 1
+
     def on(self):
         self._g.out = 1
 
@@ -243,6 +246,28 @@ class PWM:
 
     def deinit(self):
         self._duty = 0
+
+
+class Timer:
+    # rp2 machine.Timer (ports/rp2/machine_timer.c): a soft timer by default; here the test
+    # fires it (fire()).
+    ONE_SHOT = 0
+    PERIODIC = 1
+    last = None  # test hook: the timer made most recently
+
+    def __init__(self, id=-1, mode=PERIODIC, period=-1, callback=None, freq=-1, hard=False):
+        self.mode = mode
+        self.period = period
+        self.callback = callback
+        Timer.last = self
+
+    def deinit(self):
+        self.callback = None
+
+    # test hook
+    def fire(self):
+        if self.callback is not None:
+            self.callback(self)
 
 
 class WDT:
@@ -509,6 +534,7 @@ def fake_reset(cause=PWRON_RESET):
     USBDevice._it = None
     WDT.last = None
     WDT.clock = None
+    Timer.last = None
     _state.reset_cause = cause
     _state.irq_depth = 0
     _state.irq_errors = []
