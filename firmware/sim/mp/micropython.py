@@ -55,6 +55,10 @@ def heap_unlock():
     return len(_locks)
 
 
+def heap_locked():
+    return len(_locks)
+
+
 def kbd_intr(chr):
     pass
 
