@@ -85,6 +85,7 @@ def dispatch(core, t, seq, v, now):
             return
         core._apply_settings()
     elif t == codec.T_SELF_TEST:
+        core.led_walk(now)
         failed = core.hw.self_test()
         if core.journal.corrupt or core.storage_error:
             failed = (failed + " journal").strip()

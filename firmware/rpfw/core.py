@@ -20,6 +20,7 @@ VERSION = "0.1.0"
 _NONE = const(-1)
 _ACK_SYNC_MS = const(2000)  # an ACK not yet in flash is written when no rating came this long
 _BLINK_MS = const(500)
+_WALK_MS = const(300)  # self-test LED walk: each LED, then the status LED, this long
 _HALF = const(1 << 29)
 
 
@@ -56,6 +57,8 @@ class Core:
         self.link = Link(self._frame_in)  # transmit ring, receive framing, send window
         self._status_at = _NONE
         self._ack_sync_at = _NONE
+        self._walk = -1  # self-test LED walk: the LED lit (nkeys = the status LED), -1 = none
+        self._walk_at = _NONE
         self._status_due = False
         self._raw = 0
         self._bounces = bytearray(5)
@@ -103,6 +106,7 @@ class Core:
         d = earliest(d, self.rules.next_deadline(now), now)
         d = earliest(d, self.link.ack_at, now)
         d = earliest(d, self._ack_sync_at, now)
+        d = earliest(d, self._walk_at, now)
         d = earliest(d, self._status_at, now)
         d = earliest(d, self._blink_at, now)
         return d
@@ -138,6 +142,13 @@ class Core:
         if self.rules.poll(now):
             self._status_due = True
         self.link.poll(now, self.journal.ack_seq)
+        if self._walk_at != _NONE and ticks_diff(now, self._walk_at) >= 0:
+            self._walk += 1
+            if self._walk > self.nkeys:
+                self._walk = -1
+                self._walk_at = _NONE
+            else:
+                self._walk_at = ticks_add(now, _WALK_MS)
         if self._ack_sync_at != _NONE and ticks_diff(now, self._ack_sync_at) >= 0:
             self._ack_sync_at = _NONE
             self.sync_ack()
@@ -181,6 +192,13 @@ class Core:
         # Only status, key events and replies can be dropped: ratings stay in the journal and
         # are sent again after the ACK timeout.
         return self.link.push(self._frame_mv, n)
+
+    def led_walk(self, now):
+        # Self-test: light each key's LED in turn, then the status LED (so a hardware engineer
+        # sees every LED and its wiring order).
+        self._walk = 0
+        self._walk_at = ticks_add(now, _WALK_MS)
+        self._update_outputs(now)
 
     def sync_ack(self):
         # Put an ACK the journal holds in RAM only into flash (a quiet moment, a planned reset).
@@ -344,6 +362,9 @@ class Core:
             leds = 1 << self._rated_key
         else:
             leds = 0
+        walk = self._walk
+        if walk >= 0:
+            leds = 1 << walk if walk < self.nkeys else 0
         if leds != self._leds:
             self._leds = leds
             self.hw.leds(leds)
@@ -357,6 +378,8 @@ class Core:
         else:
             self._blink_at = _NONE
             on = self.session
+        if walk >= 0:
+            on = walk == self.nkeys
         if on != self._status_led:
             self._status_led = on
             self.hw.status_led(on)

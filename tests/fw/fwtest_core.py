@@ -348,3 +348,16 @@ def test_status_reports_what_flash_holds_apart_from_what_is_unacked():
     b.advance(10000)
     st = b.take("status")[-1]
     assert (st["journal_used"], st["unacked"], st["acked_seq"]) == (3, 1, 2)
+
+
+def test_self_test_walks_every_led_then_the_status_led():
+    b = _ready()
+    b.advance(100)
+    b.send("self_test", {})
+    seen = []
+    for _ in range(7):
+        seen.append((b.hw.led_mask, b.hw.status))
+        b.advance(300)
+    assert [m for m, s in seen[:5]] == [1, 2, 4, 8, 16]  # each key's LED in turn
+    assert seen[5] == (0, True)  # then the status LED alone
+    assert seen[6][0] == 0  # then back to normal
