@@ -55,8 +55,8 @@ def baseline_run(board: str, n: int) -> tuple[float, float]:
         if i == WARMUP:
             e0, p0 = dev.erases, dev.progs
         if i % 255 == 0 and i:  # a new file per 255 records, the old one deleted (ACKed)
-            st.remove("raw%d" % (i // 255 - 1))
-        st.append("raw%d" % (i // 255), rec)
+            st.remove(f"raw{i // 255 - 1}")
+        st.append(f"raw{i // 255}", rec)
     return (dev.erases - e0) / n, (dev.progs - p0) / n
 
 
@@ -72,15 +72,15 @@ def main() -> None:
     qe, qp = journal_run(args.board, n, sync_each=True)
     print(
         f"littlefs on {args.board} geometry ({bc} blocks of {bs} B, 256 B programs), "
-        f"{n:,} ratings after {WARMUP} warm-up, each ACKed at once"
+        f"{n:,} ratings after {WARMUP} warm-up, each ACKed at once; per rating:"
     )
-    print(f"baseline (bare 48-byte append per rating): {be:6.3f} erases  {bp:6.2f} programs / rating")
+    print(f"baseline (bare 48-byte append per rating): {be:6.3f} erases  {bp:6.2f} programs")
     print(
-        f"journal (tail slots, batched segments):    {je:6.3f} erases  {jp:6.2f} programs / rating"
+        f"journal (tail slots, batched segments):    {je:6.3f} erases  {jp:6.2f} programs"
         f"  ({je / be:.2f}x the baseline's erases)"
     )
     print(
-        f"journal, each ACK also written on its own: {qe:6.3f} erases  {qp:6.2f} programs / rating"
+        f"journal, each ACK also written on its own: {qe:6.3f} erases  {qp:6.2f} programs"
         f"  ({qe / be:.2f}x; a quiet keypad: ratings > 2 s apart)"
     )
     st = lfsstorage.board_storage(args.board, FIRMWARE_BYTES)

@@ -39,7 +39,7 @@ def test_the_simulated_bus_uses_the_descriptors_the_firmware_gives_usb() -> None
 def test_host_constants_match_the_firmware() -> None:
     desc = load("sim.usbdesc").keypad_descriptors()
     usbhid = load("rpfw.usbhid")
-    dev, cfg, report, strings, itf, ep_in, ep_out = desc
+    dev, _cfg, report, strings, itf, ep_in, ep_out = desc
     assert (hid.VID, hid.PID) == (usbhid.VID, usbhid.PID)
     assert dev[8:12] == bytes((hid.VID & 0xFF, hid.VID >> 8, hid.PID & 0xFF, hid.PID >> 8))
     assert (strings[1], strings[2]) == (hidsim.MANUFACTURER, hid.PRODUCT)

@@ -66,6 +66,18 @@ REPORT_DESCRIPTOR: bytes = _DESC[2]
 STRINGS: dict[int, str] = {i: s for i, s in _DESC[3].items() if i != 3}  # 3: each keypad's serial
 EP_IN: int = _DESC[5]  # the HID interface's interrupt endpoints
 EP_OUT: int = _DESC[6]
+
+
+def _descriptor_of_type(cfg: bytes, kind: int) -> bytes:
+    o = 0
+    while o < len(cfg):
+        if cfg[o + 1] == kind:
+            return cfg[o : o + cfg[o]]
+        o += cfg[o]
+    raise ValueError(f"no descriptor of type {kind:#x}")
+
+
+_HID_CLASS_DESCRIPTOR = _descriptor_of_type(CONFIG_DESCRIPTOR, 0x21)
 LANGID_EN_US = 0x0409
 SPEED_FULL = 2  # libusb_speed
 
