@@ -232,7 +232,13 @@ class Core:
             f |= codec.FAULTS_CONFIG_ERROR
         if self.hw.watchdog_reset:
             f |= codec.FAULTS_WATCHDOG_RESET
+        if getattr(self.hw, "low_memory", False):
+            f |= codec.FAULTS_LOW_MEMORY
         return f
+
+    def fault_changed(self):
+        # Something the core does not see itself changed a fault (the device loop's checks).
+        self._status_due = True
 
     def state(self):
         if self.hw.maintenance:

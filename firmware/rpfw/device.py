@@ -36,7 +36,8 @@ _STALL_MS = const(3000)  # an IN report unread this long: the link is down
 _FLUSH_MS = const(1000)  # a reboot waits this long at most for the reply to leave
 _BUZZ_HZ = const(2700)
 _BUZZ_DUTY = const(32768)
-_MIN_FREE = const(8192)  # self-test: heap the firmware needs to keep working
+_MIN_FREE = const(8192)  # heap the firmware needs to keep working (self-test, low_memory fault)
+_MEM_CHECK_MS = const(10000)  # how often the loop checks the free heap
 _MP_STREAM_POLL = const(3)
 _POLLIN = const(1)
 _PLANNED = "rebooted"  # storage file: the next reset is one the firmware asked for
@@ -63,6 +64,7 @@ class Hardware:
             self._pwm.duty_u16(0)
         self.buzz_off = _NONE
         self.watchdog_reset = watchdog_reset
+        self.low_memory = False  # the free heap was below _MIN_FREE at the last check
         self.maintenance = False  # the loop only runs in normal mode
         self.edge = False  # a key pin changed since the last scan
 
@@ -100,6 +102,21 @@ class Hardware:
         if self.buzz_off != _NONE and ticks_diff(now, self.buzz_off) >= 0:
             self._pwm.duty_u16(0)
             self.buzz_off = _NONE
+
+    def check_memory(self):
+        # Collect, then compare the free heap with what the firmware needs. True if that
+        # changed the low_memory fault. (CPython has no mem_free: never low.)
+        import gc
+
+        gc.collect()
+        try:
+            low = gc.mem_free() < _MIN_FREE
+        except AttributeError:
+            return False
+        if low != self.low_memory:
+            self.low_memory = low
+            return True
+        return False
 
     def self_test(self):
         # What failed, space separated ("" = nothing): a key reading pressed is stuck (or held
@@ -178,6 +195,7 @@ class Device:
         self.wdt = None
         self.up = False  # the link as last told to the core
         self._in_at = 0
+        self._mem_at = 0  # next free-heap check (ticks_ms)
         self._reboot_at = _NONE
         self._resync = False
         self._report = link.tx
@@ -263,6 +281,10 @@ class Device:
             if ready and usb.send(r):
                 self._in_at = now
         self.hw.poll(now)
+        if ticks_diff(now, self._mem_at) >= 0:
+            self._mem_at = ticks_add(now, _MEM_CHECK_MS)
+            if self.hw.check_memory():
+                core.fault_changed()
         if self.console is not None and self.console.ctrl_c():
             # Ctrl-C (mpremote, ratepad flash): a planned reset into maintenance mode, where the
             # REPL is free (the watchdog cannot be stopped, so the loop cannot just return)

@@ -472,3 +472,13 @@ def test_a_crashed_loop_logs_blinks_and_comes_back_in_maintenance():
     timer.fire()
     assert led.value() != before and timer.period == 100  # blinking fast
     assert usbhid.boot(st, False) is None and usbhid.MAINTENANCE  # the next boot: maintenance
+
+
+def test_low_memory_is_reported_as_a_fault():
+    dev, host, clock, usbd = _world()
+    host.hello()
+    run(dev, host, clock, 10)
+    host.take("status")
+    dev.hw.check_memory = lambda: (setattr(dev.hw, "low_memory", True) or True)
+    run(dev, host, clock, 10500)  # the loop checks every 10 s
+    assert "low_memory" in host.take("status")[-1]["faults"]
