@@ -1,15 +1,27 @@
 # A fake `machine` module for the firmware tests and the simulator; runs on MicroPython and on
-# CPython. Tests register it as `machine` before importing firmware that uses it; it is never
-# installed on a keypad.
+# CPython. The harness maps `import machine` to it (the firmware namespace on CPython,
+# sys.modules on the MicroPython VM); it is never installed on a keypad.
 #
 # Besides the API the firmware uses, it has hooks for the outside world ("test hooks" below):
 # drive a pin (firing its IRQ), play the USB host and the USB task (configure, bus reset, complete
 # transfers, control requests), read what the firmware did (LED levels, PWM duty, watchdog feeds).
 # As in micropython-lib's usb tests, disable_irq() LOCKS THE HEAP: on MicroPython, anything that
 # allocates inside a critical section raises MemoryError. Hard IRQ handlers run with the heap
-# locked too (on CPython the lock is a no-op).
+# locked too (on CPython the `micropython` stand-in checks what it can, see sim/mp).
 #
 # Where each behaviour comes from (MicroPython sources, v1.24-v1.28):
+#   Pin(id, mode, pull, value), value(), on/off/toggle; one GPIO state shared by every Pin object
+#     for it; Pin("LED") names the board's LED ......... ports/rp2/machine_pin.c (pins.csv names)
+#   Pin.irq(handler, trigger, hard), IRQ_FALLING = 4, IRQ_RISING = 8 (pico-sdk GPIO_IRQ_EDGE_*);
+#     a hard handler runs in the interrupt itself, where allocating fails .... machine_pin.c,
+#     shared/runtime/mpirq.c (hard IRQs run with the heap locked)
+#   PWM(pin), freq(), duty_u16() ........ ports/rp2/machine_pwm.c
+#   unique_id(): 8 bytes (the flash chip's id) ....... ports/rp2/modmachine.c mp_machine_unique_id
+#   bootloader() never returns (reset_usb_boot) ...... ports/rp2/modmachine.c
+#   disable_irq()/enable_irq(state) ..... extmod/modmachine.c (MICROPY_BEGIN_ATOMIC_SECTION); the
+#     heap lock inside is this fake's, as in micropython-lib's usb tests
+#   Timer(mode, period, callback): soft by default (the callback is scheduled)
+#                                        ports/rp2/machine_timer.c
 #   reset() is a watchdog reboot, so reset_cause() says WDT_RESET afterwards; a soft reset does
 #     not change it ..................... ports/rp2/modmachine.c mp_machine_reset (watchdog_reboot),
 #                                         mp_machine_reset_cause (watchdog_caused_reboot)
@@ -36,8 +48,10 @@
 #   an exception in a USB callback is kept and printed when the USB task ends (it never reaches
 #     the code that was interrupted) .... usbd_callback_function_n, usbd_pend_exception
 #   USB callbacks run from the USB task, scheduled at any bytecode boundary (mp_usbd_task_callback
-#     via mp_sched_schedule), including while the rp2 flash driver waits (ports/rp2/rp2_flash.c
-#     runs pending events around erase/program): tests run them from `fake_usb_task` hooks.
+#     via mp_sched_schedule), and inside flash I/O: ports/rp2/rp2_flash.c rp2_flash_readblocks
+#     and rp2_flash_writeblocks call mp_event_handle_nowait() after each read, erase and program.
+#     tests/fw/fwtest_inject.py runs them at such points (configure(), host_read(), host_write(),
+#     complete(), bus_reset() below are the host's side of them).
 import micropython
 
 PWRON_RESET = 1
