@@ -223,7 +223,7 @@ def board_storage(board, firmware_bytes=0):
     st = LfsStorage(FlashDevice(bs, bc))
     if firmware_bytes:
         st.fs.mkdir("/lib")
-        chunk = 8192
+        chunk = 2 * (bs - 8)  # two blocks with their CTZ pointers
         i = 0
         while firmware_bytes > 0:
             n = chunk if firmware_bytes > chunk else firmware_bytes
