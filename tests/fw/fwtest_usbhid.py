@@ -1,7 +1,6 @@
 # The keypad's USB device (rpfw.usbhid) on the fake machine.USBDevice: descriptors, enumeration,
 # HID control requests, transfers, maintenance mode, and callbacks that allocate nothing.
 # Runs on CPython and on MicroPython (where the heap lock makes "allocates nothing" a proof).
-import sys
 import machine  # the fake board (sim/mp/machine.py): the harness maps it on both engines
 
 from sim.memstorage import MemStorage
