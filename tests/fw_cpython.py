@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import types
 
-from firmware_engines import cpython_paths
+from firmware_engines import cpython_namespace
 
 
 def load(name: str) -> types.ModuleType:
-    """Import firmware/rpfw/<name>.py as ``rpfw.<name>``."""
-    cpython_paths()
-    return importlib.import_module(f"rpfw.{name}")
+    """firmware/rpfw/<name>.py as ``rpfw.<name>``, in the tests' firmware namespace."""
+    return cpython_namespace().import_module(f"rpfw.{name}")

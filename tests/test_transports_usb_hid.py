@@ -387,47 +387,6 @@ def test_pyusb_sees_the_keypad(bus: SimulatedBus) -> None:
     usb.util.dispose_resources(again)
 
 
-def test_simulated_descriptors_are_the_firmwares() -> None:
-    """The simulated keypad enumerates with the bytes firmware/rpfw/usbhid.py builds."""
-    pytest.importorskip("usb.core")
-    from ratepad.sim.usb.usbsim import CONFIG_DESCRIPTOR, DEVICE_DESCRIPTOR, REPORT_DESCRIPTOR
-
-    code = textwrap.dedent(
-        """
-        import sys
-        from ratepad.tools import fwsource as _firmware
-        root = _firmware.firmware_dir()
-        sys.path[:0] = [str(root / "fakes" / "cpython"), str(root)]
-        try:
-            from fakes import machine
-            sys.modules["machine"] = machine
-            from fakes.memstorage import MemStorage
-            from rpfw import usbhid
-        except ImportError as exc:
-            print("skip", exc)
-            raise SystemExit(0)
-        machine.fake_reset()
-        storage = MemStorage()
-        storage.files["settings"] = bytearray(b"serial=RP-0001\\n")
-        usbhid.boot(storage, False)
-        u = machine.USBDevice()
-        print(bytes(u.desc_dev).hex(), bytes(u.desc_cfg).hex(), usbhid.REPORT_DESC.hex())
-        print(repr(u.desc_strs))
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    if lines[0].startswith("skip"):
-        pytest.skip(f"firmware USB device not loadable: {lines[0]}")
-    dev, cfg, report = (bytes.fromhex(x) for x in lines[0].split())
-    assert dev == DEVICE_DESCRIPTOR
-    assert cfg == CONFIG_DESCRIPTOR
-    assert report == REPORT_DESCRIPTOR
-    strings = eval(lines[1])
-    assert strings[1:4] == ["ratepad", "ratepad keypad", "RP-0001"] and strings[5] == "ratepad link"
-
-
 def test_hidapi_fake_behaves_like_hidapi() -> None:
     kp = ratepad.sim.get("RP-0003", FAST)
     api = SimulatedHidApi([kp])

@@ -7,21 +7,20 @@
 #                           core.receive(data, now)        on bytes from the host
 #                           core.pull(report) -> bool      to fill the next 64-byte IN report
 from micropython import const
-from rpfw import codec
+from rpfw import codec, commands
 from rpfw.codec import MAX_FRAME
 from rpfw.debounce import MODE_NAMES, Debouncer
 from rpfw.journal import F_BOOT, F_FLAGS, F_KEY_COUNT, F_PROMPT, F_SCORE, F_UPTIME, Journal
+from rpfw.link import Link
 from rpfw.rules import Rules
-from rpfw.settings import NAMES, Settings
+from rpfw.settings import Settings
 from rpfw.ticks import earliest, ticks_add, ticks_diff
 
 VERSION = "0.1.0"
 _NONE = const(-1)
-_REPORT = const(64)
-_TX_SIZE = const(2048)
-_WINDOW = const(8)  # ratings in flight before an ACK
-_MAX_BACKOFF = const(16)
+_ACK_SYNC_MS = const(2000)  # an ACK not yet in flash is written when no rating came this long
 _BLINK_MS = const(500)
+_WALK_MS = const(300)  # self-test LED walk: each LED, then the status LED, this long
 _HALF = const(1 << 29)
 
 
@@ -53,20 +52,13 @@ class Core:
         self.key_events = False
         self.reboot_mode = _NONE  # set by a reboot command: the device loop resets
         self._seq = 0
-        self._tx = bytearray(_TX_SIZE)
-        self._tx_mv = memoryview(self._tx)
-        self._tx_head = 0  # next byte to send
-        self._tx_len = 0
         self._frame = bytearray(MAX_FRAME + 8)
         self._frame_mv = memoryview(self._frame)
-        self._rx = bytearray(MAX_FRAME)
-        self._rx_len = 0
-        self._rx_skip = False  # dropping an over-long frame until the next delimiter
-        self._send_next = 1  # next journal seq to send
-        self._sent_max = 0  # highest journal seq ever sent (to mark retransmissions)
-        self._ack_at = _NONE
-        self._backoff = 1
+        self.link = Link(self._frame_in)  # transmit ring, receive framing, send window
         self._status_at = _NONE
+        self._ack_sync_at = _NONE
+        self._walk = -1  # self-test LED walk: the LED lit (nkeys = the status LED), -1 = none
+        self._walk_at = _NONE
         self._status_due = False
         self._raw = 0
         self._bounces = bytearray(5)
@@ -112,7 +104,9 @@ class Core:
     def next_deadline(self, now):
         d = self.debouncer.next_deadline()
         d = earliest(d, self.rules.next_deadline(now), now)
-        d = earliest(d, self._ack_at, now)
+        d = earliest(d, self.link.ack_at, now)
+        d = earliest(d, self._ack_sync_at, now)
+        d = earliest(d, self._walk_at, now)
         d = earliest(d, self._status_at, now)
         d = earliest(d, self._blink_at, now)
         return d
@@ -147,12 +141,17 @@ class Core:
     def _poll(self, now):
         if self.rules.poll(now):
             self._status_due = True
-        if self._ack_at != _NONE and ticks_diff(now, self._ack_at) >= 0:
-            # No ACK in time: go back to the oldest unACKed rating, wait longer next time.
-            self._ack_at = _NONE
-            self._send_next = self.journal.ack_seq + 1
-            if self._backoff < _MAX_BACKOFF:
-                self._backoff *= 2
+        self.link.poll(now, self.journal.ack_seq)
+        if self._walk_at != _NONE and ticks_diff(now, self._walk_at) >= 0:
+            self._walk += 1
+            if self._walk > self.nkeys:
+                self._walk = -1
+                self._walk_at = _NONE
+            else:
+                self._walk_at = ticks_add(now, _WALK_MS)
+        if self._ack_sync_at != _NONE and ticks_diff(now, self._ack_sync_at) >= 0:
+            self._ack_sync_at = _NONE
+            self.sync_ack()
         if self._status_at != _NONE and ticks_diff(now, self._status_at) >= 0:
             self._status_due = True
         if self.session:
@@ -170,74 +169,50 @@ class Core:
         # The link went down (unplugged, suspended, host gone): stop sending until host_hello.
         self._advance(now)
         self.session = False
-        self._tx_len = 0
-        self._rx_len = 0
-        self._rx_skip = False
-        self._ack_at = _NONE
+        self.link.down()
         self._status_at = _NONE
         self._update_outputs(now)
 
     def receive(self, data, now):
         # Stream bytes from the host (the payload of OUT reports; zero padding is harmless).
         self._advance(now)
-        rx = self._rx
-        # A report's zero padding is a run of empty frames: one delimiter does the same.
-        end = len(data)
-        while end > 1 and data[end - 1] == 0 and data[end - 2] == 0:
-            end -= 1
-        for i in range(end):
-            b = data[i]
-            if b == 0:
-                if self._rx_len and not self._rx_skip:
-                    self._frame_in(now)
-                self._rx_len = 0
-                self._rx_skip = False
-            elif self._rx_len < MAX_FRAME:
-                rx[self._rx_len] = b
-                self._rx_len += 1
-            else:
-                self._rx_skip = True
+        self.link.receive(data)
         self._poll(now)
 
     # -- outputs ------------------------------------------------------------------------------
     def pull(self, report):
         # Fill one 64-byte IN report with stream bytes (zero-padded); False if nothing to send.
-        n = self._tx_len
-        if n == 0:
-            return False
-        if n > _REPORT:
-            n = _REPORT
-        head = self._tx_head
-        first = _TX_SIZE - head
-        if first > n:
-            first = n
-        report[0:first] = self._tx_mv[head : head + first]
-        if n > first:
-            report[first:n] = self._tx_mv[0 : n - first]
-        for i in range(n, _REPORT):
-            report[i] = 0
-        self._tx_head = (head + n) % _TX_SIZE
-        self._tx_len -= n
-        return True
+        return self.link.pull(report)
 
     def pending(self):
-        return self._tx_len
+        return self.link.pending()
 
     def _push(self, n):
         # Queue the frame in self._frame[:n]; False (frame dropped) if the queue is full.
         # Only status, key events and replies can be dropped: ratings stay in the journal and
         # are sent again after the ACK timeout.
-        if self._tx_len + n > _TX_SIZE:
-            return False
-        tail = (self._tx_head + self._tx_len) % _TX_SIZE
-        first = _TX_SIZE - tail
-        if first > n:
-            first = n
-        self._tx_mv[tail : tail + first] = self._frame_mv[0:first]
-        if n > first:
-            self._tx_mv[0 : n - first] = self._frame_mv[first:n]
-        self._tx_len += n
-        return True
+        return self.link.push(self._frame_mv, n)
+
+    def led_walk(self, now):
+        # Self-test: light each key's LED in turn, then the status LED (so a hardware engineer
+        # sees every LED and its wiring order).
+        self._walk = 0
+        self._walk_at = ticks_add(now, _WALK_MS)
+        self._update_outputs(now)
+
+    def sync_ack(self):
+        # Put an ACK the journal holds in RAM only into flash (a quiet moment, a planned reset).
+        try:
+            self.journal.sync()
+        except OSError:
+            self.storage_error = True
+            self._status_due = True
+
+    def ack_moved(self, now):
+        # An ACK moved the journal: write it at the next rating, or in a quiet moment.
+        self.link.acked()
+        if self.journal.ack_dirty:
+            self._ack_sync_at = ticks_add(now, _ACK_SYNC_MS)
 
     def _next_seq(self):
         self._seq = (self._seq + 1) & 0xFFFF
@@ -257,7 +232,13 @@ class Core:
             f |= codec.FAULTS_CONFIG_ERROR
         if self.hw.watchdog_reset:
             f |= codec.FAULTS_WATCHDOG_RESET
+        if getattr(self.hw, "low_memory", False):
+            f |= codec.FAULTS_LOW_MEMORY
         return f
+
+    def fault_changed(self):
+        # Something the core does not see itself changed a fault (the device loop's checks).
+        self._status_due = True
 
     def state(self):
         if self.hw.maintenance:
@@ -283,7 +264,7 @@ class Core:
         n = codec.hello_into(
             self._frame, self._next_seq(), hflags, codec.PROTOCOL_VERSION,
             codec.SCHEMA_FINGERPRINT,
-            self.nkeys, caps, j.capacity, j.unacked(), j.boot_id, self._uptime32(),
+            self.nkeys, caps, j.capacity, j.used(), j.boot_id, self._uptime32(),
             self.serial().encode(), self.version.encode(), self.board.encode(),
             j.ack_seq,
         )
@@ -294,7 +275,7 @@ class Core:
         j = self.journal
         n = codec.status_into(
             self._frame, self._next_seq(), 0, self.state(), self.faults(),
-            self._uptime32(), j.unacked(), j.unacked(), r.presses, r.unprompted,
+            self._uptime32(), j.used(), j.unacked(), r.presses, r.unprompted,
             r.repeats, r.multi_key, r.stuck, r.prompt_id, r.prompt_staff or r.staff, j.ack_seq,
         )
         if self._push(n):
@@ -334,17 +315,19 @@ class Core:
         if not seq:
             return False
         self._rated_key = key
+        self._ack_sync_at = _NONE  # the rating's slot holds the ACK
         if self.settings.get("buzzer"):
             self.hw.buzz(80)
         return True
 
     def _send_ratings(self, now):
         j = self.journal
-        if self._send_next <= j.ack_seq:
-            self._send_next = j.ack_seq + 1
-        while self._send_next < j.next_seq and self._send_next - j.ack_seq <= _WINDOW:
-            seq = self._send_next
-            hflags = codec.HF_RETRANSMIT if seq <= self._sent_max else 0
+        link = self.link
+        while True:
+            seq = link.may_send(j.next_seq, j.ack_seq)
+            if not seq:
+                break
+            hflags = codec.HF_RETRANSMIT if link.is_retransmit(seq) else 0
             if j.read(seq):
                 f = j.fields()
                 epoch = j.epoch()
@@ -365,127 +348,17 @@ class Core:
                                       0, self.nkeys, 0, codec.RATING_FLAGS_DAMAGED, b"")
             if not self._push(n):
                 break
-            self._send_next = seq + 1
-            if seq > self._sent_max:
-                self._sent_max = seq
-        if self._send_next - 1 > j.ack_seq and self._ack_at == _NONE:
-            self._ack_at = ticks_add(now, self.settings.get("ack_timeout_ms") * self._backoff)
+            link.sent(seq)
+        link.arm(now, j.ack_seq, self.settings.get("ack_timeout_ms"))
 
-    # -- host commands ------------------------------------------------------------------------
-    def _frame_in(self, now):
-        try:
-            type_id, seq, hflags, payload = codec.unframe(self._rx, self._rx_len)
-        except ValueError:
-            return  # damaged frame: the host repeats what matters
-        try:
-            v = codec.decode_payload(type_id, payload)
-        except (ValueError, IndexError, UnicodeError):
-            self._reply(seq, codec.RESULT_CODE_BAD_REQUEST, b"malformed payload")
-            return
-        if v is None:
-            self._reply(seq, codec.RESULT_CODE_UNSUPPORTED, b"unknown message type")
-            return
-        self._command(type_id, seq, v, now)
-
-    def _command(self, t, seq, v, now):
-        r = self.rules
-        ok = codec.RESULT_CODE_OK
-        if t == codec.T_ACK:
-            try:
-                moved = self.journal.ack(v[0])
-            except OSError:
-                # flash write failed: the ACK is not persisted (the journal keeps its old ACK
-                # point, so those ratings are sent again later: stored once by the host)
-                self.storage_error = True
-                self._status_due = True
-                return
-            if moved:
-                self._ack_at = _NONE
-                self._backoff = 1
-            return
-        if t == codec.T_TIME_SYNC:
-            first = not self.synced
-            self.synced = True
-            self._sync_epoch = v[0]
-            self._sync_uptime = self.uptime
-            if first:
-                self._status_due = True
-            return
-        if t == codec.T_HOST_HELLO:
-            self.session = True
-            self._send_next = self.journal.ack_seq + 1
-            self._ack_at = _NONE
-            self._backoff = 1
-            self._push_hello(codec.HF_RESPONSE)
-            self._status_due = True
-            if v[0] != codec.PROTOCOL_VERSION:
-                self._reply(seq, codec.RESULT_CODE_DENIED, b"protocol version")
-            return
-        if t == codec.T_PROMPT:
-            if self.journal.full():
-                self._reply(seq, codec.RESULT_CODE_FAILED, b"journal full")
-                return
-            r.arm(v[0], v[2].encode(), v[1], now)
-        elif t == codec.T_CANCEL_PROMPT:
-            if not r.cancel(v[0]):
-                self._reply(seq, codec.RESULT_CODE_NOT_FOUND, b"no such prompt")
-                return
-        elif t == codec.T_LOGIN:
-            r.login(v[0].encode(), v[1].encode())
-        elif t == codec.T_LOGOUT:
-            if not r.logout(v[0].encode()):
-                self._reply(seq, codec.RESULT_CODE_NOT_FOUND, b"not logged in")
-                return
-        elif t == codec.T_GET_CONFIG:
-            if not self._get_config(seq, v[0]):
-                return
-        elif t == codec.T_SET_CONFIG:
-            try:
-                at_boot = self.settings.set(v[0], v[1])
-            except ValueError as e:
-                self._reply(seq, codec.RESULT_CODE_BAD_VALUE, str(e).encode())
-                return
-            except OSError:
-                self._reply(seq, codec.RESULT_CODE_FAILED, b"flash write failed")
-                return
-            if at_boot:
-                self._reply(seq, ok, b"applies after a reboot")
-                return
-            self._apply_settings()
-        elif t == codec.T_SELF_TEST:
-            failed = self.hw.self_test()
-            if self.journal.corrupt or self.storage_error:
-                failed = (failed + " journal").strip()
-            if failed:
-                self._reply(seq, codec.RESULT_CODE_FAILED, failed.encode())
-                return
-        elif t == codec.T_REBOOT:
-            self.reboot_mode = v[0]
-        elif t == codec.T_KEY_EVENTS:
-            self.key_events = bool(v[0])
-        else:
-            self._reply(seq, codec.RESULT_CODE_UNSUPPORTED, b"not for the keypad")
-            return
-        self._reply(seq, ok)
-        self._status_due = True
-
-    def _get_config(self, seq, key):
-        names = NAMES if key == "" else (key,)
-        for name in names:
-            try:
-                text = self.settings.text(name)
-            except ValueError:
-                self._reply(seq, codec.RESULT_CODE_NOT_FOUND, b"unknown setting")
-                return False
-            n = codec.config_value_into(self._frame, self._next_seq(), codec.HF_RESPONSE, seq,
-                                        name.encode(), text.encode())
-            self._push(n)
-        return True
+    # -- host commands (rpfw.commands) --------------------------------------------------------
+    def _frame_in(self, rx, n):
+        commands.frame_in(self, rx, n, self._last)
 
     def _apply_settings(self):
         s = self.settings
         self.debouncer.set_mode(MODE_NAMES.index(s.get("debounce")), s.get("debounce_ms"))
-        self.journal.capacity = s.get("capacity")
+        self.journal.set_capacity(s.get("capacity"))
 
     def _update_outputs(self, now):
         state = self.rules.state
@@ -495,6 +368,9 @@ class Core:
             leds = 1 << self._rated_key
         else:
             leds = 0
+        walk = self._walk
+        if walk >= 0:
+            leds = 1 << walk if walk < self.nkeys else 0
         if leds != self._leds:
             self._leds = leds
             self.hw.leds(leds)
@@ -508,6 +384,8 @@ class Core:
         else:
             self._blink_at = _NONE
             on = self.session
+        if walk >= 0:
+            on = walk == self.nkeys
         if on != self._status_led:
             self._status_led = on
             self.hw.status_led(on)

@@ -36,10 +36,14 @@ _STALL_MS = const(3000)  # an IN report unread this long: the link is down
 _FLUSH_MS = const(1000)  # a reboot waits this long at most for the reply to leave
 _BUZZ_HZ = const(2700)
 _BUZZ_DUTY = const(32768)
-_MIN_FREE = const(8192)  # self-test: heap the firmware needs to keep working
+_MIN_FREE = const(8192)  # heap the firmware needs to keep working (self-test, low_memory fault)
+_MEM_CHECK_MS = const(10000)  # how often the loop checks the free heap
 _MP_STREAM_POLL = const(3)
 _POLLIN = const(1)
 _PLANNED = "rebooted"  # storage file: the next reset is one the firmware asked for
+_LOG = "error.log"  # storage file: why the device loop stopped (one line each)
+_LOG_MAX = const(2048)
+_FAULT_BLINK_MS = const(100)  # the status LED's pattern when the loop could not run
 
 
 class Hardware:
@@ -60,19 +64,17 @@ class Hardware:
             self._pwm.duty_u16(0)
         self.buzz_off = _NONE
         self.watchdog_reset = watchdog_reset
+        self.low_memory = False  # the free heap was below _MIN_FREE at the last check
         self.maintenance = False  # the loop only runs in normal mode
         self.edge = False  # a key pin changed since the last scan
-        self.edge_at = 0  # ticks_ms of the first such edge
 
     def irq_on(self):
         for p in self.keys:
             p.irq(handler=self._irq, trigger=Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
     def _irq(self, pin):
-        # Hard IRQ (heap locked): stamp and flag, nothing else.
-        if not self.edge:
-            self.edge_at = self._clock()
-            self.edge = True
+        # Hard IRQ (heap locked): flag, nothing else (the scan reads the pins and the clock).
+        self.edge = True
 
     def read_keys(self):
         # Pressed keys as a bitmask (bit i = key i + 1); pins are active low.
@@ -100,6 +102,21 @@ class Hardware:
         if self.buzz_off != _NONE and ticks_diff(now, self.buzz_off) >= 0:
             self._pwm.duty_u16(0)
             self.buzz_off = _NONE
+
+    def check_memory(self):
+        # Collect, then compare the free heap with what the firmware needs. True if that
+        # changed the low_memory fault. (CPython has no mem_free: never low.)
+        import gc
+
+        gc.collect()
+        try:
+            low = gc.mem_free() < _MIN_FREE
+        except AttributeError:
+            return False
+        if low != self.low_memory:
+            self.low_memory = low
+            return True
+        return False
 
     def self_test(self):
         # What failed, space separated ("" = nothing): a key reading pressed is stuck (or held
@@ -132,8 +149,31 @@ class _Waker(io.IOBase):
         return 0
 
 
+class Console:
+    # The REPL's input while the device loop runs. main() turns Ctrl-C into plain data
+    # (micropython.kbd_intr(-1)), so a KeyboardInterrupt can never land inside a USB callback
+    # (MicroPython would print it there and carry on: lost) or inside a flash write (rp2's flash
+    # driver runs pending events, so it could cut a littlefs commit short); the loop reads it
+    # here, between passes, and goes to maintenance mode.
+    def __init__(self):
+        import sys
+
+        self.stream = sys.stdin  # the loop's poller wakes on it too
+        self._in = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+        self._buf = bytearray(1)
+
+    def ctrl_c(self):
+        seen = False
+        for _ in self._poll.ipoll(0):
+            if self._in.readinto(self._buf) and self._buf[0] == 3:
+                seen = True
+        return seen
+
+
 class Device:
-    def __init__(self, storage=None, link=None, board_name=None, clock=None):
+    def __init__(self, storage=None, link=None, board_name=None, clock=None, console=None):
         if storage is None:
             from rpfw.storage import FileStorage
 
@@ -155,9 +195,11 @@ class Device:
         self.wdt = None
         self.up = False  # the link as last told to the core
         self._in_at = 0
+        self._mem_at = 0  # next free-heap check (ticks_ms)
         self._reboot_at = _NONE
         self._resync = False
         self._report = link.tx
+        self.console = console  # Ctrl-C from the REPL, or None
 
     def start(self):
         # Power-up: the core (journal recovery) with the keys as they are, key IRQs, watchdog.
@@ -169,6 +211,8 @@ class Device:
         self.start()
         poller = select.poll()
         poller.register(_Waker(self), select.POLLIN)
+        if self.console is not None:
+            poller.register(self.console.stream, select.POLLIN)
         clock = self.clock
         while True:
             t = self.timeout(clock())
@@ -237,6 +281,15 @@ class Device:
             if ready and usb.send(r):
                 self._in_at = now
         self.hw.poll(now)
+        if ticks_diff(now, self._mem_at) >= 0:
+            self._mem_at = ticks_add(now, _MEM_CHECK_MS)
+            if self.hw.check_memory():
+                core.fault_changed()
+        if self.console is not None and self.console.ctrl_c():
+            # Ctrl-C (mpremote, ratepad flash): a planned reset into maintenance mode, where the
+            # REPL is free (the watchdog cannot be stopped, so the loop cannot just return)
+            core.reboot_mode = REBOOT_MODE_MAINTENANCE
+            self._reboot_at = now  # no reply to flush
         if core.reboot_mode != _NONE:
             self._reboot(now)
 
@@ -249,6 +302,7 @@ class Device:
         if self.up and busy and ticks_diff(now, self._reboot_at) < 0:
             return
         mode = self.core.reboot_mode
+        self.core.sync_ack()  # ACKs held in RAM reach the flash first
         self.storage.replace(_PLANNED, b"1")  # not a watchdog fault on the next boot
         if mode == REBOOT_MODE_BOOTLOADER:
             machine.bootloader()
@@ -263,11 +317,40 @@ def main():
         name = board.detect()
         Pin(board.pins(name)[board.STATUS], Pin.OUT, value=1)
         return
-    dev = Device(link=usbhid.LINK)
+    import micropython
+
+    micropython.kbd_intr(-1)  # Ctrl-C is read by the loop (see Console)
+    dev = None
     try:
+        dev = Device(link=usbhid.LINK, console=Console())
         dev.run()
-    except KeyboardInterrupt:
-        # Ctrl-C on the REPL: the watchdog cannot be stopped, so let its reset come up in
-        # maintenance mode, where the REPL stays.
-        board.request_maintenance(dev.storage)
-        raise
+    except Exception as e:
+        fallback(e, None if dev is None else dev.storage)
+    finally:
+        micropython.kbd_intr(3)
+
+
+def fallback(exc, storage=None, name=None):
+    # The device loop stopped on an exception: one log line (printed, and appended to the
+    # storage's error.log), the next boot in maintenance mode, and the status LED blinking fast.
+    # A watchdog already started resets the board within _WDT_MS, into maintenance mode; else
+    # the REPL stays. Returns the blinking timer (or None).
+    line = "ratepad: device loop stopped: %s %s\n" % (type(exc).__name__, exc)
+    print(line, end="")
+    try:
+        if storage is None:
+            from rpfw.storage import FileStorage
+
+            storage = FileStorage("/journal")
+        if storage.size(_LOG) > _LOG_MAX:
+            storage.remove(_LOG)
+        storage.append(_LOG, line.encode())
+        board.request_maintenance(storage)
+    except Exception:
+        pass  # the flash itself may be what failed
+    try:
+        led = Pin(board.pins(board.detect() if name is None else name)[board.STATUS], Pin.OUT)
+        return machine.Timer(period=_FAULT_BLINK_MS, mode=machine.Timer.PERIODIC,
+                             callback=lambda t: led.toggle())
+    except Exception:
+        return None

@@ -49,6 +49,12 @@ def _parse(name, text):
         return text
     if len(text.encode()) > high or len(text.encode()) < low:
         raise ValueError("length out of range")
+    if name == "serial":
+        # it becomes the USB serial string descriptor (UTF-16 of each byte on MicroPython:
+        # anything beyond ASCII is garbled there) and hosts file ratings under it
+        for c in text:
+            if not " " <= c <= "~":
+                raise ValueError("printable ASCII only")
     return text
 
 

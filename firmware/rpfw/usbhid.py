@@ -50,6 +50,10 @@ _CLASS = const(1)
 _GET_DESCRIPTOR = const(6)
 _GET_IDLE = const(2)
 _SET_IDLE = const(0x0A)
+# xfer_cb's result is TinyUSB's xfer_result_t, 0 = success (shared/tinyusb/mp_usbd_runtime.c
+# runtime_dev_xfer_cb; XFER_RESULT_SUCCESS in TinyUSB's tusb_types.h)
+_XFER_SUCCESS = const(0)
+_EBUSY = const(16)
 
 # Vendor page 0xFF00: no OS driver claims it, hidapi/hidraw open it without admin rights.
 # One input and one output report of 64 bytes, no report id (so reports are exactly 64 bytes).
@@ -165,12 +169,12 @@ class HidLink:
         self.rx_ready = 0
         self.event = True
 
-    def _xfer_cb(self, ep, ok, n):
+    def _xfer_cb(self, ep, result, n):
         if ep == self.ep_in:
             self.in_busy = False
         elif ep == self.ep_out:
             self._out_armed = False
-            if ok:
+            if result == _XFER_SUCCESS:
                 self.rx_ready = n
         self.event = True
 
@@ -201,10 +205,13 @@ class HidLink:
 
     # -- the device loop's side ---------------------------------------------------------------
     def _submit(self, ep, buf):
+        # True once a transfer is in flight on `ep`. submit_xfer raises EINVAL until the USB task
+        # has applied active(True), EBUSY if a transfer is already in flight there (ours: the
+        # flags below lag a callback), and returns False while the host has not opened `ep`.
         try:
             return self._usbd.submit_xfer(ep, buf)
-        except OSError:  # the device is being reconfigured (inactive)
-            return False
+        except OSError as e:
+            return e.args[0] == _EBUSY
 
     def arm(self):
         # Hand the OUT buffer to USB, unless it holds a report the loop has not taken.

@@ -1,8 +1,9 @@
 # The keypad core end to end on a virtual clock: rating rules, link, journal, time.
 # Runs on CPython and on MicroPython (plain asserts).
-from fakes.keypad import Bench
-from fakes.memstorage import MemStorage, PowerCut
+from sim.keypad import Bench
+from sim.memstorage import MemStorage, PowerCut
 from rpfw.ticks import PERIOD, ticks_diff
+from rpfw.journal import Journal
 
 FAST = {"debounce_ms": 5, "chord_ms": 40}
 
@@ -313,3 +314,50 @@ def test_changing_the_number_of_keys_takes_effect_at_the_next_boot():
     b2.send("set_config", {"key": "key_order", "value": "321"})
     seq = b2.send("set_config", {"key": "keys", "value": "5"})
     assert b2.results()[-1] == (seq, "bad_value", "set key_order=123 first")
+
+
+def test_an_ack_reaches_the_flash_in_a_quiet_moment():
+    # The ACK rides with the next rating's journal write; with none coming it is written on
+    # its own two seconds later, so a power cut after that does not bring the rating back.
+    st = MemStorage()
+    b = _ready(storage=st)
+    b.send("prompt", {"prompt_id": 1, "timeout_ms": 0, "staff_id": "S1"})
+    b.press(3)
+    assert b.core.journal.ack_seq == 1  # the bench ACKs each rating as it arrives
+    again = Journal(st)
+    again.open()
+    assert again.ack_seq == 0  # not in flash yet
+    b.advance(2000)
+    assert not b.core.journal.ack_dirty
+    again = Journal(st)
+    again.open()
+    assert again.ack_seq == 1 and again.next_seq == 2
+    assert len(b.take("status")) >= 1 and not b.core.storage_error
+
+
+def test_status_reports_what_flash_holds_apart_from_what_is_unacked():
+    b = _ready(settings={"capacity": 100, "thanks_ms": 200, "repeat_guard_ms": 0})
+    b.auto_ack = False
+    for i in range(3):
+        b.send("prompt", {"prompt_id": i + 1, "timeout_ms": 0, "staff_id": "S1"})
+        b.press(1 + i)
+        b.advance(300)
+    assert b.core.journal.next_seq == 4
+    b.send("ack", {"journal_seq": 2})
+    b.received = []
+    b.advance(10000)
+    st = b.take("status")[-1]
+    assert (st["journal_used"], st["unacked"], st["acked_seq"]) == (3, 1, 2)
+
+
+def test_self_test_walks_every_led_then_the_status_led():
+    b = _ready()
+    b.advance(100)
+    b.send("self_test", {})
+    seen = []
+    for _ in range(7):
+        seen.append((b.hw.led_mask, b.hw.status))
+        b.advance(300)
+    assert [m for m, s in seen[:5]] == [1, 2, 4, 8, 16]  # each key's LED in turn
+    assert seen[5] == (0, True)  # then the status LED alone
+    assert seen[6][0] == 0  # then back to normal

@@ -2,11 +2,9 @@
 # fake USB host, with the real core, journal (in memory) and USB device code, on a virtual clock.
 # Runs on CPython and on MicroPython (where the heap lock makes "allocates nothing" a proof).
 import sys
-from fakes import machine
+import machine  # the fake board (sim/mp/machine.py): the harness maps it on both engines
 
-sys.modules["machine"] = machine  # the fake board, before any firmware imports `machine`
-
-from fakes.memstorage import MemStorage
+from sim.memstorage import MemStorage
 from rpfw import board, codec, device, usbhid
 
 _SERIAL = "KP-0042"
@@ -78,7 +76,7 @@ class Host:
         return out
 
 
-def _world(settings=None, cause=machine.PWRON_RESET, storage=None):
+def _world(settings=None, cause=machine.PWRON_RESET, storage=None, console=None):
     # A powered keypad on a configured USB bus: (device, host, clock, usbd).
     machine.fake_reset(cause)
     st = MemStorage() if storage is None else storage
@@ -92,7 +90,7 @@ def _world(settings=None, cause=machine.PWRON_RESET, storage=None):
     usbd = machine.USBDevice()
     usbd.configure()
     clock = Clock(1000)
-    dev = device.Device(st, link, "pico", clock.now)
+    dev = device.Device(st, link, "pico", clock.now, console)
     dev.start()
     host = Host(dev, usbd)
     return dev, host, clock, usbd
@@ -204,7 +202,7 @@ def test_irq_handler_and_scan_allocate_nothing():
     core = dev.core
     st = machine.disable_irq()  # heap locked: any allocation below raises MemoryError
     try:
-        key2.drive(0)  # the pin IRQ: stamp and flag
+        key2.drive(0)  # the pin IRQ: a flag
         key2.drive(1)  # bounce
         key2.drive(0)
         dev.scan(t0)  # one scan: read the pins, core.step
@@ -215,7 +213,6 @@ def test_irq_handler_and_scan_allocate_nothing():
     finally:
         machine.enable_irq(st)
     assert not hw.edge  # every edge was scanned
-    assert hw.edge_at == clock.t  # stamped by the IRQ (the clock read there)
     assert core.rules.presses == 0 and core.journal.unacked() == 0
     assert core.debouncer.state == 0b10  # pressed, the release still debouncing
 
@@ -368,3 +365,120 @@ def test_an_unprovisioned_keypad_reports_its_chip_id_as_serial():
     hello = host.take("hello")
     expected = "".join("%02X" % b for b in machine.unique_id())[:16]
     assert len(hello) == 1 and hello[0]["serial"] == expected and len(expected) == 16
+
+
+def test_the_watchdog_limit_is_rp2s():
+    machine.fake_reset()
+    try:
+        machine.WDT(timeout=8389)
+        raise AssertionError("rp2 takes at most 8388 ms")
+    except ValueError:
+        pass
+    assert machine.WDT(timeout=8388).timeout == 8388  # the firmware asks for 8000
+
+
+def test_a_starved_watchdog_would_reset_and_the_loop_never_starves_it():
+    dev, host, clock, usbd = _world()
+    machine.WDT.clock = clock.now
+    wdt = machine.WDT.last
+    wdt.feed()
+    host.hello()
+    run(dev, host, clock, 60000)  # a quiet minute: the loop sleeps at most _FEED_MS at a time
+    assert not wdt.starved(clock.t)
+    assert wdt.starved(clock.t + 8001)  # with nobody feeding it, the chip would reset
+
+
+def test_machine_reset_reads_back_as_a_watchdog_reset():
+    machine.fake_reset()
+    try:
+        machine.reset()
+    except machine.Reset:
+        pass
+    assert machine.reset_cause() == machine.WDT_RESET  # rp2: machine.reset() is a watchdog reboot
+
+
+def test_an_exception_in_a_hard_irq_disables_that_irq():
+    machine.fake_reset()
+    p = machine.Pin(7, machine.Pin.IN, machine.Pin.PULL_UP)
+    calls = []
+
+    def handler(pin):
+        calls.append(1)
+        raise ValueError("bug")
+
+    p.irq(handler=handler, trigger=machine.Pin.IRQ_FALLING, hard=False)
+    p.drive(0)
+    p.drive(1)
+    p.drive(0)
+    assert len(calls) == 1 and p.irq_handler() is None and len(machine.irq_errors()) == 1
+
+
+def test_planned_resets_and_the_flashing_flow_report_no_watchdog_fault():
+    # reboot command -> (watchdog) reset -> the next boot says WDT_RESET, but it was planned
+    dev, host, clock, usbd = _world()
+    host.hello()
+    run(dev, host, clock, 10)
+    host.send("reboot", {"mode": "normal"})
+    try:
+        run(dev, host, clock, 100)
+        raise AssertionError("no reset")
+    except machine.Reset:
+        pass
+    cause = machine.reset_cause()
+    assert cause == machine.WDT_RESET
+    dev2, host2, clock2, usbd2 = _world(cause=cause, storage=dev.storage)
+    host2.hello()
+    run(dev2, host2, clock2, 10)
+    assert "watchdog_reset" not in host2.take("status")[0]["faults"]
+    # Ctrl-C on the REPL (mpremote, ratepad flash): maintenance, and no fault after flashing
+    console = FakeConsole()
+    dev3, host3, clock3, usbd3 = _world(cause=machine.WDT_RESET, storage=dev2.storage,
+                                        console=console)
+    run(dev3, host3, clock3, 10)
+    console.typed = b"\r\x03"  # wakes the loop's poll on a keypad; here the next pass sees it
+    try:
+        run(dev3, host3, clock3, 2100)
+        raise AssertionError("Ctrl-C did not reset")
+    except machine.Reset:
+        pass
+    st = dev3.storage
+    assert usbhid.boot(st, False) is None and usbhid.MAINTENANCE  # maintenance: flash it
+    # after flashing, Ctrl-D (soft reset: the reset cause stays WDT_RESET) -> a normal boot
+    dev4, host4, clock4, usbd4 = _world(cause=machine.reset_cause(), storage=st)
+    assert not dev4.hw.watchdog_reset and not usbhid.MAINTENANCE
+
+
+class FakeConsole:
+    # The REPL's input as the device loop reads it (Ctrl-C is data there, see rpfw.device).
+    def __init__(self):
+        self.typed = b""
+
+    def ctrl_c(self):
+        seen = False
+        for b in self.typed:
+            if b == 3:
+                seen = True
+        self.typed = b""
+        return seen
+
+
+def test_a_crashed_loop_logs_blinks_and_comes_back_in_maintenance():
+    machine.fake_reset()
+    st = MemStorage()
+    timer = device.fallback(ValueError("bad thing"), st, "pico")
+    assert st.read("error.log") == b"ratepad: device loop stopped: ValueError bad thing\n"
+    led = _pin("LED")
+    before = led.value()
+    timer.fire()
+    assert led.value() != before and timer.period == 100  # blinking fast
+    assert usbhid.boot(st, False) is None and usbhid.MAINTENANCE  # the next boot: maintenance
+
+
+def test_low_memory_is_reported_as_a_fault():
+    dev, host, clock, usbd = _world()
+    host.hello()
+    run(dev, host, clock, 10)
+    host.take("status")
+    dev.hw.check_memory = lambda: (setattr(dev.hw, "low_memory", True) or True)
+    run(dev, host, clock, 10500)  # the loop checks every 10 s
+    assert "low_memory" in host.take("status")[-1]["faults"]

@@ -1,12 +1,9 @@
 # The keypad's USB device (rpfw.usbhid) on the fake machine.USBDevice: descriptors, enumeration,
 # HID control requests, transfers, maintenance mode, and callbacks that allocate nothing.
 # Runs on CPython and on MicroPython (where the heap lock makes "allocates nothing" a proof).
-import sys
-from fakes import machine
+import machine  # the fake board (sim/mp/machine.py): the harness maps it on both engines
 
-sys.modules["machine"] = machine  # the fake board, before any firmware imports `machine`
-
-from fakes.memstorage import MemStorage
+from sim.memstorage import MemStorage
 from rpfw import usbhid
 
 _SERIAL = "KP-0042"
@@ -245,3 +242,64 @@ def test_without_a_builtin_driver_the_hid_is_the_whole_configuration():
     assert [(n, t) for o, n, t in _walk(cfg)] == [(9, 2), (9, 4), (9, 0x21), (7, 5), (7, 5)]
     assert _u16(cfg, 2) == len(cfg) == 9 + usbhid.HID_BLOCK and cfg[4] == 1
     assert (link.itf, link.ep_in, link.ep_out) == (0, 0x81, 0x01)
+
+
+def test_a_failed_or_stalled_out_transfer_delivers_nothing():
+    # xfer_cb gets TinyUSB's result code: 0 is success (the firmware used to take a true value
+    # for success, so on a real Pico no OUT report ever arrived)
+    link, usbd = _link()
+    link.arm()
+    buf = usbd.pending(link.ep_out)
+    buf[0:3] = b"\x01\x02\x03"
+    usbd.complete(link.ep_out, 3, machine.XFER_FAILED)
+    assert link.rx_ready == 0 and not link._out_armed
+    link.arm()
+    usbd.complete(link.ep_out, 64, machine.XFER_STALLED)
+    assert link.rx_ready == 0
+    link.arm()
+    assert usbd.host_write(link.ep_out, b"\x09" * 64)  # success: result 0
+    assert link.rx_ready == 64
+    assert usbd.callback_errors == []
+
+
+def test_usb_goes_active_on_the_usb_task_and_refuses_transfers_before():
+    machine.fake_reset()
+    st = MemStorage()
+    link = usbhid.boot(st, False)
+    usbd = machine.USBDevice()
+    assert usbd.active()  # asked for; the USB task has not run yet
+    try:
+        usbd.submit_xfer(link.ep_in, link.tx)
+        raise AssertionError("submit_xfer before the USB task ran")
+    except OSError as e:
+        assert e.args[0] == 22  # EINVAL
+    link.configured = True  # even if the link thought it was up: no crash, no transfer
+    link.arm()
+    assert not link._out_armed
+    assert not link.send(link.tx) and not link.in_busy
+    link.configured = False
+    usbd.configure()  # the USB task runs, the host configures
+    link.arm()
+    assert usbd.pending(link.ep_out) is not None
+    try:
+        usbd.submit_xfer(link.ep_out, bytearray(64))
+        raise AssertionError("a second transfer on a busy endpoint")
+    except OSError as e:
+        assert e.args[0] == 16  # EBUSY
+    try:
+        usbd.submit_xfer(0, bytearray(8))
+        raise AssertionError("endpoint 0")
+    except ValueError:
+        pass
+
+
+def test_an_exception_in_a_usb_callback_never_reaches_the_loop():
+    link, usbd = _link()
+    link.arm()
+
+    def broken(ep, result, n):
+        raise RuntimeError("bug")
+
+    usbd._xfer_cb = broken
+    assert usbd.host_write(link.ep_out, b"x")  # kept and printed by MicroPython
+    assert len(usbd.callback_errors) == 1

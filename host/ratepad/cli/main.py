@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError, LocalProtocolError, RatepadError
-from . import agent, capture, codec, device, doctor, fw, sim, survey
+from . import agent, capture, codec, device, doctor, fw, selftest, sim, survey
 from .common import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -32,6 +32,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     codec.register,  # decode, encode
     fw.register,  # fw build, flash
     device.register,  # list, info, monitor, prompt
+    selftest.register,  # selftest
     survey.register,  # survey
     sim.register,  # sim
     capture.register,  # record, replay

@@ -20,8 +20,12 @@ PERIOD = 1 << 30  # MicroPython's ticks_ms wraps here
 class SimulatedKeypad:
     """One keypad on a virtual clock (milliseconds, any integer; the firmware sees ticks_ms).
 
-    A typed face on ``firmware/fakes/simkeypad.py``, the simulated keypad that both engines run
+    A typed face on ``firmware/sim/simkeypad.py``, the simulated keypad that both engines run
     (CPython here; the MicroPython engine runs the same file on the MicroPython VM).
+
+    Flash: in memory by default; ``storage_dir`` keeps it in a folder (the journal outlives the
+    process); ``flash="pico"`` or ``"pico_w"`` puts it on the real littlefs (littlefs-python)
+    with that board's geometry.
     """
 
     def __init__(
@@ -32,13 +36,16 @@ class SimulatedKeypad:
         now_ms: int = 0,
         ticks_offset: int = 0,
         storage_dir: str | None = None,
+        flash: str | None = None,
     ) -> None:
         values = {"serial": device_id, **dict(settings or {})}
         text = "".join(f"{k}={v}\n" for k, v in values.items()).encode()
         storage = None
         if storage_dir is not None:  # flash in a folder: the journal outlives this process
             storage = _firmware.load("rpfw.storage").FileStorage(storage_dir)
-        self._kp: Any = _firmware.load("fakes.simkeypad").SimKeypad(
+        elif flash is not None:
+            storage = _firmware.load("sim.lfsstorage").board_storage(flash)
+        self._kp: Any = _firmware.load("sim.simkeypad").SimKeypad(
             device_id, text, now_ms, ticks_offset, storage
         )
         self.device_id = device_id

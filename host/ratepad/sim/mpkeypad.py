@@ -1,6 +1,6 @@
 """The simulated keypad on the real MicroPython VM: the MicroPython engine of the simulator.
 
-Runs ``firmware/fakes/simkeypad.py`` (the very file the CPython engine runs) inside the
+Runs ``firmware/sim/simkeypad.py`` (the very file the CPython engine runs) inside the
 MicroPython WebAssembly VM; this class is its host-side proxy with SimulatedKeypad's interface.
 """
 
@@ -22,8 +22,8 @@ class MicroPythonEngine:
         self.vm = MicroPythonVM(timeout=600)
         root = _firmware.firmware_dir()
         self.vm.add_dir(root / "rpfw", "/lib/rpfw")
-        self.vm.add_dir(root / "fakes", "/lib/fakes")
-        self.vm.exec("from fakes.simkeypad import SimKeypad\nfrom binascii import hexlify\nK = {}")
+        self.vm.add_dir(root / "sim", "/lib/sim", "**/*.py")
+        self.vm.exec("from sim.simkeypad import SimKeypad\nfrom binascii import hexlify\nK = {}")
 
     def keypad(
         self,

@@ -71,8 +71,9 @@ BOARD_CONFIG = "board.json"
 BUNDLE_FORMAT = 1
 DEFAULT_OUT = Path("build") / "firmware"
 MAINTENANCE_HINT = (
-    "a keypad running normally has no REPL: unplug it, hold key 1 while plugging it back in "
-    "(maintenance mode) and try again"
+    "a keypad running normally restarts in maintenance mode when interrupted (Ctrl-C): wait "
+    "for the port to come back and try again, or unplug it, hold key 1 while plugging it back "
+    "in (maintenance mode) and try again"
 )
 
 
@@ -565,7 +566,7 @@ def flash(
         try:
             with contextlib.redirect_stdout(chatter):
                 transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
-        except TransportError:
+        except (TransportError, OSError):  # OSError: the port went away (the keypad reset)
             seen = chatter.getvalue().strip()
             raise FirmwareToolError(
                 f"no answer from a MicroPython REPL on {port} within {timeout:g} s"

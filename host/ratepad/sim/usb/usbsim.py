@@ -36,12 +36,11 @@ from typing import Any
 import usb.backend
 import usb.core
 
-from ...transports.usbid import PID, PRODUCT, VID
+from ...tools import fwsource as _firmware
 from .. import RealtimeKeypad
 from .hidsim import (
     CDC_INTERFACES,
     HID_INTERFACE,
-    MANUFACTURER,
     REPORT_SIZE,
     Gone,
     Port,
@@ -58,68 +57,29 @@ __all__ = [
     "registry_backend",
 ]
 
-EP_IN = 0x83  # the HID interface's interrupt endpoints
-EP_OUT = 0x03
-BCD_DEVICE = 0x0100
+# The descriptors are the firmware's own (firmware/sim/usbdesc.py builds them with
+# firmware/rpfw/usbhid.py): one definition, so the simulated keypad cannot drift from the real one.
+_DESC: tuple[Any, ...] = _firmware.load("sim.usbdesc").keypad_descriptors()
+DEVICE_DESCRIPTOR: bytes = _DESC[0]
+CONFIG_DESCRIPTOR: bytes = _DESC[1]
+REPORT_DESCRIPTOR: bytes = _DESC[2]
+STRINGS: dict[int, str] = {i: s for i, s in _DESC[3].items() if i != 3}  # 3: each keypad's serial
+EP_IN: int = _DESC[5]  # the HID interface's interrupt endpoints
+EP_OUT: int = _DESC[6]
+
+
+def _descriptor_of_type(cfg: bytes, kind: int) -> bytes:
+    o = 0
+    while o < len(cfg):
+        if cfg[o + 1] == kind:
+            return cfg[o : o + cfg[o]]
+        o += cfg[o]
+    raise ValueError(f"no descriptor of type {kind:#x}")
+
+
+_HID_CLASS_DESCRIPTOR = _descriptor_of_type(CONFIG_DESCRIPTOR, 0x21)
 LANGID_EN_US = 0x0409
 SPEED_FULL = 2  # libusb_speed
-
-REPORT_DESCRIPTOR = bytes(
-    (
-        0x06, 0x00, 0xFF,  # Usage Page (Vendor Defined 0xFF00)
-        0x09, 0x01,  # Usage (0x01)
-        0xA1, 0x01,  # Collection (Application)
-        0x15, 0x00,  # Logical Minimum (0)
-        0x26, 0xFF, 0x00,  # Logical Maximum (255)
-        0x75, 0x08,  # Report Size (8)
-        0x95, REPORT_SIZE,  # Report Count (64)
-        0x09, 0x02,  # Usage (0x02)
-        0x81, 0x02,  # Input (Data, Variable, Absolute)
-        0x95, REPORT_SIZE,  # Report Count (64)
-        0x09, 0x03,  # Usage (0x03)
-        0x91, 0x02,  # Output (Data, Variable, Absolute)
-        0xC0,  # End Collection
-    )
-)  # fmt: skip
-
-DEVICE_DESCRIPTOR = (
-    bytes((18, 1, 0x00, 0x02, 0xEF, 0x02, 0x01, 64))  # USB 2.0, IAD class triple, EP0 64 bytes
-    + VID.to_bytes(2, "little")
-    + PID.to_bytes(2, "little")
-    + BCD_DEVICE.to_bytes(2, "little")
-    + bytes((1, 2, 3, 1))  # strings: manufacturer, product, serial; one configuration
-)
-
-_HID_CLASS_DESCRIPTOR = bytes((9, 0x21, 0x11, 0x01, 0, 1, 0x22)) + len(REPORT_DESCRIPTOR).to_bytes(
-    2, "little"
-)
-_INTERFACE_BODY = bytes(
-    (
-        8, 0x0B, 0, 2, 2, 2, 0, 0,  # IAD: interfaces 0-1, CDC
-        9, 4, 0, 0, 1, 2, 2, 0, 4,  # interface 0: CDC control, 1 endpoint, string 4
-        5, 0x24, 0x00, 0x20, 0x01,  # CDC header
-        5, 0x24, 0x01, 0x00, 0x01,  # call management
-        4, 0x24, 0x02, 0x02,  # ACM
-        5, 0x24, 0x06, 0x00, 0x01,  # union
-        7, 5, 0x81, 3, 8, 0, 16,  # notification IN 0x81
-        9, 4, 1, 0, 2, 0x0A, 0, 0, 0,  # interface 1: CDC data, 2 endpoints
-        7, 5, 0x02, 2, 64, 0, 0,  # bulk OUT 0x02
-        7, 5, 0x82, 2, 64, 0, 0,  # bulk IN 0x82
-        9, 4, HID_INTERFACE, 0, 2, 3, 0, 0, 5,  # interface 2: HID, 2 endpoints, string 5
-    )
-) + _HID_CLASS_DESCRIPTOR + bytes(
-    (
-        7, 5, EP_IN, 3, REPORT_SIZE, 0, 1,  # interrupt IN, 64 bytes, 1 ms
-        7, 5, EP_OUT, 3, REPORT_SIZE, 0, 1,  # interrupt OUT, 64 bytes, 1 ms
-    )
-)  # fmt: skip
-CONFIG_DESCRIPTOR = (
-    bytes((9, 2))
-    + (9 + len(_INTERFACE_BODY)).to_bytes(2, "little")
-    + bytes((3, 1, 0, 0x80, 125))  # 3 interfaces, configuration 1, bus powered, 250 mA
-    + _INTERFACE_BODY
-)
-STRINGS = {1: MANUFACTURER, 2: PRODUCT, 4: "Board CDC", 5: "ratepad link"}  # 3: the serial
 
 # libusb error codes with the message and errno pyusb's libusb1 backend gives them
 _ERRORS = {

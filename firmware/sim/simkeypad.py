@@ -2,8 +2,8 @@
 # once, for both engines: CPython imports it in the simulator, and the MicroPython engine runs
 # this same file on the MicroPython VM, so both engines see exactly the same keypad.
 from rpfw.core import Core
-from fakes.keypad import FakeHw
-from fakes.memstorage import MemStorage, PowerCut
+from sim.keypad import FakeHw
+from sim.memstorage import MemStorage, PowerCut
 
 PERIOD = 1 << 30  # ticks_ms wraps here
 _HALF = PERIOD // 2
@@ -133,6 +133,8 @@ class SimKeypad:
             self.now_ms = now_ms
         if hasattr(self.storage, "budget"):
             self.storage.budget = -1  # power is back: writes complete again
+        if hasattr(self.storage, "remount"):
+            self.storage.remount()  # littlefs: mount what the flash holds now
         self.core = Core(self.hw, self.storage, "sim")
         self.core.boot(self.raw, self.ticks(self.now_ms))
         self.powered = True
@@ -140,8 +142,8 @@ class SimKeypad:
             self.core.connect(self.ticks(self.now_ms))
 
     def plan_power_cut(self):
-        # The power fails halfway through the next journal write.
-        self.storage.cut_in_next_append(".seg")
+        # The power fails in the next rating's journal write (a tail slot: "t<d>/<slot>").
+        self.storage.cut_in_next_append("/")
 
     def key_for_score(self, score):
         order = self.core.settings.get("key_order") if self.core else "12345"

@@ -3,7 +3,7 @@
 from rpfw import codec
 from rpfw.core import Core
 from rpfw.ticks import ticks_add, ticks_diff
-from fakes.memstorage import MemStorage
+from sim.memstorage import MemStorage
 
 
 class FakeHw:

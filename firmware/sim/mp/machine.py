@@ -1,18 +1,67 @@
 # A fake `machine` module for the firmware tests and the simulator; runs on MicroPython and on
-# CPython. Tests register it as `machine` (sys.modules) before importing firmware that uses it;
-# it is never installed on a keypad.
+# CPython. The harness maps `import machine` to it (the firmware namespace on CPython,
+# sys.modules on the MicroPython VM); it is never installed on a keypad.
 #
 # Besides the API the firmware uses, it has hooks for the outside world ("test hooks" below):
-# drive a pin (firing its IRQ), play the USB host (configure, bus reset, complete transfers,
-# control requests), read what the firmware did (LED levels, PWM duty, watchdog feeds).
+# drive a pin (firing its IRQ), play the USB host and the USB task (configure, bus reset, complete
+# transfers, control requests), read what the firmware did (LED levels, PWM duty, watchdog feeds).
 # As in micropython-lib's usb tests, disable_irq() LOCKS THE HEAP: on MicroPython, anything that
-# allocates inside a critical section raises MemoryError. Run IRQ handlers and USB callbacks
-# inside one to prove they do not allocate (on CPython the lock is a no-op).
+# allocates inside a critical section raises MemoryError. Hard IRQ handlers run with the heap
+# locked too (on CPython the `micropython` stand-in checks what it can, see sim/mp).
+#
+# Where each behaviour comes from (MicroPython sources, v1.24-v1.28):
+#   Pin(id, mode, pull, value), value(), on/off/toggle; one GPIO state shared by every Pin object
+#     for it; Pin("LED") names the board's LED ......... ports/rp2/machine_pin.c (pins.csv names)
+#   Pin.irq(handler, trigger, hard), IRQ_FALLING = 4, IRQ_RISING = 8 (pico-sdk GPIO_IRQ_EDGE_*);
+#     a hard handler runs in the interrupt itself, where allocating fails .... machine_pin.c,
+#     shared/runtime/mpirq.c (hard IRQs run with the heap locked)
+#   PWM(pin), freq(), duty_u16() ........ ports/rp2/machine_pwm.c
+#   unique_id(): 8 bytes (the flash chip's id) ....... ports/rp2/modmachine.c mp_machine_unique_id
+#   bootloader() never returns (reset_usb_boot) ...... ports/rp2/modmachine.c
+#   disable_irq()/enable_irq(state) ..... extmod/modmachine.c (MICROPY_BEGIN_ATOMIC_SECTION); the
+#     heap lock inside is this fake's, as in micropython-lib's usb tests
+#   Timer(mode, period, callback): soft by default (the callback is scheduled)
+#                                        ports/rp2/machine_timer.c
+#   reset() is a watchdog reboot, so reset_cause() says WDT_RESET afterwards; a soft reset does
+#     not change it ..................... ports/rp2/modmachine.c mp_machine_reset (watchdog_reboot),
+#                                         mp_machine_reset_cause (watchdog_caused_reboot)
+#   PWRON_RESET = 1, WDT_RESET = 3 ..... ports/rp2/modmachine.c RP2_RESET_PWRON / RP2_RESET_WDT
+#   WDT timeout above 8388 ms: ValueError; the chip resets when not fed in time
+#                                        ports/rp2/machine_wdt.c mp_machine_wdt_make_new
+#                                        (0x7fffff us, the RP2040 watchdog's 24-bit counter)
+#   an exception in an IRQ handler disables that IRQ and is printed
+#                                        shared/runtime/mpirq.c mp_irq_dispatch
+#   USBDevice is a singleton ........... extmod/machine_usb_device.c usb_device_make_new
+#   active(v) only flags the change; the USB task applies it later, and until then submit_xfer
+#     raises OSError(EINVAL) ............ usb_device_active, usb_device_check_active
+#   active(True) with no descriptors and no built-in driver: OSError(EINVAL) ... usb_device_active
+#   config() is allowed while active ... usb_device_config (no active check)
+#   builtin_driver can only change while inactive (EINVAL) ............ usb_device_attr
+#   submit_xfer: ValueError for endpoint 0, OSError(EBUSY) when a transfer is already in flight
+#     on the endpoint (usbd_edpt_claim fails), TypeError for a read-only OUT buffer, else the
+#     bool usbd_edpt_xfer returns ...... usb_device_submit_xfer
+#   xfer_cb(ep, result, xferred_bytes) gets TinyUSB's xfer_result_t: 0 = success (XFER_SUCCESS),
+#     1 = failed, 2 = stalled ........... shared/tinyusb/mp_usbd_runtime.c runtime_dev_xfer_cb;
+#                                        TinyUSB src/common/tusb_types.h XFER_RESULT_SUCCESS = 0
+#   a bus reset drops every transfer in flight, then reset_cb ...... runtime_dev_reset
+#   open_itf_cb only for interfaces above the built-in ones ......... runtime_dev_open
+#   an exception in a USB callback is kept and printed when the USB task ends (it never reaches
+#     the code that was interrupted) .... usbd_callback_function_n, usbd_pend_exception
+#   USB callbacks run from the USB task, scheduled at any bytecode boundary (mp_usbd_task_callback
+#     via mp_sched_schedule), and inside flash I/O: ports/rp2/rp2_flash.c rp2_flash_readblocks
+#     and rp2_flash_writeblocks call mp_event_handle_nowait() after each read, erase and program.
+#     tests/fw/fwtest_inject.py runs them at such points (configure(), host_read(), host_write(),
+#     complete(), bus_reset() below are the host's side of them).
 import micropython
 
 PWRON_RESET = 1
 WDT_RESET = 3
 _EINVAL = 22
+_EBUSY = 16
+_WDT_MAX_MS = 8388
+XFER_SUCCESS = 0
+XFER_FAILED = 1
+XFER_STALLED = 2
 
 
 class Reset(Exception):
@@ -24,12 +73,15 @@ class _State:
     def __init__(self):
         self.reset_cause = PWRON_RESET
         self.irq_depth = 0
+        self.irq_errors = []  # exceptions raised by IRQ handlers (printed on a board)
 
 
 _state = _State()
 
 
 def reset():
+    # rp2: watchdog_reboot(), so the next boot's reset_cause() is WDT_RESET
+    _state.reset_cause = WDT_RESET
     raise Reset("reset")
 
 
@@ -137,6 +189,9 @@ class Pin:
     def __call__(self, v=None):
         return self.value(v)
 
+    def toggle(self):
+        self._g.out ^= 1
+
     def on(self):
         self._g.out = 1
 
@@ -162,7 +217,18 @@ class Pin:
         if g.handler is not None and before != after:
             edge = Pin.IRQ_RISING if after else Pin.IRQ_FALLING
             if g.trigger & edge:
-                g.handler(g.irq_pin)
+                if g.hard:
+                    micropython.heap_lock()
+                try:
+                    g.handler(g.irq_pin)
+                except Exception as e:
+                    # mpirq.c: "Uncaught exception in IRQ callback handler", IRQ disabled
+                    g.handler = None
+                    g.trigger = 0
+                    _state.irq_errors.append(e)
+                finally:
+                    if g.hard:
+                        micropython.heap_unlock()
 
     def mode(self):
         return self._g.mode
@@ -196,16 +262,49 @@ class PWM:
         self._duty = 0
 
 
+class Timer:
+    # rp2 machine.Timer (ports/rp2/machine_timer.c): a soft timer by default; here the test
+    # fires it (fire()).
+    ONE_SHOT = 0
+    PERIODIC = 1
+    last = None  # test hook: the timer made most recently
+
+    def __init__(self, id=-1, mode=PERIODIC, period=-1, callback=None, freq=-1, hard=False):
+        self.mode = mode
+        self.period = period
+        self.callback = callback
+        Timer.last = self
+
+    def deinit(self):
+        self.callback = None
+
+    # test hook
+    def fire(self):
+        if self.callback is not None:
+            self.callback(self)
+
+
 class WDT:
     last = None  # test hook: the watchdog started most recently
+    clock = None  # test hook: a function giving ms, to tell when the watchdog would bite
 
     def __init__(self, id=0, timeout=5000):
+        if timeout > _WDT_MAX_MS:
+            raise ValueError("WDT timeout too long")
         self.timeout = timeout
         self.feeds = 0
+        self.fed_at = WDT.clock() if WDT.clock else 0
         WDT.last = self
 
     def feed(self):
         self.feeds += 1
+        if WDT.clock:
+            self.fed_at = WDT.clock()
+
+    # test hook
+    def starved(self, now):
+        # True if the chip would have reset by `now` (ms) for lack of feeding.
+        return now - self.fed_at > self.timeout
 
 
 # -- USB ----------------------------------------------------------------------------------------
@@ -253,6 +352,9 @@ class USBDevice:
     def _clear(self):
         self._builtin = USBDevice.BUILTIN_NONE
         self._active = False
+        self._trigger = False  # an active() change the USB task has not applied yet
+        self.connected = False  # pull-up on: the host can see the device
+        self.callback_errors = []  # exceptions raised by callbacks (printed on a board)
         self.desc_dev = None
         self.desc_cfg = None
         self.desc_strs = None
@@ -278,8 +380,6 @@ class USBDevice:
 
     def config(self, desc_dev, desc_cfg, desc_strs=None, open_itf_cb=None, reset_cb=None,
                control_xfer_cb=None, xfer_cb=None):
-        if self._active:
-            raise OSError(_EINVAL)
         self.desc_dev = desc_dev
         self.desc_cfg = desc_cfg
         self.desc_strs = desc_strs
@@ -292,20 +392,25 @@ class USBDevice:
     def active(self, *value):
         was = self._active
         if value:
-            self._active = bool(value[0])
-            if not self._active:
-                self.configured = False
-                self._eps = []
-                self._pending = {}
+            v = bool(value[0])
+            if v != was:
+                if v and self._builtin is USBDevice.BUILTIN_NONE and self.desc_dev is None:
+                    raise OSError(_EINVAL)
+                self._active = v
+                self._trigger = True  # applied by the USB task (fake_usb_task)
         return was
 
     def submit_xfer(self, ep, buffer):
-        if not self._active:
+        if not self._active or self._trigger:
             raise OSError(_EINVAL)
-        if not self.configured or ep not in self._eps or ep in self._pending:
-            return False
+        if ep & 0x7F == 0 or ep & 0x7F >= 16:
+            raise ValueError("ep")
         if not ep & 0x80 and isinstance(buffer, bytes):
-            raise TypeError("OUT transfers need a writable buffer")
+            raise TypeError("object with buffer protocol required")
+        if ep in self._pending:
+            raise OSError(_EBUSY)
+        if not self.configured or ep not in self._eps:
+            return False
         self._pending[ep] = buffer
         return True
 
@@ -318,11 +423,32 @@ class USBDevice:
     def remote_wakeup(self):
         return False
 
-    # test hooks: the USB host --------------------------------------------------------------
+    # test hooks: the USB task and the USB host ---------------------------------------------
+    def _call(self, cb, *args):
+        # usbd_callback_function_n: an exception is kept for printing, never propagated
+        try:
+            return cb(*args)
+        except Exception as e:
+            self.callback_errors.append(e)
+            return None
+
+    def task(self):
+        # The USB task (mp_usbd_task_inner): apply a pending active() change.
+        if self._trigger:
+            self._trigger = False
+            if self._active:
+                self.connected = True
+            else:
+                self.connected = False
+                self.configured = False
+                self._eps = []
+                self._pending = {}
+
     def configure(self):
         # SET_CONFIGURATION: open_itf_cb for each runtime interface (the built-in ones belong to
-        # the port's own drivers), with a view of its descriptors.
-        if not self._active:
+        # the port's own drivers), with a view of its descriptors. Runs the USB task first.
+        self.task()
+        if not self._active or not self.connected:
             raise OSError(_EINVAL)
         cfg = self.desc_cfg if self.desc_cfg is not None else self._builtin.desc_cfg
         mv = memoryview(cfg)
@@ -346,14 +472,14 @@ class USBDevice:
             opened.append((start, o))
         for a, b in opened:
             if self._open_itf_cb is not None:
-                self._open_itf_cb(mv[a:b])
+                self._call(self._open_itf_cb, mv[a:b])
 
     def bus_reset(self):
         self.configured = False
         self._eps = []
         self._pending = {}
         if self._reset_cb is not None:
-            self._reset_cb()
+            self._call(self._reset_cb)
 
     def endpoints(self):
         return list(self._eps)
@@ -362,13 +488,18 @@ class USBDevice:
         # The buffer of the transfer in flight on `ep`, or None.
         return self._pending.get(ep)
 
-    def complete(self, ep, n=-1, ok=True):
-        # The host finished the transfer on `ep` (n bytes; -1 = the whole buffer): xfer_cb.
-        # Allocates nothing, so it can run inside disable_irq().
+    def complete(self, ep, n=-1, result=XFER_SUCCESS):
+        # The host finished the transfer on `ep` (n bytes; -1 = the whole buffer): xfer_cb
+        # with TinyUSB's result code (0 = success). Allocates nothing on success, so it can run
+        # inside disable_irq().
         buf = self._pending.pop(ep)
         if n < 0:
             n = len(buf)
-        self._xfer_cb(ep, ok, n)
+        if self._xfer_cb is not None:
+            try:  # inline, not _call(): no argument tuple to allocate with the heap locked
+                self._xfer_cb(ep, result, n)
+            except Exception as e:
+                self.callback_errors.append(e)
 
     def host_write(self, ep, data):
         # The host sends `data` on OUT endpoint `ep`; False if no transfer is armed there.
@@ -395,7 +526,7 @@ class USBDevice:
         cb = self._control_xfer_cb
         req = memoryview(bytearray(setup))
         length = setup[6] | (setup[7] << 8)
-        r = cb(1, req)
+        r = self._call(cb, 1, req)
         if r is False or r is None:
             return False, None
         got = b""
@@ -404,9 +535,9 @@ class USBDevice:
                 got = bytes(memoryview(r)[:length])
             else:
                 r[0 : len(data)] = data
-            if cb(2, req) is False:
+            if self._call(cb, 2, req) in (False, None):
                 return False, None
-        if cb(3, req) is False:
+        if self._call(cb, 3, req) in (False, None):
             return False, None
         return True, got
 
@@ -416,5 +547,13 @@ def fake_reset(cause=PWRON_RESET):
     _gpios.clear()
     USBDevice._it = None
     WDT.last = None
+    WDT.clock = None
+    Timer.last = None
     _state.reset_cause = cause
     _state.irq_depth = 0
+    _state.irq_errors = []
+
+
+def irq_errors():
+    # Test hook: exceptions IRQ handlers raised (each disabled its IRQ).
+    return _state.irq_errors

@@ -14,7 +14,7 @@ class MemStorage:
         self.files = {}
         self.budget = -1  # steps before the power fails; -1 = no power cut planned
         self.steps = 0  # steps taken so far
-        self.cut_suffix = None  # cut the power halfway through the next append to such a file
+        self.cut_suffix = None  # cut the power in the next write to a file whose name has this
 
     def copy(self):
         other = MemStorage()
@@ -44,7 +44,13 @@ class MemStorage:
             raise PowerCut()
 
     def listdir(self):
-        return list(self.files)
+        return [n for n in self.files if "/" not in n]
+
+    def mkdir(self, name):
+        pass
+
+    def free_blocks(self):
+        return None  # no limit but the journal's capacity
 
     def size(self, name):
         f = self.files.get(name)
@@ -62,18 +68,31 @@ class MemStorage:
         buf[:n] = f[offset : offset + n]
         return n
 
-    def cut_in_next_append(self, suffix):
-        # Plan a power cut in the middle of the next append to a file ending with `suffix`.
-        self.cut_suffix = suffix
+    def cut_in_next_append(self, part):
+        # Plan a power cut in the middle of the next write to a file whose name holds `part`
+        # (an append persists half its bytes; an atomic write() nothing).
+        self.cut_suffix = part
 
-    def append(self, name, data):
+    def append(self, name, data, more=None):
         f = self.files.get(name)
         if f is None:
             f = self.files[name] = bytearray()
-        if self.cut_suffix is not None and name.endswith(self.cut_suffix):
+        if more is not None:
+            data = bytes(data) + bytes(more)
+        if self.cut_suffix is not None and self.cut_suffix in name:
             self.cut_suffix = None
             self.budget = len(data) // 2
         self._write(f, data)
+
+    def write(self, name, data):
+        # Atomic, as littlefs commits a file at close: old content or new, never a mix.
+        if self.cut_suffix is not None and self.cut_suffix in name:
+            self.cut_suffix = None
+            self.budget = len(data) // 2
+        n = len(data)  # one step per byte, as for the other writes, but all or nothing
+        if self._step(n) < n or (n == 0 and self.budget == 0):
+            raise PowerCut()
+        self.files[name] = bytearray(data)
 
     def replace(self, name, data):
         tmp = bytearray()
