@@ -11,6 +11,7 @@ from typing import Any
 
 from ..capture.pcapng import CaptureWriter
 from ..events import Rating
+from ..sim.keypad import SimulatedKeypad
 from ..transports.base import to_reports
 from ..wire import codec
 from ..wire.session import Session
@@ -37,11 +38,17 @@ class _Device(Lane):
     held_in: list[tuple[int, bytes]] = field(default_factory=list)  # stalled keypad->host bytes
 
 
+COUNTERS = ("presses", "unprompted", "repeats", "multi_key")  # the firmware's rules counters
+
+
 @dataclass
 class Result:
     ratings: list[dict[str, Any]]
     key_edges: list[dict[str, Any]]
     stats: dict[str, int]
+    confirmed: dict[str, int] = field(default_factory=dict)  # per device: ratings thanked for
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)  # per device
+    latency_ms: list[int] = field(default_factory=list)  # key down -> stored, per rating
 
 
 class Runner(Timeline[_Device]):
@@ -58,6 +65,7 @@ class Runner(Timeline[_Device]):
         self.clock_offset = 0  # host_clock_jump: the host's wall clock is off by this much
         self._prompt_ids = 0
         self.store: dict[tuple[str, int], dict[str, Any]] = {}
+        self.latency_ms: list[int] = []
         self.stats = {
             "reports_dropped": 0,
             "reports_corrupted": 0,
@@ -149,6 +157,7 @@ class Runner(Timeline[_Device]):
         if key in self.store:
             self.stats["duplicates_ignored"] += 1
         else:
+            self.latency_ms.append(self.now - (r.time_ms - EPOCH0 - self.clock_offset))
             self.store[key] = {
                 "device": dev.id,
                 "seq": r.journal_seq,
@@ -251,7 +260,19 @@ class Runner(Timeline[_Device]):
             for dev in sorted(self.lanes.values(), key=lambda d: d.id)
             for at, key, down in dev.keypad.key_edges
         ]
-        return Result(ratings, edges, self.stats)
+        confirmed = {d.id: d.keypad.journal_next_seq() - 1 for d in self.lanes.values()}
+        counters = {d.id: keypad_counters(d.keypad) for d in self.lanes.values()}
+        return Result(ratings, edges, self.stats, confirmed, counters, self.latency_ms)
+
+
+def keypad_counters(kp: Keypad) -> dict[str, int]:
+    """The firmware's press counters (``rpfw.rules.Rules``) of a simulated keypad."""
+    if isinstance(kp, SimulatedKeypad):
+        rules = kp.core.rules
+        return {name: int(getattr(rules, name)) for name in COUNTERS}
+    ref = kp._ref  # the keypad's name in the VM (MicroPythonKeypad), one round trip for all
+    values = kp.vm.eval("[" + ", ".join(f"{ref}.core.rules.{n}" for n in COUNTERS) + "]")
+    return {name: int(v) for name, v in zip(COUNTERS, values, strict=True)}
 
 
 def run(

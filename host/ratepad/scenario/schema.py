@@ -265,8 +265,8 @@ def _types(t: Any) -> str:
     names = {"integer": "an integer", "string": "a string", "object": "an object"}
     names |= {"array": "a list", "number": "a number", "boolean": "true or false"}
     if isinstance(t, list):
-        return " or ".join(names.get(x, x) for x in t)
-    return names.get(t, t)
+        return " or ".join(names.get(str(x), str(x)) for x in t)
+    return names.get(str(t), str(t))
 
 
 def _bounds(schema: dict[str, Any]) -> tuple[Any, Any]:
