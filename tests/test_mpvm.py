@@ -17,6 +17,8 @@ from ratepad.tools.mpvm import (
 )
 
 
+pytestmark = pytest.mark.micropython
+
 @pytest.fixture
 def vm() -> Iterator[MicroPythonVM]:
     with MicroPythonVM(timeout=30) as machine:
