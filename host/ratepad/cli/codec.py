@@ -66,10 +66,39 @@ def _describe(item: Frame | BadSpan) -> str:
     return f"@{item.offset:<6} seq={item.seq:<5} {type_name}{flags} {body}".rstrip()
 
 
+_JSON_STR = json.encoder.encode_basestring  # the JSON text of a str, non-ASCII kept (C)
+
+
 def _dumps(value: Any) -> str:
-    if type(value) is int:  # most fields: no need for the JSON encoder
+    """A field value as JSON text, the common types without the whole encoder."""
+    kind = type(value)
+    if kind is int:
         return str(value)
+    if kind is str:
+        return _JSON_STR(value)
+    if kind is bool:
+        return "true" if value else "false"
     return json.dumps(value, ensure_ascii=False)
+
+
+PROGRESS_BYTES = 8 << 20  # a progress bar (on a terminal) for streams longer than this
+SLICE = 1 << 20
+
+
+def _decoded(data: bytes) -> list[Frame | BadSpan]:
+    """Every frame and bad span of one stream; with a progress bar on a terminal if it is long."""
+    decoder = StreamDecoder()
+    if len(data) < PROGRESS_BYTES or not sys.stderr.isatty():
+        return [*decoder.feed(data), *decoder.finish()]
+    from tqdm import tqdm
+
+    out: list[Frame | BadSpan] = []
+    with tqdm(total=len(data), unit="B", unit_scale=True, file=sys.stderr, leave=False) as bar:
+        for i in range(0, len(data), SLICE):
+            out.extend(decoder.feed(data[i : i + SLICE]))
+            bar.update(min(SLICE, len(data) - i))
+    out.extend(decoder.finish())
+    return out
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -82,8 +111,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         lines: list[str] = []
         if device is not None and not args.json:
             lines.append(f"# {device} {direction} ({len(data)} bytes)")
-        decoder = StreamDecoder()
-        for item in [*decoder.feed(data), *decoder.finish()]:
+        for item in _decoded(data):
             if isinstance(item, BadSpan):
                 bad += 1
                 if args.json:

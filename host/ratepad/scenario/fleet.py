@@ -237,7 +237,8 @@ def _keypad(i: int, hours: float, profile: Profile, seed: int, engine: str) -> _
             "until_ms": int(hours * HOUR) + 120_000,
             "devices": [{"id": device, "keys": keys, "config": profile.settings}],
             "events": events,
-        }
+        },
+        schema=False,  # made here, by day_events
     )
     result = Runner(scenario, engine=engine).run()
     summary = keypad_summary(device, result, prompts, keys)

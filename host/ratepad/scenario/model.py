@@ -102,14 +102,16 @@ def _check_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
         raise ScenarioError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {extra}")
 
 
-def parse(data: dict[str, Any], source: str = "") -> Scenario:
-    """Check a scenario given as parsed JSON/TOML."""
+def parse(data: dict[str, Any], source: str = "", schema: bool = True) -> Scenario:
+    """Check a scenario given as parsed JSON/TOML (``schema=False``: not against the JSON
+    Schema, for scenarios made by code such as fleets; the checks below still apply)."""
     if not isinstance(data, dict):
         raise ScenarioError("a scenario is a JSON object")
-    try:
-        validate(data)
-    except SchemaError as exc:
-        raise ScenarioError(str(exc)) from None
+    if schema:
+        try:
+            validate(data)
+        except SchemaError as exc:
+            raise ScenarioError(str(exc)) from None
     seed = _int(data.get("seed", 0), "seed")
     until = _int(data.get("until_ms", 60_000), "until_ms", 0, MAX_UNTIL_MS)
     devices = []

@@ -238,15 +238,30 @@ class Runner(Timeline[_Device]):
                 self._command(dev, codec.SetConfig(k, str(v)))
 
     # -- running ------------------------------------------------------------------------------
-    def run(self) -> Result:
+    def run(self, progress: bool = False) -> Result:
+        """Run to ``until_ms``; ``progress``: a progress bar of virtual time on stderr (shown on
+        a terminal only)."""
         try:
-            return self._run()
+            return self._run(progress)
         finally:
             self.close_engine()
 
-    def _run(self) -> Result:
+    def _run(self, progress: bool) -> Result:
         until = self.scenario.until_ms
-        self.run_until(until)
+        if progress:
+            import sys
+
+            from tqdm import tqdm
+
+            step = max(until // 200, 1)
+            with tqdm(
+                total=until, unit="ms", file=sys.stderr, disable=not sys.stderr.isatty()
+            ) as bar:
+                for t in range(step, until + step, step):
+                    self.run_until(min(t, until))
+                    bar.update(min(t, until) - bar.n)
+        else:
+            self.run_until(until)
         for dev in self.lanes.values():
             dev.keypad.advance_to(until)
             self._exchange(dev)
