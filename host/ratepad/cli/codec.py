@@ -62,23 +62,12 @@ def _describe(item: Frame | BadSpan) -> str:
         return f"@{item.offset:<6} error {item.kind} ({item.length} bytes): {item.detail}"
     type_name, fields = codec.message_fields(item.message)
     flags = "".join(f" [{f}]" for f in plain_value(item.flags)) if item.flags else ""
-    body = " ".join(f"{k}={_dumps(v)}" for k, v in fields.items())
+    # the field values as JSON text: ints (most fields) as they are, the rest by the C encoder
+    body = " ".join([f"{k}={v}" if type(v) is int else f"{k}={_ENC(v)}" for k, v in fields.items()])
     return f"@{item.offset:<6} seq={item.seq:<5} {type_name}{flags} {body}".rstrip()
 
 
-_JSON_STR = json.encoder.encode_basestring  # the JSON text of a str, non-ASCII kept (C)
-
-
-def _dumps(value: Any) -> str:
-    """A field value as JSON text, the common types without the whole encoder."""
-    kind = type(value)
-    if kind is int:
-        return str(value)
-    if kind is str:
-        return _JSON_STR(value)
-    if kind is bool:
-        return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False)
+_ENC = json.JSONEncoder(ensure_ascii=False).encode
 
 
 PROGRESS_BYTES = 8 << 20  # a progress bar (on a terminal) for streams longer than this
@@ -105,7 +94,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     bad = 0
     streams, cut = _read_streams(args)
     write = sys.stdout.write
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    dumps = _ENC
     for device, direction, data in streams:
         where: dict[str, Any] = {} if device is None else {"device": device, "direction": direction}
         lines: list[str] = []
