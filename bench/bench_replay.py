@@ -9,7 +9,7 @@ HID report (zero-padded, as a USB capture records them), 10 ms apart, written wi
     `ratepad replay` does before printing;
 (c) `ratepad replay FILE --json` in-process, output thrown away (b + JSON formatting + printing,
     and the file read);
-the file read itself (python-pcapng parsing, paid once by (b) at open) is timed separately.
+the file read itself (dpkt pcapng blocks, paid once by (b) at open) is timed separately.
 
 Then real-time replay (speed 1) of a shorter capture: how late each chunk was handed out
 (target: median at most 1 ms).
@@ -33,7 +33,7 @@ from pathlib import Path
 from ratepad.capture.pcapng import CaptureWriter, read_capture
 from ratepad.cli.capture import replay_url
 from ratepad.cli.main import main as cli_main
-from ratepad.errors import DisconnectedError
+from ratepad.errors import EndOfCapture
 from ratepad.transports import to_reports
 from ratepad.transports.replay import ReplayTransport
 from ratepad.wire import codec
@@ -121,7 +121,7 @@ def replay_session(transport: ReplayTransport) -> int:
                 receive(data)
                 while next_event() is not None:
                     events += 1
-    except DisconnectedError:
+    except EndOfCapture:
         pass
     return events
 
@@ -184,7 +184,7 @@ def main() -> None:
         with contextlib.redirect_stderr(io.StringIO()):
             t_cli, _ = best_of(1, cli_run)
 
-        print(f"file read (python-pcapng, read_capture): {t_read:.2f} s")
+        print(f"file read (dpkt pcapng blocks, read_capture): {t_read:.2f} s")
         print()
         print(f"{'run':<58} {'time':>8} {'frames/s':>10} {'vs (a)':>7}")
         rows = [

@@ -23,3 +23,19 @@ def load_vectors() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def vectors() -> list[dict[str, Any]]:
     return load_vectors()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``micropython`` need Node.js and the MicroPython npm package: without them
+    they are skipped, with the reason (what is missing and how to install it)."""
+    marked = [item for item in items if item.get_closest_marker("micropython")]
+    if not marked:
+        return
+    from ratepad.sim.mpkeypad import vm_missing
+
+    reason = vm_missing()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in marked:
+        item.add_marker(skip)

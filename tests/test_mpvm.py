@@ -16,6 +16,8 @@ from ratepad.tools.mpvm import (
     MicroPythonVMUnavailable,
 )
 
+pytestmark = pytest.mark.micropython
+
 
 @pytest.fixture
 def vm() -> Iterator[MicroPythonVM]:

@@ -230,3 +230,27 @@ def test_link_faults_apply_to_served_reports() -> None:
 @pytest.mark.timeout(120)
 def test_serve_on_the_micropython_engine() -> None:
     assert serve_in_process(FAULTY, speed=10, engine="micropython") == {}
+
+
+@pytest.mark.timeout(60)
+def test_serve_honours_ticks_start_ms() -> None:
+    """The served keypads start at their ``ticks_start_ms`` (one timeline with the runner):
+    here the keypad's ticks_ms wraps between the press and its debounced edge."""
+    wrap = {
+        **FAULTY,
+        "devices": [{"id": "K1", "keys": 5, "ticks_start_ms": (1 << 30) - 5_002, "config": {}}],
+        "until_ms": 12_000,
+        "events": [
+            {"at_ms": 0, "device": "K1", "do": "connect"},
+            {"at_ms": 5_000, "device": "K1", "do": "press", "score": 3, "bounce_ms": 3},
+        ],
+    }
+    server = ScenarioServer(parse(wrap), ("127.0.0.1", 0), 10)
+    try:
+        assert server.devices["K1"].keypad.ticks(0) == (1 << 30) - 5_002
+        server.start()
+        with ratepad.open(server.urls()["K1"]) as kp:
+            rating = kp.start_prompt("S1", timeout=30).wait(10)
+            assert (rating.score, rating.time_exact) == (3, True)
+    finally:
+        server.close()

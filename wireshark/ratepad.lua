@@ -1,6 +1,7 @@
 -- DO NOT EDIT: generated from protocol/schema.py by `make generate`.
 -- Protocol version 1, schema fingerprint 0xe7202dbd.
--- Wireshark dissector for ratepad captures (pcapng, LINKTYPE_USER0 = 147).
+-- Wireshark dissector for ratepad captures (pcapng, LINKTYPE_USER0 = 147) and for the
+-- keypad's HID reports in USB captures (Linux usbmon, Windows USBPcap).
 --   tshark -X lua_script:wireshark/ratepad.lua -r capture.pcapng
 -- or copy this file into Wireshark's personal Lua plugins folder.
 
@@ -531,10 +532,11 @@ local function feed(st, data, out)
 end
 
 -- First-pass state: stream per (interface, direction); results per packet number.
-local streams, results = {}, {}
+-- USB captures: devices found to be keypads (see heuristic below).
+local streams, results, usb_keypads = {}, {}, {}
 
 function proto.init()
-  streams, results = {}, {}
+  streams, results, usb_keypads = {}, {}, {}
 end
 
 local f_frame_number = Field.new("frame.number")
@@ -612,37 +614,51 @@ local function show_frame(tree, ti, fr)
   return msg and msg.name or string.format("unknown (0x%02x)", fr.type_id)
 end
 
-function proto.dissector(tvb, pinfo, tree)
-  pinfo.cols.protocol = "RATEPAD"
+local f_usb_bus = Field.new("usb.bus_id")
+local f_usb_address = Field.new("usb.device_address")
+local f_usb_direction = Field.new("usb.endpoint_address.direction")
+
+-- The link a packet belongs to: (stream key, device name, direction). In ratepad's own captures
+-- an interface is a keypad and epb_flags gives the direction; in a USB capture (usbmon, USBPcap)
+-- the packet is the data of one interrupt transfer of device BUS.ADDR, IN = keypad to host.
+local function link_of(pinfo)
+  local bus, address = f_usb_bus(), f_usb_address()
+  if bus and address then
+    local name = tostring(bus.value) .. "." .. tostring(address.value)
+    local dir = f_usb_direction()
+    return "usb " .. name, name, (dir and dir.value == 1) and "in" or "out"
+  end
   local iface = f_iface_id()
   local name = f_iface_name()
   iface = iface and iface.value or 0  -- a pcap file has one interface and no interface id
   name = name and tostring(name.value) or tostring(iface)
   local direction = pinfo.p2p_dir == 0 and "out" or "in"  -- P2P_DIR_SENT = host to keypad
-  local plen = tvb:len()
+  return iface .. ":" .. direction, name, direction
+end
 
+-- This packet's reassembly result (fed on the first pass that builds a tree, then cached);
+-- nil, reason when there is none to show.
+local function reassemble(tvb, pinfo, key)
   local res = results[pinfo.number]
-  if not res then
-    if not f_frame_number() then return plen end  -- no protocol tree: see Listener above
-    local key = iface .. ":" .. direction
-    local st = streams[key]
-    if not st then
-      st = { pending = "", offset = 0, dropped = 0, last = 0 }
-      streams[key] = st
-    end
-    if pinfo.number <= st.last then
-      -- reached out of order without a first pass in order: nothing sound to show
-      local ti = tree:add(proto, tvb())
-      ti:set_text("ratepad: not reassembled (this packet was not dissected in order)")
-      return plen
-    end
-    st.last = pinfo.number
-    res = { start = st.offset + #st.pending, items = {} }
-    feed(st, tvb:raw(), res.items)
-    res.pending = st.dropped + #st.pending
-    results[pinfo.number] = res
+  if res then return res end
+  if not f_frame_number() then return nil, "no tree" end  -- see Listener above
+  local st = streams[key]
+  if not st then
+    st = { pending = "", offset = 0, dropped = 0, last = 0 }
+    streams[key] = st
   end
+  if pinfo.number <= st.last then return nil, "out of order" end
+  st.last = pinfo.number
+  res = { start = st.offset + #st.pending, items = {} }
+  feed(st, tvb:raw(), res.items)
+  res.pending = st.dropped + #st.pending
+  results[pinfo.number] = res
+  return res
+end
 
+local function show(tvb, pinfo, tree, res, name, direction)
+  pinfo.cols.protocol = "RATEPAD"
+  local plen = tvb:len()
   local info = {}
   for _, item in ipairs(res.items) do
     -- the part of the item that is in this packet (garbage before a recovered frame may be in
@@ -688,4 +704,43 @@ function proto.dissector(tvb, pinfo, tree)
   return plen
 end
 
+function proto.dissector(tvb, pinfo, tree)
+  local key, name, direction = link_of(pinfo)
+  local res, why = reassemble(tvb, pinfo, key)
+  if not res then
+    if why == "out of order" then
+      -- reached out of order without a first pass in order: nothing sound to show
+      pinfo.cols.protocol = "RATEPAD"
+      local ti = tree:add(proto, tvb())
+      ti:set_text("ratepad: not reassembled (this packet was not dissected in order)")
+    end
+    return tvb:len()
+  end
+  return show(tvb, pinfo, tree, res, name, direction)
+end
+
+-- USB captures. A keypad is found by its VID:PID (ratepad/transports/usbid.py) when the capture
+-- holds its device descriptor, else by a heuristic on HID interrupt transfers: a device is the
+-- keypad once one of its 64-byte reports completes a frame that passes the COBS and CRC-32
+-- checks; from then on all its reports, both ways, are dissected.
+local USB_VID, USB_PID, REPORT_SIZE = 0x1209, 0x0001, 64
+
+local function heuristic(tvb, pinfo, tree)
+  if tvb:len() ~= REPORT_SIZE then return false end
+  local key, name, direction = link_of(pinfo)
+  local res = reassemble(tvb, pinfo, key)
+  if not res then return false end
+  if not usb_keypads[name] then
+    for _, item in ipairs(res.items) do
+      if not item.kind then usb_keypads[name] = true end
+    end
+    if not usb_keypads[name] then return false end
+  end
+  show(tvb, pinfo, tree, res, name, direction)
+  return true
+end
+
+
 DissectorTable.get("wtap_encap"):add(wtap_encaps and wtap_encaps.USER0 or wtap.USER0, proto)
+DissectorTable.get("usb.product"):add(USB_VID * 65536 + USB_PID, proto)
+proto:register_heuristic("usb.interrupt", heuristic)

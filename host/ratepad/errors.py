@@ -89,6 +89,10 @@ class DisconnectedError(TransportError, ConnectionError):
     """The keypad went away."""
 
 
+class EndOfCapture(RatepadError, EOFError):
+    """A replayed capture has ended: not a lost link, nothing to reconnect to."""
+
+
 class RatepadTimeout(RatepadError, TimeoutError):
     """An operation did not complete in time."""
 

@@ -382,13 +382,24 @@ def pairwise_covariance(matrix: Sequence[Sequence[float | None]]) -> list[list[f
     return cov
 
 
+VARIANCE_NOISE = 1e-12
+"""A total-score variance at or below this share of the summed item variances is rounding noise
+of the covariance sums (the items cancel out exactly), and counts as no variance."""
+
+
+def has_variance(total: float, trace: float) -> bool:
+    """Whether a total-score variance ``total`` (with summed item variances ``trace``) is more
+    than rounding noise (see ``VARIANCE_NOISE``)."""
+    return total > VARIANCE_NOISE * max(trace, 0.0) and total > 0.0
+
+
 def alpha_from_covariance(cov: Sequence[Sequence[float]]) -> float:
     """k/(k-1) (1 - trace(C) / sum(C)) for a k x k item covariance matrix C."""
     k = len(cov)
     total = math.fsum(math.fsum(row) for row in cov)
-    if not total > 0.0:
-        raise MetricsError("the total score has no variance: alpha is undefined")
     trace = math.fsum(cov[i][i] for i in range(k))
+    if not has_variance(total, trace):
+        raise MetricsError("the total score has no variance: alpha is undefined")
     return (k / (k - 1)) * (1.0 - trace / total)
 
 

@@ -29,6 +29,7 @@ from ratepad.errors import MetricsError, SurveyFormatError
 from ratepad.metrics import (
     alpha_from_covariance,
     cronbach_alpha,
+    has_variance,
     item_matrix,
     pairwise_covariance,
 )
@@ -284,6 +285,8 @@ def item_total_statistics(
         mean = math.fsum(v for v in present if v is not None) / n
         rest = [[cov[a][b] for b in range(k) if b != i] for a in range(k) if a != i]
         rest_variance = math.fsum(math.fsum(r) for r in rest)
+        if not has_variance(rest_variance, math.fsum(rest[a][a] for a in range(k - 1))):
+            rest_variance = 0.0  # the other items cancel out: their sum is constant
         covariance_with_rest = math.fsum(cov[i][j] for j in range(k) if j != i)
         r: float | None = None
         if cov[i][i] > 0.0 and rest_variance > 0.0:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..capture.pcapng import CaptureError, CaptureWriter, Direction, read_capture
+from ..capture.pcapng import CaptureError, CaptureWriter, Direction, scan_capture
 from ..capture.tap import CaptureTap, CapturingTransport, device_label
-from ..errors import DisconnectedError, RatepadError
+from ..errors import EndOfCapture, RatepadError
 from ..events import CommandResult, Event, KeyEvent
 from ..jsonio import display_line, event_json
 from ..wire import codec
@@ -32,6 +32,8 @@ from ..wire.stream import Frame
 from .common import EXIT_OK, DeviceCommandError, UsageError, nonnegative_float, positive_float
 
 __all__ = ["cmd_record", "cmd_replay", "register"]
+
+LINGER_S = 0.5  # --serve: the connection stays this long after the end of the capture
 
 
 # --- record -------------------------------------------------------------------------------------
@@ -169,11 +171,24 @@ class CountingSession(Session):
         return super()._handle(frame)
 
 
-def replay_url(path: str | Path, device: str | None = None, speed: float = 0.0) -> str:
+def replay_url(
+    path: str | Path,
+    device: str | None = None,
+    speed: float = 0.0,
+    loop: int = 1,
+    skip: float | None = None,
+    gap: float = 0.0,
+) -> str:
     """The ``replay://`` URL of a capture file."""
     query: dict[str, str] = {"speed": repr(speed)}
     if device is not None:
         query["device"] = device
+    if loop != 1:
+        query["loop"] = str(loop)
+    if skip is not None:
+        query["skip"] = repr(skip)
+    if gap:
+        query["gap"] = repr(gap)
     location = quote(Path(path).absolute().as_posix(), safe="/")
     return f"replay://{location}?{urlencode(query)}"
 
@@ -181,10 +196,10 @@ def replay_url(path: str | Path, device: str | None = None, speed: float = 0.0) 
 def _cannot_replay(path: str, device: str | None, exc: RatepadError) -> str:
     """Why the replay transport could not open a capture, in the user's terms."""
     try:
-        chunks = read_capture(path)
+        scan = scan_capture(path)
     except CaptureError:
         return str(exc)  # not a readable capture: the transport said so
-    devices = sorted({c.device for c in chunks if c.direction == "in"})
+    devices = sorted({c.device for c in scan.chunks if c.direction == "in"} | set(scan.usb_devices))
     if not devices:
         return f"{path}: no keypad-to-host traffic to replay"
     return f"{path}: no traffic from device {device!r} (devices: {', '.join(devices)})"
@@ -203,11 +218,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {path}: no such file")
     if not Path(path).is_file():
         raise UsageError(f"cannot read {path}: not a file")
-    transport = ReplayTransport(replay_url(path, args.device, args.speed))
+    url = replay_url(path, args.device, args.speed, args.loop, args.skip, args.gap)
+    transport = ReplayTransport(url)
     try:
         transport.open()
     except RatepadError as exc:
         raise UsageError(_cannot_replay(path, args.device, exc)) from None
+    if transport.cut is not None:
+        print(
+            f"ratepad replay: warning: the capture is cut short ({transport.cut})", file=sys.stderr
+        )
+    if args.serve is not None:
+        return _serve_replay(args, transport)
     # the clock of the original host: the capture time of the chunk being handled
     session = CountingSession(clock=lambda: transport.timestamp_us // 1000, software="replay")
     kinds = Counter[str]()
@@ -218,8 +240,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         while True:
             try:
                 data = transport.read(1.0)
-            except DisconnectedError:
-                break  # end of capture
+            except EndOfCapture:
+                break
             if not data:
                 continue
             chunks += 1
@@ -237,6 +259,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "device": transport.device,
         "serial": session.serial,
         "speed": args.speed,
+        "passes": transport.passes,
         "chunks": chunks,
         "bytes": nbytes,
         "frames": session.frames,
@@ -254,6 +277,75 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(json.dumps({"summary": summary}, ensure_ascii=False), flush=True)
     else:
         print(_summary_line(summary), file=sys.stderr)
+    return EXIT_OK
+
+
+def _serve_replay(args: argparse.Namespace, transport: Any) -> int:
+    """``--serve``: the capture's keypad served as ``tcp://HOST:PORT/ID`` to one host."""
+    from ..scenario.serve import ServeError, parse_address
+    from ..sim.serve import Dropped, KeypadServer, Refused
+
+    transport.close()
+    device = str(transport.device)
+    done = threading.Event()
+    busy = threading.Lock()
+
+    class Served:
+        """One connection: a fresh replay of the capture (``ServedKeypad``)."""
+
+        def __init__(self) -> None:
+            self.replay = type(transport)(transport.url)
+
+        def connect(self) -> None:
+            if done.is_set():
+                raise Refused(f"{device}: the replay is over")
+            if not busy.acquire(blocking=False):
+                raise Refused(f"{device} is in use by another host")
+            self.replay.open()
+
+        def disconnect(self) -> None:
+            self.replay.close()
+            if busy.locked():
+                busy.release()
+
+        def read(self, timeout: float | None) -> bytes:
+            try:
+                data: bytes = self.replay.read(0.1 if timeout is None else timeout)
+                return data
+            except (EndOfCapture, RatepadError):
+                # let the host's last bytes in first: closing on unread data resets the
+                # connection, and the host could lose what it has not read yet
+                time.sleep(LINGER_S)
+                done.set()
+                raise Dropped(device) from None
+
+        def write(self, data: bytes) -> None:
+            """What the host sends goes nowhere."""
+
+    try:
+        address = parse_address(args.serve)
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        server = KeypadServer(address, lambda name: Served() if name == device else None)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {args.serve}: {exc.strerror or exc}") from None
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
+    thread.start()
+    url = f"{server.url_base}/{device}"
+    if args.json:
+        print(json.dumps({"device": device, "url": url}), flush=True)
+    else:
+        print(f"serving {url}", flush=True)
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+    print(f"# served {device} from {args.file} to the end of the capture", file=sys.stderr)
     return EXIT_OK
 
 
@@ -323,8 +415,16 @@ def register(sub: Any) -> None:
         "for timed replay, how late chunks were handed out) on stderr, or as a last JSON "
         'line {"summary": ...} with --json. Nothing is sent to any keypad.',
     )
-    p.add_argument("file", metavar="FILE", help="a .pcapng capture (ratepad record, --capture)")
-    p.add_argument("--device", metavar="ID", help="the keypad to replay (default: the first)")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="a capture (ratepad record, --capture; or Linux usbmon / Windows USBPcap)",
+    )
+    p.add_argument(
+        "--device",
+        metavar="ID",
+        help="the keypad to replay (default: the first); BUS.ADDR in a USB capture",
+    )
     p.add_argument(
         "--speed",
         type=nonnegative_float,
@@ -332,5 +432,43 @@ def register(sub: Any) -> None:
         metavar="X",
         help="0 = as fast as possible (default), 1 = real time, 2 = twice as fast ...",
     )
+    p.add_argument(
+        "--loop",
+        type=_loops,
+        nargs="?",
+        const=0,
+        default=1,
+        metavar="N",
+        help="play the capture N times; without N, until Ctrl-C",
+    )
+    p.add_argument(
+        "--skip",
+        type=nonnegative_float,
+        metavar="S",
+        help="shorten every pause longer than S seconds to S (timed replay)",
+    )
+    p.add_argument(
+        "--gap",
+        type=nonnegative_float,
+        default=0.0,
+        metavar="G",
+        help="at least G seconds between chunks",
+    )
+    p.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        help="serve the recorded keypad as tcp://HOST:PORT/ID to another process (port 0: a "
+        "free one) until the capture has been played to its end",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_replay)
+
+
+def _loops(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("expected 0..1000000 (0: until Ctrl-C)")
+    return value

@@ -13,21 +13,17 @@ from ..wire.codec_support import plain_value
 from ..wire.stream import BadSpan, Frame, StreamDecoder
 from .common import EXIT_OK, EXIT_PROBLEMS, UsageError, load_json
 
-
-def _print_json(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-
-
 Stream = tuple[str | None, str | None, bytes]
 """(device, direction, bytes): one byte stream to decode; device is None for raw input."""
 
 
-def _read_streams(args: argparse.Namespace) -> list[Stream]:
+def _read_streams(args: argparse.Namespace) -> tuple[list[Stream], str | None]:
+    """The byte streams to decode, and where a capture was cut short (None if whole)."""
     if args.hex is not None:
         if args.file is not None:
             raise UsageError("give either FILE or --hex, not both")
         try:
-            return [(None, None, bytes.fromhex("".join(args.hex.split())))]
+            return [(None, None, bytes.fromhex("".join(args.hex.split())))], None
         except ValueError:
             raise UsageError("--hex is not valid hexadecimal") from None
     if args.file is None or args.file == "-":
@@ -37,23 +33,23 @@ def _read_streams(args: argparse.Namespace) -> list[Stream]:
             data = Path(args.file).read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    if data[:4] != _PCAPNG_MAGIC:
-        if args.file and args.file.lower().endswith(".pcapng"):
-            raise UsageError(f"{args.file} is not a pcapng capture")
-        return [(None, None, data)]
-    from ..capture.pcapng import CaptureError, read_capture
+    from ..capture.pcapng import PCAP_MAGICS, PCAPNG_MAGIC, CaptureError, scan_capture
 
+    if data[:4] != PCAPNG_MAGIC and data[:4] not in PCAP_MAGICS:
+        if args.file and args.file.lower().endswith((".pcapng", ".pcap")):
+            raise UsageError(f"{args.file} is not a pcapng or pcap capture")
+        if args.device is not None:
+            raise UsageError("--device goes with a USB capture")
+        return [(None, None, data)], None
     try:
-        chunks = read_capture(data)
+        scan = scan_capture(data, usb_device=args.device)
     except CaptureError as exc:
         raise UsageError(str(exc)) from None
-    streams: dict[tuple[str, str], bytearray] = {}
-    for chunk in chunks:
-        streams.setdefault((chunk.device, chunk.direction), bytearray()).extend(chunk.data)
-    return [(dev, direction, bytes(data)) for (dev, direction), data in streams.items()]
-
-
-_PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+    streams: dict[tuple[str, str], list[bytes]] = {}
+    for chunk in scan.chunks:
+        streams.setdefault((chunk.device, chunk.direction), []).append(chunk.data)
+    out: list[Stream] = [(dev, d, b"".join(parts)) for (dev, d), parts in streams.items()]
+    return out, scan.cut
 
 
 def _frame_line(item: Frame) -> dict[str, Any]:
@@ -65,31 +61,65 @@ def _describe(item: Frame | BadSpan) -> str:
     if isinstance(item, BadSpan):
         return f"@{item.offset:<6} error {item.kind} ({item.length} bytes): {item.detail}"
     type_name, fields = codec.message_fields(item.message)
-    flags = "".join(f" [{f}]" for f in plain_value(item.flags))
-    body = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())
+    flags = "".join(f" [{f}]" for f in plain_value(item.flags)) if item.flags else ""
+    # the field values as JSON text: ints (most fields) as they are, the rest by the C encoder
+    body = " ".join([f"{k}={v}" if type(v) is int else f"{k}={_ENC(v)}" for k, v in fields.items()])
     return f"@{item.offset:<6} seq={item.seq:<5} {type_name}{flags} {body}".rstrip()
+
+
+_ENC = json.JSONEncoder(ensure_ascii=False).encode
+
+
+PROGRESS_BYTES = 8 << 20  # a progress bar (on a terminal) for streams longer than this
+SLICE = 1 << 20
+
+
+def _decoded(data: bytes) -> list[Frame | BadSpan]:
+    """Every frame and bad span of one stream; with a progress bar on a terminal if it is long."""
+    decoder = StreamDecoder()
+    if len(data) < PROGRESS_BYTES or not sys.stderr.isatty():
+        return [*decoder.feed(data), *decoder.finish()]
+    from tqdm import tqdm
+
+    out: list[Frame | BadSpan] = []
+    with tqdm(total=len(data), unit="B", unit_scale=True, file=sys.stderr, leave=False) as bar:
+        for i in range(0, len(data), SLICE):
+            out.extend(decoder.feed(data[i : i + SLICE]))
+            bar.update(min(SLICE, len(data) - i))
+    out.extend(decoder.finish())
+    return out
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     bad = 0
-    for device, direction, data in _read_streams(args):
+    streams, cut = _read_streams(args)
+    write = sys.stdout.write
+    dumps = _ENC
+    for device, direction, data in streams:
         where: dict[str, Any] = {} if device is None else {"device": device, "direction": direction}
+        lines: list[str] = []
         if device is not None and not args.json:
-            print(f"# {device} {direction} ({len(data)} bytes)")
-        decoder = StreamDecoder()
-        for item in [*decoder.feed(data), *decoder.finish()]:
+            lines.append(f"# {device} {direction} ({len(data)} bytes)")
+        for item in _decoded(data):
             if isinstance(item, BadSpan):
                 bad += 1
                 if args.json:
-                    _print_json(
-                        {"error": item.kind, "offset": item.offset, "length": item.length, **where}
-                    )
+                    obj = {"error": item.kind, "offset": item.offset, "length": item.length}
+                    lines.append(dumps({**obj, **where}))
                 else:
-                    print(_describe(item))
+                    lines.append(_describe(item))
             elif args.json:
-                _print_json({**_frame_line(item), **where})
+                lines.append(dumps({**_frame_line(item), **where}))
             else:
-                print(_describe(item))
+                lines.append(_describe(item))
+            if len(lines) >= 4096:
+                write("\n".join(lines) + "\n")
+                lines.clear()
+        if lines:
+            write("\n".join(lines) + "\n")
+    if cut is not None:
+        sys.stdout.flush()
+        raise UsageError(f"{args.file}: the capture is cut short ({cut}); decoded what came before")
     return EXIT_PROBLEMS if bad else EXIT_OK
 
 
@@ -126,14 +156,22 @@ def register(sub: Any) -> None:
     """Add ``decode`` and ``encode``."""
     p = sub.add_parser(
         "decode",
-        help="decode a byte stream or .pcapng capture into messages",
+        help="decode a byte stream or a capture (ratepad, usbmon, USBPcap) into messages",
         description="Decode frames from raw stream bytes (FILE, - for stdin, or --hex) or a "
-        ".pcapng capture. Bad spans are reported with their byte offset and decoding goes on. "
+        "pcapng/pcap capture: ratepad's own, or a USB capture (Linux usbmon, Windows USBPcap) "
+        "from which the keypad's HID interrupt transfers are taken. Bad spans are "
+        "reported with their byte offset and decoding goes on. "
         "Exit status 1 if any bad span was found.",
     )
     p.add_argument("file", nargs="?", metavar="FILE", help="raw stream bytes or .pcapng; - = stdin")
     p.add_argument("--hex", metavar="HEX", help="decode these hex bytes instead of a file")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument(
+        "--device",
+        metavar="BUS.ADDR",
+        help="in a USB capture (usbmon, USBPcap): the keypad's bus and address (default: the "
+        "devices that enumerate with the keypad's VID:PID)",
+    )
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser(

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RatepadError
+from .model import parse
+from .schema import SchemaError, validate
 
 HOUR = 3_600_000
 
@@ -47,20 +49,24 @@ class Profile:
 
     @staticmethod
     def load(path: str | Path | None) -> Profile:
+        """Read a profile (JSON or TOML) checked against ``PROFILE_SCHEMA``."""
         if path is None:
             return Profile()
         p = Path(path)
         try:
             raw = p.read_bytes()
             data = tomllib.loads(raw.decode()) if p.suffix == ".toml" else json.loads(raw)
+        except RecursionError:
+            raise ProfileError(f"cannot read profile {path}: nested too deep") from None
         except (OSError, ValueError) as exc:
-            raise ProfileError(f"cannot read profile {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ProfileError("a profile is an object")
-        known = set(Profile.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ProfileError(f"profile: unknown keys {unknown}")
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if "integer string conversion" in reason:
+                reason = "a number with more than 4300 digits"
+            raise ProfileError(f"cannot read profile {path}: {reason}") from None
+        try:
+            validate(data, PROFILE_SCHEMA, "profile")
+        except SchemaError as exc:
+            raise ProfileError(str(exc)) from None
         values: dict[str, Any] = {
             k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
         }
@@ -70,7 +76,55 @@ class Profile:
             raise ProfileError(f"profile: {exc}") from None
         if len(prof.scores) not in (3, 4, 5) or abs(sum(prof.scores) - 1) > 1e-6:
             raise ProfileError("profile: scores must be 3-5 probabilities summing to 1")
+        if prof.answer_delay_ms[0] > prof.answer_delay_ms[1]:
+            raise ProfileError("profile.answer_delay_ms: expected [low, high] with low <= high")
+        from .model import ScenarioError, check_settings
+
+        try:
+            check_settings(prof.settings, "profile.settings", len(prof.scores))
+        except ScenarioError as exc:
+            raise ProfileError(str(exc)) from None
         return prof
+
+
+_RATE = {"type": "number", "minimum": 0, "maximum": 10_000}
+_MS = {"type": "integer", "minimum": 0, "maximum": 3_600_000}
+PROFILE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "ratepad fleet profile",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "arrivals_per_hour": {
+            "type": "array",
+            "items": {**_RATE, "exclusiveMinimum": 0},
+            "minItems": 1,
+            "maxItems": 24,
+        },
+        "response_rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "answer_delay_ms": {"type": "array", "items": _MS, "minItems": 2, "maxItems": 2},
+        "scores": {
+            "type": "array",
+            "items": {"type": "number", "minimum": 0, "maximum": 1},
+            "minItems": 3,
+            "maxItems": 5,
+        },
+        "press_ms": {
+            "type": "array",
+            "prefixItems": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 60_000},
+                {"type": "number", "minimum": 0, "maximum": 5},
+            ],
+            "minItems": 2,
+            "maxItems": 2,
+        },
+        "bounce_ms_max": {"type": "integer", "minimum": 0, "maximum": 100},
+        "unprompted_per_hour": _RATE,
+        "self_rating_bursts_per_day": _RATE,
+        "prompt_timeout_ms": _MS,
+        "settings": {"type": "object", "additionalProperties": {"type": ["integer", "string"]}},
+    },
+}
 
 
 def day_events(
@@ -137,6 +191,10 @@ def _poisson(rng: random.Random, mean: float) -> int:
         n += 1
 
 
+MAX_KEYPAD_HOURS = 100_000  # fleet size x hours: about 2 hours of CPU on one core
+MAX_HOURS = 24 * 7
+
+
 @dataclass
 class FleetResult:
     keypads: int
@@ -144,6 +202,53 @@ class FleetResult:
     ratings: int
     prompts: int
     stats: dict[str, int]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def check_size(n: int, hours: float) -> None:
+    """Refuse fleets that would run for hours (ProfileError says the limit)."""
+    if not (math.isfinite(hours) and 0 < hours <= MAX_HOURS):
+        raise ProfileError(f"--hours must be more than 0 and at most {MAX_HOURS}, got {hours}")
+    if n < 1:
+        raise ProfileError("--fleet needs at least 1 keypad")
+    if n * hours > MAX_KEYPAD_HOURS:
+        raise ProfileError(
+            f"--fleet {n} x --hours {hours:g} = {n * hours:,.0f} keypad-hours, more than the "
+            f"limit of {MAX_KEYPAD_HOURS:,}"
+        )
+
+
+_Keypad = tuple[list[dict[str, Any]], int, dict[str, int], dict[str, Any], list[int]]
+
+
+def _keypad(i: int, hours: float, profile: Profile, seed: int, engine: str) -> _Keypad:
+    """One keypad's day: (stored ratings, prompts, counters, report summary, latencies)."""
+    from .report import keypad_summary
+    from .runner import Runner
+
+    rng = random.Random(seed * 1_000_003 + i)
+    device = f"F{i + 1:05d}"
+    events = day_events(device, profile, hours, rng, staff=f"S{i % 9999 + 1:04d}")
+    prompts = sum(1 for e in events if e["do"] == "prompt")
+    keys = len(profile.scores)
+    scenario = parse(
+        {
+            "seed": seed + i,
+            "until_ms": int(hours * HOUR) + 120_000,
+            "devices": [{"id": device, "keys": keys, "config": profile.settings}],
+            "events": events,
+        },
+        schema=False,  # made here, by day_events
+    )
+    result = Runner(scenario, engine=engine).run()
+    summary = keypad_summary(device, result, prompts, keys)
+    return result.ratings, prompts, dict(result.stats), summary, result.latency_ms
+
+
+def _keypads(task: tuple[range, float, Profile, int, str]) -> list[_Keypad]:
+    """A worker process's share of the fleet (a picklable top-level function)."""
+    indices, hours, profile, seed, engine = task
+    return [_keypad(i, hours, profile, seed, engine) for i in indices]
 
 
 def run_fleet(
@@ -153,32 +258,55 @@ def run_fleet(
     seed: int = 1,
     sink: Callable[[Iterable[dict[str, Any]]], None] | None = None,
     engine: str = "cpython",
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> FleetResult:
-    """Simulate ``n`` keypads for ``hours`` each; stored ratings go to ``sink`` (in batches)."""
-    from . import Runner, parse
+    """Simulate ``n`` keypads for ``hours`` each; stored ratings go to ``sink`` (in batches).
 
+    With ``jobs`` > 1 the keypads run in that many processes; keypads are independent (each
+    has its own seeded timeline), and results are taken in keypad order, so the result is the
+    same as with one process. ``progress(k)`` is told of every ``k`` keypads done.
+    """
+    from .report import build
+
+    check_size(n, hours)
     profile = profile or Profile()
     total = prompts = 0
     stats: dict[str, int] = {}
-    for i in range(n):
-        rng = random.Random(seed * 1_000_003 + i)
-        device = f"F{i + 1:05d}"
-        events = day_events(device, profile, hours, rng, staff=f"S{i % 9999 + 1:04d}")
-        prompts += sum(1 for e in events if e["do"] == "prompt")
-        scenario = parse(
-            {
-                "seed": seed + i,
-                "until_ms": int(hours * HOUR) + 120_000,
-                "devices": [
-                    {"id": device, "keys": len(profile.scores), "config": profile.settings}
-                ],
-                "events": events,
-            }
-        )
-        result = Runner(scenario, engine=engine).run()
-        total += len(result.ratings)
-        for k, v in result.stats.items():
-            stats[k] = stats.get(k, 0) + v
-        if sink is not None:
-            sink(result.ratings)
-    return FleetResult(n, hours, total, prompts, stats)
+    summaries: list[dict[str, Any]] = []
+    latency: list[int] = []
+
+    def results() -> Iterable[list[_Keypad]]:
+        if jobs <= 1:
+            for i in range(n):
+                yield [_keypad(i, hours, profile, seed, engine)]
+            return
+        from concurrent.futures import ProcessPoolExecutor
+
+        size = max(1, min(50, n // (jobs * 8)))
+        tasks = [
+            (range(i, min(i + size, n)), hours, profile, seed, engine) for i in range(0, n, size)
+        ]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            yield from pool.map(_keypads, tasks)
+
+    for batch in results():
+        for ratings, p, st, summary, lat in batch:
+            total += len(ratings)
+            prompts += p
+            for k, v in st.items():
+                stats[k] = stats.get(k, 0) + v
+            summaries.append(summary)
+            latency.extend(lat)
+            if sink is not None:
+                sink(ratings)
+        if progress is not None:
+            progress(len(batch))
+    report = build(
+        summaries,
+        stats,
+        latency,
+        f"Fleet of {n} keypads, {hours:g} h (seed {seed})",
+        {"hours": hours, "seed": seed},
+    )
+    return FleetResult(n, hours, total, prompts, stats, report)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RatepadError
+from .schema import MAX_UNTIL_MS, TEXT_LIMITS, SchemaError, validate
 
 ACTIONS = {
     # action: (needs a device, allowed extra keys)
@@ -56,6 +57,10 @@ class ScenarioError(RatepadError):
     """A scenario file that cannot be run as written."""
 
 
+class ExpectationFailed(ScenarioError):
+    """A scenario ran, but did not give what its ``expect`` section says."""
+
+
 @dataclass(frozen=True)
 class Device:
     id: str
@@ -81,6 +86,8 @@ class Scenario:
     link: dict[str, float]
     events: tuple[Action, ...]
     source: str = field(default="")
+    name: str = ""
+    expect: dict[str, Any] = field(default_factory=dict)
 
 
 def _int(value: Any, where: str, low: int = 0, high: int = 2**63) -> int:
@@ -95,13 +102,18 @@ def _check_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
         raise ScenarioError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {extra}")
 
 
-def parse(data: dict[str, Any], source: str = "") -> Scenario:
-    """Check a scenario given as parsed JSON/TOML."""
+def parse(data: dict[str, Any], source: str = "", schema: bool = True) -> Scenario:
+    """Check a scenario given as parsed JSON/TOML (``schema=False``: not against the JSON
+    Schema, for scenarios made by code such as fleets; the checks below still apply)."""
     if not isinstance(data, dict):
         raise ScenarioError("a scenario is a JSON object")
-    _check_keys(data, {"seed", "until_ms", "devices", "link", "events"}, "scenario")
+    if schema:
+        try:
+            validate(data)
+        except SchemaError as exc:
+            raise ScenarioError(str(exc)) from None
     seed = _int(data.get("seed", 0), "seed")
-    until = _int(data.get("until_ms", 60_000), "until_ms", 0, 10**12)
+    until = _int(data.get("until_ms", 60_000), "until_ms", 0, MAX_UNTIL_MS)
     devices = []
     raw_devices = data.get("devices", [])
     if not isinstance(raw_devices, list) or not raw_devices:
@@ -119,6 +131,7 @@ def parse(data: dict[str, Any], source: str = "") -> Scenario:
         if not isinstance(config, dict):
             raise ScenarioError(f"{where}.config: expected an object")
         _check_keys(config, SETTINGS, f"{where}.config")
+        check_settings(config, f"{where}.config", keys)
         ticks = _int(d.get("ticks_start_ms", 0), f"{where}.ticks_start_ms", 0, (1 << 30) - 1)
         devices.append(Device(dev_id, keys, dict(config), ticks))
     ids = [d.id for d in devices]
@@ -146,7 +159,7 @@ def parse(data: dict[str, Any], source: str = "") -> Scenario:
             raise ScenarioError(f"{where}.do: unknown action {do!r}")
         needs_device, extra = ACTIONS[do]
         _check_keys(e, {"at_ms", "do", "device"} | extra, where)
-        at = _int(e.get("at_ms"), f"{where}.at_ms", 0, 10**12)
+        at = _int(e.get("at_ms"), f"{where}.at_ms", 0, MAX_UNTIL_MS)
         device = e.get("device")
         if needs_device and device not in ids:
             raise ScenarioError(f"{where}.device: unknown device {device!r}")
@@ -154,7 +167,44 @@ def parse(data: dict[str, Any], source: str = "") -> Scenario:
         _check_action(do, args, where, next((d for d in devices if d.id == device), None))
         events.append(Action(at, do, device, args, i))
     events.sort(key=lambda a: (a.at_ms, a.index))  # same time: file order
-    return Scenario(seed, until, tuple(devices), rates, tuple(events), source)
+    expect = data.get("expect", {})
+    for dev_id in expect.get("ratings_per_device", {}):
+        if dev_id not in ids:
+            raise ScenarioError(f"expect.ratings_per_device: unknown device {dev_id!r}")
+    name = data.get("name") or (Path(source).stem if source else "scenario")
+    return Scenario(seed, until, tuple(devices), rates, tuple(events), source, name, expect)
+
+
+def check_settings(config: dict[str, Any], where: str, keys: int) -> None:
+    """Settings as the keypad's firmware checks them (firmware/rpfw/settings.py, its own rules:
+    ``_parse`` for a value, ``_check_order`` for the key order)."""
+    from ..tools import fwsource
+
+    rules = fwsource.load("rpfw.settings")
+    for name, value in config.items():
+        try:
+            rules._parse(name, str(value))
+        except ValueError as exc:
+            raise ScenarioError(
+                f"{where}.{name}: the keypad refuses {_short(value)}: {exc}"
+            ) from None
+    if "key_order" in config:
+        try:
+            rules._check_order(str(config["key_order"]), int(config.get("keys", keys)))
+        except ValueError as exc:
+            raise ScenarioError(f"{where}.key_order: the keypad refuses it: {exc}") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(args: dict[str, Any], key: str, where: str) -> None:
+    value = args.get(key, "")
+    limit = TEXT_LIMITS[key]
+    if not isinstance(value, str) or len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise ScenarioError(f"{where}.{key}: expected a text of at most {limit} UTF-8 bytes")
 
 
 def _check_action(do: str, args: dict[str, Any], where: str, device: Device | None) -> None:
@@ -173,14 +223,12 @@ def _check_action(do: str, args: dict[str, Any], where: str, device: Device | No
                 raise ScenarioError(f"{where}.edges[{j}]: expected [offset_ms, 0|1]")
             _int(edge[0], f"{where}.edges[{j}][0]", 0, 10**9)
     elif do == "prompt":
-        staff = args.get("staff", "")
-        if not isinstance(staff, str) or len(staff.encode()) > 16:
-            raise ScenarioError(f"{where}.staff: expected a staff id of at most 16 bytes")
+        _text(args, "staff", where)
         _int(args.get("timeout_ms", 30_000), f"{where}.timeout_ms", 0, 2**32 - 1)
     elif do in ("login", "logout"):
-        staff = args.get("staff", "")
-        if not isinstance(staff, str) or len(staff.encode()) > 16:
-            raise ScenarioError(f"{where}.staff: expected a staff id of at most 16 bytes")
+        _text(args, "staff", where)
+        if do == "login":
+            _text(args, "name", where)
     elif do == "host_clock_jump":
         _int(args.get("by_ms"), f"{where}.by_ms", -(10**12), 10**12)
     elif do == "power_cut":
@@ -191,6 +239,7 @@ def _check_action(do: str, args: dict[str, Any], where: str, device: Device | No
         if not isinstance(config, dict) or not config:
             raise ScenarioError(f"{where}.config: expected an object of settings")
         _check_keys(config, SETTINGS, f"{where}.config")
+        check_settings(config, f"{where}.config", keys)
 
 
 def load(path: str | Path) -> Scenario:
@@ -200,11 +249,17 @@ def load(path: str | Path) -> Scenario:
         text = p.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"cannot read {path}: {exc.strerror or exc}") from None
+    kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
     try:
-        if p.suffix.lower() == ".toml":
-            data = tomllib.loads(text.decode("utf-8"))
-        else:
-            data = json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: not valid {p.suffix.lstrip('.') or 'JSON'}: {exc}") from None
-    return parse(data, str(path))
+        data = tomllib.loads(text.decode("utf-8")) if kind == "TOML" else json.loads(text)
+    except RecursionError:
+        raise ScenarioError(f"{path}: not valid {kind}: nested too deep") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, TOMLDecodeError ...
+        reason = str(exc)
+        if "integer string conversion" in reason:
+            reason = "a number with more than 4300 digits"
+        raise ScenarioError(f"{path}: not valid {kind}: {reason}") from None
+    try:
+        return parse(data, str(path))
+    except ScenarioError as exc:
+        raise ScenarioError(f"{p.name}: {exc}") from None

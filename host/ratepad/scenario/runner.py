@@ -6,37 +6,39 @@ Same scenario and seed give the same output, byte for byte.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..capture.pcapng import CaptureWriter
 from ..events import Rating
 from ..sim.keypad import SimulatedKeypad
-from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..transports.base import to_reports
 from ..wire import codec
 from ..wire.session import Session
 from .model import STALL_MS, Action, Scenario, ScenarioError
+from .timeline import POWER_RETURN_MS, Keypad, Lane, Timeline, link_faults, press_edges, take_edges
+
+__all__ = [
+    "EPOCH0",
+    "POWER_RETURN_MS",
+    "Result",
+    "Runner",
+    "link_faults",
+    "press_edges",
+    "run",
+    "take_edges",
+]
 
 EPOCH0 = 1_800_000_000_000  # the host's wall clock at scenario time 0 (ms since 1970)
-POWER_RETURN_MS = 50  # a power cut lasts this long
-
-
-Keypad = SimulatedKeypad | MicroPythonKeypad
 
 
 @dataclass
-class _Device:
-    id: str
-    keypad: Keypad
-    linked: bool = False
+class _Device(Lane):
     session: Session | None = None
-    edges: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, order, key, lvl)
     held_in: list[tuple[int, bytes]] = field(default_factory=list)  # stalled keypad->host bytes
-    power_on_at: int | None = None
-    last_prompt: int = 0
-    cuts_seen: int = 0
+
+
+COUNTERS = ("presses", "unprompted", "repeats", "multi_key")  # the firmware's rules counters
 
 
 @dataclass
@@ -44,25 +46,26 @@ class Result:
     ratings: list[dict[str, Any]]
     key_edges: list[dict[str, Any]]
     stats: dict[str, int]
+    confirmed: dict[str, int] = field(default_factory=dict)  # per device: ratings thanked for
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)  # per device
+    latency_ms: list[int] = field(default_factory=list)  # key down -> stored, per rating
 
 
-class Runner:
+class Runner(Timeline[_Device]):
+    """The scenario on virtual time with a sans-IO host ``Session`` per keypad and a store."""
+
     def __init__(
         self,
         scenario: Scenario,
         engine: str = "cpython",
         capture: CaptureWriter | None = None,
     ) -> None:
-        if engine not in ("cpython", "micropython"):
-            raise ScenarioError(f"unknown engine {engine!r} (cpython or micropython)")
-        self.scenario = scenario
-        self.rng = random.Random(scenario.seed)
+        super().__init__(scenario, engine)
         self.capture = capture
-        self.now = 0
         self.clock_offset = 0  # host_clock_jump: the host's wall clock is off by this much
-        self._order = 0
         self._prompt_ids = 0
         self.store: dict[tuple[str, int], dict[str, Any]] = {}
+        self.latency_ms: list[int] = []
         self.stats = {
             "reports_dropped": 0,
             "reports_corrupted": 0,
@@ -70,18 +73,10 @@ class Runner:
             "duplicates_ignored": 0,
             "bad_spans": 0,
         }
-        self.devices: dict[str, _Device] = {}
-        self._engine: MicroPythonEngine | None = None
-        if engine == "micropython":
-            self._engine = MicroPythonEngine()
-        for d in scenario.devices:
-            settings = {"keys": d.keys, **d.config}
-            keypad: Keypad
-            if self._engine is not None:
-                keypad = self._engine.keypad(d.id, settings, ticks_offset=d.ticks_start_ms)
-            else:
-                keypad = SimulatedKeypad(d.id, settings=settings, ticks_offset=d.ticks_start_ms)
-            self.devices[d.id] = _Device(d.id, keypad)
+        self.devices = self.lanes
+
+    def make_lane(self, device_id: str, keypad: Keypad) -> _Device:
+        return _Device(device_id, keypad)
 
     # -- host clock and link ----------------------------------------------------------------
     def clock(self) -> int:
@@ -107,13 +102,12 @@ class Runner:
                 dev.keypad.write(report[cut:], self.now)
             else:
                 dev.keypad.write(report, self.now)
-            self._check_power(dev)
+            self.check_power(dev, self.now)
 
-    @staticmethod
-    def _drop_link(dev: _Device) -> None:
+    def on_link_lost(self, lane: _Device, t: int) -> None:
         """The host's side of the link is gone: its session and anything still in flight."""
-        dev.session = None
-        dev.held_in.clear()
+        lane.session = None
+        lane.held_in.clear()
 
     def _open_session(self, dev: _Device) -> None:
         dev.session = Session(clock=self.clock, software="ratepad-sim")
@@ -163,6 +157,7 @@ class Runner:
         if key in self.store:
             self.stats["duplicates_ignored"] += 1
         else:
+            self.latency_ms.append(self.now - (r.time_ms - EPOCH0 - self.clock_offset))
             self.store[key] = {
                 "device": dev.id,
                 "seq": r.journal_seq,
@@ -176,69 +171,56 @@ class Runner:
         assert dev.session is not None
         return dev.session.confirm(r)
 
-    # -- power --------------------------------------------------------------------------------
-    def _check_power(self, dev: _Device) -> None:
-        cuts = dev.keypad.power_cuts
-        if len(cuts) > dev.cuts_seen:
-            dev.cuts_seen = len(cuts)
-            self._drop_link(dev)
-            dev.power_on_at = cuts[-1] + POWER_RETURN_MS
+    # -- the timeline's hooks -------------------------------------------------------------------
+    def on_power_on(self, lane: _Device, t: int) -> None:
+        if lane.linked:  # the keypad re-enumerates; the host reconnects by itself
+            self._open_session(lane)
 
-    def _power_on(self, dev: _Device) -> None:
-        dev.power_on_at = None
-        dev.keypad.power_on(self.now)
-        if dev.linked:  # the keypad re-enumerates; the host reconnects by itself
-            self._open_session(dev)
+    def on_connect(self, lane: _Device, t: int) -> None:
+        if not lane.linked:
+            lane.linked = True
+            lane.keypad.connect(t)
+            if lane.keypad.powered:
+                self._open_session(lane)
 
-    # -- actions ------------------------------------------------------------------------------
-    def _edge(self, dev: _Device, t: int, key: int, level: int) -> None:
-        self._order += 1
-        dev.edges.append((t, self._order, key, level))
-        dev.edges.sort()
+    def on_disconnect(self, lane: _Device, t: int) -> None:
+        lane.linked = False
+        self.on_link_lost(lane, t)
+        lane.keypad.disconnect(t)
+
+    def on_settle(self, lane: _Device, t: int) -> None:
+        self._exchange(lane)
+
+    def link_times(self) -> list[int]:
+        times = []
+        for dev in self.lanes.values():
+            if dev.held_in:
+                times.append(dev.held_in[0][0])
+            if dev.session is not None and dev.linked and dev.keypad.powered:
+                due = dev.session.next_deadline()
+                if due is not None:  # host clock -> scenario time
+                    times.append(max(due - EPOCH0 - self.clock_offset, self.now))
+        return times
 
     def _command(self, dev: _Device, message: codec.HostMessage) -> None:
         if dev.session is not None:
             self._to_keypad(dev, dev.session.request(message)[1])
 
-    def _apply(self, a: Action) -> None:
-        dev = self.devices[a.device] if a.device else None
+    def on_host_action(self, a: Action, t: int) -> None:
         if a.do == "host_clock_jump":
             self.clock_offset += a.args["by_ms"]
             return
         if a.do == "host_restart":
-            for d in self.devices.values():
-                self._drop_link(d)
-            for d in self.devices.values():
+            for d in self.lanes.values():
+                self.on_link_lost(d, t)
+            for d in self.lanes.values():
                 if d.linked and d.keypad.powered:
                     self._open_session(d)
             return
-        assert dev is not None
-        kp = dev.keypad
-        if a.do == "connect":
-            if not dev.linked:
-                dev.linked = True
-                kp.connect(self.now)
-                if kp.powered:
-                    self._open_session(dev)
-        elif a.do == "disconnect":
-            dev.linked = False
-            self._drop_link(dev)
-            kp.disconnect(self.now)
-        elif a.do == "power_off":
-            kp.power_off()
-            self._drop_link(dev)
-        elif a.do == "power_on":
-            if not kp.powered:
-                self._power_on(dev)
-        elif a.do == "power_cycle":
-            kp.power_off()
-            self._drop_link(dev)
-            self._power_on(dev)
-        elif a.do == "power_cut":
-            kp.plan_power_cut()
-        elif a.do == "prompt":
+        assert a.device is not None
+        dev = self.lanes[a.device]
+        if a.do == "prompt":
             self._prompt_ids += 1
-            dev.last_prompt = self._prompt_ids
             self._command(
                 dev,
                 codec.Prompt(
@@ -254,142 +236,58 @@ class Runner:
         elif a.do == "set_config":
             for k, v in a.args["config"].items():
                 self._command(dev, codec.SetConfig(k, str(v)))
-        elif a.do == "press":
-            key = kp.key_for_score(a.args["score"])
-            hold = a.args.get("hold_ms", 120)
-            bounce = a.args.get("bounce_ms", 0)
-            for t, level in press_edges(hold, bounce):
-                self._edge(dev, self.now + t, key, level)
-        elif a.do == "raw":
-            for offset, level in a.args["edges"]:
-                self._edge(dev, self.now + offset, a.args["key"], level)
 
-    def _apply_edges(self, dev: _Device, t: int) -> None:
-        """Raw edges due by ``t``: the pins change first, then what is due at t (one scan)."""
-        raw = take_edges(dev.edges, dev.keypad.raw, t)
-        if raw is not None:
-            dev.keypad.set_keys(raw, t)
-            self._check_power(dev)
-
-    # -- the clock ----------------------------------------------------------------------------
-    def _next_time(self, actions: list[Action], i: int) -> int | None:
-        times = []
-        if i < len(actions):
-            times.append(actions[i].at_ms)
-        for dev in self.devices.values():
-            if dev.edges:
-                times.append(dev.edges[0][0])
-            if dev.power_on_at is not None:
-                times.append(dev.power_on_at)
-            if dev.held_in:
-                times.append(dev.held_in[0][0])
-            if dev.session is not None and dev.linked and dev.keypad.powered:
-                due = dev.session.next_deadline()
-                if due is not None:  # host clock -> scenario time
-                    times.append(max(due - EPOCH0 - self.clock_offset, self.now))
-            d = dev.keypad.next_deadline_ms()
-            if d is not None:
-                times.append(max(d, self.now))
-        return min(times) if times else None
-
-    def run(self) -> Result:
+    # -- running ------------------------------------------------------------------------------
+    def run(self, progress: bool = False) -> Result:
+        """Run to ``until_ms``; ``progress``: a progress bar of virtual time on stderr (shown on
+        a terminal only)."""
         try:
-            return self._run()
+            return self._run(progress)
         finally:
-            if self._engine is not None:
-                self._engine.close()
+            self.close_engine()
 
-    def _run(self) -> Result:
-        actions = list(self.scenario.events)
-        i = 0
+    def _run(self, progress: bool) -> Result:
         until = self.scenario.until_ms
-        while True:
-            t = self._next_time(actions, i)
-            if t is None or t > until:
-                break
-            self.now = t
-            for dev in self.devices.values():
-                if dev.power_on_at is not None and dev.power_on_at <= t:
-                    self._power_on(dev)
-                self._apply_edges(dev, t)
-            while i < len(actions) and actions[i].at_ms == t:
-                self._apply(actions[i])
-                i += 1
-                for dev in self.devices.values():  # a press's first edge lands at once
-                    self._apply_edges(dev, t)
-            for dev in self.devices.values():
-                dev.keypad.advance_to(t)
-                self._check_power(dev)
-                self._exchange(dev)
-        self.now = until
-        for dev in self.devices.values():
+        if progress:
+            import sys
+
+            from tqdm import tqdm
+
+            step = max(until // 200, 1)
+            with tqdm(
+                total=until, unit="ms", file=sys.stderr, disable=not sys.stderr.isatty()
+            ) as bar:
+                for t in range(step, until + step, step):
+                    self.run_until(min(t, until))
+                    bar.update(min(t, until) - bar.n)
+        else:
+            self.run_until(until)
+        for dev in self.lanes.values():
             dev.keypad.advance_to(until)
             self._exchange(dev)
-        for dev in self.devices.values():
+        for dev in self.lanes.values():
             if dev.session is not None:
                 self.stats["bad_spans"] += dev.session.bad_spans
             self.stats["power_cuts"] = self.stats.get("power_cuts", 0) + len(dev.keypad.power_cuts)
         ratings = [self.store[k] for k in sorted(self.store)]
         edges = [
             {"device": dev.id, "key": key, "down": down, "at_ms": at}
-            for dev in sorted(self.devices.values(), key=lambda d: d.id)
+            for dev in sorted(self.lanes.values(), key=lambda d: d.id)
             for at, key, down in dev.keypad.key_edges
         ]
-        return Result(ratings, edges, self.stats)
+        confirmed = {d.id: d.keypad.journal_next_seq() - 1 for d in self.lanes.values()}
+        counters = {d.id: keypad_counters(d.keypad) for d in self.lanes.values()}
+        return Result(ratings, edges, self.stats, confirmed, counters, self.latency_ms)
 
 
-def take_edges(edges: list[tuple[int, int, int, int]], raw: int, t: int) -> int | None:
-    """Pop the raw edges (time, order, key, level) due by ``t`` off the sorted ``edges`` and
-    return the pins after them, or None if none was due."""
-    if not edges or edges[0][0] > t:
-        return None
-    while edges and edges[0][0] <= t:
-        _, _, key, level = edges.pop(0)
-        raw = raw | (1 << (key - 1)) if level else raw & ~(1 << (key - 1))
-    return raw
-
-
-def link_faults(
-    reports: list[bytes], link: dict[str, float], rng: random.Random, stats: dict[str, int]
-) -> list[bytes]:
-    """The 64-byte reports of one burst after the link's faults (drop, corrupt, duplicate,
-    reorder), drawn from ``rng``; counted in ``stats``."""
-    out: list[bytes] = []
-    for r in reports:
-        if link.get("drop") and rng.random() < link["drop"]:
-            stats["reports_dropped"] = stats.get("reports_dropped", 0) + 1
-            continue
-        if link.get("corrupt") and rng.random() < link["corrupt"]:
-            b = bytearray(r)
-            i = rng.randrange(len(b) * 8)
-            b[i // 8] ^= 1 << (i % 8)
-            r = bytes(b)
-            stats["reports_corrupted"] = stats.get("reports_corrupted", 0) + 1
-        out.append(r)
-        if link.get("duplicate") and rng.random() < link["duplicate"]:
-            out.append(r)
-            stats["reports_duplicated"] = stats.get("reports_duplicated", 0) + 1
-    if link.get("reorder") and len(out) > 1 and rng.random() < link["reorder"]:
-        i = rng.randrange(len(out) - 1)
-        out[i], out[i + 1] = out[i + 1], out[i]
-    return out
-
-
-def press_edges(hold_ms: int, bounce_ms: int) -> list[tuple[int, int]]:
-    """(offset, level) of a press held ``hold_ms`` with ``bounce_ms`` of chatter on press and
-    on release: the contact toggles every millisecond until it settles."""
-    edges = [(0, 1)]
-    for i in range(1, bounce_ms + 1):
-        edges.append((i, 0 if i % 2 else 1))
-    if bounce_ms % 2:
-        edges.append((bounce_ms + 1, 1))
-    release = max(hold_ms, edges[-1][0] + 1)
-    edges.append((release, 0))
-    for i in range(1, bounce_ms + 1):
-        edges.append((release + i, 1 if i % 2 else 0))
-    if bounce_ms % 2:
-        edges.append((release + bounce_ms + 1, 0))
-    return edges
+def keypad_counters(kp: Keypad) -> dict[str, int]:
+    """The firmware's press counters (``rpfw.rules.Rules``) of a simulated keypad."""
+    if isinstance(kp, SimulatedKeypad):
+        rules = kp.core.rules
+        return {name: int(getattr(rules, name)) for name in COUNTERS}
+    ref = kp._ref  # the keypad's name in the VM (MicroPythonKeypad), one round trip for all
+    values = kp.vm.eval("[" + ", ".join(f"{ref}.core.rules.{n}" for n in COUNTERS) + "]")
+    return {name: int(v) for name, v in zip(COUNTERS, values, strict=True)}
 
 
 def run(

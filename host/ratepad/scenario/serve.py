@@ -2,7 +2,7 @@
 
 The scenario's timeline runs on virtual time = (wall time since the start) * ``speed``; each keypad
 is served as ``tcp://HOST:PORT/ID`` to whatever host connects (``ratepad.open(url)``, the agent).
-One scheduler thread drives every keypad exactly as the virtual-time runner does (same presses,
+One scheduler thread drives every keypad on the timeline the virtual-time runner uses (same presses,
 raw edges, deadlines and power cuts, in the same order), only paced by the wall clock; the bytes
 of the connected host are fed in at the virtual time they arrive.
 
@@ -22,24 +22,17 @@ directions. After ``until_ms`` every connection is closed and ``run`` returns.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..sim.keypad import SimulatedKeypad
-from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..sim.serve import Dropped, KeypadServer, Refused
 from ..transports.base import to_reports
-from .model import Action, Scenario, ScenarioError
-from .runner import POWER_RETURN_MS, link_faults, press_edges, take_edges
+from .model import Scenario, ScenarioError
+from .timeline import HOST_ACTIONS, Keypad, Lane, Timeline, link_faults
 
 __all__ = ["HOST_ACTIONS", "ScenarioServer", "ServeError", "parse_address", "skipped_notes"]
-
-HOST_ACTIONS = ("prompt", "cancel_prompt", "login", "logout", "set_config", "host_restart")
-
-Keypad = SimulatedKeypad | MicroPythonKeypad
 
 
 class ServeError(ScenarioError):
@@ -64,27 +57,21 @@ def skipped_notes(scenario: Scenario) -> list[str]:
         if not n:
             continue
         what = f"{n} '{do}' event{'s' if n > 1 else ''}"
-        if do == "host_restart":
-            notes.append(f"skipping {what}: host_restart has no meaning with --serve")
+        if do in ("host_restart", "host_clock_jump"):
+            notes.append(f"skipping {what}: {do} has no meaning with --serve")
         else:
             notes.append(f"skipping {what}: host actions are up to the host that connects")
     return notes
 
 
 @dataclass
-class _Device:
-    id: str
-    keypad: Keypad
-    linked: bool = False  # the scenario's data link
+class _Device(Lane):
     fw_linked: bool = False  # the firmware's link: scenario link up and a host attached
     owner: int = 0  # the attached connection (0: none)
     out: bytearray = field(default_factory=bytearray)  # stream bytes for the attached host
-    edges: list[tuple[int, int, int, int]] = field(default_factory=list)  # (t, order, key, lvl)
-    power_on_at: int | None = None
-    cuts_seen: int = 0
 
 
-class ScenarioServer:
+class ScenarioServer(Timeline[_Device]):
     """Serve a scenario's keypads on ``address``; ``run()`` plays the timeline to ``until_ms``.
 
     Raises ``ServeError`` when the address cannot be served.
@@ -101,16 +88,10 @@ class ScenarioServer:
             raise ServeError("--speed must be more than 0")
         if engine not in ("cpython", "micropython"):
             raise ScenarioError(f"unknown engine {engine!r} (cpython or micropython)")
-        self.scenario = scenario
         self.speed = speed
-        self.rng = random.Random(scenario.seed)
         self.stats: Counter[str] = Counter()
         self._cond = threading.Condition()
-        self._actions = list(scenario.events)
-        self._i = 0
-        self._order = 0
         self._tokens = 0
-        self._now = 0  # the latest virtual time applied
         self._t0 = 0.0
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -119,24 +100,15 @@ class ScenarioServer:
         except OSError as exc:
             host, port = address
             raise ServeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-        self._engine: MicroPythonEngine | None = None
         try:
-            if engine == "micropython":
-                self._engine = MicroPythonEngine()
-            self.devices: dict[str, _Device] = {}
-            for d in scenario.devices:
-                settings = {"keys": d.keys, **d.config}
-                keypad: Keypad
-                if self._engine is not None:
-                    keypad = self._engine.keypad(d.id, settings)
-                else:
-                    keypad = SimulatedKeypad(d.id, settings=settings)
-                self.devices[d.id] = _Device(d.id, keypad)
+            super().__init__(scenario, engine)
         except BaseException:
             self.server.server_close()
-            if self._engine is not None:
-                self._engine.close()
             raise
+        self.devices = self.lanes
+
+    def make_lane(self, device_id: str, keypad: Keypad) -> _Device:
+        return _Device(device_id, keypad)
 
     # -- what is served ---------------------------------------------------------------------
     @property
@@ -156,7 +128,7 @@ class ScenarioServer:
         """Start the clock: what is due at 0 ms applies before this returns."""
         with self._cond:
             self._t0 = time.monotonic()
-            self._catch_up(0)
+            self.run_until(0)
         threading.Thread(
             target=self.server.serve_forever, args=(0.1,), name="scenario-server", daemon=True
         ).start()
@@ -187,134 +159,54 @@ class ScenarioServer:
         """Drop every connection and stop serving."""
         with self._cond:
             self._stopped = True
-            for dev in self.devices.values():
-                self._drop(dev, self._now)
+            for dev in self.lanes.values():
+                self._drop(dev, self.now)
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self.server.shutdown()
         self.server.server_close()
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        self.close_engine()
 
     def _schedule(self) -> None:
         until = self.scenario.until_ms
         with self._cond:
             while not self._stopped:
                 now = min(self.now_ms(), until)
-                self._catch_up(now)
+                self.run_until(now)
                 if now >= until:
                     break
-                t = self._next_time()
+                t = self.next_time()
                 target = until if t is None else min(t, until)
                 wait = self._t0 + target / (1000 * self.speed) - time.monotonic()
                 self._cond.wait(min(max(wait, 0.0005), 0.5))
             self._stopped = True
-            for dev in self.devices.values():
-                self._drop(dev, self._now)
+            for dev in self.lanes.values():
+                self._drop(dev, self.now)
             self._cond.notify_all()
 
-    # -- the timeline (the runner's steps, on the same keypads) -----------------------------
-    def _next_time(self) -> int | None:
-        times = []
-        if self._i < len(self._actions):
-            times.append(self._actions[self._i].at_ms)
-        for dev in self.devices.values():
-            if dev.edges:
-                times.append(dev.edges[0][0])
-            if dev.power_on_at is not None:
-                times.append(dev.power_on_at)
-            d = dev.keypad.next_deadline_ms()
-            if d is not None:
-                times.append(max(d, self._now))
-        return min(times) if times else None
+    # -- the timeline's hooks: the TCP connection is the USB link ------------------------------
+    def on_disconnect(self, lane: _Device, t: int) -> None:
+        lane.linked = False  # refused until connect; the firmware unlinks with the host
+        self._drop(lane, t)
 
-    def _catch_up(self, now: int) -> None:
-        """Apply everything due up to virtual time ``now``, in time order."""
-        while (t := self._next_time()) is not None and t <= now:
-            self._step(max(t, self._now))
-        self._now = max(self._now, now)
+    def on_link_lost(self, lane: _Device, t: int) -> None:
+        self._drop(lane, t)
 
-    def _step(self, t: int) -> None:
-        self._now = t
-        for dev in self.devices.values():
-            if dev.power_on_at is not None and dev.power_on_at <= t:
-                self._power_on(dev, t)
-            self._apply_edges(dev, t)
-        while self._i < len(self._actions) and self._actions[self._i].at_ms <= t:
-            self._apply(self._actions[self._i], t)
-            self._i += 1
-            for dev in self.devices.values():  # a press's first edge lands at once
-                self._apply_edges(dev, t)
-        for dev in self.devices.values():
-            dev.keypad.advance_to(t)
-            self._check_power(dev, t)
-            self._collect(dev)
+    def on_power_on(self, lane: _Device, t: int) -> None:
+        """Unlinked: it re-enumerates when the host reconnects."""
 
-    def _edge(self, dev: _Device, t: int, key: int, level: int) -> None:
-        self._order += 1
-        dev.edges.append((t, self._order, key, level))
-        dev.edges.sort()
+    def on_output(self, lane: _Device, t: int) -> None:
+        self._collect(lane)
 
-    def _apply_edges(self, dev: _Device, t: int) -> None:
-        """Raw edges due by ``t``: the pins change first, then what is due at t (one scan)."""
-        raw = take_edges(dev.edges, dev.keypad.raw, t)
-        if raw is not None:
-            dev.keypad.set_keys(raw, t)
-            self._check_power(dev, t)
-            self._collect(dev)
-
-    def _apply(self, a: Action, t: int) -> None:
-        if a.do in HOST_ACTIONS or a.device is None:
-            return
-        dev = self.devices[a.device]
-        kp = dev.keypad
-        if a.do == "connect":
-            dev.linked = True  # accepted again; the firmware links when a host attaches
-        elif a.do == "disconnect":
-            dev.linked = False
-            self._drop(dev, t)
-        elif a.do == "power_off":
-            self._power_off(dev, t)
-        elif a.do == "power_on":
-            if not kp.powered:
-                self._power_on(dev, t)
-        elif a.do == "power_cycle":
-            self._power_off(dev, t)
-            self._power_on(dev, t)
-        elif a.do == "power_cut":
-            kp.plan_power_cut()
-        elif a.do == "press":
-            key = kp.key_for_score(a.args["score"])
-            edges = press_edges(a.args.get("hold_ms", 120), a.args.get("bounce_ms", 0))
-            for offset, level in edges:
-                self._edge(dev, t + offset, key, level)
-        elif a.do == "raw":
-            for offset, level in a.args["edges"]:
-                self._edge(dev, t + offset, a.args["key"], level)
-
-    # -- power and link -----------------------------------------------------------------------
-    def _power_off(self, dev: _Device, t: int) -> None:
-        dev.keypad.power_off()
-        self._drop(dev, t)
-
-    def _power_on(self, dev: _Device, t: int) -> None:
-        dev.power_on_at = None
-        dev.keypad.power_on(t)  # unlinked: it re-enumerates when the host reconnects
-
-    def _check_power(self, dev: _Device, t: int) -> None:
-        cuts = dev.keypad.power_cuts
-        if len(cuts) > dev.cuts_seen:
-            dev.cuts_seen = len(cuts)
-            self._drop(dev, t)
-            dev.power_on_at = cuts[-1] + POWER_RETURN_MS
+    def on_settle(self, lane: _Device, t: int) -> None:
+        self._collect(lane)
 
     def _drop(self, dev: _Device, t: int) -> None:
         """The attached host loses the keypad (its connection is shut down)."""
         if dev.fw_linked:
             dev.fw_linked = False
-            dev.keypad.disconnect(max(t, self._now))
+            dev.keypad.disconnect(max(t, self.now))
         if dev.owner:
             dev.owner = 0
             dev.out.clear()
@@ -357,7 +249,7 @@ class ScenarioServer:
             dev.out.clear()
             dev.fw_linked = True
             dev.keypad.connect(now)
-            self._check_power(dev, now)
+            self.check_power(dev, now)
             self._collect(dev)
             self._cond.notify_all()  # the scheduler's next wake-up may have changed
             return dev.owner
@@ -370,8 +262,8 @@ class ScenarioServer:
     def _sync(self) -> int:
         """Catch the timeline up to now (never past ``until_ms``); the virtual time now."""
         if not self._stopped:
-            self._catch_up(min(self.now_ms(), self.scenario.until_ms))
-        return self._now
+            self.run_until(min(self.now_ms(), self.scenario.until_ms))
+        return self.now
 
     def _from_host(self, dev: _Device, token: int, data: bytes, rx: bytearray) -> None:
         with self._cond:
@@ -382,7 +274,7 @@ class ScenarioServer:
                 return
             if not any(self.scenario.link.values()):
                 dev.keypad.write(data, now)
-                self._check_power(dev, now)
+                self.check_power(dev, now)
             else:  # faults act on reports: whole frames, cut as the runner cuts them
                 rx.extend(data)
                 end = rx.rfind(0) + 1
@@ -392,7 +284,7 @@ class ScenarioServer:
                     if dev.owner != token:
                         break
                     dev.keypad.write(report, now)
-                    self._check_power(dev, now)
+                    self.check_power(dev, now)
             self._collect(dev)
             self._cond.notify_all()
 

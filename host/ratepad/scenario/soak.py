@@ -126,8 +126,8 @@ def main() -> int:
     faults = dict(ALL_FAULTS)
     t0 = time.perf_counter()
     scenario = soak_scenario(args.seed, args.presses * args.devices, args.devices, faults)
-    runner = Runner(parse(scenario))
-    result = runner.run()
+    runner = Runner(parse(scenario, schema=False))  # made here, by soak_scenario
+    result = runner.run(progress=True)
     wall = time.perf_counter() - t0
     problems = verify(runner, result)
     exact = sum(1 for r in result.ratings if r["time_exact"])

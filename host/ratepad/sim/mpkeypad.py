@@ -10,9 +10,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..tools import fwsource as _firmware
-from ..tools.mpvm import MicroPythonVM
+from ..tools.mpvm import PACKAGE, MicroPythonVM, MicroPythonVMUnavailable, find_node_modules
 
 PERIOD = 1 << 30
+INSTALL = (
+    f"install Node.js (18 or later) and the npm package {PACKAGE} "
+    f"(`npm install {PACKAGE}` in this folder or a parent, or set $RATEPAD_NODE_MODULES)"
+)
+
+
+def vm_missing() -> str | None:
+    """Why the MicroPython engine cannot run here, with how to fix it (None: it can)."""
+    import shutil
+
+    if shutil.which("node") is None:
+        return f"the MicroPython engine needs Node.js (`node` is not on PATH): {INSTALL}"
+    try:
+        find_node_modules()
+    except MicroPythonVMUnavailable:
+        return f"the MicroPython engine needs the npm package {PACKAGE}: {INSTALL}"
+    return None
 
 
 class MicroPythonEngine:
