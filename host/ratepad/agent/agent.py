@@ -385,7 +385,7 @@ class Agent:
     def prompt(self, serial: str, staff: str = "", timeout: float = 30.0) -> PromptHandle:
         """Arm keypad ``serial``; the prompt is recorded (for response rates)."""
         kp = self.device(serial).require()
-        handle = kp.start_prompt(staff, timeout)
+        handle = kp.start_prompt(staff, timeout, claim=False)  # the writer stores it
         self._last_prompt[serial] = handle.prompt_id
         self.writer.submit(
             PromptIssued(serial, handle.prompt_id, staff, int(timeout * 1000), now_ms())
