@@ -187,10 +187,15 @@ class AsyncKeypad:
         self.sync.prompt_cancelled(prompt_id)
 
     async def start_prompt(
-        self, staff: str = "", timeout: float = 30.0, *, claim: bool = True
+        self,
+        staff: str = "",
+        timeout: float = 30.0,
+        *,
+        claim: bool = True,
+        prompt_id: int | None = None,
     ) -> AsyncPromptHandle:
         """Arm the keypad without waiting for the rating (see ``Keypad.start_prompt``)."""
-        handle, message = self.sync.new_prompt(staff, timeout, claim)
+        handle, message = self.sync.new_prompt(staff, timeout, claim, prompt_id)
         self.sync._prompts[handle.prompt_id] = handle
         try:
             await self._checked(message)

@@ -585,7 +585,9 @@ class Keypad:
             raise CommandError(message.type_name, result)
         return result
 
-    def new_prompt(self, staff: str, timeout: float, claim: bool) -> tuple[PromptHandle, Any]:
+    def new_prompt(
+        self, staff: str, timeout: float, claim: bool, prompt_id: int | None = None
+    ) -> tuple[PromptHandle, Any]:
         """The handle and the message of a new prompt (checked, not sent; for the facades)."""
         if not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0:
             raise LocalProtocolError("timeout must be a positive number of seconds")
@@ -593,7 +595,10 @@ class Keypad:
         timeout_ms = max(1, math.ceil(timeout * 1000))
         if timeout_ms > MAX_PROMPT_MS:
             raise LocalProtocolError(f"timeout must be at most {MAX_PROMPT_MS / 1000:g} s")
-        prompt_id = next(self._prompt_ids) & 0xFFFFFFFF or 1
+        if prompt_id is None:
+            prompt_id = next(self._prompt_ids) & 0xFFFFFFFF or 1
+        elif isinstance(prompt_id, bool) or not 1 <= prompt_id <= 0xFFFFFFFF:
+            raise LocalProtocolError("prompt_id must be 1..4294967295")
         handle = PromptHandle(self, prompt_id, time.monotonic() + timeout, claim)
         return handle, codec.Prompt(prompt_id, timeout_ms, staff)
 
@@ -606,14 +611,19 @@ class Keypad:
             h._end("superseded")
 
     def start_prompt(
-        self, staff: str = "", timeout: float = 30.0, *, claim: bool = True
+        self,
+        staff: str = "",
+        timeout: float = 30.0,
+        *,
+        claim: bool = True,
+        prompt_id: int | None = None,
     ) -> PromptHandle:
         """Arm the keypad without waiting; the handle's ``wait()`` gives the rating.
 
         With ``claim=False`` the answering rating also goes to ``events()`` (the agent stores
         every rating from there). A prompt still armed is superseded (its ``wait()`` raises
-        PromptEndedError)."""
-        handle, message = self.new_prompt(staff, timeout, claim)
+        PromptEndedError). ``prompt_id``: your own id (1..2**32-1) instead of a fresh one."""
+        handle, message = self.new_prompt(staff, timeout, claim, prompt_id)
         self._prompts[handle.prompt_id] = handle
         try:
             self._checked(message)

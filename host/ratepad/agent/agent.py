@@ -382,10 +382,13 @@ class Agent:
                 return w
         raise UnknownDevice(f"no keypad {serial!r}")
 
-    def prompt(self, serial: str, staff: str = "", timeout: float = 30.0) -> PromptHandle:
+    def prompt(
+        self, serial: str, staff: str = "", timeout: float = 30.0, prompt_id: int | None = None
+    ) -> PromptHandle:
         """Arm keypad ``serial``; the prompt is recorded (for response rates)."""
         kp = self.device(serial).require()
-        handle = kp.start_prompt(staff, timeout, claim=False)  # the writer stores it
+        # claim=False: the answering rating goes to events(), where the writer stores it
+        handle = kp.start_prompt(staff, timeout, claim=False, prompt_id=prompt_id)
         self._last_prompt[serial] = handle.prompt_id
         self.writer.submit(
             PromptIssued(serial, handle.prompt_id, staff, int(timeout * 1000), now_ms())
