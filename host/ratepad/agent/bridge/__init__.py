@@ -315,8 +315,8 @@ class Bridge:
                 return
             mine.append((rec, msg.on_disconnect == "cancel"))
             await rec.done.wait()
-            answer = {k: v for k, v in rec.as_json().items() if k in ("serial", "prompt_id",
-                                                                    "state", "rating")}  # fmt: skip
+            keep = ("serial", "prompt_id", "state", "rating")
+            answer = {k: v for k, v in rec.as_json().items() if k in keep}
             await send({"type": "prompt_outcome", "ref": msg.ref, **answer})
 
         async def handle(msg: Any) -> None:

@@ -360,7 +360,7 @@ def create_app(bridge: Bridge) -> FastAPI:
                 409: _err(
                     "Refused by the keypad, or the prompt ended (prompt_ended: "
                     "cancelled or superseded, with state)."
-                ),  # fmt: skip
+                ),
                 504: _err("No rating in time (timeout, state timed_out) or no keypad answer."),
             },
         ),
@@ -471,8 +471,8 @@ def create_app(bridge: Bridge) -> FastAPI:
         serial: str | None = Query(None, max_length=64),
         order: str = Query("desc", pattern="^(asc|desc)$"),
     ) -> JSONResponse:
-        unknown = sorted(set(request.query_params) - {"since", "before", "limit", "serial",
-                                                      "order"})  # fmt: skip
+        known = {"since", "before", "limit", "serial", "order"}
+        unknown = sorted(set(request.query_params) - known)
         if unknown:
             raise ApiError(400, "bad_request", f"unknown parameter {unknown[0]!r}")
         if order == "asc":

@@ -119,21 +119,22 @@ class Guard:
         path = scope["path"]
         host = headers.get(b"host", b"").decode("latin-1").lower()
         if host not in self.hosts():
-            await self.refuse(scope, send, 421, "bad_host", "this bridge answers only to its own "
-                              "loopback address (Host header)")  # fmt: skip
+            why = "this bridge answers only to its own loopback address (Host header)"
+            await self.refuse(scope, send, 421, "bad_host", why)
             return
         origin = headers.get(b"origin", b"").decode("latin-1")
-        if origin and not self.origin_allowed(origin):
-            if kind == "websocket" or method in STATE_CHANGING:
-                await self.refuse(scope, send, 403, "forbidden_origin", f"origin {origin!r} "
-                                  "is not in [bridge] allow_origins")  # fmt: skip
-                return
+        foreign = bool(origin) and not self.origin_allowed(origin)
+        if foreign and (kind == "websocket" or method in STATE_CHANGING):
+            why = f"origin {origin!r} is not in [bridge] allow_origins"
+            await self.refuse(scope, send, 403, "forbidden_origin", why)
+            return
         if kind == "http" and method == "OPTIONS":  # a preflight: CORSMiddleware answers it
             await self.app(scope, receive, send)
             return
         if not self.authorized(path, headers, scope):
-            await self.refuse(scope, send, 401, "unauthorized", "missing or wrong bearer token "
-                              "(or ticket)", {"www-authenticate": 'Bearer realm="ratepad"'})  # fmt: skip
+            why = "missing or wrong bearer token (or ticket)"
+            challenge = {"www-authenticate": 'Bearer realm="ratepad"'}
+            await self.refuse(scope, send, 401, "unauthorized", why, challenge)
             return
         if kind == "http":
             length = headers.get(b"content-length")
@@ -141,8 +142,8 @@ class Guard:
                 if not length.isdigit():
                     await self.refuse(scope, send, 400, "bad_request", "bad Content-Length")
                 else:
-                    await self.refuse(scope, send, 413, "too_large",
-                                      f"request body over {self.max_body} bytes")  # fmt: skip
+                    why = f"request body over {self.max_body} bytes"
+                    await self.refuse(scope, send, 413, "too_large", why)
                 return
         if self.active >= self.max_connections:
             await self.refuse(scope, send, 503, "too_many", "too many requests at once")
