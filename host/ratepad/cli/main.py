@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import RatepadError
-from . import agent, capture, codec, device, doctor, fw, sim
+from . import agent, capture, codec, device, doctor, fw, sandbox, sim
 from .common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, DeviceCommandError, Parser, UsageError
 
 COMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -25,6 +25,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     capture.register,  # record, replay
     doctor.register,  # doctor
     agent.register,  # agent, export, demo
+    sandbox.register,  # sandbox
 )
 """Every command group, in the order ``ratepad --help`` lists them."""
 
