@@ -201,7 +201,7 @@ def test_a_superseded_prompt_ends_at_once(agent: Agent) -> None:
 
 
 def test_the_poll_answer_carries_the_rating(agent: Agent) -> None:
-    _, body, resp = call(agent, "POST", "/v1/devices/H1/prompt", {"wait": False, "staff": "S3"})
+    _, _, resp = call(agent, "POST", "/v1/devices/H1/prompt", {"wait": False, "staff": "S3"})
     ratepad.sim.get("H1").press(4)
     location = resp.getheader("Location")
     assert location
@@ -315,8 +315,10 @@ def test_a_chunked_body_over_the_limit_is_refused(agent: Agent) -> None:
     sock = socket.create_connection(agent.bridge.address, timeout=5)
     host, port = agent.bridge.address
     chunk = b"x" * 8000
-    head = (f"POST /v1/devices/H1/login HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Authorization: Bearer {agent.token}\r\nTransfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+    head = (
+        f"POST /v1/devices/H1/login HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: Bearer {agent.token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     sock.sendall(head.encode())
     with pytest.raises(OSError):  # the server answers and closes while we still send
         for _ in range(10):
