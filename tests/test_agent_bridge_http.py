@@ -299,15 +299,21 @@ def test_hostile_bodies_are_400_not_500(agent: Agent, raw: bytes) -> None:
 
 
 def test_text_limits_are_bytes_and_the_schema_says_so(agent: Agent) -> None:
-    staff = "张" * 6  # 6 characters, 18 bytes
-    status, body, _ = call(agent, "POST", "/v1/devices/H1/prompt", {"staff": staff})
-    assert status == 400 and "16 bytes" in body["message"]
+    # the schema says what the server takes: staff ids are printable ASCII (byte = character)
     doc = call(agent, "GET", "/v1/openapi.json", token=False)[1]
     staff_schema = doc["components"]["schemas"]["PromptRequest"]["properties"]["staff"]
-    assert staff_schema["x-maxBytes"] == 16 and "bytes" in staff_schema["description"]
-    status, body, _ = call(agent, "POST", "/v1/devices/H1/prompt", {"staff": "张" * 5,
-                                                                    "wait": False})  # fmt: skip
+    assert staff_schema["maxLength"] == 16 and staff_schema["pattern"] == "^[\\x20-\\x7e]*$"
+    status, body, _ = call(agent, "POST", "/v1/devices/H1/prompt", {"staff": "张" * 6})
+    assert status == 400 and "staff" in body["message"]
+    status, _, _ = call(agent, "POST", "/v1/devices/H1/prompt", {"staff": "S" * 16, "wait": False})
     assert status == 202
+    # display names: 32 characters in the schema, cut to the 32 bytes the keypad shows
+    name_schema = doc["components"]["schemas"]["LoginRequest"]["properties"]["name"]
+    assert name_schema["maxLength"] == 32 and name_schema["x-maxBytes"] == 32
+    status, body, _ = call(
+        agent, "POST", "/v1/devices/H1/login", {"staff": "S1", "name": "张" * 32}
+    )
+    assert status == 200
 
 
 def test_a_chunked_body_over_the_limit_is_refused(agent: Agent) -> None:

@@ -61,6 +61,8 @@ class Customer:
 
         sim = ratepad.sim.get(self.device_id)
         armed = int(sim.keypad.core.rules.prompt_id)
+        if not armed:
+            self._seen = 0  # disarmed: the same id armed again is a new prompt
         if armed and armed != self._seen:
             self._seen = armed
             if self.rng.random() < self.ignore:
@@ -75,6 +77,11 @@ class Customer:
                 score = self.rng.choices(range(1, len(self.scores) + 1), self.scores)[0]
                 sim.press(sim.keypad.key_for_score(score))
                 self.answered += 1
+                # a press during the thanks display of the last answer does not count: if
+                # the prompt is still armed a little later, press again
+                self._press_at = now + 0.5
+        elif self._press_at is not None and armed != self._seen:
+            self._press_at = None
 
 
 class Sandbox:

@@ -576,7 +576,14 @@ def create_app(bridge: Bridge) -> FastAPI:
     @app.head(
         "/v1/events",
         operation_id="headEvents",
-        responses=_responses({200: {"description": "The stream's headers, no body."}}),
+        responses=_responses(
+            {
+                200: {
+                    "description": "The stream's headers, no body.",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                }
+            }
+        ),
         summary="Headers of the event stream (no body)",
     )
     async def head_events() -> Response:

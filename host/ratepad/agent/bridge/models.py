@@ -1,16 +1,16 @@
 """Request and response models of the bridge: the OpenAPI document and the WebSocket message
 schemas are generated from these (pydantic), so the document cannot drift from the code.
 
-Text limits are in UTF-8 bytes, as on the wire (a staff id is at most 16 bytes): ``maxLength``
-in the schema is the same number in characters (a necessary bound) and ``x-maxBytes`` the exact
-one; a longer text is refused with 400 ``bad_request`` saying so.
+Text limits: the wire counts UTF-8 bytes, JSON Schema counts characters, so the schema says
+exactly what the server accepts: a staff id is printable ASCII (a character is a byte), at most
+16; a display name is at most 32 characters and is cut to the 32 bytes the keypad shows.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "CancelRequest",
@@ -54,21 +54,48 @@ Staff = Annotated[
     str,
     Field(
         max_length=16,
-        description="Staff id. At most 16 bytes in UTF-8.",
-        json_schema_extra={"x-maxBytes": 16},
+        pattern=r"^[\x20-\x7e]*$",
+        description="Staff id: printable ASCII, at most 16 characters (16 bytes on the wire).",
     ),
     AfterValidator(_utf8(16)),
 ]
+
+
+def _cut(max_bytes: int) -> Any:
+    def cut(value: str) -> str:
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+        return data[:max_bytes].decode("utf-8", "ignore")  # on a character boundary
+
+    return cut
+
+
 Name = Annotated[
     str,
     Field(
         max_length=32,
-        description="Display name. At most 32 bytes in UTF-8.",
+        description="Display name, at most 32 characters; the keypad shows at most 32 bytes "
+        "of UTF-8, so a longer name is cut there (on a character boundary).",
         json_schema_extra={"x-maxBytes": 32},
     ),
-    AfterValidator(_utf8(32)),
+    AfterValidator(_cut(32)),
 ]
-PromptId = Annotated[int, Field(ge=1, le=0xFFFFFFFF, description="Prompt id on this keypad.")]
+
+
+def _whole(value: Any) -> Any:
+    # JSON Schema's integer includes 234.0; a JSON number with a fraction stays an error
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+Whole = BeforeValidator(_whole)
+PromptId = Annotated[
+    int, Field(ge=1, le=0xFFFFFFFF, description="Prompt id on this keypad."), Whole
+]
+AnyPromptId = Annotated[int, Field(ge=0, le=0xFFFFFFFF), Whole]
 
 
 class _In(BaseModel):
@@ -116,9 +143,7 @@ class PromptRequest(_In):
 
 
 class CancelRequest(_In):
-    prompt_id: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] = Field(
-        0, description="0 cancels whatever prompt is armed."
-    )
+    prompt_id: AnyPromptId = Field(0, description="0 cancels whatever prompt is armed.")
 
 
 class LoginRequest(_In):
@@ -260,7 +285,7 @@ class WsPrompt(_WsIn):
 class WsCancel(_WsIn):
     type: Literal["cancel"]
     serial: str
-    prompt_id: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] = 0
+    prompt_id: AnyPromptId = 0
 
 
 class WsLogin(_WsIn):
