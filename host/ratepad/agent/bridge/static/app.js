@@ -89,7 +89,9 @@ function receive(msg) {
     $("prompt").disabled = false;
   }
   if (msg.type === "rating") log(`rating ${msg.data.score} on ${msg.data.serial}`);
-  else if (msg.type !== "device_status") log(msg.type + " " + JSON.stringify(msg.data || msg));
+  else if (msg.type === "prompt_outcome") log(`prompt ${msg.prompt_id} on ${msg.serial}: ${msg.state}`);
+  else if (msg.type === "connected" || msg.type === "lost") log(`${msg.data.serial} ${msg.type}`);
+  else if (msg.type === "error") log(`error ${msg.error}: ${msg.message}`);
 }
 
 function prompt() {
