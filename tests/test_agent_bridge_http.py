@@ -333,3 +333,44 @@ def test_a_chunked_body_over_the_limit_is_refused(agent: Agent) -> None:
     answer = sock.recv(65536).decode("latin-1")
     sock.close()
     assert " 413 " in answer.split("\r\n")[0] and "too_large" in answer
+
+
+# -- configuration and the sandbox command -------------------------------------------------------
+def test_bridge_settings_in_agent_toml(tmp_path: Path) -> None:
+    from ratepad.agent.config import ConfigError, load_config
+
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        '[bridge]\nallow_origins = ["http://localhost:3000", "HTTPS://Teller.Example"]\n'
+        "example_page = true\n"
+    )
+    cfg = load_config(path)
+    assert cfg.allow_origins == ("http://localhost:3000", "https://teller.example")
+    assert cfg.example_page
+    for bad in ('allow_origins = "http://x"', 'allow_origins = ["http://x/path"]',
+                'allow_origins = ["ftp://x"]', 'allow_origins = ["*"]', "example_page = 1",
+                "colour = 1"):  # fmt: skip
+        path.write_text(f"[bridge]\n{bad}\n")
+        with pytest.raises(ConfigError):
+            load_config(path)
+
+
+def test_sandbox_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "ratepad", "sandbox", "--listen", "127.0.0.1:0", "--seconds", "1",
+         "--keypads", "2", "--allow-origin", "http://localhost:3000"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "example page http://127.0.0.1:" in out.stdout and "#token=" in out.stdout
+    for bad in (["--keypads", "0"], ["--allow-origin", "nope"], ["--listen", "10.0.0.1:80"],
+                ["--answer-after", "2-1"], ["--ignore", "2"]):  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-m", "ratepad", "sandbox", *bad],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        assert out.returncode == 2, (bad, out.stderr)
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
