@@ -44,8 +44,8 @@ def run(label: str, subscribers: int, reading: bool, seconds: float) -> float:
 
                     def read() -> None:
                         conn = http.client.HTTPConnection(host, port, timeout=30)
-                        conn.request("GET", "/v1/events",
-                                     headers={"Authorization": f"Bearer {agent.token}"})  # fmt: skip
+                        auth = {"Authorization": f"Bearer {agent.token}"}
+                        conn.request("GET", "/v1/events", headers=auth)
                         resp = conn.getresponse()
                         while not stop.is_set() and resp.fp.readline():
                             pass
