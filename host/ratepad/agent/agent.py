@@ -250,6 +250,12 @@ class DeviceWorker:
             event = kp.next_event(0.1)
             if event is not None:
                 self._handle(kp, event)
+            elif kp.closed:  # the Keypad ended for good (an incompatible keypad): start over
+                self.keypad = None
+                kp.close()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
             self._watchdog(kp)
 
     def _handle(self, kp: Keypad, event: Event) -> None:
