@@ -252,6 +252,14 @@ def test_events_stream(agent: Agent) -> None:
     assert rating["data"]["serial"] == "B2" and rating["data"]["score"] == 5
     assert rating["id"] == str(rating["data"]["id"])
     assert any(e["event"] == "status" for e in events)  # the keypad's heartbeat went by
+    # every payload matches the schema the OpenAPI document gives for its event
+    import jsonschema
+
+    doc = c.request("GET", "/v1/openapi.json")[1]
+    described = doc["paths"]["/v1/events"]["get"]["x-sse-events"]
+    for e in events:
+        schema = {**described[e["event"]], "components": doc["components"]}
+        jsonschema.Draft202012Validator(schema).validate(e["data"])
     conn.close()
     # a client that reconnects with Last-Event-ID first gets what it missed
     ratepad.sim.get("B1").press(2)
