@@ -201,12 +201,21 @@ def test_ratings_paging(agent: Agent) -> None:
         assert time.monotonic() < end
         time.sleep(0.01)
     c = Client(agent)
-    status, page, _ = c.request("GET", "/v1/ratings?limit=2")
+    status, page, _ = c.request("GET", "/v1/ratings?limit=2&order=asc")
     assert status == 200 and [r["score"] for r in page["ratings"]] == [1, 2]
-    _, page2, _ = c.request("GET", f"/v1/ratings?since={page['next']}&limit=2")
+    _, page2, _ = c.request("GET", f"/v1/ratings?since={page['next']}&limit=2&order=asc")
     assert [r["score"] for r in page2["ratings"]] == [3] and page2["next"] == 3
-    _, page3, _ = c.request("GET", "/v1/ratings?serial=B2")
+    _, page3, _ = c.request("GET", "/v1/ratings?serial=B2&order=asc")
     assert page3 == {"ratings": [], "next": 0}
+    # recent ratings: newest first by default, paged back with before
+    _, recent, _ = c.request("GET", "/v1/ratings?limit=2")
+    assert [r["score"] for r in recent["ratings"]] == [3, 2]
+    _, older, _ = c.request("GET", f"/v1/ratings?limit=2&before={recent['before']}")
+    assert [r["score"] for r in older["ratings"]] == [1]
+    rid = recent["ratings"][0]["id"]
+    status, one, _ = c.request("GET", f"/v1/ratings/{rid}")
+    assert status == 200 and one["score"] == 3
+    assert c.request("GET", "/v1/ratings/999")[1]["error"] == "unknown_rating"
     _, summary, _ = c.request("GET", "/v1/summary")
     assert summary["devices"][0]["ratings"] == 3 and summary["devices"][0]["unprompted"] == 3
 
@@ -243,6 +252,14 @@ def test_events_stream(agent: Agent) -> None:
     assert rating["data"]["serial"] == "B2" and rating["data"]["score"] == 5
     assert rating["id"] == str(rating["data"]["id"])
     assert any(e["event"] == "status" for e in events)  # the keypad's heartbeat went by
+    # every payload matches the schema the OpenAPI document gives for its event
+    import jsonschema
+
+    doc = c.request("GET", "/v1/openapi.json")[1]
+    described = doc["paths"]["/v1/events"]["get"]["x-sse-events"]
+    for e in events:
+        schema = {**described[e["event"]], "components": doc["components"]}
+        jsonschema.Draft202012Validator(schema).validate(e["data"])
     conn.close()
     # a client that reconnects with Last-Event-ID first gets what it missed
     ratepad.sim.get("B1").press(2)
@@ -276,7 +293,28 @@ def test_openapi_document(agent: Agent) -> None:
         "/v1/summary",
         "/v1/events",
         "/v1/openapi.json",
+        "/v1/ratings/{rating_id}",
+        "/v1/tickets",
+        "/v1/ws.schema.json",
     } == set(doc["paths"])
+    from openapi_spec_validator import validate
+
+    validate(doc)
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids)) and all(ids)
+    for item in doc["paths"].values():
+        for op in item.values():
+            assert "500" in op["responses"] and "422" not in op["responses"]
+            for code, resp in op["responses"].items():
+                if code.startswith(("4", "5")):
+                    schema = resp["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (code, op)
+    schemas = doc["components"]["schemas"]
+    assert "timed_out" in schemas["PromptOut"]["properties"]["state"]["enum"]
+    assert "superseded" in schemas["PromptOut"]["properties"]["state"]["enum"]
+    assert set(schemas["RatingOut"]["required"]) >= {"id", "serial", "score", "time_ms"}
+    assert set(schemas["LoginRequest"]["required"]) == {"staff"}
+    assert schemas["PromptRequest"]["additionalProperties"] is False
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert doc["servers"][0]["url"] == agent.bridge_url
 

@@ -19,6 +19,7 @@ from .errors import (
     FrameError,
     IncompatiblePeerError,
     LocalProtocolError,
+    PromptEndedError,
     ProtocolError,
     RatepadError,
     RatepadTimeout,
@@ -38,7 +39,7 @@ from .events import (
     Status,
     UnknownMessage,
 )
-from .keypad import Keypad, PromptHandle
+from .keypad import Keypad, PromptHandle, ReconnectPolicy
 from .transports import DeviceInfo, open_transport
 
 
@@ -78,11 +79,13 @@ __all__ = [
     "LocalProtocolError",
     "LogLine",
     "Lost",
+    "PromptEndedError",
     "PromptHandle",
     "ProtocolError",
     "RatepadError",
     "RatepadTimeout",
     "Rating",
+    "ReconnectPolicy",
     "RemoteProtocolError",
     "Status",
     "ToolError",
@@ -97,8 +100,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # `ratepad.sim` (simulated keypads) without importing the firmware at `import ratepad`
-    if name == "sim":
+    # and `ratepad.aio` (the asyncio facade), both importable after a plain `import ratepad`
+    if name in ("sim", "aio"):
         import importlib
 
-        return importlib.import_module(".sim", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'ratepad' has no attribute {name!r}")

@@ -121,3 +121,13 @@ class DeviceUnavailableError(TransportError):
 
 class ToolError(RatepadError):
     """A firmware tool failed: building, flashing, the MicroPython VM (see ratepad.tools)."""
+
+
+class PromptEndedError(RatepadError):
+    """A prompt ended without a rating: ``state`` is ``cancelled`` or ``superseded`` (another
+    prompt was armed on the same keypad)."""
+
+    def __init__(self, prompt_id: int, state: str) -> None:
+        super().__init__(f"prompt {prompt_id} {state}")
+        self.prompt_id = prompt_id
+        self.state = state

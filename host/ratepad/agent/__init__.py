@@ -5,7 +5,7 @@
     with Agent(AgentConfig(devices=("hid://",), db=Path("ratings.db"))) as agent:
         ...                                  # ratings flow into the store until stop()
 
-See ``agent.py`` for the data flow, ``store.py`` for the durability rules and ``bridge.py`` for
+See ``agent.py`` for the data flow, ``store.py`` for the durability rules and ``bridge/`` for
 the HTTP API (``ratepad agent``, ``ratepad export`` and ``ratepad demo`` on the command line).
 """
 

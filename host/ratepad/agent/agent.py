@@ -331,6 +331,12 @@ class DeviceWorker:
             event = kp.next_event(0.1)
             if event is not None:
                 self._handle(kp, event)
+            elif kp.closed:  # the Keypad ended for good (an incompatible keypad): start over
+                self.keypad = None
+                kp.close()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
             self._watchdog(kp)
 
     def _handle(self, kp: Keypad, event: Event) -> None:
@@ -473,10 +479,13 @@ class Agent:
                 return w
         raise UnknownDevice(f"no keypad {serial!r}")
 
-    def prompt(self, serial: str, staff: str = "", timeout: float = 30.0) -> PromptHandle:
+    def prompt(
+        self, serial: str, staff: str = "", timeout: float = 30.0, prompt_id: int | None = None
+    ) -> PromptHandle:
         """Arm keypad ``serial``; the prompt is recorded (for response rates)."""
         kp = self.device(serial).require()
-        handle = kp.start_prompt(staff, timeout)
+        # claim=False: the answering rating goes to events(), where the writer stores it
+        handle = kp.start_prompt(staff, timeout, claim=False, prompt_id=prompt_id)
         self._last_prompt[serial] = handle.prompt_id
         self.writer.submit(
             PromptIssued(serial, handle.prompt_id, staff, int(timeout * 1000), now_ms())

@@ -20,6 +20,10 @@ max_ms = 20                       # ... collected for at most this long
 stall_s = 30                      # no sign of life from a keypad this long: reconnect
 hello_check_s = 2                 # a hello not followed by any status: reconnect
 
+[bridge]
+allow_origins = ["http://localhost:3000"]  # web pages that may call the bridge (CORS)
+example_page = false              # serve the example page at / (ratepad sandbox: on)
+
 Files the agent writes are its user's only: the token file is created with mode 0600 and an
 existing one is used only if it is a regular file (not a symbolic link) owned by this user, not
 group- or world-writable, in a folder only this user (or root) can write to (or a sticky one,
@@ -36,6 +40,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import InputError
 from .levels import LevelMapping
@@ -43,6 +48,7 @@ from .levels import LevelMapping
 __all__ = [
     "AgentConfig",
     "ConfigError",
+    "check_origin",
     "check_token",
     "create_private_file",
     "load_config",
@@ -73,6 +79,8 @@ class AgentConfig:
     batch_ms: float = 20.0
     stall_s: float = 30.0
     hello_check_s: float = 2.0
+    allow_origins: tuple[str, ...] = ()
+    example_page: bool = False
 
     @property
     def token_file(self) -> Path:
@@ -100,8 +108,32 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     return host, int(port_text)
 
 
-_KNOWN = {"devices", "db", "listen", "token", "capture", "mapping", "batch", "link"}
-_SECTIONS = {"batch": {"max_ratings", "max_ms"}, "link": {"stall_s", "hello_check_s"}}
+_KNOWN = {"devices", "db", "listen", "token", "capture", "mapping", "batch", "link", "bridge"}
+_SECTIONS = {
+    "batch": {"max_ratings", "max_ms"},
+    "link": {"stall_s", "hello_check_s"},
+    "bridge": {"allow_origins", "example_page"},
+}
+
+
+def check_origin(text: str, where: str = "origin") -> str:
+    """A web origin: ``http(s)://host[:port]``, no path (as browsers send it)."""
+    parts = urlsplit(text)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ConfigError(f"{where}: origin {text!r}: expected http(s)://host[:port]")
+    return text.rstrip("/").lower()
 
 
 def _number(section: dict[str, Any], key: str, where: str, low: float, high: float) -> float:
@@ -176,6 +208,16 @@ def load_config(path: str | Path) -> AgentConfig:
         unknown = sorted(set(section) - keys)
         if unknown:
             raise ConfigError(f"{path}: unknown setting {unknown[0]!r} in [{name}]")
+    bridge = data.get("bridge", {})
+    if "allow_origins" in bridge:
+        origins = bridge["allow_origins"]
+        if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+            raise ConfigError(f"{path} [bridge]: allow_origins must be a list of origins")
+        cfg["allow_origins"] = tuple(check_origin(o, f"{path} [bridge]") for o in origins)
+    if "example_page" in bridge:
+        if not isinstance(bridge["example_page"], bool):
+            raise ConfigError(f"{path} [bridge]: example_page must be true or false")
+        cfg["example_page"] = bridge["example_page"]
     batch, link = data.get("batch", {}), data.get("link", {})
     where = f"{path} [batch]"
     if "max_ratings" in batch:

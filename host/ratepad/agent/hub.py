@@ -1,9 +1,11 @@
 """Fan-out of agent events (stored ratings, status, connected, lost) to live subscribers.
 
 Ratings are published only once committed to the store, so whoever hears of a rating here can
-rely on it being stored. A subscriber that falls too far behind is cut off (``lagged``) rather
-than slowing the agent down; an SSE client then reconnects with ``Last-Event-ID`` and catches up
-from the store.
+rely on it being stored. ``publish`` runs on the writer thread and never waits: a subscriber that
+falls too far behind is cut off (``lagged``) rather than slowing the agent down; an SSE client
+then reconnects with ``Last-Event-ID`` and catches up from the store. Sinks (``add_sink``) are
+called inline with every event and must only hand it on (the bridge's sink wakes its event loop
+once for however many events are waiting, whatever the number of its clients).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +77,22 @@ class Hub:
         )
         self._recent = recent
         self._answered = threading.Condition(self._lock)
+        self._sinks: list[Callable[[AgentEvent], None]] = []
+
+    def add_sink(self, sink: Callable[[AgentEvent], None]) -> None:
+        """Call ``sink(event)`` with every published event (inline: it must not block)."""
+        with self._lock:
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink: Callable[[AgentEvent], None]) -> None:
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+    def answer(self, serial: str, prompt_id: int) -> dict[str, Any] | None:
+        """The stored rating answering ``prompt_id`` on ``serial`` if it came (never waits)."""
+        with self._lock:
+            return self._answers.get((serial, prompt_id))
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         sub = Subscription(self, maxsize)
@@ -96,10 +114,18 @@ class Hub:
                     self._answers.popitem(last=False)
                 self._answered.notify_all()
             subs = list(self._subs)
+            sinks = list(self._sinks)
+        for sink in sinks:
+            sink(event)
         for sub in subs:
             sub._offer(event)
             if sub.closed:
                 self._unsubscribe(sub)
+
+    def forget(self, serial: str, prompt_id: int) -> None:
+        """Drop a remembered answer (the prompt id is issued again)."""
+        with self._lock:
+            self._answers.pop((serial, prompt_id), None)
 
     def wait_answer(self, serial: str, prompt_id: int, timeout: float) -> dict[str, Any] | None:
         """The stored rating answering ``prompt_id`` on ``serial``, or None after ``timeout``."""

@@ -143,7 +143,8 @@ ISSUE_PROMPT = (
     "INSERT INTO prompts (serial, prompt_id, staff_id, issued_at_ms, timeout_ms, state)"
     " VALUES (?, ?, ?, ?, ?, 'issued')"
     " ON CONFLICT (serial, prompt_id) DO UPDATE SET issued_at_ms = excluded.issued_at_ms,"
-    " timeout_ms = excluded.timeout_ms, staff_id = excluded.staff_id"
+    " timeout_ms = excluded.timeout_ms, staff_id = excluded.staff_id, state = 'issued',"
+    " closed_at_ms = NULL, rating_seq = NULL"  # issued again: the old answer is not this one's
 )
 # A rating that cannot be stored as a rating (a value out of range, a row the database refuses):
 # kept raw with the reason, so that it can be ACKed and nothing is lost. The same frame sent

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError, LocalProtocolError, RatepadError
-from . import agent, capture, codec, device, doctor, fw, selftest, sim, survey
+from . import agent, capture, codec, device, doctor, fw, sandbox, selftest, sim, survey
 from .common import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -38,6 +38,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     capture.register,  # record, replay
     doctor.register,  # doctor
     agent.register,  # agent, export, demo
+    sandbox.register,  # sandbox
 )
 """Every command group, in the order ``ratepad --help`` lists them."""
 

@@ -4,7 +4,8 @@ Fixtures:
 
 * ``ratepad_keypad`` — a connected ``ratepad.Keypad`` on a fresh simulated keypad (the real
   firmware core), or on real hardware with ``--ratepad-device=URL``;
-* ``ratepad_customer`` — the customer at that simulated keypad: ``press(score)``;
+* ``ratepad_customer`` — the customer at that simulated keypad: ``press(score)`` (by score,
+  whatever the ``key_order``), ``press_key(n)``;
 * ``ratepad_fleet`` — a factory: ``ratepad_fleet(n)`` gives n connected simulated keypads;
 * ``ratepad_scenario`` — a factory: ``ratepad_scenario(path_or_dict, engine=...)`` runs a
   scenario file and returns its result (``.ratings``, ``.key_edges``, ``.stats``).
@@ -53,8 +54,13 @@ class Customer:
         self.device_id = device_id
 
     def press(self, score: int, hold_ms: int = 120, bounce_ms: int = 0) -> None:
-        """Press the key for ``score`` (key order 1..N by default)."""
-        ratepad.sim.get(self.device_id).press(score, hold_ms=hold_ms, bounce_ms=bounce_ms)
+        """Give ``score``: press the key that the keypad's ``key_order`` maps to it."""
+        sim = ratepad.sim.get(self.device_id)
+        sim.press(sim.keypad.key_for_score(score), hold_ms=hold_ms, bounce_ms=bounce_ms)
+
+    def press_key(self, key: int, hold_ms: int = 120, bounce_ms: int = 0) -> None:
+        """Press key number ``key`` (1-based, left to right), whatever score it gives."""
+        ratepad.sim.get(self.device_id).press(key, hold_ms=hold_ms, bounce_ms=bounce_ms)
 
     @property
     def unacked(self) -> int:
@@ -70,6 +76,7 @@ def _sim_url(device_id: str, settings: dict[str, Any]) -> str:
 
 @pytest.fixture
 def ratepad_device_id() -> Iterator[str]:
+    """A fresh simulated keypad id (``PT1``, ``PT2``...), removed after the test."""
     device_id = f"PT{next(_ids)}"
     yield device_id
     ratepad.sim.remove(device_id)
@@ -77,6 +84,8 @@ def ratepad_device_id() -> Iterator[str]:
 
 @pytest.fixture
 def ratepad_keypad(request: pytest.FixtureRequest, ratepad_device_id: str) -> Iterator[Any]:
+    """A connected ``ratepad.Keypad`` on a fresh simulated keypad (fast debounce and thanks
+    settings), or on the keypad of ``--ratepad-device=URL``; closed after the test."""
     url = request.config.getoption("--ratepad-device") or _sim_url(ratepad_device_id, FAST)
     keypad = ratepad.open(url)
     try:
@@ -87,6 +96,9 @@ def ratepad_keypad(request: pytest.FixtureRequest, ratepad_device_id: str) -> It
 
 @pytest.fixture
 def ratepad_customer(request: pytest.FixtureRequest, ratepad_device_id: str) -> Customer:
+    """The customer at ``ratepad_keypad``: ``press(score)`` gives a score (whatever the
+    keypad's ``key_order``), ``press_key(n)`` presses a key, ``unacked`` counts held ratings.
+    Skipped with ``--ratepad-device`` (a real keypad needs a real customer)."""
     if request.config.getoption("--ratepad-device"):
         pytest.skip("a real keypad needs a real customer")
     return Customer(ratepad_device_id)
@@ -94,6 +106,8 @@ def ratepad_customer(request: pytest.FixtureRequest, ratepad_device_id: str) -> 
 
 @pytest.fixture
 def ratepad_fleet() -> Iterator[Callable[..., list[Any]]]:
+    """A factory: ``ratepad_fleet(n, **settings)`` opens n fresh simulated keypads and returns
+    their connected ``Keypad`` objects (closed and removed after the test)."""
     opened: list[tuple[str, Any]] = []
 
     def make(n: int, **settings: Any) -> list[Any]:
@@ -113,6 +127,9 @@ def ratepad_fleet() -> Iterator[Callable[..., list[Any]]]:
 
 @pytest.fixture
 def ratepad_scenario(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """A factory: ``ratepad_scenario(path_or_dict, engine=None)`` runs a scenario on the
+    virtual clock and returns its result (``.ratings``, ``.key_edges``, ``.stats``); the engine
+    is MicroPython under ``@pytest.mark.micropython_engine``, CPython otherwise."""
     from ..scenario import Runner, load, parse
 
     default_engine = (
