@@ -450,10 +450,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_device_commands(sub)
     _add_agent_commands(sub)  # agent, export, demo
+    sub.add_parser("server", add_help=False, help="the central server (ratepad server --help)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["server"]:  # its own parser, in the server package (the 'server' extra)
+        try:
+            from ratepad_server.cli import main as server_main
+        except ImportError as exc:
+            print(f"ratepad server: needs the 'server' extra ({exc})", file=sys.stderr)
+            return EXIT_USAGE
+        return server_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
