@@ -19,6 +19,12 @@ max_ms = 20                       # ... collected for at most this long
 [link]
 stall_s = 30                      # no sign of life from a keypad this long: reconnect
 hello_check_s = 2                 # a hello not followed by any status: reconnect
+
+[upload]                          # send everything to a ratepad server (ratepad.agent.upload)
+url = "https://ratepad.example/"  # the server (http:// or https://)
+key = "rpk_..."                   # from `ratepad server enroll-agent --branch CODE`
+ca = "bank-ca.pem"                # verify the server against this CA (default: the system's)
+batch = 500                       # ratings per request
 """
 
 from __future__ import annotations
@@ -32,7 +38,14 @@ from typing import Any
 from ..errors import RatepadError
 from .levels import LevelMapping
 
-__all__ = ["AgentConfig", "ConfigError", "check_token", "load_config", "parse_listen"]
+__all__ = [
+    "AgentConfig",
+    "ConfigError",
+    "UploadConfig",
+    "check_token",
+    "load_config",
+    "parse_listen",
+]
 
 DEFAULT_DB = Path("ratepad.db")
 DEFAULT_LISTEN = ("127.0.0.1", 8765)
@@ -40,6 +53,28 @@ DEFAULT_LISTEN = ("127.0.0.1", 8765)
 
 class ConfigError(RatepadError):
     """A configuration file or value that cannot be used (one line, for the user)."""
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    """Where and how the agent uploads (``[upload]`` or ``--upload URL --upload-key KEY``)."""
+
+    url: str
+    key: str
+    ca: Path | None = None
+    batch: int = 500
+
+    @classmethod
+    def checked(
+        cls, url: str, key: str, ca: Path | None = None, batch: int = 500, where: str = "upload"
+    ) -> UploadConfig:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest.strip("/"):
+            raise ConfigError(f"{where}: url {url!r} must be http://HOST[:PORT]/ or https://...")
+        check_token(key, f"{where}: key")
+        if ca is not None and not ca.is_file():
+            raise ConfigError(f"{where}: ca {str(ca)!r} is not a file")
+        return cls(url, key, ca, batch)
 
 
 @dataclass(frozen=True)
@@ -54,6 +89,7 @@ class AgentConfig:
     batch_ms: float = 20.0
     stall_s: float = 30.0
     hello_check_s: float = 2.0
+    upload: UploadConfig | None = None
 
     @property
     def token_file(self) -> Path:
@@ -81,8 +117,12 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     return host, int(port_text)
 
 
-_KNOWN = {"devices", "db", "listen", "token", "capture", "mapping", "batch", "link"}
-_SECTIONS = {"batch": {"max_ratings", "max_ms"}, "link": {"stall_s", "hello_check_s"}}
+_KNOWN = {"devices", "db", "listen", "token", "capture", "mapping", "batch", "link", "upload"}
+_SECTIONS = {
+    "batch": {"max_ratings", "max_ms"},
+    "link": {"stall_s", "hello_check_s"},
+    "upload": {"url", "key", "ca", "batch"},
+}
 
 
 def _number(section: dict[str, Any], key: str, where: str, low: float, high: float) -> float:
@@ -155,6 +195,18 @@ def load_config(path: str | Path) -> AgentConfig:
         cfg["stall_s"] = _number(link, "stall_s", where, 0.5, 86_400)
     if "hello_check_s" in link:
         cfg["hello_check_s"] = _number(link, "hello_check_s", where, 0.1, 600)
+    upload = data.get("upload")
+    if upload:
+        where = f"{path} [upload]"
+        if not isinstance(upload.get("url"), str) or not isinstance(upload.get("key"), str):
+            raise ConfigError(f"{where}: url and key are required strings")
+        ca = upload.get("ca")
+        if ca is not None and not isinstance(ca, str):
+            raise ConfigError(f"{where}: ca must be a string")
+        batch_size = int(_number(upload, "batch", where, 1, 5000)) if "batch" in upload else 500
+        cfg["upload"] = UploadConfig.checked(
+            upload["url"], upload["key"], base / ca if ca else None, batch_size, where
+        )
     return AgentConfig(**cfg)
 
 

@@ -86,6 +86,71 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        # the upload outbox (ratepad.agent.upload): ratings go by id after a cursor; prompts,
+        # staff sessions and devices are queued by triggers, one outbox row per changed key
+        # (a later change bumps its seq), and leave the outbox only once the server committed
+        # the version that was sent
+        2,
+        """
+        CREATE TABLE upload_cursor (
+            stream  TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        CREATE TABLE outbox (
+            kind TEXT    NOT NULL CHECK (kind IN ('prompt', 'session', 'device')),
+            key  TEXT    NOT NULL,
+            seq  INTEGER NOT NULL,
+            PRIMARY KEY (kind, key)
+        );
+        CREATE INDEX outbox_by_seq ON outbox (seq);
+        CREATE TABLE staff_sessions (
+            id            INTEGER PRIMARY KEY,
+            serial        TEXT    NOT NULL,
+            staff_id      TEXT    NOT NULL,
+            started_at_ms INTEGER NOT NULL,
+            ended_at_ms   INTEGER
+        );
+        CREATE TRIGGER outbox_prompt_new AFTER INSERT ON prompts BEGIN
+            INSERT INTO outbox VALUES ('prompt', NEW.serial || ' ' || NEW.prompt_id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_prompt_changed AFTER UPDATE ON prompts BEGIN
+            INSERT INTO outbox VALUES ('prompt', NEW.serial || ' ' || NEW.prompt_id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_device_new AFTER INSERT ON devices BEGIN
+            INSERT INTO outbox VALUES ('device', NEW.serial,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_device_changed AFTER UPDATE ON devices BEGIN
+            INSERT INTO outbox VALUES ('device', NEW.serial,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER staff_session_change AFTER UPDATE OF staff_id ON devices
+        WHEN NEW.staff_id IS NOT OLD.staff_id BEGIN
+            UPDATE staff_sessions SET ended_at_ms = NEW.updated_at_ms
+                WHERE serial = NEW.serial AND ended_at_ms IS NULL;
+            INSERT INTO staff_sessions (serial, staff_id, started_at_ms)
+                SELECT NEW.serial, NEW.staff_id, NEW.updated_at_ms
+                WHERE COALESCE(NEW.staff_id, '') != '';
+        END;
+        CREATE TRIGGER outbox_session_new AFTER INSERT ON staff_sessions BEGIN
+            INSERT INTO outbox VALUES ('session', NEW.id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_session_changed AFTER UPDATE ON staff_sessions BEGIN
+            INSERT INTO outbox VALUES ('session', NEW.id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -194,6 +194,17 @@ def _iso(ms: int) -> str:
 
 
 # -- the store -----------------------------------------------------------------------------------
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script`` (a trigger's body holds ';' of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
 def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     if read_only:
         uri = path.resolve().as_uri() + "?mode=ro"
@@ -271,7 +282,7 @@ class Store:
             self._check_version(current)
             for version, script in MIGRATIONS:
                 if version > current:
-                    for statement in filter(str.strip, script.split(";")):
+                    for statement in _statements(script):
                         c.execute(statement)
                     c.execute("INSERT INTO schema_version VALUES (?, ?)", (version, now_ms()))
             c.execute("COMMIT")

@@ -9,7 +9,9 @@ from pydantic import Field
 
 Serial = Field(min_length=1, max_length=64)
 StaffId = Field(default="", max_length=64)
-Ms = Field(ge=0, lt=7_258_118_400_000)  # before 2200: any keypad or host clock we can store
+MAX_MS = 7_258_118_400_000  # 2200: later than any keypad or host clock we can store
+Ms = Field(ge=0, lt=MAX_MS)
+MaybeMs = Field(default=None, ge=0, lt=MAX_MS)
 
 
 class RatingIn(Schema):
@@ -32,9 +34,9 @@ class PromptIn(Schema):
     prompt_id: int = Field(ge=0, lt=2**62)
     staff_id: str = StaffId
     state: Literal["issued", "answered", "timed_out", "cancelled"]
-    issued_at_ms: int | None = Ms
+    issued_at_ms: int | None = MaybeMs
     timeout_ms: int | None = Field(default=None, ge=0, lt=2**62)
-    closed_at_ms: int | None = Ms
+    closed_at_ms: int | None = MaybeMs
     rating_seq: int | None = Field(default=None, ge=0, lt=2**62)
 
 
@@ -42,7 +44,7 @@ class SessionIn(Schema):
     serial: str = Serial
     staff_id: str = Field(min_length=1, max_length=64)
     started_at_ms: int = Ms
-    ended_at_ms: int | None = Ms
+    ended_at_ms: int | None = MaybeMs
 
 
 class DeviceIn(Schema):

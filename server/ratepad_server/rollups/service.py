@@ -81,7 +81,11 @@ class Deltas:
         order, so concurrent ingests cannot deadlock."""
         if not self.rows:
             return
-        args = [[*key, self.branch[key], *self.rows[key]] for key in sorted(self.rows)]
+        adapt = connection.ops.adapt_datetimefield_value  # SQLite keeps datetimes as text
+        args = [
+            [adapt(key[0]), key[1], key[2], self.branch[key], *self.rows[key]]
+            for key in sorted(self.rows)
+        ]
         with connection.cursor() as cur:
             cur.executemany(_UPSERT, args)
 

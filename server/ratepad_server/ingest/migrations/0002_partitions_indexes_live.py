@@ -80,8 +80,8 @@ def forwards(apps: Any, schema_editor: Any) -> None:
             schema_editor.execute(f"DROP TABLE {table}")
             schema_editor.execute(f"ALTER TABLE {table}_p RENAME TO {table}")
             schema_editor.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (id, {column})")
-        schema_editor.execute(ENSURE_MONTH)
-        schema_editor.execute(NOTIFY_RATINGS)
+        schema_editor.execute(ENSURE_MONTH, None)  # None: no % placeholders to fill
+        schema_editor.execute(NOTIFY_RATINGS, None)
     for sql in INDEXES:
         schema_editor.execute(sql)
 
