@@ -257,7 +257,8 @@ def _agent_config(args: argparse.Namespace) -> Any:
             if not url or not key:
                 raise ConfigError("--upload URL and --upload-key KEY go together")
             ca = args.upload_ca if args.upload_ca is not None else base.ca
-            config = replace(config, upload=UploadConfig.checked(url, key, ca, base.batch))
+            upload = UploadConfig.checked(url, key, ca, base.batch, max_backoff_s=base.max_backoff_s)
+            config = replace(config, upload=upload)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     return config

@@ -25,6 +25,7 @@ url = "https://ratepad.example/"  # the server (http:// or https://)
 key = "rpk_..."                   # from `ratepad server enroll-agent --branch CODE`
 ca = "bank-ca.pem"                # verify the server against this CA (default: the system's)
 batch = 500                       # ratings per request
+max_backoff_s = 60                # retries wait 0.5 s, doubling up to this
 """
 
 from __future__ import annotations
@@ -63,10 +64,17 @@ class UploadConfig:
     key: str
     ca: Path | None = None
     batch: int = 500
+    max_backoff_s: float = 60.0
 
     @classmethod
     def checked(
-        cls, url: str, key: str, ca: Path | None = None, batch: int = 500, where: str = "upload"
+        cls,
+        url: str,
+        key: str,
+        ca: Path | None = None,
+        batch: int = 500,
+        where: str = "upload",
+        max_backoff_s: float = 60.0,
     ) -> UploadConfig:
         scheme, sep, rest = url.partition("://")
         if not sep or scheme not in ("http", "https") or not rest.strip("/"):
@@ -74,7 +82,7 @@ class UploadConfig:
         check_token(key, f"{where}: key")
         if ca is not None and not ca.is_file():
             raise ConfigError(f"{where}: ca {str(ca)!r} is not a file")
-        return cls(url, key, ca, batch)
+        return cls(url, key, ca, batch, max_backoff_s)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ _KNOWN = {"devices", "db", "listen", "token", "capture", "mapping", "batch", "li
 _SECTIONS = {
     "batch": {"max_ratings", "max_ms"},
     "link": {"stall_s", "hello_check_s"},
-    "upload": {"url", "key", "ca", "batch"},
+    "upload": {"url", "key", "ca", "batch", "max_backoff_s"},
 }
 
 
@@ -204,8 +212,9 @@ def load_config(path: str | Path) -> AgentConfig:
         if ca is not None and not isinstance(ca, str):
             raise ConfigError(f"{where}: ca must be a string")
         batch_size = int(_number(upload, "batch", where, 1, 5000)) if "batch" in upload else 500
+        backoff = _number(upload, "max_backoff_s", where, 0.1, 3600) if "max_backoff_s" in upload else 60.0
         cfg["upload"] = UploadConfig.checked(
-            upload["url"], upload["key"], base / ca if ca else None, batch_size, where
+            upload["url"], upload["key"], base / ca if ca else None, batch_size, where, backoff
         )
     return AgentConfig(**cfg)
 

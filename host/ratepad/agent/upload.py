@@ -85,14 +85,14 @@ class Uploader:
         log: Log = _quiet,
         poll_s: float = 0.05,
         timeout_s: float = 30.0,
-        max_backoff_s: float = 60.0,
+        max_backoff_s: float | None = None,
     ) -> None:
         self.db = Path(db)
         self.config = config
         self.log = log
         self.poll_s = poll_s
         self.timeout_s = timeout_s
-        self.max_backoff_s = max_backoff_s
+        self.max_backoff_s = config.max_backoff_s if max_backoff_s is None else max_backoff_s
         parts = urlsplit(config.url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
