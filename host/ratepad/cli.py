@@ -462,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_device import register as register_device_commands
 
     register_device_commands(sub)
+    from .cli_survey import register as register_survey_command
+
+    register_survey_command(sub)
     _add_agent_commands(sub)  # agent, export, demo
     sub.add_parser("server", add_help=False, help="the central server (ratepad server --help)")
     return parser

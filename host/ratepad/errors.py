@@ -45,6 +45,14 @@ class IncompatiblePeerError(RemoteProtocolError):
     """The peer speaks another protocol version or an incompatible schema."""
 
 
+class MetricsError(RatepadError, ValueError):
+    """An argument lies outside a statistic's domain (see ``ratepad.metrics``)."""
+
+
+class SurveyFormatError(RatepadError, ValueError):
+    """A questionnaire score file cannot be read (see ``ratepad.surveys``)."""
+
+
 class TransportError(RatepadError):
     """The link to a keypad failed."""
 
