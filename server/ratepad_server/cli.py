@@ -50,6 +50,12 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     p.add_argument("--trusted-proxy", metavar="ADDR",
                    help="a reverse proxy's address ('*': any) whose X-Forwarded-For/-Proto/"
                    "-Host headers are believed")
+    p = sub.add_parser("demo", help="a demo organisation, simulated keypads and agents "
+                       "uploading to a server on a temporary SQLite database; prints the web's URL")
+    p.add_argument("--seconds", type=float, default=None, metavar="N",
+                   help="stop after N seconds (default: run until Ctrl-C)")
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument("--seed", type=int, default=None)
     return parser
 
 
@@ -171,19 +177,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise Usage(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     actual = server.effective_port  # type: ignore[union-attr]
+    from .alerts import worker
+
+    worker.start()  # e-mails and webhooks of the alerts (claimed atomically across instances)
     print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        worker.stop()
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int:
     try:
         args = build_parser(prog).parse_args(argv)
-        if args.action == "run":
+        if args.action in ("run", "demo"):
             _listen(args.listen)  # before Django: a bad address fails fast
+        if args.action == "demo":
+            from .demo import run_demo
+
+            if args.seconds is not None and not 1 <= args.seconds <= 86_400:
+                raise Usage("--seconds: expected 1..86400")
+            return run_demo(args.listen, args.seconds, args.seed)
         _setup(args.db)
         if args.action == "init":
             return cmd_init()

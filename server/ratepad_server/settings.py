@@ -63,6 +63,10 @@ INSTALLED_APPS = [
     "ratepad_server.rollups",
     "ratepad_server.live",
     "ratepad_server.api",
+    "ratepad_server.audit",
+    "ratepad_server.reports",
+    "ratepad_server.alerts",
+    "ratepad_server.web",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -87,10 +91,29 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "ratepad_server.web.context.web",
             ]
         },
     }
 ]
+
+# Argon2 (argon2-cffi) first: new passwords are hashed with it, older hashes still check
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+SESSION_COOKIE_HTTPONLY = True
+# alerts by e-mail: RATEPAD_SMTP=host:port (no TLS on a loopback relay; RATEPAD_SMTP_TLS=1)
+_smtp_host, _sep, _smtp_port = os.environ.get("RATEPAD_SMTP", "localhost:25").rpartition(":")
+EMAIL_HOST, EMAIL_PORT = _smtp_host or "localhost", int(_smtp_port or 25)
+EMAIL_HOST_USER = os.environ.get("RATEPAD_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("RATEPAD_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = bool(os.environ.get("RATEPAD_SMTP_TLS"))
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("RATEPAD_MAIL_FROM", "ratepad@localhost")
 
 # i18n: Simplified Chinese first (the product's users), English second
 LANGUAGE_CODE = "zh-hans"

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
+from django.urls import include, path
 from django.views import defaults
 
 from .api.api import api
@@ -16,6 +16,8 @@ from .api.api import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("ratepad_server.web.urls")),
 ]
 
 

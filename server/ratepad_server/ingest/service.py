@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from ..live.feed import feed
@@ -28,6 +29,11 @@ from ..rollups.service import Deltas
 from .models import AgentKey, Device, DeviceStatus, Prompt, Quarantine, StaffSession
 from .partitions import ensure_months, month_of
 from .schemas import BatchIn, BatchOut, DeviceIn, PromptIn, RatingIn, SessionIn
+
+# sent inside each batch's transaction, after the rollups: ratings (the new rows, in
+# RATING_COLUMNS order), devices ((DeviceIn, time) pairs), agent (the AgentKey); receivers (the
+# alerts, the reports' flag rollups) write in the same transaction
+batch_stored = Signal()
 
 RATING_COLUMNS = (
     "serial", "journal_seq", "boot_id", "uptime_ms", "time", "time_exact", "score",
@@ -75,6 +81,8 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
         deltas.write()
         sessions = _sessions(agent, batch.sessions, resolver)
         devices = _devices(agent, batch.devices, device_times, resolver)
+        batch_stored.send(sender=AgentKey, agent=agent, ratings=stored,
+                          devices=list(zip(batch.devices, device_times, strict=True)))
         AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only

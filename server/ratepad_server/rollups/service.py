@@ -21,7 +21,9 @@ from ratepad.codec import RatingFlags
 from ..org.models import Node
 from .models import HourRollup
 
-KPI_EXCLUDED = RatingFlags.REPEAT | RatingFlags.MULTI_KEY | RatingFlags.STUCK_KEY
+# a server-side flag, above the wire's: a staff member's appeal against the rating was upheld
+APPEAL_UPHELD = 1 << 24
+KPI_EXCLUDED = RatingFlags.REPEAT | RatingFlags.MULTI_KEY | RatingFlags.STUCK_KEY | APPEAL_UPHELD
 COLUMNS = ("n_all", "n", "s1", "s2", "s3", "s4", "s5", "top2", "level_n", "level_sum",
            "prompts", "answered")
 _UPSERT = (
