@@ -11,9 +11,11 @@ from typing import Any, TypeVar, cast
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 
 from ..org.access import AccessDenied, NotFound, node_in_scope
 from ..org.models import Node, Role
+from ..reports.service import TZ
 
 ALL = (Role.ADMIN, Role.MANAGER, Role.VIEWER, Role.STAFF)
 READERS = (Role.ADMIN, Role.MANAGER, Role.VIEWER)
@@ -45,6 +47,7 @@ def roles(*allowed: str) -> Callable[[V], V]:
             if role is None or role.role not in allowed:
                 raise PermissionDenied("your role may not open this page")
             request.role = role  # type: ignore[attr-defined]
+            timezone.activate(TZ)  # pages show the reports' local time
             return view(request, *args, **kwargs)
 
         return cast(V, inner)

@@ -169,7 +169,7 @@ def live(request: HttpRequest, code: str) -> HttpResponse:
         "node": node, "tiles": tiles, "alerts": alerts, "crumbs": _breadcrumbs(request, node),
         "latest": [{"time": r.time, "window": codes.get(r.window_id or 0, ""), "score": r.score,
                     "staff_id": r.staff_id, "flags": _flags(r.flags)} for r in latest],
-        "staff_names": names,
+        "staff_names": names, "time_zone": str(reports.TZ),
     }  # fmt: skip
     return render(request, "web/live.html", context)
 

@@ -64,12 +64,13 @@ function liveWall() {
     const row = latest.insertRow(1);
     row.className = "new";
     const t = new Date(r.time);
-    [t.toLocaleTimeString(), r.window || "", r.staff_id, r.score, (r.flags || []).join(" ")]
+    const clock = t.toLocaleTimeString("zh-CN", { timeZone: window.TIME_ZONE, hour12: false });
+    [clock, r.window || "", r.staff_id, r.score, (r.flags || []).join(" ")]
       .forEach((v, i) => { const c = row.insertCell(); c.textContent = v; if (i === 3) c.className = "score s" + v; });
     while (latest.rows.length > 21) latest.deleteRow(-1);
     const tile = document.getElementById("tile-" + r.window);
     if (tile) {
-      tile.querySelector(".last").textContent = r.score + " · " + t.toLocaleTimeString();
+      tile.querySelector(".last").textContent = r.score + " · " + clock;
       tile.classList.add("flash");
       setTimeout(() => tile.classList.remove("flash"), 1500);
     }
