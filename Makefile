@@ -40,7 +40,7 @@ unit: setup
 test: lint typecheck check-generated unit
 
 demo: setup
-	$(VENV)/bin/ratepad demo
+	$(VENV)/bin/ratepad server demo
 
 bench: setup
 	$(PY) bench/bench_decode.py

@@ -29,8 +29,14 @@ USERS = [  # username, password, role, node, staff
     ("viewer", "demo-viewer", "viewer", "DEMO", None),
     ("clerk", "demo-clerk", "staff", "DEMO-001", "S001"),
 ]
-STAFF = [("S001", "王芳", "DEMO-001"), ("S002", "李娜", "DEMO-001"), ("S003", "张伟", "DEMO-001"),
-         ("S004", "刘洋", "DEMO-002"), ("S005", "陈静", "DEMO-002"), ("S006", "杨帆", "DEMO-002")]
+STAFF = [
+    ("S001", "王芳", "DEMO-001"),
+    ("S002", "李娜", "DEMO-001"),
+    ("S003", "张伟", "DEMO-001"),
+    ("S004", "刘洋", "DEMO-002"),
+    ("S005", "陈静", "DEMO-002"),
+    ("S006", "杨帆", "DEMO-002"),
+]
 WINDOWS = 3  # per branch
 
 
@@ -58,7 +64,7 @@ def _prepare(work: Path, db: str) -> dict[str, str]:
 
     (work / "org.toml").write_text(org_toml(), encoding="utf-8")
     for argv in (["init", "--db", db], ["load-org", str(work / "org.toml"), "--db", db]):
-        with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
+        with contextlib.redirect_stdout(open(os.devnull, "w")):
             if server(argv) != 0:
                 raise SystemExit(2)
     from django.db import connections
@@ -150,8 +156,11 @@ def run_demo(listen: str, seconds: float | None, seed: int | None) -> int:
         print(f"ratepad server demo: the managers' web is at {url}", flush=True)
         print("  logins (user / password): " + ", ".join(f"{u} / {p} ({r}@{n})"
               for u, p, r, n, _ in USERS), flush=True)  # fmt: skip
-        print(f"  {len(BRANCHES)} branches x {WINDOWS} simulated keypads upload to it; "
-              f"data in {work} (removed at the end)", flush=True)
+        print(
+            f"  {len(BRANCHES)} branches x {WINDOWS} simulated keypads upload to it; "
+            f"data in {work} (removed at the end)",
+            flush=True,
+        )
         print("  Ctrl-C stops" if seconds is None else f"  stops after {seconds:g} s", flush=True)
         stop = threading.Event()
         with contextlib.suppress(KeyboardInterrupt):

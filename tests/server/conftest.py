@@ -14,8 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pg import Cluster, pg_bin  # noqa: E402
-from serverlib import Server, Template, build_template, fresh_sqlite  # noqa: E402
+from pg import Cluster, pg_bin
+from serverlib import Server, Template, build_template, fresh_sqlite
 
 BACKENDS = ["sqlite", "postgresql"]
 _counter = itertools.count()

@@ -21,18 +21,19 @@ from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
 
-from conftest import Site  # noqa: E402
-from pg import free_port, wait_for  # noqa: E402
-from serverlib import Server, call  # noqa: E402
-from webclient import logged_in  # noqa: E402
-from webdata import rating, upload  # noqa: E402
+from pg import free_port, wait_for
+from serverlib import Server, call
+from webclient import logged_in
+from webdata import rating, upload
+
+from conftest import Site
 
 
 class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
         return "250 OK"
 
@@ -55,7 +56,7 @@ def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     received: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()
@@ -122,30 +123,54 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
         assert viewer.post(f"/alerts/{alert_id}/act", {"action": "acknowledge"})[0] == 403
         # resolve needs a note; acknowledge, assign, comment, resolve
         assert manager.post(f"/alerts/{alert_id}/act", {"action": "resolve"})[0] == 400
-        assert manager.post(f"/alerts/{alert_id}/act", {"action": "acknowledge",
-                                                        "note": "calling the customer"})[0] == 302
+        assert (
+            manager.post(
+                f"/alerts/{alert_id}/act", {"action": "acknowledge", "note": "calling the customer"}
+            )[0]
+            == 302
+        )
         assert manager.post(f"/alerts/{alert_id}/act", {"action": "acknowledge"})[0] == 400
-        assert manager.post(f"/alerts/{alert_id}/act", {"action": "assign",
-                                                        "assignee": "bj001-admin"})[0] == 302
-        assert manager.post(f"/alerts/{alert_id}/act", {"action": "assign",
-                                                        "assignee": "sh-manager"})[0] == 403
+        assert (
+            manager.post(
+                f"/alerts/{alert_id}/act", {"action": "assign", "assignee": "bj001-admin"}
+            )[0]
+            == 302
+        )
+        assert (
+            manager.post(f"/alerts/{alert_id}/act", {"action": "assign", "assignee": "sh-manager"})[
+                0
+            ]
+            == 403
+        )
         branch_admin = logged_in(server.url, "bj001-admin")
         status, body = branch_admin.get("/notifications/")
         assert b"assigned" in body
         assert branch_admin.post(f"/alerts/{alert_id}/comment", {"text": "spoke to W1"})[0] == 302
-        assert branch_admin.post(f"/alerts/{alert_id}/act", {
-            "action": "resolve", "note": "queue explained; apology sent"})[0] == 302
+        assert (
+            branch_admin.post(
+                f"/alerts/{alert_id}/act",
+                {"action": "resolve", "note": "queue explained; apology sent"},
+            )[0]
+            == 302
+        )
         status, body = manager.get(f"/alerts/{alert_id}/")
         text = body.decode()
         assert 'id="alert-state">resolved<' in text and "apology sent" in text
         assert "calling the customer" in text and "spoke to W1" in text
-        assert manager.post(f"/alerts/{alert_id}/act", {"action": "resolve",
-                                                        "note": "again"})[0] == 400
+        assert (
+            manager.post(f"/alerts/{alert_id}/act", {"action": "resolve", "note": "again"})[0]
+            == 400
+        )
         # every step is in the audit log, with who
         status, body = admin.get("/audit/")
         audit = body.decode()
-        for action in ("rule.create", "alert.acknowledge", "alert.assign", "alert.comment",
-                       "alert.resolve"):
+        for action in (
+            "rule.create",
+            "alert.acknowledge",
+            "alert.assign",
+            "alert.comment",
+            "alert.resolve",
+        ):
             assert action in audit, action
         assert "bj001-admin" in audit and "bj-manager" in audit
     finally:
@@ -154,8 +179,18 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
 
 def test_rate_rule_needs_its_minimum_n(site: Site, server: Server) -> None:
     admin = logged_in(server.url, "hq-admin")
-    admin.post("/rules/", {"name": "share", "node": "BJ-001", "kind": "bad_share", "level": "2",
-                           "threshold": "0.5", "min_n": "6", "minutes": "60"})
+    admin.post(
+        "/rules/",
+        {
+            "name": "share",
+            "node": "BJ-001",
+            "kind": "bad_share",
+            "level": "2",
+            "threshold": "0.5",
+            "min_n": "6",
+            "minutes": "60",
+        },
+    )
     key = site.keys["BJ-001"]
     upload(server.url, key, ratings=[rating("K1", i, 1) for i in range(1, 6)])
     assert _alert_ids(admin) == []  # 5 bad of 5: below n = 6, not a verdict
@@ -167,22 +202,32 @@ def test_rate_rule_needs_its_minimum_n(site: Site, server: Server) -> None:
 
 def test_upheld_appeal_leaves_the_kpis_kept_and_flagged(site: Site, server: Server) -> None:
     key = site.keys["BJ-001"]
-    upload(server.url, key, ratings=[rating("K1", 1, 1), rating("K1", 2, 5),
-                                     rating("K1", 3, 5, staff="S002")])
+    upload(
+        server.url,
+        key,
+        ratings=[rating("K1", 1, 1), rating("K1", 2, 5), rating("K1", 3, 5, staff="S002")],
+    )
     summary = call(server.url, "/api/v1/summary?node=BJ-001", site.tokens["hq-admin"])[1]
     assert summary["n"] == 3
     clerk = logged_in(server.url, "s001")
     status, body = clerk.get("/ratings/BJ-001/")
     assert status == 200 and body.count(b'class="score s') == 2  # only their own two
     assert clerk.post("/appeals/", {"serial": "K1", "journal_seq": "3", "reason": "x"})[0] == 404
-    assert clerk.post("/appeals/", {"serial": "K1", "journal_seq": "1",
-                                    "reason": "pressed by a child"})[0] == 302
-    assert clerk.post("/appeals/", {"serial": "K1", "journal_seq": "1", "reason": "again"})[0] \
-        == 400
+    assert (
+        clerk.post(
+            "/appeals/", {"serial": "K1", "journal_seq": "1", "reason": "pressed by a child"}
+        )[0]
+        == 302
+    )
+    assert (
+        clerk.post("/appeals/", {"serial": "K1", "journal_seq": "1", "reason": "again"})[0] == 400
+    )
     manager = logged_in(server.url, "bj-manager")
     assert b"pressed by a child" in manager.get("/appeals/")[1]
-    assert logged_in(server.url, "sh-manager").post("/appeals/1/decide",
-                                                    {"decision": "upheld"})[0] == 403
+    assert (
+        logged_in(server.url, "sh-manager").post("/appeals/1/decide", {"decision": "upheld"})[0]
+        == 403
+    )
     assert manager.post("/appeals/1/decide", {"decision": "upheld", "note": "video"})[0] == 302
     assert manager.post("/appeals/1/decide", {"decision": "rejected"})[0] == 400
     summary = call(server.url, "/api/v1/summary?node=BJ-001", site.tokens["hq-admin"])[1]

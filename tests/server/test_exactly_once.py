@@ -23,14 +23,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import pytest
-
-from conftest import Site
 from netproxy import Proxy
 from serverlib import call
 from test_agent_kill import RATINGS, Helper, stored
+
+from conftest import Site
 
 SECONDS = 10.0  # the keypads' production time
 

@@ -8,9 +8,9 @@ import os
 from typing import Any
 
 import pytest
+from serverlib import Server, call
 
 from conftest import Site
-from serverlib import Server, call
 
 CALLERS = ["anonymous", "agent", "hq-admin", "bj-manager", "bj-viewer", "sh-manager",
            "bj001-admin", "s001"]  # fmt: skip

@@ -15,12 +15,13 @@ from openpyxl import load_workbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
 
-from conftest import Site  # noqa: E402
-from serverlib import Server  # noqa: E402
-from webclient import logged_in  # noqa: E402
-from webdata import rating, upload  # noqa: E402
+from serverlib import Server
+from webclient import logged_in
+from webdata import rating, upload
 
-from ratepad import metrics  # noqa: E402
+from ratepad import metrics
+
+from conftest import Site
 
 SCORES_W1 = [5, 5, 4, 3, 1, 5, 4, 2, 5, 5]
 SCORES_W2 = [1, 2, 5]
@@ -51,8 +52,7 @@ def test_report_figures_equal_the_metrics(site: Site, server: Server) -> None:
     both = SCORES_W1 + SCORES_W2 + [4]  # the unprompted 4 counts, the multi-key 5 does not
     total = rows[("total", "BJ")]
     assert int(total["n"]) == len(both) and int(total["n_all"]) == len(both) + 1
-    assert abs(float(total["index"]) - round(metrics.level_index(_counts(both), VALUES), 2)) \
-        < 1e-9
+    assert abs(float(total["index"]) - round(metrics.level_index(_counts(both), VALUES), 2)) < 1e-9
     k = sum(1 for s in both if s >= 4)
     lo, hi = metrics.wilson(k, len(both))
     assert abs(float(total["csat"]) - round(k / len(both), 4)) < 1e-9
@@ -102,8 +102,9 @@ def test_staff_export_only_their_own(site: Site, server: Server) -> None:
     table = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert len(table) == len(SCORES_W1) and {r["staff_id"] for r in table} == {"S001"}
     status, body = clerk.get("/ratings/BJ-001/export.csv?staff=S002")  # ignored for staff
-    assert {r["staff_id"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))} \
-        == {"S001"}
+    assert {r["staff_id"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))} == {
+        "S001"
+    }
     assert clerk.get("/ratings/SH-001/")[0] == 403
 
 
@@ -123,8 +124,15 @@ def test_survey_import_gives_cronbach_alpha(site: Site, server: Server) -> None:
 
     viewer.get("/survey/")
     token = next(c.value for c in viewer.jar if c.name == "csrftoken")
-    req = urllib.request.Request(server.url + "survey/", data=body, method="POST", headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-CSRFToken": token or ""})
+    req = urllib.request.Request(
+        server.url + "survey/",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-CSRFToken": token or "",
+        },
+    )
     with viewer.opener.open(req) as resp:
         page = resp.read().decode()
     assert f"α = {expected.alpha:.4f}" in page

@@ -61,8 +61,9 @@ def in_opening_hours(when: datetime) -> bool:
 
 
 def _rules_for(branch: Node) -> list[Rule]:
-    prefixes = ["/".join(branch.path.split("/")[: i + 1]) + "/"
-                for i in range(1, branch.path.count("/"))]
+    prefixes = [
+        "/".join(branch.path.split("/")[: i + 1]) + "/" for i in range(1, branch.path.count("/"))
+    ]
     return list(Rule.objects.filter(active=True, node__path__in=prefixes).select_related("node"))
 
 
@@ -73,7 +74,10 @@ def _raise(rule: Rule, key: str, now: datetime, **fields: Any) -> Alert | None:
     try:
         with transaction.atomic():  # a savepoint: a concurrent twin loses cleanly
             alert = Alert.objects.create(
-                rule=rule, open_key=key, created_at=now, state=OPEN,
+                rule=rule,
+                open_key=key,
+                created_at=now,
+                state=OPEN,
                 deadline=add_working_days(now.astimezone(TZ).date(), rule.deadline_days),
                 **fields,
             )
@@ -85,8 +89,9 @@ def _raise(rule: Rule, key: str, now: datetime, **fields: Any) -> Alert | None:
 
 def _notify_new(alert: Alert) -> None:
     branch = alert.branch
-    prefixes = ["/".join(branch.path.split("/")[: i + 1]) + "/"
-                for i in range(1, branch.path.count("/"))]
+    prefixes = [
+        "/".join(branch.path.split("/")[: i + 1]) + "/" for i in range(1, branch.path.count("/"))
+    ]
     users = Role.objects.filter(
         node__path__in=prefixes, role__in=[Role.ADMIN, Role.MANAGER]
     ).values_list("user_id", flat=True)
@@ -96,12 +101,22 @@ def _notify_new(alert: Alert) -> None:
     now = timezone.now()
     body = alert_payload(alert)
     for address in [a.strip() for a in alert.rule.emails.split(",") if a.strip()]:
-        Delivery.objects.create(channel=Delivery.EMAIL, target=address, alert=alert,
-                                subject=f"[ratepad] {alert.summary}", body=body,
-                                next_try_at=now)
+        Delivery.objects.create(
+            channel=Delivery.EMAIL,
+            target=address,
+            alert=alert,
+            subject=f"[ratepad] {alert.summary}",
+            body=body,
+            next_try_at=now,
+        )
     if alert.rule.webhook:
-        Delivery.objects.create(channel=Delivery.WEBHOOK, target=alert.rule.webhook,
-                                alert=alert, body=body, next_try_at=now)
+        Delivery.objects.create(
+            channel=Delivery.WEBHOOK,
+            target=alert.rule.webhook,
+            alert=alert,
+            body=body,
+            next_try_at=now,
+        )
     event = {"kind": "alert", "rows": [{**body, "branch": branch.pk}]}
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:  # delivered at COMMIT to every instance
@@ -112,17 +127,28 @@ def _notify_new(alert: Alert) -> None:
 
 def alert_payload(alert: Alert) -> dict[str, Any]:
     return {
-        "id": alert.pk, "rule": alert.rule.name, "kind": alert.rule.kind,
-        "state": alert.state, "summary": alert.summary, "branch_code": alert.branch.code,
+        "id": alert.pk,
+        "rule": alert.rule.name,
+        "kind": alert.rule.kind,
+        "state": alert.state,
+        "summary": alert.summary,
+        "branch_code": alert.branch.code,
         "window": alert.window.code if alert.window_id and alert.window else None,
-        "staff_id": alert.staff_id, "serial": alert.serial, "journal_seq": alert.journal_seq,
-        "value": alert.value, "n": alert.n, "deadline": alert.deadline.isoformat(),
+        "staff_id": alert.staff_id,
+        "serial": alert.serial,
+        "journal_seq": alert.journal_seq,
+        "value": alert.value,
+        "n": alert.n,
+        "deadline": alert.deadline.isoformat(),
         "created_at": alert.created_at.isoformat(),
     }
 
 
 def on_batch(
-    *, agent: Any, ratings: Sequence[Sequence[Any]], devices: Sequence[tuple[Any, datetime]],
+    *,
+    agent: Any,
+    ratings: Sequence[Sequence[Any]],
+    devices: Sequence[tuple[Any, datetime]],
     **kwargs: Any,
 ) -> None:
     """The receiver of ``batch_stored`` (rows in ``ingest.service.RATING_COLUMNS`` order)."""
@@ -149,10 +175,19 @@ def on_batch(
         for rule in rules:
             if rule.kind == Rule.LOW_RATING and int(score) <= rule.level:
                 w = window(int(wid))
-                _raise(rule, f"r:{rule.pk}:{serial}:{seq}", now, branch=branch, window=w,
-                       serial=serial, journal_seq=seq, staff_id=staff, value=float(score),
-                       summary=f"{w.code} {staff or '-'}: score {score} at "
-                       f"{when.astimezone(TZ):%Y-%m-%d %H:%M}")
+                _raise(
+                    rule,
+                    f"r:{rule.pk}:{serial}:{seq}",
+                    now,
+                    branch=branch,
+                    window=w,
+                    serial=serial,
+                    journal_seq=seq,
+                    staff_id=staff,
+                    value=float(score),
+                    summary=f"{w.code} {staff or '-'}: score {score} at "
+                    f"{when.astimezone(TZ):%Y-%m-%d %H:%M}",
+                )
     for rule in rules:
         if rule.kind in (Rule.BAD_SHARE, Rule.LOW_INDEX, Rule.UNPROMPTED):
             for wid in sorted(touched):
@@ -162,14 +197,21 @@ def on_batch(
             continue
         for rule in rules:
             if rule.kind == Rule.OFFLINE:
-                _raise(rule, f"d:{rule.pk}:{d.serial}", now, branch=branch, serial=d.serial,
-                       summary=f"{d.serial}: keypad offline at {at.astimezone(TZ):%H:%M}")
+                _raise(
+                    rule,
+                    f"d:{rule.pk}:{d.serial}",
+                    now,
+                    branch=branch,
+                    serial=d.serial,
+                    summary=f"{d.serial}: keypad offline at {at.astimezone(TZ):%H:%M}",
+                )
 
 
 def _window_rule(rule: Rule, window: Window, branch: Node, now: datetime) -> None:
     since = now - timedelta(minutes=rule.minutes)
-    rows = list(Rating.objects.filter(window_id=window.pk, time__gte=since)
-                .values_list("score", "flags"))
+    rows = list(
+        Rating.objects.filter(window_id=window.pk, time__gte=since).values_list("score", "flags")
+    )
     counted = [(s, f) for s, f in rows if not f & KPI_EXCLUDED]
     n = len(counted)
     if rule.kind == Rule.UNPROMPTED:
@@ -194,8 +236,16 @@ def _window_rule(rule: Rule, window: Window, branch: Node, now: datetime) -> Non
         hit = value < rule.threshold
         what = f"index {value:.1f} over {n} ratings"
     if hit:
-        _raise(rule, f"w:{rule.pk}:{window.pk}", now, branch=branch, window=window, value=value,
-               n=n, summary=f"{window.code}: {what} in {rule.minutes} min")
+        _raise(
+            rule,
+            f"w:{rule.pk}:{window.pk}",
+            now,
+            branch=branch,
+            window=window,
+            value=value,
+            n=n,
+            summary=f"{window.code}: {what} in {rule.minutes} min",
+        )
 
 
 # -- the closed loop -----------------------------------------------------------------------------

@@ -68,13 +68,15 @@ class Alert(models.Model):
     n = models.IntegerField(null=True)
     state = models.CharField(max_length=16, choices=STATES, default=OPEN)
     open_key = models.CharField(max_length=200, null=True, unique=True)
-    assignee = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
+    assignee = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     deadline = models.DateField()
     created_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True)
-    acknowledged_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL,
-                                        related_name="+")
+    acknowledged_by = models.ForeignKey(
+        USER, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     resolved_at = models.DateTimeField(null=True)
     resolved_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
     resolution = models.TextField(default="")

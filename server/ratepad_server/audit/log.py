@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 
 from .models import AuditEntry
@@ -32,7 +32,7 @@ def record(
     """Add an entry: ``action`` (e.g. ``alert.acknowledge``) on ``obj`` by the request's user."""
     if user is None and request is not None:
         user = request.user
-    real = user if user is not None and user.is_authenticated else None
+    real = user if isinstance(user, User) else None
     name = username or (real.get_username() if real is not None else "")
     return AuditEntry.objects.create(
         user=real,
@@ -41,7 +41,9 @@ def record(
         object_type=type(obj).__name__ if obj is not None else "",
         object_id=str(getattr(obj, "pk", "") or "") if obj is not None else "",
         node_path=node_path,
-        detail={k: v if isinstance(v, (int, float, bool, type(None))) else str(v)
-                for k, v in detail.items()},
+        detail={
+            k: v if isinstance(v, (int, float, bool, type(None))) else str(v)
+            for k, v in detail.items()
+        },
         ip=client_ip(request),
     )

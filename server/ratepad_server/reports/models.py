@@ -8,14 +8,16 @@ from django.db import models
 
 from ..org.models import Node, Window
 
-_FK = {"on_delete": models.DO_NOTHING, "db_constraint": False, "related_name": "+"}
-
 
 class FlagRollup(models.Model):
     hour = models.DateTimeField()
-    window = models.ForeignKey(Window, **_FK)
+    window = models.ForeignKey(
+        Window, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     staff_id = models.CharField(max_length=64)
-    branch = models.ForeignKey(Node, **_FK)
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     unprompted = models.IntegerField(default=0)
     repeat = models.IntegerField(default=0)
     multi_key = models.IntegerField(default=0)

@@ -76,9 +76,7 @@ class Cell:
             out["response_rate"] = share(answered, v["prompts"])
             out["response_ci"] = metrics.wilson(answered, v["prompts"])
         if v["n_all"]:
-            out["misuse"] = {
-                c: share(min(v[c], v["n_all"]), v["n_all"]) for c in FLAG_COLUMNS
-            }
+            out["misuse"] = {c: share(min(v[c], v["n_all"]), v["n_all"]) for c in FLAG_COLUMNS}
             out["excluded_rate"] = share(v["n_all"] - n, v["n_all"])
         else:
             out["misuse"] = dict.fromkeys(FLAG_COLUMNS)
@@ -97,8 +95,9 @@ class Scope:
     staff_id: str | None = None
 
     def branch_ids(self) -> list[int]:
-        return list(Node.objects.filter(path__startswith=self.node.path).values_list("pk",
-                                                                                   flat=True))
+        return list(
+            Node.objects.filter(path__startswith=self.node.path).values_list("pk", flat=True)
+        )
 
     def q(self, since: datetime | None = None, until: datetime | None = None) -> Q:
         q = Q(hour__gte=since or self.since, hour__lt=until or self.until)
@@ -144,19 +143,22 @@ def children(scope: Scope) -> list[dict[str, Any]]:
             for k in kids:
                 if path.startswith(k.path):
                     cells[k.pk].merge(cell)
-        return [{"kind": "node", "code": k.code, "name": k.name, "cell": cells[k.pk]}
-                for k in kids]
+        return [{"kind": "node", "code": k.code, "name": k.name, "cell": cells[k.pk]} for k in kids]
     by_window = _grouped(scope, "window_id")
     windows = Window.objects.filter(branch=node).order_by("code")
-    return [{"kind": "window", "code": w.code, "name": w.name, "cell": by_window.get(w.pk, Cell())}
-            for w in windows]
+    return [
+        {"kind": "window", "code": w.code, "name": w.name, "cell": by_window.get(w.pk, Cell())}
+        for w in windows
+    ]
 
 
 def staff_rows(scope: Scope) -> list[dict[str, Any]]:
     by_staff = _grouped(scope, "staff_id")
     names = dict(Staff.objects.filter(staff_id__in=list(by_staff)).values_list("staff_id", "name"))
-    return [{"kind": "staff", "code": s or "-", "name": names.get(s, ""), "cell": c}
-            for s, c in sorted(by_staff.items())]
+    return [
+        {"kind": "staff", "code": s or "-", "name": names.get(s, ""), "cell": c}
+        for s, c in sorted(by_staff.items())
+    ]
 
 
 def ranking(rows: Iterable[dict[str, Any]], parent: Cell) -> list[dict[str, Any]]:
@@ -167,10 +169,14 @@ def ranking(rows: Iterable[dict[str, Any]], parent: Cell) -> list[dict[str, Any]
         s = row["cell"].stats()
         prior_index = p["index"] if p["index"] is not None else 0.0
         prior_rate = p["csat"] if p["csat"] is not None else 0.0
-        row = {**row, "stats": s,
-               "shrunk_index": metrics.shrunk_index(s["index"] or 0.0, s["n"], prior_index,
-                                                    PRIOR_WEIGHT),
-               "shrunk_csat": metrics.shrunk_rate(s["top2"], s["n"], prior_rate, PRIOR_WEIGHT)}
+        row = {
+            **row,
+            "stats": s,
+            "shrunk_index": metrics.shrunk_index(
+                s["index"] or 0.0, s["n"], prior_index, PRIOR_WEIGHT
+            ),
+            "shrunk_csat": metrics.shrunk_rate(s["top2"], s["n"], prior_rate, PRIOR_WEIGHT),
+        }
         out.append(row)
     out.sort(key=lambda r: -r["shrunk_index"])
     return out
@@ -179,8 +185,11 @@ def ranking(rows: Iterable[dict[str, Any]], parent: Cell) -> list[dict[str, Any]
 def funnel(rows: Iterable[dict[str, Any]], parent: Cell) -> dict[str, Any]:
     """Points (n, CSAT) of the units and the 95 % / 99.8 % limits around the parent's CSAT."""
     p = parent.stats()
-    points = [{"code": r["code"], "n": r["cell"].n, "csat": r["cell"].stats()["csat"]}
-              for r in rows if r["cell"].n]
+    points = [
+        {"code": r["code"], "n": r["cell"].n, "csat": r["cell"].stats()["csat"]}
+        for r in rows
+        if r["cell"].n
+    ]
     if p["csat"] is None or not points:
         return {"p0": None, "points": points, "limits": []}
     top = max(pt["n"] for pt in points)
@@ -234,11 +243,14 @@ def compare(scope: Scope) -> dict[str, Any]:
     year = timedelta(days=365 if span < timedelta(days=365) else 366)
     for name, delta in (("previous", span), ("last_year", year)):
         before = total(scope, scope.since - delta, scope.until - delta)
-        row: dict[str, Any] = {"since": scope.since - delta, "until": scope.until - delta,
-                               "n": before.n, "csat": before.stats()["csat"]}
+        row: dict[str, Any] = {
+            "since": scope.since - delta,
+            "until": scope.until - delta,
+            "n": before.n,
+            "csat": before.stats()["csat"],
+        }
         try:
-            row["test"] = metrics.two_proportions(now.v["top2"], now.n, before.v["top2"],
-                                                  before.n)
+            row["test"] = metrics.two_proportions(now.v["top2"], now.n, before.v["top2"], before.n)
         except MetricsError:
             row["test"] = None  # one of the periods has no ratings
         out[name] = row
@@ -251,7 +263,8 @@ def staff_efficiency(scope: Scope) -> list[dict[str, Any]]:
     from ..ingest.models import StaffSession
 
     sessions = StaffSession.objects.filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gt=scope.since), started_at__lt=scope.until,
+        Q(ended_at__isnull=True) | Q(ended_at__gt=scope.since),
+        started_at__lt=scope.until,
     )
     if scope.window is not None:
         sessions = sessions.filter(window_id=scope.window.pk)
@@ -270,9 +283,13 @@ def staff_efficiency(scope: Scope) -> list[dict[str, Any]]:
     for row in staff_rows(scope):
         served = row["cell"].v["prompts"] or row["cell"].v["n_all"]
         hours = logged.get(row["code"], 0.0)
-        out.append({
-            **row, "served": served, "hours": round(hours, 2),
-            "per_hour": round(served / hours, 2) if hours > 0 else None,
-            "minutes_between": round(hours * 60 / served, 1) if served and hours > 0 else None,
-        })
+        out.append(
+            {
+                **row,
+                "served": served,
+                "hours": round(hours, 2),
+                "per_hour": round(served / hours, 2) if hours > 0 else None,
+                "minutes_between": round(hours * 60 / served, 1) if served and hours > 0 else None,
+            }
+        )
     return out

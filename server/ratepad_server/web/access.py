@@ -8,9 +8,10 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils import timezone
 
 from ..org.access import AccessDenied, NotFound, node_in_scope
@@ -22,7 +23,7 @@ READERS = (Role.ADMIN, Role.MANAGER, Role.VIEWER)
 ACTORS = (Role.ADMIN, Role.MANAGER)
 ADMINS = (Role.ADMIN,)
 
-V = TypeVar("V", bound=Callable[..., HttpResponse])
+V = TypeVar("V", bound=Callable[..., HttpResponseBase])
 
 
 def role_of(request: HttpRequest) -> Role | None:
@@ -40,7 +41,7 @@ def roles(*allowed: str) -> Callable[[V], V]:
 
     def wrap(view: V) -> V:
         @functools.wraps(view)
-        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             role = role_of(request)
@@ -53,6 +54,13 @@ def roles(*allowed: str) -> Callable[[V], V]:
         return cast(V, inner)
 
     return wrap
+
+
+def user_of(request: HttpRequest) -> User:
+    """The logged-in user (the views behind ``roles`` have one)."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 def get_role(request: HttpRequest) -> Role:

@@ -15,5 +15,5 @@ def web(request: HttpRequest) -> dict[str, Any]:
         return {"role": None}
     from ..alerts.models import Notification
 
-    unread = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+    unread = Notification.objects.filter(user_id=request.user.pk or 0, read_at__isnull=True).count()
     return {"role": role, "unread": unread}

@@ -33,7 +33,9 @@ def report_table(request: HttpRequest, code: str) -> tuple[str, list[list[Any]]]
     parent = reports.total(scope)
     kids = reports.children(scope)
     rows: list[list[Any]] = []
-    units = [("total", {"code": node.code, "name": node.name, "cell": parent})]
+    units: list[tuple[str, dict[str, Any]]] = [
+        ("total", {"code": node.code, "name": node.name, "cell": parent})
+    ]
     ranked = {r["code"]: r for r in reports.ranking(kids + reports.staff_rows(scope), parent)}
     units += [(r["kind"], r) for r in kids] + [("staff", r) for r in reports.staff_rows(scope)]
     for level, u in units:
@@ -124,7 +126,8 @@ def monthly_pdf(request: HttpRequest, code: str) -> HttpResponse:
     record(request, "export.monthly_pdf", code=code, month=period.first.isoformat()[:7])
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = (
-        f'attachment; filename="ratepad-{node.code}-{period.first:%Y-%m}.pdf"')
+        f'attachment; filename="ratepad-{node.code}-{period.first:%Y-%m}.pdf"'
+    )
     return response
 
 
@@ -154,32 +157,41 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
         return "–" if x is None else f"{x * 100:.1f}%"
 
     story: list[Any] = [
-        Paragraph(f"{node.name}（{node.code}）服务评价月报 / monthly report "
-                  f"{period.first:%Y-%m}", title),
+        Paragraph(
+            f"{node.name}（{node.code}）服务评价月报 / monthly report {period.first:%Y-%m}", title
+        ),
         Spacer(1, 4 * mm),
     ]
     ci = total["csat_ci"]
     index = "–" if total["index"] is None else f"{total['index']:.1f}"
     interval = f" (95% {pct(ci[0])}–{pct(ci[1])})" if ci else ""
-    story.append(Paragraph(
-        f"n = {total['n']}（全部 {total['n_all']}）; 满意度指数 index = {index}; "
-        f"CSAT = {pct(total['csat'])}{interval}; "
-        f"响应率 response rate = {pct(total['response_rate'])}", body))
+    story.append(
+        Paragraph(
+            f"n = {total['n']}（全部 {total['n_all']}）; 满意度指数 index = {index}; "
+            f"CSAT = {pct(total['csat'])}{interval}; "
+            f"响应率 response rate = {pct(total['response_rate'])}",
+            body,
+        )
+    )
     for name, label in (("previous", "环比 vs previous month"), ("last_year", "同比 vs last year")):
         c = cmp[name]
         t = c["test"]
-        text = (f"{label}: CSAT {pct(c['csat'])} (n = {c['n']})"
-                + (f", diff {t['diff'] * 100:+.1f} pt, 95% CI {t['ci'][0] * 100:+.1f}…"
-                   f"{t['ci'][1] * 100:+.1f}, p = {t['p']:.3g}" if t else ", no data"))
+        text = f"{label}: CSAT {pct(c['csat'])} (n = {c['n']})" + (
+            f", diff {t['diff'] * 100:+.1f} pt, 95% CI {t['ci'][0] * 100:+.1f}…"
+            f"{t['ci'][1] * 100:+.1f}, p = {t['p']:.3g}"
+            if t
+            else ", no data"
+        )
         story.append(Paragraph(text, body))
     story.append(Spacer(1, 4 * mm))
     # the daily index (line) and customers per hour of day (bars)
-    series = [(i + 1, s["index"]) for i, s in enumerate(time_data["series"])
-              if s["index"] is not None]
+    series = [
+        (i + 1, s["index"]) for i, s in enumerate(time_data["series"]) if s["index"] is not None
+    ]
     if series:
         d = Drawing(170 * mm, 55 * mm)
         lp = LinePlot()
-        lp.x, lp.y, lp.width, lp.height = 12 * mm, 8 * mm, 150 * mm, 40 * mm
+        lp.x, lp.y, lp.width, lp.height = round(12 * mm), round(8 * mm), round(150 * mm), round(40 * mm)
         lp.data = [series]
         lp.lines[0].strokeColor = colors.HexColor("#2f6fb0")
         lp.yValueAxis.valueMin, lp.yValueAxis.valueMax = 0, 100
@@ -188,35 +200,59 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
         story.append(d)
     d = Drawing(170 * mm, 55 * mm)
     bc = VerticalBarChart()
-    bc.x, bc.y, bc.width, bc.height = 12 * mm, 8 * mm, 150 * mm, 40 * mm
+    bc.x, bc.y, bc.width, bc.height = round(12 * mm), round(8 * mm), round(150 * mm), round(40 * mm)
     bc.data = [time_data["flow"]]
     bc.categoryAxis.categoryNames = [str(h) for h in range(24)]
     bc.bars[0].fillColor = colors.HexColor("#7aa974")
     d.add(bc)
-    d.add(String(12 * mm, 51 * mm, "每小时客流 customers per hour of day (mean)", fontName=font,
-                 fontSize=9))
+    d.add(
+        String(
+            12 * mm,
+            51 * mm,
+            "每小时客流 customers per hour of day (mean)",
+            fontName=font,
+            fontSize=9,
+        )
+    )
     story.append(d)
     story.append(Spacer(1, 4 * mm))
     table = [["代码 code", "名称 name", "n", "index", "CSAT", "95% CI", "response"]]
     for r in kids:
         s = r["cell"].stats()
         ci = s["csat_ci"]
-        table.append([r["code"], r["name"], str(s["n"]),
-                      "–" if s["index"] is None else f"{s['index']:.1f}", pct(s["csat"]),
-                      f"{pct(ci[0])}–{pct(ci[1])}" if ci else "–", pct(s["response_rate"])])
+        table.append(
+            [
+                r["code"],
+                r["name"],
+                str(s["n"]),
+                "–" if s["index"] is None else f"{s['index']:.1f}",
+                pct(s["csat"]),
+                f"{pct(ci[0])}–{pct(ci[1])}" if ci else "–",
+                pct(s["response_rate"]),
+            ]
+        )
     t = Table(table, repeatRows=1)
-    style = [("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8),
-             ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5"))]
+    style: list[Any] = [
+        ("FONTNAME", (0, 0), (-1, -1), font),
+        ("FONTSIZE", (0, 0), (-1, -1), 8),
+        ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
+    ]
     for i, r in enumerate(kids, 1):
         if r["cell"].n < reports.MIN_N:
             style.append(("TEXTCOLOR", (0, i), (-1, i), colors.grey))
     t.setStyle(TableStyle(style))
     story.append(t)
     story.append(Spacer(1, 3 * mm))
-    story.append(Paragraph(f"灰色: n < {reports.MIN_N}, 样本太小 (grey: too few ratings to judge)",
-                           body))
+    story.append(
+        Paragraph(f"灰色: n < {reports.MIN_N}, 样本太小 (grey: too few ratings to judge)", body)
+    )
     out = io.BytesIO()
-    SimpleDocTemplate(out, pagesize=A4, title=f"ratepad {node.code} {period.first:%Y-%m}",
-                      leftMargin=15 * mm, rightMargin=15 * mm).build(story)
+    SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        title=f"ratepad {node.code} {period.first:%Y-%m}",
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+    ).build(story)
     return out.getvalue()

@@ -22,7 +22,7 @@ from ..ingest.models import Rating
 from ..org.models import Node, Role
 from ..reports import rollup as flag_rollup
 from ..rollups.service import APPEAL_UPHELD, KPI_EXCLUDED, Deltas
-from .access import ACTORS, ADMINS, ALL, READERS, check_path, get_role, roles, scoped_node
+from .access import ACTORS, ADMINS, ALL, READERS, check_path, get_role, roles, scoped_node, user_of
 
 
 def _alert(request: HttpRequest, pk: int) -> Alert:
@@ -80,14 +80,14 @@ def alert_act(request: HttpRequest, pk: int) -> HttpResponse:
         if action == "resolve" and not note:
             raise BadRequest("say how it was resolved")
         try:
-            transition(a, action, request.user, note)  # type: ignore[arg-type]
+            transition(a, action, user_of(request), note)
         except TransitionError as exc:
             raise BadRequest(str(exc)) from None
         record(request, f"alert.{action}", a, node_path=a.branch.path, note=note)
     else:
         raise BadRequest("unknown action")
     if note and action != "resolve":
-        Comment.objects.create(alert=a, author=request.user, text=note)
+        Comment.objects.create(alert=a, author=user_of(request), text=note)
     return HttpResponseRedirect(reverse("web:alert", args=[a.pk]))
 
 
@@ -98,7 +98,7 @@ def alert_comment(request: HttpRequest, pk: int) -> HttpResponse:
     text = request.POST.get("text", "").strip()[:5000]
     if not text:
         raise BadRequest("an empty comment")
-    Comment.objects.create(alert=a, author=request.user, text=text)
+    Comment.objects.create(alert=a, author=user_of(request), text=text)
     record(request, "alert.comment", a, node_path=a.branch.path)
     return HttpResponseRedirect(reverse("web:alert", args=[a.pk]))
 
@@ -117,11 +117,16 @@ def rules(request: HttpRequest) -> HttpResponse:
             if kind not in dict(Rule.KINDS):
                 raise ValueError("unknown kind")
             rule = Rule.objects.create(
-                node=node, name=p.get("name", "").strip()[:200] or kind, kind=kind,
-                level=int(p.get("level") or 2), threshold=float(p.get("threshold") or 0.3),
-                min_n=int(p.get("min_n") or 10), minutes=int(p.get("minutes") or 60),
+                node=node,
+                name=p.get("name", "").strip()[:200] or kind,
+                kind=kind,
+                level=int(p.get("level") or 2),
+                threshold=float(p.get("threshold") or 0.3),
+                min_n=int(p.get("min_n") or 10),
+                minutes=int(p.get("minutes") or 60),
                 deadline_days=int(p.get("deadline_days") or 3),
-                emails=p.get("emails", "").strip()[:1000], webhook=p.get("webhook", "").strip(),
+                emails=p.get("emails", "").strip()[:1000],
+                webhook=p.get("webhook", "").strip(),
             )
             record(request, "rule.create", rule, node_path=node.path, kind=kind)
             return HttpResponseRedirect(reverse("web:rules"))
@@ -171,19 +176,26 @@ def _new_appeal(request: HttpRequest, role: Role) -> HttpResponse:
     rating = Rating.objects.filter(serial=serial, journal_seq=seq, window__isnull=False).first()
     if rating is None or rating.staff_id != role.staff.staff_id:
         raise Http404("no such rating of yours")
-    branch = Node.objects.get(pk=rating.branch_id)
+    branch = Node.objects.get(pk=rating.branch_id or 0)
     try:
         with transaction.atomic():
             appeal = Appeal.objects.create(
-                serial=serial, journal_seq=seq, rating_time=rating.time, staff_id=rating.staff_id,
-                branch=branch, reason=reason, created_by=request.user,
+                serial=serial,
+                journal_seq=seq,
+                rating_time=rating.time,
+                staff_id=rating.staff_id,
+                branch=branch,
+                reason=reason,
+                created_by=user_of(request),
             )
     except IntegrityError:
         raise BadRequest("this rating has been appealed already") from None
-    for user_id in Role.objects.filter(role__in=ACTORS, node__path__in=_ancestors(branch)) \
-            .values_list("user_id", flat=True):
-        Notification.objects.create(user_id=user_id, appeal=appeal,
-                                    text=f"appeal by {rating.staff_id}: {serial}#{seq}")
+    for user_id in Role.objects.filter(
+        role__in=ACTORS, node__path__in=_ancestors(branch)
+    ).values_list("user_id", flat=True):
+        Notification.objects.create(
+            user_id=user_id, appeal=appeal, text=f"appeal by {rating.staff_id}: {serial}#{seq}"
+        )
     record(request, "appeal.create", appeal, node_path=branch.path, serial=serial, seq=seq)
     return HttpResponseRedirect(reverse("web:appeals"))
 
@@ -205,14 +217,18 @@ def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
     note = request.POST.get("note", "").strip()[:5000]
     with transaction.atomic():
         changed = Appeal.objects.filter(pk=pk, state=Appeal.PENDING).update(
-            state=decision, reviewer=request.user, decided_at=timezone.now(), decision_note=note)
+            state=decision, reviewer=user_of(request), decided_at=timezone.now(), decision_note=note
+        )
         if changed != 1:
             raise BadRequest("decided already")
         if decision == Appeal.UPHELD:
             _exclude(appeal.serial, appeal.journal_seq, appeal.rating_time)
     if appeal.created_by_id:
-        Notification.objects.create(user_id=appeal.created_by_id, appeal=appeal,
-                                    text=f"appeal {appeal.serial}#{appeal.journal_seq}: {decision}")
+        Notification.objects.create(
+            user_id=appeal.created_by_id,
+            appeal=appeal,
+            text=f"appeal {appeal.serial}#{appeal.journal_seq}: {decision}",
+        )
     record(request, f"appeal.{decision}", appeal, node_path=appeal.branch.path, note=note)
     return HttpResponseRedirect(reverse("web:appeals"))
 
@@ -227,8 +243,16 @@ def _exclude(serial: str, seq: int, when: datetime) -> None:
     if r.flags & KPI_EXCLUDED:
         return  # it did not count anyway
     deltas = Deltas()
-    deltas.add_rating(r.time, r.window_id, r.branch_id or 0, r.staff_id, r.score, r.key_count,
-                      r.level_value, r.flags)
+    deltas.add_rating(
+        r.time,
+        r.window_id,
+        r.branch_id or 0,
+        r.staff_id,
+        r.score,
+        r.key_count,
+        r.level_value,
+        r.flags,
+    )
     for row in deltas.rows.values():
         row[:] = [0] + [-x for x in row[1:]]  # n_all keeps it
     deltas.write()
@@ -239,15 +263,16 @@ def _exclude(serial: str, seq: int, when: datetime) -> None:
 @roles(*ALL)
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
-    rows = Notification.objects.filter(user=request.user)[:200]
+    rows = Notification.objects.filter(user=user_of(request))[:200]
     return render(request, "web/notifications.html", {"notes": rows})
 
 
 @roles(*ALL)
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
-    Notification.objects.filter(user=request.user, read_at__isnull=True).update(
-        read_at=timezone.now())
+    Notification.objects.filter(user=user_of(request), read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
     return HttpResponseRedirect(reverse("web:notifications"))
 
 

@@ -85,8 +85,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def _scope(request: HttpRequest, node: Node, period: Period) -> reports.Scope:
     window = None
     if request.GET.get("window"):
-        window = Window.objects.filter(code=request.GET["window"],
-                                       branch__path__startswith=node.path).first()
+        window = Window.objects.filter(
+            code=request.GET["window"], branch__path__startswith=node.path
+        ).first()
         if window is None:
             raise Http404("no such window here")
     staff = request.GET.get("staff") or None
@@ -148,8 +149,7 @@ def _window_state(device: Device | None, now: datetime) -> str:
 @require_GET
 def live(request: HttpRequest, code: str) -> HttpResponse:
     node = scoped_node(request, code)
-    branch_ids = list(Node.objects.filter(path__startswith=node.path).values_list("pk",
-                                                                                 flat=True))
+    branch_ids = list(Node.objects.filter(path__startswith=node.path).values_list("pk", flat=True))
     windows = list(Window.objects.filter(branch_id__in=branch_ids).select_related("branch")
                    .order_by("code"))  # fmt: skip
     devices = {d.window_id: d for d in Device.objects.filter(branch_id__in=branch_ids)}
@@ -161,9 +161,15 @@ def live(request: HttpRequest, code: str) -> HttpResponse:
     tiles = []
     for w in windows:
         d = devices.get(w.pk)
-        tiles.append({"window": w, "state": _window_state(d, now), "serial": d.serial if d else "",
-                      "staff_id": (d.staff_id or "") if d else "",
-                      "staff_name": names.get(d.staff_id or "", "") if d else ""})
+        tiles.append(
+            {
+                "window": w,
+                "state": _window_state(d, now),
+                "serial": d.serial if d else "",
+                "staff_id": (d.staff_id or "") if d else "",
+                "staff_name": names.get(d.staff_id or "", "") if d else "",
+            }
+        )
     alerts = Alert.objects.filter(branch_id__in=branch_ids).exclude(state="resolved")[:50]
     context = {
         "node": node, "tiles": tiles, "alerts": alerts, "crumbs": _breadcrumbs(request, node),
@@ -204,7 +210,8 @@ def _stream(sub: Any, branches: dict[int, str], seconds: float) -> Iterator[byte
                 yield b": keep-alive\n\n"
                 continue
             kind = {"ratings": "rating", "device": "device", "alert": "alert"}.get(
-                event.get("kind", ""), "")
+                event.get("kind", ""), ""
+            )
             for r in event.get("rows", ()):
                 if not kind or r.get("branch") not in branches:
                     continue
@@ -213,7 +220,8 @@ def _stream(sub: Any, branches: dict[int, str], seconds: float) -> Iterator[byte
                 if isinstance(wid, int):
                     if wid not in windows:
                         windows[wid] = Window.objects.filter(pk=wid).values_list(
-                            "code", flat=True).first() or str(wid)
+                            "code", flat=True
+                        ).first() or str(wid)
                     r["window"] = windows[wid]
                 if kind == "rating":
                     r["flags"] = _flags(int(r.get("flags") or 0))

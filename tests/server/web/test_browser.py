@@ -20,21 +20,34 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
-
-from conftest import Site
 from serverlib import Server
 from webclient import PASSWORDS, logged_in
 from webdata import rating, upload
+
+from conftest import Site
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "build" / "web-screenshots"
 DOCS = ROOT / "docs"
 # role -> pages it walks (all in its subtree)
 WALKS = {
-    "hq-admin": ["/report/HQ/", "/report/BJ/", "/live/BJ-001/", "/alerts/", "/rules/",
-                 "/audit/", "/survey/"],
-    "bj-manager": ["/report/BJ/", "/report/BJ-001/", "/report/BJ-001/?window=BJ-001-W1",
-                   "/live/BJ/", "/alerts/", "/appeals/"],
+    "hq-admin": [
+        "/report/HQ/",
+        "/report/BJ/",
+        "/live/BJ-001/",
+        "/alerts/",
+        "/rules/",
+        "/audit/",
+        "/survey/",
+    ],
+    "bj-manager": [
+        "/report/BJ/",
+        "/report/BJ-001/",
+        "/report/BJ-001/?window=BJ-001-W1",
+        "/live/BJ/",
+        "/alerts/",
+        "/appeals/",
+    ],
     "bj-viewer": ["/report/BJ/", "/live/BJ-001/", "/alerts/"],
     "s001": ["/ratings/BJ-001/", "/appeals/", "/notifications/"],
 }
@@ -48,8 +61,14 @@ def browser() -> Iterator[WebDriver]:
         pytest.fail("chromium and chromium-driver are not installed (make setup installs them)")
     options = Options()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", "--lang=zh-CN"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        "--lang=zh-CN",
+    ):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
@@ -86,8 +105,13 @@ def _assert_page_ok(driver: WebDriver, path: str) -> None:
 
 @pytest.mark.parametrize("site", ["sqlite"], indirect=True)
 def test_each_role_walks_its_pages(site: Site, server: Server, browser: WebDriver) -> None:
-    upload(server.url, site.keys["BJ-001"], ratings=[
-        rating("K1", i, s, ago_s=3600 * i) for i, s in enumerate([5, 4, 5, 3, 1, 5, 4], 1)])
+    upload(
+        server.url,
+        site.keys["BJ-001"],
+        ratings=[
+            rating("K1", i, s, ago_s=3600 * i) for i, s in enumerate([5, 4, 5, 3, 1, 5, 4], 1)
+        ],
+    )
     for user, pages in WALKS.items():
         _login(browser, server.url, user)
         for i, path in enumerate(pages):
@@ -114,16 +138,25 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
     from ratepad.agent.config import AgentConfig, UploadConfig
 
     admin = logged_in(server.url, "hq-admin")
-    assert admin.post("/rules/", {"name": "差评", "node": "BJ", "kind": "low_rating",
-                                  "level": "2"})[0] == 302
+    assert (
+        admin.post("/rules/", {"name": "差评", "node": "BJ", "kind": "low_rating", "level": "2"})[0]
+        == 302
+    )
     # history for the report page's charts
-    upload(server.url, site.keys["BJ-001"], ratings=[
-        rating("K2", i, [5, 4, 5, 5, 3, 4, 5, 2][i % 8], staff="S002", ago_s=1800 * i)
-        for i in range(1, 120)])
+    upload(
+        server.url,
+        site.keys["BJ-001"],
+        ratings=[
+            rating("K2", i, [5, 4, 5, 5, 3, 4, 5, 2][i % 8], staff="S002", ago_s=1800 * i)
+            for i in range(1, 120)
+        ],
+    )
     ratepad.sim.reset()
     config = AgentConfig(
         devices=("sim://K1?debounce_ms=10&chord_ms=40&thanks_ms=300&status_ms=500",),
-        db=site.dir / "agent.db", listen=None, hello_check_s=0.5,
+        db=site.dir / "agent.db",
+        listen=None,
+        hello_check_s=0.5,
         upload=UploadConfig.checked(server.url, site.keys["BJ-001"], None, 100, "test", 1.0),
     )
     agent = Agent(config).start()
@@ -131,7 +164,8 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         _login(browser, server.url, "bj-manager")
         browser.get(server.url + "live/BJ-001/")
         WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element((By.ID, "live-status"), "live"))
+            ec.text_to_be_present_in_element((By.ID, "live-status"), "live")
+        )
         deadline = time.monotonic() + 15
         while True:  # the keypad says hello to the agent
             try:
@@ -145,8 +179,11 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         assert agent.wait_answer("K1", handle.prompt_id, 5) is not None
         pressed = time.monotonic()
         WebDriverWait(browser, 5).until(
-            lambda d: "BJ-001-W1" in d.find_element(By.ID, "latest").text
-            and d.find_element(By.ID, "open-alerts").text.strip() != "")
+            lambda d: (
+                "BJ-001-W1" in d.find_element(By.ID, "latest").text
+                and d.find_element(By.ID, "open-alerts").text.strip() != ""
+            )
+        )
         assert time.monotonic() - pressed < 5  # upload + fan-out (≤ 2 s of it server side)
         _shot(browser, "live-wall")
         if os.environ.get("RATEPAD_DOCS_SCREENSHOTS"):
@@ -159,16 +196,19 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         browser.find_element(By.ID, "note").send_keys("已联系客户 called the customer")
         browser.find_element(By.ID, "acknowledge").click()
         WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element((By.ID, "alert-state"), "acknowledged"))
+            ec.text_to_be_present_in_element((By.ID, "alert-state"), "acknowledged")
+        )
         browser.find_element(By.ID, "note").send_keys("已整改 fixed: queue sign replaced")
         browser.find_element(By.ID, "resolve").click()
         WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element((By.ID, "alert-state"), "resolved"))
+            ec.text_to_be_present_in_element((By.ID, "alert-state"), "resolved")
+        )
         assert "called the customer" in browser.find_element(By.ID, "comments").text
         _shot(browser, "alert-resolved")
         browser.get(server.url + "report/BJ-001/")
         WebDriverWait(browser, 10).until(
-            lambda d: d.execute_script("return !!document.querySelector('#chart-heatmap canvas')"))
+            lambda d: d.execute_script("return !!document.querySelector('#chart-heatmap canvas')")
+        )
         _shot(browser, "report")
         if os.environ.get("RATEPAD_DOCS_SCREENSHOTS"):
             shutil.copyfile(SHOTS / "report.png", DOCS / "web-report.png")

@@ -12,10 +12,11 @@ import time
 import urllib.request
 from typing import Any
 
-from conftest import Site
 from serverlib import Server
 from webclient import WebClient, logged_in
 from webdata import rating, upload
+
+from conftest import Site
 
 
 def _listen(client: WebClient, path: str) -> queue.Queue[tuple[float, str, dict[str, Any]]]:
@@ -75,8 +76,12 @@ def test_a_press_reaches_the_wall_on_another_instance(site: Site, server: Server
         got = _collect(events, {"rating", "device", "alert"}, 2.0)
         at, r = got["rating"]
         assert at - sent <= 2.0
-        assert (r["window"], r["branch"], r["score"], r["staff_id"]) == ("BJ-001-W1", "BJ-001",
-                                                                         1, "S001")
+        assert (r["window"], r["branch"], r["score"], r["staff_id"]) == (
+            "BJ-001-W1",
+            "BJ-001",
+            1,
+            "S001",
+        )
         d = got["device"][1]
         assert d["state"] == "prompted" and d["window"] == "BJ-001-W1"
         a = got["alert"][1]

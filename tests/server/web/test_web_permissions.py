@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from conftest import Site
 from serverlib import Server
 from webclient import WebClient, logged_in
 from webdata import rating, upload
+
+from conftest import Site
 
 CALLERS = ["anonymous", "hq-admin", "bj-manager", "bj-viewer", "sh-manager", "bj001-admin",
            "s001"]  # fmt: skip
@@ -86,13 +87,16 @@ def page_names() -> list[str]:
 
 def _setup(server: Server, site: Site) -> None:
     admin = logged_in(server.url, "hq-admin")
-    status, _ = admin.post("/rules/", {"name": "bad", "node": "BJ-001", "kind": "low_rating",
-                                       "level": "2"})
+    status, _ = admin.post(
+        "/rules/", {"name": "bad", "node": "BJ-001", "kind": "low_rating", "level": "2"}
+    )
     assert status == 302
     upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", 1, 1)])
     clerk = logged_in(server.url, "s001")
-    status, body = clerk.post("/appeals/", {"serial": "K1", "journal_seq": "1",
-                                            "reason": "the customer pressed by mistake"})
+    status, body = clerk.post(
+        "/appeals/",
+        {"serial": "K1", "journal_seq": "1", "reason": "the customer pressed by mistake"},
+    )
     assert status == 302, body
 
 

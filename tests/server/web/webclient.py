@@ -10,8 +10,12 @@ import urllib.request
 from typing import Any
 
 PASSWORDS = {
-    "hq-admin": "hq-admin-pw", "bj-manager": "bj-manager-pw", "bj-viewer": "bj-viewer-pw",
-    "sh-manager": "sh-manager-pw", "bj001-admin": "bj001-admin-pw", "s001": "s001-pw",
+    "hq-admin": "hq-admin-pw",
+    "bj-manager": "bj-manager-pw",
+    "bj-viewer": "bj-viewer-pw",
+    "sh-manager": "sh-manager-pw",
+    "bj001-admin": "bj001-admin-pw",
+    "s001": "s001-pw",
 }  # fmt: skip (tests/server/make_template.py)
 
 
@@ -59,8 +63,9 @@ class WebClient:
 
     def login(self, username: str, password: str | None = None) -> int:
         self.get("/login/")
-        status, _ = self.post("/login/", {"username": username,
-                                          "password": password or PASSWORDS[username]})
+        status, _ = self.post(
+            "/login/", {"username": username, "password": password or PASSWORDS[username]}
+        )
         return status
 
 

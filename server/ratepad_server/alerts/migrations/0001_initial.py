@@ -6,136 +6,324 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('org', '0001_initial'),
+        ("org", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(default='', max_length=64)),
-                ('journal_seq', models.BigIntegerField(null=True)),
-                ('staff_id', models.CharField(default='', max_length=64)),
-                ('summary', models.CharField(max_length=500)),
-                ('value', models.FloatField(null=True)),
-                ('n', models.IntegerField(null=True)),
-                ('state', models.CharField(choices=[('open', 'open'), ('acknowledged', 'acknowledged'), ('resolved', 'resolved')], default='open', max_length=16)),
-                ('open_key', models.CharField(max_length=200, null=True, unique=True)),
-                ('deadline', models.DateField()),
-                ('created_at', models.DateTimeField()),
-                ('acknowledged_at', models.DateTimeField(null=True)),
-                ('resolved_at', models.DateTimeField(null=True)),
-                ('resolution', models.TextField(default='')),
-                ('acknowledged_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('branch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.node')),
-                ('resolved_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('window', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(default="", max_length=64)),
+                ("journal_seq", models.BigIntegerField(null=True)),
+                ("staff_id", models.CharField(default="", max_length=64)),
+                ("summary", models.CharField(max_length=500)),
+                ("value", models.FloatField(null=True)),
+                ("n", models.IntegerField(null=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("open", "open"),
+                            ("acknowledged", "acknowledged"),
+                            ("resolved", "resolved"),
+                        ],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                ("open_key", models.CharField(max_length=200, null=True, unique=True)),
+                ("deadline", models.DateField()),
+                ("created_at", models.DateTimeField()),
+                ("acknowledged_at", models.DateTimeField(null=True)),
+                ("resolved_at", models.DateTimeField(null=True)),
+                ("resolution", models.TextField(default="")),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="org.node"
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Appeal',
+            name="Appeal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=64)),
-                ('journal_seq', models.BigIntegerField()),
-                ('rating_time', models.DateTimeField()),
-                ('staff_id', models.CharField(max_length=64)),
-                ('reason', models.TextField()),
-                ('state', models.CharField(choices=[('pending', 'pending'), ('upheld', 'upheld'), ('rejected', 'rejected')], default='pending', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(null=True)),
-                ('decision_note', models.TextField(default='')),
-                ('branch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.node')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reviewer', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64)),
+                ("journal_seq", models.BigIntegerField()),
+                ("rating_time", models.DateTimeField()),
+                ("staff_id", models.CharField(max_length=64)),
+                ("reason", models.TextField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("upheld", "upheld"),
+                            ("rejected", "rejected"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(null=True)),
+                ("decision_note", models.TextField(default="")),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="org.node"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('alert', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='alerts.alert')),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="alerts.alert",
+                    ),
+                ),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(max_length=16)),
-                ('target', models.CharField(max_length=1000)),
-                ('subject', models.CharField(default='', max_length=500)),
-                ('body', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('next_try_at', models.DateTimeField(db_index=True)),
-                ('claimed_until', models.DateTimeField(null=True)),
-                ('attempts', models.IntegerField(default=0)),
-                ('sent_at', models.DateTimeField(null=True)),
-                ('last_error', models.CharField(default='', max_length=500)),
-                ('alert', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='alerts.alert')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("channel", models.CharField(max_length=16)),
+                ("target", models.CharField(max_length=1000)),
+                ("subject", models.CharField(default="", max_length=500)),
+                ("body", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("next_try_at", models.DateTimeField(db_index=True)),
+                ("claimed_until", models.DateTimeField(null=True)),
+                ("attempts", models.IntegerField(default=0)),
+                ("sent_at", models.DateTimeField(null=True)),
+                ("last_error", models.CharField(default="", max_length=500)),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="alerts.alert",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.CharField(max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('read_at', models.DateTimeField(null=True)),
-                ('alert', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='alerts.alert')),
-                ('appeal', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='alerts.appeal')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.CharField(max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("read_at", models.DateTimeField(null=True)),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="alerts.alert",
+                    ),
+                ),
+                (
+                    "appeal",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="alerts.appeal",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Rule',
+            name="Rule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('kind', models.CharField(choices=[('low_rating', 'rating at or below a level'), ('bad_share', 'share of bad ratings above a threshold'), ('low_index', 'index below a threshold'), ('unprompted', 'ratings without prompts above a rate'), ('offline', 'keypad offline during opening hours')], max_length=32, verbose_name='kind')),
-                ('level', models.SmallIntegerField(default=2, verbose_name='level')),
-                ('threshold', models.FloatField(default=0.3, verbose_name='threshold')),
-                ('min_n', models.IntegerField(default=10, verbose_name='minimum n')),
-                ('minutes', models.IntegerField(default=60, verbose_name='minutes')),
-                ('deadline_days', models.IntegerField(default=3, verbose_name='deadline (working days)')),
-                ('emails', models.CharField(blank=True, default='', max_length=1000, verbose_name='e-mail to')),
-                ('webhook', models.URLField(blank=True, default='', verbose_name='webhook')),
-                ('active', models.BooleanField(default=True)),
-                ('node', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='alert_rules', to='org.node')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("low_rating", "rating at or below a level"),
+                            ("bad_share", "share of bad ratings above a threshold"),
+                            ("low_index", "index below a threshold"),
+                            ("unprompted", "ratings without prompts above a rate"),
+                            ("offline", "keypad offline during opening hours"),
+                        ],
+                        max_length=32,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("level", models.SmallIntegerField(default=2, verbose_name="level")),
+                ("threshold", models.FloatField(default=0.3, verbose_name="threshold")),
+                ("min_n", models.IntegerField(default=10, verbose_name="minimum n")),
+                ("minutes", models.IntegerField(default=60, verbose_name="minutes")),
+                (
+                    "deadline_days",
+                    models.IntegerField(default=3, verbose_name="deadline (working days)"),
+                ),
+                (
+                    "emails",
+                    models.CharField(
+                        blank=True, default="", max_length=1000, verbose_name="e-mail to"
+                    ),
+                ),
+                ("webhook", models.URLField(blank=True, default="", verbose_name="webhook")),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="alert_rules",
+                        to="org.node",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='alert',
-            name='rule',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='alerts', to='alerts.rule'),
+            model_name="alert",
+            name="rule",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="alerts", to="alerts.rule"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='appeal',
-            constraint=models.UniqueConstraint(fields=('serial', 'journal_seq'), name='one_appeal_per_rating'),
+            model_name="appeal",
+            constraint=models.UniqueConstraint(
+                fields=("serial", "journal_seq"), name="one_appeal_per_rating"
+            ),
         ),
         migrations.AddIndex(
-            model_name='alert',
-            index=models.Index(fields=['branch', 'state'], name='alerts_aler_branch__011f01_idx'),
+            model_name="alert",
+            index=models.Index(fields=["branch", "state"], name="alerts_aler_branch__011f01_idx"),
         ),
     ]

@@ -5,32 +5,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('org', '0001_initial'),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FlagRollup',
+            name="FlagRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('staff_id', models.CharField(max_length=64)),
-                ('unprompted', models.IntegerField(default=0)),
-                ('repeat', models.IntegerField(default=0)),
-                ('multi_key', models.IntegerField(default=0)),
-                ('stuck_key', models.IntegerField(default=0)),
-                ('no_staff', models.IntegerField(default=0)),
-                ('appeal_upheld', models.IntegerField(default=0)),
-                ('branch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
-                ('window', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField()),
+                ("staff_id", models.CharField(max_length=64)),
+                ("unprompted", models.IntegerField(default=0)),
+                ("repeat", models.IntegerField(default=0)),
+                ("multi_key", models.IntegerField(default=0)),
+                ("stuck_key", models.IntegerField(default=0)),
+                ("no_staff", models.IntegerField(default=0)),
+                ("appeal_upheld", models.IntegerField(default=0)),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['branch', 'hour'], name='reports_fla_branch__8f9ab3_idx')],
-                'constraints': [models.UniqueConstraint(fields=('hour', 'window', 'staff_id'), name='flagrollup_key')],
+                "indexes": [
+                    models.Index(fields=["branch", "hour"], name="reports_fla_branch__8f9ab3_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "window", "staff_id"), name="flagrollup_key"
+                    )
+                ],
             },
         ),
     ]
