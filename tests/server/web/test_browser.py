@@ -205,11 +205,13 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         )
         assert "called the customer" in browser.find_element(By.ID, "comments").text
         _shot(browser, "alert-resolved")
+        browser.set_window_size(1400, 2400)  # the whole report, charts included
         browser.get(server.url + "report/BJ-001/")
         WebDriverWait(browser, 10).until(
             lambda d: d.execute_script("return !!document.querySelector('#chart-heatmap canvas')")
         )
         _shot(browser, "report")
+        browser.set_window_size(1400, 1000)
         if os.environ.get("RATEPAD_DOCS_SCREENSHOTS"):
             shutil.copyfile(SHOTS / "report.png", DOCS / "web-report.png")
     finally:
