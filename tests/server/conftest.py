@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pg import Cluster, pg_bin  # noqa: E402
-from serverlib import Server, Template, build_template, fresh_sqlite  # noqa: E402
+from serverlib import Server, Site, Template, build_template, fresh_sqlite  # noqa: E402
 
 BACKENDS = ["sqlite", "postgresql"]
 _counter = itertools.count()
@@ -53,21 +52,6 @@ def _template(
             path = work / "template.sqlite3"
             cache[backend] = build_template(f"sqlite:///{path}", backend, str(path), work)
     return cache[backend]
-
-
-@dataclass
-class Site:
-    """A fresh database for one test, and how to reach it."""
-
-    backend: str
-    db: str
-    dir: Path
-    keys: dict[str, str]
-    tokens: dict[str, str]
-    cluster: Cluster | None
-
-    def server(self, *extra: str) -> Server:
-        return Server(self.db, self.dir, *extra)
 
 
 @pytest.fixture(params=BACKENDS)

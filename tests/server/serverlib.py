@@ -14,7 +14,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pg import Cluster
 
 HERE = Path(__file__).resolve().parent
 SECRET = "test-secret-key-of-the-ratepad-server-test-suite"
@@ -124,3 +127,20 @@ def temp_dir() -> Any:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Site:
+    """A fresh database for one test, and how to reach it."""
+
+    backend: str
+    db: str
+    dir: Path
+    keys: dict[str, str]
+    tokens: dict[str, str]
+    cluster: Cluster | None
+
+    def server(self, *extra: str) -> Server:
+        return Server(self.db, self.dir, *extra)
+
+

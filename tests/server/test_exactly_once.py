@@ -27,9 +27,8 @@ from typing import IO, Any
 
 import pytest
 
-from conftest import Site
 from netproxy import Proxy
-from serverlib import call
+from serverlib import Site, call
 from test_agent_kill import RATINGS, Helper, stored
 
 SECONDS = 10.0  # the keypads' production time

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Site
-from serverlib import Server, call
+from serverlib import Site, Server, call
 
 T0 = 1_796_000_000_000  # 2026-11-30T...Z
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Site
-from serverlib import Server, call
+from serverlib import Site, Server, call
 
 CALLERS = ["anonymous", "agent", "hq-admin", "bj-manager", "bj-viewer", "sh-manager",
            "bj001-admin", "s001"]  # fmt: skip

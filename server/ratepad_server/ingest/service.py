@@ -187,13 +187,27 @@ _FINAL = {"answered": 3, "timed_out": 2, "cancelled": 2, "issued": 1}
 def _prompts(
     agent: AgentKey, prompts: Sequence[PromptIn], resolver: WindowResolver, deltas: Deltas
 ) -> int:
-    for p in sorted(prompts, key=lambda p: (p.serial, p.prompt_id)):
-        Prompt.objects.get_or_create(
-            serial=p.serial, prompt_id=p.prompt_id,
-            defaults={"state": p.state, "branch_id": agent.branch_id},
-        )
-        row = Prompt.objects.select_for_update().get(serial=p.serial, prompt_id=p.prompt_id)
-        before = _counts(row) if row.branch_id == agent.branch_id else (0, 0)
+    """Merge prompt states in bulk: create the missing rows, lock them all (in key order),
+    move each state forward, write the changed ones back, add what changed to the rollups."""
+    if not prompts:
+        return 0
+    incoming = sorted(prompts, key=lambda p: (p.serial, p.prompt_id))
+    Prompt.objects.bulk_create(
+        [Prompt(serial=p.serial, prompt_id=p.prompt_id, state=p.state,
+                branch_id=agent.branch_id) for p in incoming],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    keys = {(p.serial, p.prompt_id) for p in incoming}
+    rows: dict[tuple[str, int], Prompt] = {}
+    for serial in sorted({p.serial for p in incoming}):
+        ids = sorted(k[1] for k in keys if k[0] == serial)
+        for row in Prompt.objects.select_for_update().filter(
+            serial=serial, prompt_id__in=ids
+        ).order_by("prompt_id"):
+            rows[(row.serial, row.prompt_id)] = row
+    before = {k: _counts(r) for k, r in rows.items()}
+    for p in incoming:
+        row = rows[(p.serial, p.prompt_id)]
         if row.branch_id != agent.branch_id:
             continue  # another branch's agent owns this prompt key
         if p.issued_at_ms is not None:
@@ -209,11 +223,17 @@ def _prompts(
                 row.closed_at = from_ms(p.closed_at_ms)
             if p.rating_seq is not None:
                 row.rating_seq = p.rating_seq
-        row.save()
+    mine = [r for r in rows.values() if r.branch_id == agent.branch_id]
+    Prompt.objects.bulk_update(
+        mine, ["issued_at", "timeout_ms", "window", "staff_id", "state", "closed_at",
+               "rating_seq"], batch_size=500,
+    )  # fmt: skip
+    for key, row in rows.items():
         after = _counts(row)
-        if after != before and row.issued_at is not None and row.window_id is not None:
+        old = before[key]
+        if after != old and row.issued_at is not None and row.window_id is not None:
             deltas.add_prompt(row.issued_at, row.window_id, agent.branch_id, row.staff_id,
-                              after[0] - before[0], after[1] - before[1])
+                              after[0] - old[0], after[1] - old[1])
     return len(prompts)
 
 
