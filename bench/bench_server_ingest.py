@@ -60,7 +60,9 @@ print(json.dumps(keys))
 def org_file(path: Path, branches: int) -> None:
     lines = ['[[node]]\ncode = "HQ"\nname = "HQ"\n']
     for b in range(branches):
-        lines.append(f'[[node]]\ncode = "B{b:03d}"\nname = "B{b}"\nparent = "HQ"\nkind = "branch"\n')
+        lines.append(
+            f'[[node]]\ncode = "B{b:03d}"\nname = "B{b}"\nparent = "HQ"\nkind = "branch"\n'
+        )
         for w in range(2):
             lines.append(
                 f'[[window]]\ncode = "B{b:03d}-W{w}"\nbranch = "B{b:03d}"\nname = "W{w}"\n'
@@ -252,8 +254,10 @@ def main() -> None:
         servers = [Server(url, work, "--threads", str(args.threads)) for _ in range(args.servers)]
 
         total = args.agents * args.batches * args.batch
-        print(f"\n1. durable ingest: {args.agents} agents x {args.batches} batches x "
-              f"{args.batch} ratings = {total:,} into {args.servers} server instance(s)")  # fmt: skip
+        print(
+            f"\n1. durable ingest: {args.agents} agents x {args.batches} batches x "
+            f"{args.batch} ratings = {total:,} into {args.servers} server instance(s)"
+        )
         base = baselines(url, total, args.batch)
         result = ingest(servers, keys, args.batches, args.batch)
         assert not result["errors"], result["errors"][:3]
@@ -262,20 +266,30 @@ def main() -> None:
             stored = int(row[0]) if row else 0
         assert stored == total, (stored, total)
         lat = result["batch_latency"]
-        print(f"   ratepad server ingest      {result['rate']:10,.0f} ratings/s "
-              f"({result['elapsed']:.1f} s; batch p50 {pct(lat, 50):.0f} ms, "
-              f"p99 {pct(lat, 99):.0f} ms)")
-        print(f"   baseline: bare COPY        {base['copy']:10,.0f} rows/s (1 connection, "
-              f"{args.batch}/commit)")
-        print(f"   baseline: bare executemany {base['executemany']:10,.0f} rows/s (1 connection, "
-              f"{args.batch}/commit)")
+        print(
+            f"   ratepad server ingest      {result['rate']:10,.0f} ratings/s "
+            f"({result['elapsed']:.1f} s; batch p50 {pct(lat, 50):.0f} ms, "
+            f"p99 {pct(lat, 99):.0f} ms)"
+        )
+        print(
+            f"   baseline: bare COPY        {base['copy']:10,.0f} rows/s (1 connection, "
+            f"{args.batch}/commit)"
+        )
+        print(
+            f"   baseline: bare executemany {base['executemany']:10,.0f} rows/s (1 connection, "
+            f"{args.batch}/commit)"
+        )
         print("   target                         10,000 ratings/s")
 
-        print(f"\n2. press -> committed at the server ({args.presses} presses, 4 sim keypads, "
-              "a real agent)")
+        print(
+            f"\n2. press -> committed at the server ({args.presses} presses, 4 sim keypads, "
+            "a real agent)"
+        )
         lats = press_to_committed(servers[0].url, lat_key, args.presses, work)
-        print(f"   p50 {pct(lats, 50):.1f} ms, p99 {pct(lats, 99):.1f} ms, max "
-              f"{max(lats) * 1000:.1f} ms ({len(lats)}/{args.presses} committed)")
+        print(
+            f"   p50 {pct(lats, 50):.1f} ms, p99 {pct(lats, 99):.1f} ms, max "
+            f"{max(lats) * 1000:.1f} ms ({len(lats)}/{args.presses} committed)"
+        )
         print(f"   baseline: one bare INSERT + COMMIT {base['commit_ms']:.2f} ms")
     finally:
         for s in servers:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -28,12 +29,17 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description="The central ratepad server (Django).")
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
 
     def db(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", metavar="URL", help="SQLite file (default "
-                       "./ratepad-server.sqlite3), sqlite:///PATH or postgresql://user@host/db")
+        p.add_argument(
+            "--db",
+            metavar="URL",
+            help="SQLite file (default "
+            "./ratepad-server.sqlite3), sqlite:///PATH or postgresql://user@host/db",
+        )
 
     db(sub.add_parser("init", help="create or migrate the schema"))
     p = sub.add_parser("load-org", help="load the organisation file (idempotent)")
@@ -47,9 +53,12 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     db(p)
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     p.add_argument("--threads", type=int, default=16, help="worker threads (default 16)")
-    p.add_argument("--trusted-proxy", metavar="ADDR",
-                   help="a reverse proxy's address ('*': any) whose X-Forwarded-For/-Proto/"
-                   "-Host headers are believed")
+    p.add_argument(
+        "--trusted-proxy",
+        metavar="ADDR",
+        help="a reverse proxy's address ('*': any) whose X-Forwarded-For/-Proto/"
+        "-Host headers are believed",
+    )
     return parser
 
 
@@ -136,7 +145,7 @@ def cmd_enroll(branch_code: str, as_json: bool) -> int:
     if branch is None:
         raise Usage(f"--branch {branch_code!r}: no such node (load the organisation file)")
     if branch.kind != Node.BRANCH:
-        raise Usage(f"--branch {branch_code!r} is not a branch (kind = \"branch\")")
+        raise Usage(f'--branch {branch_code!r} is not a branch (kind = "branch")')
     row, key = enroll(branch)
     if as_json:
         print(json.dumps({"key": key, "key_id": row.key_id, "branch": branch.code}))
@@ -152,30 +161,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trusted_proxy:
         os.environ["RATEPAD_TRUSTED_PROXY"] = args.trusted_proxy
     _check_database()
-    import waitress
+    from waitress.server import BaseWSGIServer, create_server
 
     from .wsgi import application
 
-    options: dict[str, object] = {}
-    if args.trusted_proxy:
-        options = {
+    proxy: dict[str, str] = {}
+    if args.trusted_proxy:  # believe its X-Forwarded-* headers, drop anyone else's
+        proxy = {
             "trusted_proxy": args.trusted_proxy,
             "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto x-forwarded-host",
-            "clear_untrusted_proxy_headers": True,
         }
     try:
-        server = waitress.create_server(
-            application, host=host, port=port, threads=args.threads, ident="ratepad",
-            channel_timeout=300, **options,
+        server = create_server(
+            application,
+            host=host,
+            port=port,
+            threads=args.threads,
+            ident="ratepad",
+            channel_timeout=300,
+            clear_untrusted_proxy_headers=True,
+            **proxy,
         )
     except OSError as exc:
         raise Usage(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
-    actual = server.effective_port  # type: ignore[union-attr]
+    assert isinstance(server, BaseWSGIServer)  # one address: one socket
+    actual = int(server.getsockname()[1])
     print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 

@@ -13,8 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pg import Cluster, pg_bin  # noqa: E402
-from serverlib import Server, Site, Template, build_template, fresh_sqlite  # noqa: E402
+from pg import Cluster, pg_bin
+from serverlib import Server, Site, Template, build_template, fresh_sqlite
 
 BACKENDS = ["sqlite", "postgresql"]
 _counter = itertools.count()
@@ -39,7 +39,9 @@ def templates(
 
 
 def _template(
-    backend: str, request: pytest.FixtureRequest, cache: dict[str, Template],
+    backend: str,
+    request: pytest.FixtureRequest,
+    cache: dict[str, Template],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Template:
     if backend not in cache:
@@ -56,7 +58,9 @@ def _template(
 
 @pytest.fixture(params=BACKENDS)
 def site(
-    request: pytest.FixtureRequest, templates: dict[str, Template], tmp_path: Path,
+    request: pytest.FixtureRequest,
+    templates: dict[str, Template],
+    tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Site:
     backend: str = request.param

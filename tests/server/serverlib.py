@@ -93,7 +93,11 @@ class Server:
 
 
 def call(
-    base: str, path: str, token: str | None = None, body: Any = None, method: str | None = None,
+    base: str,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    method: str | None = None,
     timeout: float = 30,
 ) -> tuple[int, Any]:
     """One API call: (status, decoded JSON or text)."""
@@ -142,5 +146,3 @@ class Site:
 
     def server(self, *extra: str) -> Server:
         return Server(self.db, self.dir, *extra)
-
-

@@ -23,10 +23,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import pytest
-
 from netproxy import Proxy
 from serverlib import Site, call
 from test_agent_kill import RATINGS, Helper, stored

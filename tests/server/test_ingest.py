@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serverlib import Site, Server, call
+from serverlib import Server, Site, call
 
 T0 = 1_796_000_000_000  # 2026-11-30T...Z
 
@@ -49,7 +49,8 @@ def test_unbound_and_foreign_keypads_go_to_quarantine(site: Site, server: Server
     status, q = call(server.url, "/api/v1/quarantine?node=BJ-001", site.tokens["bj-manager"])
     assert status == 200
     assert {(r["serial"], r["reason"]) for r in q["quarantine"]} == {
-        ("K9", "no_binding"), ("K4", "other_branch")
+        ("K9", "no_binding"),
+        ("K4", "other_branch"),
     }
     # SH sees nothing of it: the agent of BJ-001 cannot write into SH-001's windows
     status, sh = call(server.url, "/api/v1/ratings?node=SH", site.tokens["sh-manager"])
@@ -57,14 +58,22 @@ def test_unbound_and_foreign_keypads_go_to_quarantine(site: Site, server: Server
     summary = call(server.url, "/api/v1/summary?node=BJ-001", site.tokens["bj-manager"])[1]
     assert summary["n"] == 1  # quarantined ratings do not count until assigned
     # an admin assigns K9's rating to a window of the branch: it counts from then on
-    status, done = call(server.url, "/api/v1/quarantine/assign", site.tokens["bj001-admin"],
-                        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W2"})
+    status, done = call(
+        server.url,
+        "/api/v1/quarantine/assign",
+        site.tokens["bj001-admin"],
+        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W2"},
+    )
     assert status == 200 and done == {"assigned": True}
     summary = call(server.url, "/api/v1/summary?node=BJ-001", site.tokens["bj-manager"])[1]
     assert summary["n"] == 2
     # ... but not to another subtree's window
-    status, _ = call(server.url, "/api/v1/quarantine/assign", site.tokens["bj001-admin"],
-                     {"serial": "K4", "journal_seq": 1, "window": "SH-001-W1"})
+    status, _ = call(
+        server.url,
+        "/api/v1/quarantine/assign",
+        site.tokens["bj001-admin"],
+        {"serial": "K4", "journal_seq": 1, "window": "SH-001-W1"},
+    )
     assert status == 403
 
 

@@ -3,6 +3,7 @@ on another one (PostgreSQL LISTEN/NOTIFY; in-process on SQLite), filtered by sub
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -30,10 +31,8 @@ class Stream:
         assert self.ready.wait(15), "the stream did not open"
 
     def _read(self) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed under it
             self._lines()
-        except (OSError, ValueError, AttributeError):  # closed under the reader
-            pass
 
     def _lines(self) -> None:
         kind = ""

@@ -9,7 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from serverlib import Site, Server, call
+from serverlib import Server, Site, call
 
 from ratepad import codec
 from ratepad.agent.config import UploadConfig
@@ -88,6 +88,6 @@ def test_a_day_offline_drains_in_order(site: Site, server: Server, tmp_path: Pat
     summary = call(server.url, "/api/v1/summary?node=BJ-001", site.tokens["bj-manager"])[1]
     assert summary["n"] == N and summary["prompts"] == N // 4
     assert summary["response_rate"] == 1.0
-    status, devices = call(server.url, "/api/v1/devices?node=BJ-001", site.tokens["bj-manager"])
+    _, devices = call(server.url, "/api/v1/devices?node=BJ-001", site.tokens["bj-manager"])
     assert [(d["serial"], d["staff_id"]) for d in devices["devices"]] == [("K1", "S002")]
     print(f"drained {N} ratings in {elapsed:.1f} s ({site.backend})")

@@ -8,8 +8,7 @@ import os
 from typing import Any
 
 import pytest
-
-from serverlib import Site, Server, call
+from serverlib import Server, Site, call
 
 CALLERS = ["anonymous", "agent", "hq-admin", "bj-manager", "bj-viewer", "sh-manager",
            "bj001-admin", "s001"]  # fmt: skip
@@ -25,7 +24,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("GET", "api/v1/openapi.json"): ("", EVERYONE),
     ("GET", "api/v1/"): ("", dict.fromkeys(CALLERS, 404)),  # django-ninja's root: nothing
     ("POST", "api/v1/auth/token"): (
-        {"username": "hq-admin", "password": "wrong"}, dict.fromkeys(CALLERS, 401)
+        {"username": "hq-admin", "password": "wrong"},
+        dict.fromkeys(CALLERS, 401),
     ),
     ("POST", "api/v1/ingest/batch"): ({}, {**dict.fromkeys(CALLERS, 401), "agent": 200}),
     ("GET", "api/v1/ratings"): ("?node=BJ-001", READ),
@@ -35,7 +35,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("GET", "api/v1/live"): ("?node=BJ-001&seconds=0.2", NO_STAFF),
     ("GET", "api/v1/quarantine"): ("?node=BJ-001", MANAGE),
     ("POST", "api/v1/quarantine/assign"): (
-        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W1"}, ADMIN
+        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W1"},
+        ADMIN,
     ),
 }
 

@@ -53,7 +53,8 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     first: dict[str, Any] = exc.errors[0] if exc.errors else {}
     where = ".".join(str(p) for p in first.get("loc", ()))
     return api.create_response(
-        request, {"detail": f"{where}: {first.get('msg', 'invalid')}", "errors": exc.errors},
+        request,
+        {"detail": f"{where}: {first.get('msg', 'invalid')}", "errors": exc.errors},
         status=422,
     )
 

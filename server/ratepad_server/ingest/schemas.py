@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
 Serial = Field(min_length=1, max_length=64)
 StaffId = Field(default="", max_length=64)
 MAX_MS = 7_258_118_400_000  # 2200: later than any keypad or host clock we can store

@@ -30,9 +30,22 @@ from .partitions import ensure_months, month_of
 from .schemas import BatchIn, BatchOut, DeviceIn, PromptIn, RatingIn, SessionIn
 
 RATING_COLUMNS = (
-    "serial", "journal_seq", "boot_id", "uptime_ms", "time", "time_exact", "score",
-    "key_count", "level_value", "staff_id", "prompt_id", "flags", "window_id", "branch_id",
-    "agent_id", "received_at",
+    "serial",
+    "journal_seq",
+    "boot_id",
+    "uptime_ms",
+    "time",
+    "time_exact",
+    "score",
+    "key_count",
+    "level_value",
+    "staff_id",
+    "prompt_id",
+    "flags",
+    "window_id",
+    "branch_id",
+    "agent_id",
+    "received_at",
 )
 
 
@@ -136,19 +149,49 @@ def _ratings(
             continue
         new.discard(key)  # the same rating twice in one batch: stored once
         window_id, reason = resolver.resolve(r.serial, when)
-        rows.append([
-            r.serial, r.journal_seq, r.boot_id, r.uptime_ms, when, r.time_exact, r.score,
-            r.key_count, r.level_value, r.staff_id, r.prompt_id, r.flags, window_id,
-            agent.branch_id, agent.pk, now,
-        ])
+        rows.append(
+            [
+                r.serial,
+                r.journal_seq,
+                r.boot_id,
+                r.uptime_ms,
+                when,
+                r.time_exact,
+                r.score,
+                r.key_count,
+                r.level_value,
+                r.staff_id,
+                r.prompt_id,
+                r.flags,
+                window_id,
+                agent.branch_id,
+                agent.pk,
+                now,
+            ]
+        )
         if window_id is None:
-            quarantine.append(Quarantine(
-                serial=r.serial, journal_seq=r.journal_seq, time=when, reason=reason,
-                agent_id=agent.pk, branch_id=agent.branch_id, created_at=now,
-            ))
+            quarantine.append(
+                Quarantine(
+                    serial=r.serial,
+                    journal_seq=r.journal_seq,
+                    time=when,
+                    reason=reason,
+                    agent_id=agent.pk,
+                    branch_id=agent.branch_id,
+                    created_at=now,
+                )
+            )
         else:
-            deltas.add_rating(when, window_id, agent.branch_id, r.staff_id, r.score,
-                              r.key_count, r.level_value, r.flags)
+            deltas.add_rating(
+                when,
+                window_id,
+                agent.branch_id,
+                r.staff_id,
+                r.score,
+                r.key_count,
+                r.level_value,
+                r.flags,
+            )
     _insert_ratings(rows)
     Quarantine.objects.bulk_create(quarantine)
     return rows, len(quarantine)
@@ -201,9 +244,11 @@ def _prompts(
     rows: dict[tuple[str, int], Prompt] = {}
     for serial in sorted({p.serial for p in incoming}):
         ids = sorted(k[1] for k in keys if k[0] == serial)
-        for row in Prompt.objects.select_for_update().filter(
-            serial=serial, prompt_id__in=ids
-        ).order_by("prompt_id"):
+        for row in (
+            Prompt.objects.select_for_update()
+            .filter(serial=serial, prompt_id__in=ids)
+            .order_by("prompt_id")
+        ):
             rows[(row.serial, row.prompt_id)] = row
     before = {k: _counts(r) for k, r in rows.items()}
     for p in incoming:
@@ -232,8 +277,14 @@ def _prompts(
         after = _counts(row)
         old = before[key]
         if after != old and row.issued_at is not None and row.window_id is not None:
-            deltas.add_prompt(row.issued_at, row.window_id, agent.branch_id, row.staff_id,
-                              after[0] - old[0], after[1] - old[1])
+            deltas.add_prompt(
+                row.issued_at,
+                row.window_id,
+                agent.branch_id,
+                row.staff_id,
+                after[0] - old[0],
+                after[1] - old[1],
+            )
     return len(prompts)
 
 
@@ -241,7 +292,8 @@ def _sessions(agent: AgentKey, sessions: Sequence[SessionIn], resolver: WindowRe
     for s in sessions:
         started = from_ms(s.started_at_ms)
         StaffSession.objects.update_or_create(
-            serial=s.serial, started_at=started,
+            serial=s.serial,
+            started_at=started,
             defaults={
                 "staff_id": s.staff_id,
                 "ended_at": None if s.ended_at_ms is None else from_ms(s.ended_at_ms),
@@ -253,7 +305,9 @@ def _sessions(agent: AgentKey, sessions: Sequence[SessionIn], resolver: WindowRe
 
 
 def _devices(
-    agent: AgentKey, devices: Sequence[DeviceIn], times: Sequence[datetime],
+    agent: AgentKey,
+    devices: Sequence[DeviceIn],
+    times: Sequence[datetime],
     resolver: WindowResolver,
 ) -> int:
     history = []
@@ -261,16 +315,32 @@ def _devices(
         faults = " ".join(d.faults)
         current = Device.objects.filter(serial=d.serial).first()
         if current is None or current.updated_at <= at:
-            Device.objects.update_or_create(serial=d.serial, defaults={
-                "branch_id": agent.branch_id, "window_id": resolver.resolve(d.serial, at)[0],
-                "connected": d.connected, "firmware": d.firmware, "state": d.state,
-                "faults": faults, "unacked": d.unacked, "staff_id": d.staff_id,
-                "updated_at": at,
-            })
-        history.append(DeviceStatus(
-            serial=d.serial, at=at, branch_id=agent.branch_id, connected=d.connected,
-            state=d.state, faults=faults, unacked=d.unacked, presses=d.presses,
-            staff_id=d.staff_id,
-        ))
+            Device.objects.update_or_create(
+                serial=d.serial,
+                defaults={
+                    "branch_id": agent.branch_id,
+                    "window_id": resolver.resolve(d.serial, at)[0],
+                    "connected": d.connected,
+                    "firmware": d.firmware,
+                    "state": d.state,
+                    "faults": faults,
+                    "unacked": d.unacked,
+                    "staff_id": d.staff_id,
+                    "updated_at": at,
+                },
+            )
+        history.append(
+            DeviceStatus(
+                serial=d.serial,
+                at=at,
+                branch_id=agent.branch_id,
+                connected=d.connected,
+                state=d.state,
+                faults=faults,
+                unacked=d.unacked,
+                presses=d.presses,
+                staff_id=d.staff_id,
+            )
+        )
     DeviceStatus.objects.bulk_create(history)
     return len(devices)

@@ -78,8 +78,9 @@ def check_org(data: Mapping[str, Any], where: str) -> dict[str, list[dict[str, A
             for key, value in row.items():
                 if not isinstance(value, str) or not value.strip():
                     raise OrgFileError(f"{at}: {key} must be a non-empty string")
-        keys = [r["username" if kind == "user" else ("id" if kind == "staff" else "code")]
-                for r in rows]
+        keys = [
+            r["username" if kind == "user" else ("id" if kind == "staff" else "code")] for r in rows
+        ]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise OrgFileError(f"{where}: [[{kind}]] {dupes[0]!r} appears twice")
@@ -130,8 +131,12 @@ def _load_nodes(rows: list[dict[str, Any]], result: LoadResult) -> dict[str, Nod
         row = by_code[code]
         parent = existing[row["parent"]] if row.get("parent") else None
         node = existing.get(code) or Node(code=code)
-        new = {"name": row["name"], "kind": row.get("kind", ""), "parent": parent,
-               "path": paths[code]}
+        new = {
+            "name": row["name"],
+            "kind": row.get("kind", ""),
+            "parent": parent,
+            "path": paths[code],
+        }
         if node.pk is None or any(getattr(node, k) != v for k, v in new.items()):
             old_path = node.path if node.pk else None
             for k, v in new.items():
@@ -140,7 +145,7 @@ def _load_nodes(rows: list[dict[str, Any]], result: LoadResult) -> dict[str, Nod
             result.nodes += 1
             if old_path and old_path != node.path:  # moved: its descendants move with it
                 for child in Node.objects.filter(path__startswith=old_path).exclude(pk=node.pk):
-                    child.path = node.path + child.path[len(old_path):]
+                    child.path = node.path + child.path[len(old_path) :]
                     child.save(update_fields=["path"])
                 existing.update({n.code: n for n in Node.objects.all()})
         existing[code] = node
@@ -208,7 +213,9 @@ def _load_staff(
 
 
 def _load_users(
-    rows: list[dict[str, Any]], nodes: dict[str, Node], staff: dict[str, Staff],
+    rows: list[dict[str, Any]],
+    nodes: dict[str, Node],
+    staff: dict[str, Staff],
     result: LoadResult,
 ) -> None:
     user_model = get_user_model()
@@ -230,7 +237,9 @@ def _load_users(
             result.users += 1
         role = Role.objects.filter(user=user).first() or Role(user=user)
         if role.pk is None or (role.role, role.node_id, role.staff_id) != (
-            row["role"], node.pk, member.pk if member else None
+            row["role"],
+            node.pk,
+            member.pk if member else None,
         ):
             created = role.pk is None
             role.role, role.node, role.staff = row["role"], node, member
