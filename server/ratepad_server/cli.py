@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -69,13 +69,16 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _setup(db: str | None) -> None:
+def _check_url(db: str | None) -> None:
     from .dburl import DatabaseURLError, parse_db_url
 
     try:
         parse_db_url(db)
     except DatabaseURLError as exc:
         raise Usage(str(exc)) from None
+
+
+def _setup(db: str | None) -> None:
     if db:
         os.environ["RATEPAD_DB"] = db
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
@@ -121,12 +124,21 @@ def cmd_init() -> int:
     return EXIT_OK
 
 
-def cmd_load_org(path: Path) -> int:
-    from .org.loader import OrgFileError, load_org, read_org_file
+def read_org(path: Path) -> dict[str, list[dict[str, Any]]]:
+    from .org.orgfile import OrgFileError, read_org_file
+
+    try:
+        return read_org_file(path)
+    except OrgFileError as exc:
+        raise Usage(str(exc)) from None
+
+
+def cmd_load_org(path: Path, org: dict[str, list[dict[str, Any]]]) -> int:
+    from .org.loader import OrgFileError, load_org
 
     _check_database()
     try:
-        result = load_org(read_org_file(path))
+        result = load_org(org)
     except OrgFileError as exc:
         raise Usage(str(exc)) from None
     print(
@@ -165,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .wsgi import application
 
-    proxy: dict[str, str] = {}
+    proxy: dict[str, Any] = {}  # waitress's adjustments are untyped keyword arguments
     if args.trusted_proxy:  # believe its X-Forwarded-* headers, drop anyone else's
         proxy = {
             "trusted_proxy": args.trusted_proxy,
@@ -195,13 +207,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int:
     try:
         args = build_parser(prog).parse_args(argv)
+        # bad arguments and files fail before Django starts and the database is opened
+        _check_url(args.db)
         if args.action == "run":
-            _listen(args.listen)  # before Django: a bad address fails fast
+            _listen(args.listen)
+        org = read_org(args.file) if args.action == "load-org" else {}
         _setup(args.db)
         if args.action == "init":
             return cmd_init()
         if args.action == "load-org":
-            return cmd_load_org(args.file)
+            return cmd_load_org(args.file, org)
         if args.action == "enroll-agent":
             return cmd_enroll(args.branch, args.json)
         return cmd_run(args)

@@ -8,11 +8,8 @@ when the user is created only (a deployment changes it from the CLI or the web l
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -20,19 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Binding, Node, Role, Staff, Window
+from .orgfile import ROLES, OrgFileError, check_org, read_org_file
+
+__all__ = ["LoadResult", "OrgFileError", "bind", "check_org", "load_org", "read_org_file"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FIELDS = {
-    "node": ({"code", "name"}, {"parent", "kind"}),
-    "window": ({"code", "branch", "name"}, {"keypad"}),
-    "staff": ({"id", "name", "branch"}, set()),
-    "user": ({"username", "role", "node"}, {"password", "staff"}),
-}
-ROLES = {Role.ADMIN, Role.MANAGER, Role.VIEWER, Role.STAFF}
-
-
-class OrgFileError(ValueError):
-    """The organisation file cannot be applied (one line for the user)."""
 
 
 @dataclass
@@ -42,50 +31,6 @@ class LoadResult:
     staff: int = 0
     users: int = 0
     rebound: int = 0
-
-
-def read_org_file(path: Path) -> dict[str, list[dict[str, Any]]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise OrgFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise OrgFileError(f"{path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise OrgFileError(f"{path} is not valid TOML: {exc}") from None
-    return check_org(data, str(path))
-
-
-def check_org(data: Mapping[str, Any], where: str) -> dict[str, list[dict[str, Any]]]:
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise OrgFileError(f"{where}: unknown table {unknown[0]!r} (known: node, window, ...)")
-    out: dict[str, list[dict[str, Any]]] = {}
-    for kind, (required, optional) in _FIELDS.items():
-        rows = data.get(kind, [])
-        if not isinstance(rows, list):
-            raise OrgFileError(f"{where}: {kind} must be an array of tables ([[{kind}]])")
-        for i, row in enumerate(rows, 1):
-            at = f"{where}: [[{kind}]] #{i}"
-            if not isinstance(row, dict):
-                raise OrgFileError(f"{at} must be a table")
-            missing = sorted(required - set(row))
-            if missing:
-                raise OrgFileError(f"{at}: missing {missing[0]!r}")
-            extra = sorted(set(row) - required - optional)
-            if extra:
-                raise OrgFileError(f"{at}: unknown key {extra[0]!r}")
-            for key, value in row.items():
-                if not isinstance(value, str) or not value.strip():
-                    raise OrgFileError(f"{at}: {key} must be a non-empty string")
-        keys = [
-            r["username" if kind == "user" else ("id" if kind == "staff" else "code")] for r in rows
-        ]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise OrgFileError(f"{where}: [[{kind}]] {dupes[0]!r} appears twice")
-        out[kind] = rows
-    return out
 
 
 def load_org(org: dict[str, list[dict[str, Any]]], now: datetime | None = None) -> LoadResult:
