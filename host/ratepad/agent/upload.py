@@ -39,6 +39,8 @@ __all__ = ["Batch", "UploadError", "Uploader"]
 
 Log = Callable[[str], None]
 INGEST_PATH = "api/v1/ingest/batch"
+PROMPT_FIELDS = ("serial", "prompt_id", "staff_id", "state", "issued_at_ms", "timeout_ms",
+                 "closed_at_ms", "rating_seq")  # fmt: skip
 RATING_FIELDS = (
     "id, serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact, score, key_count,"
     " level_value, staff_id, prompt_id, flags"
@@ -168,8 +170,7 @@ class Uploader:
                 " closed_at_ms, rating_seq FROM prompts WHERE serial = ? AND prompt_id = ?",
                 (serial, int(prompt_id)),
             ).fetchone()
-            names: tuple[str, ...] = ("serial", "prompt_id", "staff_id", "state", "issued_at_ms", "timeout_ms",
-                     "closed_at_ms", "rating_seq")  # fmt: skip
+            names: tuple[str, ...] = PROMPT_FIELDS
         elif kind == "session":
             row = c.execute(
                 "SELECT serial, staff_id, started_at_ms, ended_at_ms FROM staff_sessions"
