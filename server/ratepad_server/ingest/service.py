@@ -310,12 +310,24 @@ def _devices(
     times: Sequence[datetime],
     resolver: WindowResolver,
 ) -> int:
+    """The latest state of each keypad, and a history row when something that matters
+    changed (link, state, faults, staff) — not for a counter that moved."""
+    current = {d.serial: d for d in Device.objects.filter(serial__in={d.serial for d in devices})}
     history = []
     for d, at in zip(devices, times, strict=True):
         faults = " ".join(d.faults)
-        current = Device.objects.filter(serial=d.serial).first()
-        if current is None or current.updated_at <= at:
-            Device.objects.update_or_create(
+        now = current.get(d.serial)
+        seen = (d.connected, d.state, faults, d.staff_id)
+        if now is None or (now.connected, now.state, now.faults, now.staff_id) != seen:
+            history.append(
+                DeviceStatus(
+                    serial=d.serial, at=at, branch_id=agent.branch_id, connected=d.connected,
+                    state=d.state, faults=faults, unacked=d.unacked, presses=d.presses,
+                    staff_id=d.staff_id,
+                )
+            )  # fmt: skip
+        if now is None or now.updated_at <= at:
+            current[d.serial], _ = Device.objects.update_or_create(
                 serial=d.serial,
                 defaults={
                     "branch_id": agent.branch_id,
@@ -329,18 +341,5 @@ def _devices(
                     "updated_at": at,
                 },
             )
-        history.append(
-            DeviceStatus(
-                serial=d.serial,
-                at=at,
-                branch_id=agent.branch_id,
-                connected=d.connected,
-                state=d.state,
-                faults=faults,
-                unacked=d.unacked,
-                presses=d.presses,
-                staff_id=d.staff_id,
-            )
-        )
     DeviceStatus.objects.bulk_create(history)
     return len(devices)
