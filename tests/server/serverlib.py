@@ -99,10 +99,13 @@ def call(
     body: Any = None,
     method: str | None = None,
     timeout: float = 30,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """One API call: (status, decoded JSON or text)."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
+    req = urllib.request.Request(
+        base.rstrip("/") + path, data=data, method=method, headers=headers or {}
+    )
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     if data is not None:

@@ -115,5 +115,8 @@ def test_unknown_node_is_404_and_foreign_node_403(site: Site, server: Server) ->
     assert call(server.url, "/api/v1/ratings?node=NOPE", token)[0] == 404
     for node in ("SH", "SH-001", "HQ"):
         status, body = call(server.url, f"/api/v1/summary?node={node}", token)
-        assert status == 403 and "outside" in body["detail"]
+        assert status == 403 and "不在您的管辖范围内" in body["detail"]  # zh-Hans by default
+        english = {"Accept-Language": "en"}
+        status, body = call(server.url, f"/api/v1/summary?node={node}", token, headers=english)
+        assert status == 403 and "outside your part" in body["detail"]
     assert call(server.url, "/api/v1/summary?node=SH", site.tokens["hq-admin"])[0] == 200
