@@ -121,6 +121,20 @@ def test_devices_and_staff_sessions(site: Site, server: Server) -> None:
     assert (k1["window"], k1["state"], k1["faults"]) == ("BJ-001-W1", "idle", ["stuck_key"])
 
 
+def test_an_agent_cannot_write_another_branchs_keypads(site: Site, server: Server) -> None:
+    sh = {"serial": "K4", "connected": True, "state": "idle", "faults": [],
+          "updated_at_ms": T0}  # fmt: skip
+    upload(server, site.keys["SH-001"], devices=[sh])
+    # BJ-001's agent claims SH-001's keypad: its state and sessions are not taken
+    upload(server, site.keys["BJ-001"], devices=[{**sh, "state": "fault", "updated_at_ms": T0 + 1}],
+           sessions=[{"serial": "K4", "staff_id": "S001", "started_at_ms": T0}])  # fmt: skip
+    got = call(server.url, "/api/v1/devices?node=SH", site.tokens["sh-manager"])[1]["devices"]
+    assert [(d["serial"], d["state"], d["branch"]) for d in got] == [("K4", "idle", "SH-001")]
+    assert call(server.url, "/api/v1/devices?node=BJ", site.tokens["bj-manager"])[1] == {
+        "devices": []
+    }
+
+
 def test_bad_batches_are_refused_with_a_json_4xx(site: Site, server: Server) -> None:
     key = site.keys["BJ-001"]
     bad = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import socket
 import threading
 import time
 import urllib.request
@@ -53,6 +54,11 @@ class Stream:
         return out
 
     def close(self) -> None:
+        # shut the socket down under the reader thread (HTTPResponse.close would wait for
+        # the reader's pending read, up to the next keep-alive 15 s later)
+        sock = self.response.fp.raw._sock  # type: ignore[union-attr]
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
 
 

@@ -291,13 +291,16 @@ def _prompts(
 def _sessions(agent: AgentKey, sessions: Sequence[SessionIn], resolver: WindowResolver) -> int:
     for s in sessions:
         started = from_ms(s.started_at_ms)
+        window_id, reason = resolver.resolve(s.serial, started)
+        if reason == Quarantine.OTHER_BRANCH:
+            continue  # another branch's keypad: not this agent's to write
         StaffSession.objects.update_or_create(
             serial=s.serial,
             started_at=started,
             defaults={
                 "staff_id": s.staff_id,
                 "ended_at": None if s.ended_at_ms is None else from_ms(s.ended_at_ms),
-                "window_id": resolver.resolve(s.serial, started)[0],
+                "window_id": window_id,
                 "branch_id": agent.branch_id,
             },
         )
@@ -317,6 +320,11 @@ def _devices(
     for d, at in zip(devices, times, strict=True):
         faults = " ".join(d.faults)
         now = current.get(d.serial)
+        window_id, reason = resolver.resolve(d.serial, at)
+        if reason == Quarantine.OTHER_BRANCH or (
+            now and now.branch_id != agent.branch_id and window_id is None
+        ):
+            continue  # another branch's keypad: not this agent's to write
         seen = (d.connected, d.state, faults, d.staff_id)
         if now is None or (now.connected, now.state, now.faults, now.staff_id) != seen:
             history.append(
@@ -331,7 +339,7 @@ def _devices(
                 serial=d.serial,
                 defaults={
                     "branch_id": agent.branch_id,
-                    "window_id": resolver.resolve(d.serial, at)[0],
+                    "window_id": window_id,
                     "connected": d.connected,
                     "firmware": d.firmware,
                     "state": d.state,
