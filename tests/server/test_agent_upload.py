@@ -184,3 +184,36 @@ def test_tls_is_verified_against_the_custom_ca(site: Site, tmp_path: Path) -> No
     finally:
         proxy.close()
         server.close()
+
+
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
+def test_a_store_from_before_uploads_gains_its_outbox(site: Site, tmp_path: Path) -> None:
+    """A store written by an agent without upload (schema 1) is migrated and sends all it has."""
+    import sqlite3
+
+    from ratepad.agent.schema import MIGRATIONS
+    from ratepad.agent.store import _statements
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER)")
+    for statement in _statements(MIGRATIONS[0][1]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+    conn.execute(
+        "INSERT INTO ratings (serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact,"
+        " score, key_count, level, level_value, staff_id, prompt_id, flags, flag_names,"
+        " received_at_ms) VALUES ('K1', 1, 1, 0, 1796000000000, 1, 5, 5, 'very', 100, 'S001',"
+        " 0, 0, '', 0)"
+    )
+    conn.close()
+    Store(db).close()  # migrates to the current schema
+    server = site.server()
+    try:
+        uploader = Uploader(db, UploadConfig(server.url, site.keys["BJ-001"]))
+        assert uploader.drain(20), uploader.last_error
+        uploader.stop()
+        got = call(server.url, "/api/v1/ratings?node=BJ-001", site.tokens["hq-admin"])[1]
+        assert [(r["serial"], r["score"]) for r in got["ratings"]] == [("K1", 5)]
+    finally:
+        server.close()
