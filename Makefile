@@ -8,11 +8,13 @@ STAMP := $(VENV)/.ratepad-setup
 
 setup: $(STAMP) node_modules/.package-lock.json
 	command -v tshark >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark)
+	# the server's tests start throwaway PostgreSQL clusters (initdb + pg_ctl), never a system one
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,hid,usb]'
+	$(PY) -m pip install --quiet -e '.[dev,hid,usb,server]'
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -28,8 +30,8 @@ check-generated: setup
 	$(PY) -m ratepad_protocol.generate --check
 
 lint: setup
-	$(VENV)/bin/ruff check host protocol tests bench
-	$(VENV)/bin/ruff format --check host protocol tests bench
+	$(VENV)/bin/ruff check host protocol server tests bench
+	$(VENV)/bin/ruff format --check host protocol server tests bench
 
 typecheck: setup
 	$(VENV)/bin/mypy

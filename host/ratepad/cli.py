@@ -257,7 +257,9 @@ def _agent_config(args: argparse.Namespace) -> Any:
             if not url or not key:
                 raise ConfigError("--upload URL and --upload-key KEY go together")
             ca = args.upload_ca if args.upload_ca is not None else base.ca
-            upload = UploadConfig.checked(url, key, ca, base.batch, max_backoff_s=base.max_backoff_s)
+            upload = UploadConfig.checked(
+                url, key, ca, base.batch, max_backoff_s=base.max_backoff_s
+            )
             config = replace(config, upload=upload)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -378,7 +380,9 @@ def _add_agent_commands(sub: Any) -> None:
     p.add_argument("--capture", type=Path, metavar="FILE", help="record link traffic (.pcapng)")
     p.add_argument("--verbose", "-v", action="store_true", help="print each stored rating")
     p.add_argument("--upload", metavar="URL", help="upload everything to this ratepad server")
-    p.add_argument("--upload-key", metavar="KEY", help="the agent key (ratepad server enroll-agent)")
+    p.add_argument(
+        "--upload-key", metavar="KEY", help="the agent key (ratepad server enroll-agent)"
+    )
     p.add_argument("--upload-ca", type=Path, metavar="PEM", help="CA to verify the server with")
     p.set_defaults(func=cmd_agent)
 

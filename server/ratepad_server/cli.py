@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -28,12 +29,17 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description="The central ratepad server (Django).")
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
 
     def db(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", metavar="URL", help="SQLite file (default "
-                       "./ratepad-server.sqlite3), sqlite:///PATH or postgresql://user@host/db")
+        p.add_argument(
+            "--db",
+            metavar="URL",
+            help="SQLite file (default "
+            "./ratepad-server.sqlite3), sqlite:///PATH or postgresql://user@host/db",
+        )
 
     db(sub.add_parser("init", help="create or migrate the schema"))
     p = sub.add_parser("load-org", help="load the organisation file (idempotent)")
@@ -47,13 +53,21 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     db(p)
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     p.add_argument("--threads", type=int, default=16, help="worker threads (default 16)")
-    p.add_argument("--trusted-proxy", metavar="ADDR",
-                   help="a reverse proxy's address ('*': any) whose X-Forwarded-For/-Proto/"
-                   "-Host headers are believed")
-    p = sub.add_parser("demo", help="a demo organisation, simulated keypads and agents "
-                       "uploading to a server on a temporary SQLite database; prints the web's URL")
-    p.add_argument("--seconds", type=float, default=None, metavar="N",
-                   help="stop after N seconds (default: run until Ctrl-C)")
+    p.add_argument(
+        "--trusted-proxy",
+        metavar="ADDR",
+        help="a reverse proxy's address ('*': any) whose X-Forwarded-For/-Proto/"
+        "-Host headers are believed",
+    )
+    p = sub.add_parser(
+        "demo",
+        help="a demo organisation, simulated keypads and agents uploading to a server on a "
+        "temporary SQLite database; prints the web's URL",
+    )
+    p.add_argument(
+        "--seconds", type=float, default=None, metavar="N",
+        help="stop after N seconds (default: run until Ctrl-C)",
+    )  # fmt: skip
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     p.add_argument("--seed", type=int, default=None)
     return parser
@@ -66,13 +80,16 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _setup(db: str | None) -> None:
+def _check_url(db: str | None) -> None:
     from .dburl import DatabaseURLError, parse_db_url
 
     try:
         parse_db_url(db)
     except DatabaseURLError as exc:
         raise Usage(str(exc)) from None
+
+
+def _setup(db: str | None) -> None:
     if db:
         os.environ["RATEPAD_DB"] = db
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
@@ -118,12 +135,21 @@ def cmd_init() -> int:
     return EXIT_OK
 
 
-def cmd_load_org(path: Path) -> int:
-    from .org.loader import OrgFileError, load_org, read_org_file
+def read_org(path: Path) -> dict[str, list[dict[str, Any]]]:
+    from .org.orgfile import OrgFileError, read_org_file
+
+    try:
+        return read_org_file(path)
+    except OrgFileError as exc:
+        raise Usage(str(exc)) from None
+
+
+def cmd_load_org(path: Path, org: dict[str, list[dict[str, Any]]]) -> int:
+    from .org.loader import OrgFileError, load_org
 
     _check_database()
     try:
-        result = load_org(read_org_file(path))
+        result = load_org(org)
     except OrgFileError as exc:
         raise Usage(str(exc)) from None
     print(
@@ -142,7 +168,7 @@ def cmd_enroll(branch_code: str, as_json: bool) -> int:
     if branch is None:
         raise Usage(f"--branch {branch_code!r}: no such node (load the organisation file)")
     if branch.kind != Node.BRANCH:
-        raise Usage(f"--branch {branch_code!r} is not a branch (kind = \"branch\")")
+        raise Usage(f'--branch {branch_code!r} is not a branch (kind = "branch")')
     row, key = enroll(branch)
     if as_json:
         print(json.dumps({"key": key, "key_id": row.key_id, "branch": branch.code}))
@@ -158,33 +184,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trusted_proxy:
         os.environ["RATEPAD_TRUSTED_PROXY"] = args.trusted_proxy
     _check_database()
-    import waitress
+    from waitress.server import BaseWSGIServer, create_server
 
     from .wsgi import application
 
-    options: dict[str, object] = {}
-    if args.trusted_proxy:
-        options = {
+    proxy: dict[str, Any] = {}  # waitress's adjustments are untyped keyword arguments
+    if args.trusted_proxy:  # believe its X-Forwarded-* headers, drop anyone else's
+        proxy = {
             "trusted_proxy": args.trusted_proxy,
             "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto x-forwarded-host",
-            "clear_untrusted_proxy_headers": True,
         }
     try:
-        server = waitress.create_server(
-            application, host=host, port=port, threads=args.threads, ident="ratepad",
-            channel_timeout=300, **options,
+        server = create_server(
+            application,
+            host=host,
+            port=port,
+            threads=args.threads,
+            ident="ratepad",
+            channel_timeout=300,
+            clear_untrusted_proxy_headers=True,
+            **proxy,
         )
     except OSError as exc:
         raise Usage(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
-    actual = server.effective_port  # type: ignore[union-attr]
+    assert isinstance(server, BaseWSGIServer)  # one address: one socket
+    actual = int(server.getsockname()[1])
     from .alerts import worker
 
     worker.start()  # e-mails and webhooks of the alerts (claimed atomically across instances)
     print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
     finally:
         worker.stop()
     return EXIT_OK
@@ -193,19 +224,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int:
     try:
         args = build_parser(prog).parse_args(argv)
-        if args.action in ("run", "demo"):
-            _listen(args.listen)  # before Django: a bad address fails fast
         if args.action == "demo":
             from .demo import run_demo
 
+            _listen(args.listen)
             if args.seconds is not None and not 1 <= args.seconds <= 86_400:
                 raise Usage("--seconds: expected 1..86400")
             return run_demo(args.listen, args.seconds, args.seed)
+        # bad arguments and files fail before Django starts and the database is opened
+        _check_url(args.db)
+        if args.action == "run":
+            _listen(args.listen)
+        org = read_org(args.file) if args.action == "load-org" else {}
         _setup(args.db)
         if args.action == "init":
             return cmd_init()
         if args.action == "load-org":
-            return cmd_load_org(args.file)
+            return cmd_load_org(args.file, org)
         if args.action == "enroll-agent":
             return cmd_enroll(args.branch, args.json)
         return cmd_run(args)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pg import Cluster, pg_bin
-from serverlib import Server, Template, build_template, fresh_sqlite
+from serverlib import Server, Site, Template, build_template, fresh_sqlite
 
 BACKENDS = ["sqlite", "postgresql"]
 _counter = itertools.count()
@@ -40,7 +39,9 @@ def templates(
 
 
 def _template(
-    backend: str, request: pytest.FixtureRequest, cache: dict[str, Template],
+    backend: str,
+    request: pytest.FixtureRequest,
+    cache: dict[str, Template],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Template:
     if backend not in cache:
@@ -55,24 +56,11 @@ def _template(
     return cache[backend]
 
 
-@dataclass
-class Site:
-    """A fresh database for one test, and how to reach it."""
-
-    backend: str
-    db: str
-    dir: Path
-    keys: dict[str, str]
-    tokens: dict[str, str]
-    cluster: Cluster | None
-
-    def server(self, *extra: str) -> Server:
-        return Server(self.db, self.dir, *extra)
-
-
 @pytest.fixture(params=BACKENDS)
 def site(
-    request: pytest.FixtureRequest, templates: dict[str, Template], tmp_path: Path,
+    request: pytest.FixtureRequest,
+    templates: dict[str, Template],
+    tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Site:
     backend: str = request.param

@@ -45,6 +45,7 @@ class Cluster:
             raise RuntimeError("PostgreSQL is not installed (make setup installs it)")
         self.bin = bin_dir
         self.base = Path(base or tempfile.mkdtemp(prefix="ratepad-pg-"))
+        self.base.mkdir(parents=True, exist_ok=True)  # its parents must be reachable by postgres
         self.data = self.base / "data"
         self.port = free_port()
         self.log = self.base / "postgres.log"

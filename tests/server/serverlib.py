@@ -14,7 +14,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pg import Cluster
 
 HERE = Path(__file__).resolve().parent
 SECRET = "test-secret-key-of-the-ratepad-server-test-suite"
@@ -90,12 +93,19 @@ class Server:
 
 
 def call(
-    base: str, path: str, token: str | None = None, body: Any = None, method: str | None = None,
+    base: str,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    method: str | None = None,
     timeout: float = 30,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """One API call: (status, decoded JSON or text)."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
+    req = urllib.request.Request(
+        base.rstrip("/") + path, data=data, method=method, headers=headers or {}
+    )
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     if data is not None:
@@ -124,3 +134,18 @@ def temp_dir() -> Any:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Site:
+    """A fresh database for one test, and how to reach it."""
+
+    backend: str
+    db: str
+    dir: Path
+    keys: dict[str, str]
+    tokens: dict[str, str]
+    cluster: Cluster | None
+
+    def server(self, *extra: str) -> Server:
+        return Server(self.db, self.dir, *extra)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serverlib import Server, call
-
-from conftest import Site
+from serverlib import Server, Site, call
 
 T0 = 1_796_000_000_000  # 2026-11-30T...Z
 
@@ -51,7 +49,8 @@ def test_unbound_and_foreign_keypads_go_to_quarantine(site: Site, server: Server
     status, q = call(server.url, "/api/v1/quarantine?node=BJ-001", site.tokens["bj-manager"])
     assert status == 200
     assert {(r["serial"], r["reason"]) for r in q["quarantine"]} == {
-        ("K9", "no_binding"), ("K4", "other_branch")
+        ("K9", "no_binding"),
+        ("K4", "other_branch"),
     }
     # SH sees nothing of it: the agent of BJ-001 cannot write into SH-001's windows
     status, sh = call(server.url, "/api/v1/ratings?node=SH", site.tokens["sh-manager"])
@@ -59,14 +58,22 @@ def test_unbound_and_foreign_keypads_go_to_quarantine(site: Site, server: Server
     summary = call(server.url, "/api/v1/summary?node=BJ-001", site.tokens["bj-manager"])[1]
     assert summary["n"] == 1  # quarantined ratings do not count until assigned
     # an admin assigns K9's rating to a window of the branch: it counts from then on
-    status, done = call(server.url, "/api/v1/quarantine/assign", site.tokens["bj001-admin"],
-                        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W2"})
+    status, done = call(
+        server.url,
+        "/api/v1/quarantine/assign",
+        site.tokens["bj001-admin"],
+        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W2"},
+    )
     assert status == 200 and done == {"assigned": True}
     summary = call(server.url, "/api/v1/summary?node=BJ-001", site.tokens["bj-manager"])[1]
     assert summary["n"] == 2
     # ... but not to another subtree's window
-    status, _ = call(server.url, "/api/v1/quarantine/assign", site.tokens["bj001-admin"],
-                     {"serial": "K4", "journal_seq": 1, "window": "SH-001-W1"})
+    status, _ = call(
+        server.url,
+        "/api/v1/quarantine/assign",
+        site.tokens["bj001-admin"],
+        {"serial": "K4", "journal_seq": 1, "window": "SH-001-W1"},
+    )
     assert status == 403
 
 
@@ -112,6 +119,20 @@ def test_devices_and_staff_sessions(site: Site, server: Server) -> None:
     assert status == 200
     (k1,) = d["devices"]
     assert (k1["window"], k1["state"], k1["faults"]) == ("BJ-001-W1", "idle", ["stuck_key"])
+
+
+def test_an_agent_cannot_write_another_branchs_keypads(site: Site, server: Server) -> None:
+    sh = {"serial": "K4", "connected": True, "state": "idle", "faults": [],
+          "updated_at_ms": T0}  # fmt: skip
+    upload(server, site.keys["SH-001"], devices=[sh])
+    # BJ-001's agent claims SH-001's keypad: its state and sessions are not taken
+    upload(server, site.keys["BJ-001"], devices=[{**sh, "state": "fault", "updated_at_ms": T0 + 1}],
+           sessions=[{"serial": "K4", "staff_id": "S001", "started_at_ms": T0}])  # fmt: skip
+    got = call(server.url, "/api/v1/devices?node=SH", site.tokens["sh-manager"])[1]["devices"]
+    assert [(d["serial"], d["state"], d["branch"]) for d in got] == [("K4", "idle", "SH-001")]
+    assert call(server.url, "/api/v1/devices?node=BJ", site.tokens["bj-manager"])[1] == {
+        "devices": []
+    }
 
 
 def test_bad_batches_are_refused_with_a_json_4xx(site: Site, server: Server) -> None:

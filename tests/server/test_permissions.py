@@ -8,9 +8,7 @@ import os
 from typing import Any
 
 import pytest
-from serverlib import Server, call
-
-from conftest import Site
+from serverlib import Server, Site, call
 
 CALLERS = ["anonymous", "agent", "hq-admin", "bj-manager", "bj-viewer", "sh-manager",
            "bj001-admin", "s001"]  # fmt: skip
@@ -26,7 +24,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("GET", "api/v1/openapi.json"): ("", EVERYONE),
     ("GET", "api/v1/"): ("", dict.fromkeys(CALLERS, 404)),  # django-ninja's root: nothing
     ("POST", "api/v1/auth/token"): (
-        {"username": "hq-admin", "password": "wrong"}, dict.fromkeys(CALLERS, 401)
+        {"username": "hq-admin", "password": "wrong"},
+        dict.fromkeys(CALLERS, 401),
     ),
     ("POST", "api/v1/ingest/batch"): ({}, {**dict.fromkeys(CALLERS, 401), "agent": 200}),
     ("GET", "api/v1/ratings"): ("?node=BJ-001", READ),
@@ -36,7 +35,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("GET", "api/v1/live"): ("?node=BJ-001&seconds=0.2", NO_STAFF),
     ("GET", "api/v1/quarantine"): ("?node=BJ-001", MANAGE),
     ("POST", "api/v1/quarantine/assign"): (
-        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W1"}, ADMIN
+        {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W1"},
+        ADMIN,
     ),
 }
 
@@ -115,5 +115,8 @@ def test_unknown_node_is_404_and_foreign_node_403(site: Site, server: Server) ->
     assert call(server.url, "/api/v1/ratings?node=NOPE", token)[0] == 404
     for node in ("SH", "SH-001", "HQ"):
         status, body = call(server.url, f"/api/v1/summary?node={node}", token)
-        assert status == 403 and "outside" in body["detail"]
+        assert status == 403 and "不在您的管辖范围内" in body["detail"]  # zh-Hans by default
+        english = {"Accept-Language": "en"}
+        status, body = call(server.url, f"/api/v1/summary?node={node}", token, headers=english)
+        assert status == 403 and "outside your part" in body["detail"]
     assert call(server.url, "/api/v1/summary?node=SH", site.tokens["hq-admin"])[0] == 200

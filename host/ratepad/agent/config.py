@@ -212,7 +212,11 @@ def load_config(path: str | Path) -> AgentConfig:
         if ca is not None and not isinstance(ca, str):
             raise ConfigError(f"{where}: ca must be a string")
         batch_size = int(_number(upload, "batch", where, 1, 5000)) if "batch" in upload else 500
-        backoff = _number(upload, "max_backoff_s", where, 0.1, 3600) if "max_backoff_s" in upload else 60.0
+        backoff = (
+            _number(upload, "max_backoff_s", where, 0.1, 3600)
+            if "max_backoff_s" in upload
+            else 60.0
+        )
         cfg["upload"] = UploadConfig.checked(
             upload["url"], upload["key"], base / ca if ca else None, batch_size, where, backoff
         )

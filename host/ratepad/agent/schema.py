@@ -90,7 +90,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         # the upload outbox (ratepad.agent.upload): ratings go by id after a cursor; prompts,
         # staff sessions and devices are queued by triggers, one outbox row per changed key
         # (a later change bumps its seq), and leave the outbox only once the server committed
-        # the version that was sent
+        # the version that was sent. A device is queued when its state, faults, link, staff
+        # or firmware change, not for every heartbeat (70 000 keypads would send thousands of
+        # identical rows a second)
         2,
         """
         CREATE TABLE upload_cursor (
@@ -126,7 +128,10 @@ MIGRATIONS: list[tuple[int, str]] = [
                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
             ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
         END;
-        CREATE TRIGGER outbox_device_changed AFTER UPDATE ON devices BEGIN
+        CREATE TRIGGER outbox_device_changed AFTER UPDATE ON devices
+        WHEN NEW.connected IS NOT OLD.connected OR NEW.state IS NOT OLD.state
+            OR NEW.faults IS NOT OLD.faults OR NEW.staff_id IS NOT OLD.staff_id
+            OR NEW.firmware IS NOT OLD.firmware BEGIN
             INSERT INTO outbox VALUES ('device', NEW.serial,
                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
             ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;

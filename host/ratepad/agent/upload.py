@@ -39,6 +39,8 @@ __all__ = ["Batch", "UploadError", "Uploader"]
 
 Log = Callable[[str], None]
 INGEST_PATH = "api/v1/ingest/batch"
+PROMPT_FIELDS = ("serial", "prompt_id", "staff_id", "state", "issued_at_ms", "timeout_ms",
+                 "closed_at_ms", "rating_seq")  # fmt: skip
 RATING_FIELDS = (
     "id, serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact, score, key_count,"
     " level_value, staff_id, prompt_id, flags"
@@ -100,9 +102,7 @@ class Uploader:
         self._path = (parts.path.rstrip("/") + "/" + INGEST_PATH).replace("//", "/")
         self._context: ssl.SSLContext | None = None
         if self._https:
-            self._context = ssl.create_default_context(
-                cafile=str(config.ca) if config.ca else None
-            )
+            self._context = ssl.create_default_context(cafile=str(config.ca) if config.ca else None)
         self._http: http.client.HTTPConnection | None = None
         self._conn = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout = 10000")
@@ -170,8 +170,7 @@ class Uploader:
                 " closed_at_ms, rating_seq FROM prompts WHERE serial = ? AND prompt_id = ?",
                 (serial, int(prompt_id)),
             ).fetchone()
-            names = ("serial", "prompt_id", "staff_id", "state", "issued_at_ms", "timeout_ms",
-                     "closed_at_ms", "rating_seq")  # fmt: skip
+            names: tuple[str, ...] = PROMPT_FIELDS
         elif kind == "session":
             row = c.execute(
                 "SELECT serial, staff_id, started_at_ms, ended_at_ms FROM staff_sessions"
@@ -216,9 +215,7 @@ class Uploader:
                     " DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
                     (batch.last_rating_id,),
                 )
-            c.executemany(
-                "DELETE FROM outbox WHERE kind = ? AND key = ? AND seq = ?", batch.outbox
-            )
+            c.executemany("DELETE FROM outbox WHERE kind = ? AND key = ? AND seq = ?", batch.outbox)
             c.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -258,7 +255,8 @@ class Uploader:
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
             self._drop_connection()
-            raise UploadError(f"cannot reach {self.config.url}: {exc or type(exc).__name__}")
+            reason = str(exc) or type(exc).__name__
+            raise UploadError(f"cannot reach {self.config.url}: {reason}") from None
         if response.getheader("Connection", "").lower() == "close":
             self._drop_connection()
         try:

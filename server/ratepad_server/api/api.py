@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -45,7 +46,7 @@ def _not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, 401, "missing or invalid bearer token")
+    return _error(request, 401, _("missing or invalid bearer token"))
 
 
 @api.exception_handler(ValidationError)
@@ -53,7 +54,8 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     first: dict[str, Any] = exc.errors[0] if exc.errors else {}
     where = ".".join(str(p) for p in first.get("loc", ()))
     return api.create_response(
-        request, {"detail": f"{where}: {first.get('msg', 'invalid')}", "errors": exc.errors},
+        request,
+        {"detail": f"{where}: {first.get('msg', 'invalid')}", "errors": exc.errors},
         status=422,
     )
 
@@ -73,7 +75,7 @@ def token(request: HttpRequest, body: TokenIn) -> tuple[int, dict[str, Any]]:
 
     issued = issue_token(body.username, body.password)
     if issued is None:
-        return 401, {"detail": "wrong user name or password"}
+        return 401, {"detail": _("wrong user name or password")}
     return 200, {"token": issued, "expires_at": datetime.now(UTC) + TOKEN_LIFETIME}
 
 

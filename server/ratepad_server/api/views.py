@@ -38,7 +38,7 @@ _FLAG_NAMES = [(int(f), (f.name or "").lower()) for f in RatingFlags]
 
 
 def _role(request: HttpRequest) -> Role:
-    role = request.auth
+    role = getattr(request, "auth", None)  # set by ninja's auth
     if not isinstance(role, Role):
         raise AccessDenied("this call needs a user's token")
     return role
@@ -82,11 +82,17 @@ def ratings(request: HttpRequest, q: Query[RatingsQuery]) -> dict[str, Any]:
 
 def _rating(r: Rating) -> dict[str, Any]:
     return {
-        "id": r.id, "serial": r.serial, "journal_seq": r.journal_seq, "time": r.time,
-        "time_exact": r.time_exact, "score": r.score, "key_count": r.key_count,
-        "level_value": r.level_value, "staff_id": r.staff_id,
-        "window": r.window.code if r.window_id else None,
-        "branch": r.branch.code if r.branch_id else None,
+        "id": r.id,
+        "serial": r.serial,
+        "journal_seq": r.journal_seq,
+        "time": r.time,
+        "time_exact": r.time_exact,
+        "score": r.score,
+        "key_count": r.key_count,
+        "level_value": r.level_value,
+        "staff_id": r.staff_id,
+        "window": r.window.code if r.window else None,
+        "branch": r.branch.code if r.branch else None,
         "prompted": not r.flags & RatingFlags.UNPROMPTED,
         "flags": [name for bit, name in _FLAG_NAMES if r.flags & bit],
         "received_at": r.received_at,
@@ -114,11 +120,18 @@ def nodes(request: HttpRequest, q: Query[NodeQuery]) -> dict[str, Any]:
     require_role(role, *READERS)
     node = node_in_scope(role, q.node)
     rows = Node.objects.filter(path__startswith=node.path).select_related("parent")
-    return {"nodes": [
-        {"code": n.code, "name": n.name, "kind": n.kind, "path": n.path,
-         "parent": n.parent.code if n.parent else None}
-        for n in rows
-    ]}
+    return {
+        "nodes": [
+            {
+                "code": n.code,
+                "name": n.name,
+                "kind": n.kind,
+                "path": n.path,
+                "parent": n.parent.code if n.parent else None,
+            }
+            for n in rows
+        ]
+    }
 
 
 @router.get("/devices", response={200: DevicesOut, **DENIED}, tags=["organisation"])
@@ -127,16 +140,28 @@ def devices(request: HttpRequest, q: Query[NodeQuery]) -> dict[str, Any]:
     role = _role(request)
     require_role(role, Role.ADMIN, Role.MANAGER, Role.VIEWER)
     node = node_in_scope(role, q.node)
-    rows = Device.objects.filter(branch__path__startswith=node.path).select_related(
-        "branch", "window"
-    ).order_by("serial")
-    return {"devices": [
-        {"serial": d.serial, "branch": d.branch.code if d.branch_id else None,
-         "window": d.window.code if d.window_id else None, "connected": d.connected,
-         "firmware": d.firmware, "state": d.state, "faults": d.faults.split(),
-         "unacked": d.unacked, "staff_id": d.staff_id, "updated_at": d.updated_at}
-        for d in rows
-    ]}
+    rows = (
+        Device.objects.filter(branch__path__startswith=node.path)
+        .select_related("branch", "window")
+        .order_by("serial")
+    )
+    return {
+        "devices": [
+            {
+                "serial": d.serial,
+                "branch": d.branch.code if d.branch else None,
+                "window": d.window.code if d.window else None,
+                "connected": d.connected,
+                "firmware": d.firmware,
+                "state": d.state,
+                "faults": d.faults.split(),
+                "unacked": d.unacked,
+                "staff_id": d.staff_id,
+                "updated_at": d.updated_at,
+            }
+            for d in rows
+        ]
+    }
 
 
 @router.get("/quarantine", response={200: QuarantineOut, **DENIED}, tags=["quarantine"])
@@ -146,14 +171,24 @@ def quarantine(request: HttpRequest, q: Query[NodeQuery]) -> dict[str, Any]:
     role = _role(request)
     require_role(role, Role.ADMIN, Role.MANAGER)
     node = node_in_scope(role, q.node)
-    rows = Quarantine.objects.filter(
-        branch__path__startswith=node.path, assigned_at=None
-    ).select_related("branch").order_by("id")[:10_000]
-    return {"quarantine": [
-        {"serial": r.serial, "journal_seq": r.journal_seq, "time": r.time, "reason": r.reason,
-         "branch": r.branch.code if r.branch_id else None, "created_at": r.created_at}
-        for r in rows
-    ]}
+    rows = (
+        Quarantine.objects.filter(branch__path__startswith=node.path, assigned_at=None)
+        .select_related("branch")
+        .order_by("id")[:10_000]
+    )
+    return {
+        "quarantine": [
+            {
+                "serial": r.serial,
+                "journal_seq": r.journal_seq,
+                "time": r.time,
+                "reason": r.reason,
+                "branch": r.branch.code if r.branch else None,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ]
+    }
 
 
 @router.post("/quarantine/assign", response={200: AssignOut, **DENIED}, tags=["quarantine"])
@@ -166,9 +201,12 @@ def assign(request: HttpRequest, body: AssignIn) -> dict[str, Any]:
         raise NotFound(f"no window {body.window!r}")
     node_in_scope(role, window.branch.code)
     with transaction.atomic():
-        item = Quarantine.objects.select_for_update().select_related("branch").filter(
-            serial=body.serial, journal_seq=body.journal_seq, assigned_at=None
-        ).first()
+        item = (
+            Quarantine.objects.select_for_update()
+            .select_related("branch")
+            .filter(serial=body.serial, journal_seq=body.journal_seq, assigned_at=None)
+            .first()
+        )
         if item is None:
             raise NotFound("no such rating in quarantine")
         node_in_scope(role, item.branch.code)
@@ -177,8 +215,16 @@ def assign(request: HttpRequest, body: AssignIn) -> dict[str, Any]:
             window_id=window.pk, branch_id=window.branch_id
         )
         deltas = rollups.Deltas()
-        deltas.add_rating(rating.time, window.pk, window.branch_id, rating.staff_id,
-                          rating.score, rating.key_count, rating.level_value, rating.flags)
+        deltas.add_rating(
+            rating.time,
+            window.pk,
+            window.branch_id,
+            rating.staff_id,
+            rating.score,
+            rating.key_count,
+            rating.level_value,
+            rating.flags,
+        )
         deltas.write()
         item.window, item.assigned_at = window, datetime.now(UTC)
         item.save(update_fields=["window", "assigned_at"])
@@ -196,9 +242,7 @@ def live(request: HttpRequest, q: Query[LiveQuery]) -> StreamingHttpResponse:
     role = _role(request)
     require_role(role, Role.ADMIN, Role.MANAGER, Role.VIEWER)
     node = node_in_scope(role, q.node)
-    branches = {
-        n.pk: n.code for n in Node.objects.filter(path__startswith=node.path)
-    }
+    branches = {n.pk: n.code for n in Node.objects.filter(path__startswith=node.path)}
     sub = feed.subscribe()
     response = StreamingHttpResponse(
         _stream(sub, branches, q.seconds), content_type="text/event-stream"

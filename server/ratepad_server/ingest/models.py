@@ -14,8 +14,6 @@ from django.db import models
 
 from ..org.models import Node, Window
 
-_FK = {"on_delete": models.DO_NOTHING, "db_constraint": False, "related_name": "+"}
-
 
 class AgentKey(models.Model):
     """An agent's upload key, enrolled at a branch; only its SHA-256 is stored."""
@@ -52,9 +50,15 @@ class Rating(models.Model):
     staff_id = models.CharField(max_length=64)
     prompt_id = models.BigIntegerField()
     flags = models.IntegerField()
-    window = models.ForeignKey(Window, null=True, **_FK)  # None: quarantined
-    branch = models.ForeignKey(Node, null=True, **_FK)
-    agent = models.ForeignKey(AgentKey, **_FK)
+    window = models.ForeignKey(
+        Window, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )  # None: quarantined
+    branch = models.ForeignKey(
+        Node, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    agent = models.ForeignKey(
+        AgentKey, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     received_at = models.DateTimeField()  # the server's
 
 
@@ -69,11 +73,17 @@ class Quarantine(models.Model):
     journal_seq = models.BigIntegerField()
     time = models.DateTimeField()
     reason = models.CharField(max_length=32)
-    agent = models.ForeignKey(AgentKey, **_FK)
-    branch = models.ForeignKey(Node, **_FK)  # the uploading agent's branch
+    agent = models.ForeignKey(
+        AgentKey, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )  # the uploading agent's branch
     created_at = models.DateTimeField()
     assigned_at = models.DateTimeField(null=True)
-    window = models.ForeignKey(Window, null=True, **_FK)
+    window = models.ForeignKey(
+        Window, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -92,13 +102,15 @@ class Prompt(models.Model):
     timeout_ms = models.BigIntegerField(null=True)
     closed_at = models.DateTimeField(null=True)
     rating_seq = models.BigIntegerField(null=True)
-    window = models.ForeignKey(Window, null=True, **_FK)
-    branch = models.ForeignKey(Node, **_FK)
+    window = models.ForeignKey(
+        Window, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["serial", "prompt_id"], name="prompt_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["serial", "prompt_id"], name="prompt_key")]
 
 
 class StaffSession(models.Model):
@@ -108,21 +120,27 @@ class StaffSession(models.Model):
     staff_id = models.CharField(max_length=64)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True)
-    window = models.ForeignKey(Window, null=True, **_FK)
-    branch = models.ForeignKey(Node, **_FK)
+    window = models.ForeignKey(
+        Window, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["serial", "started_at"], name="session_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["serial", "started_at"], name="session_key")]
 
 
 class Device(models.Model):
     """The latest known state of a keypad."""
 
     serial = models.CharField(max_length=64, unique=True)
-    branch = models.ForeignKey(Node, **_FK)
-    window = models.ForeignKey(Window, null=True, **_FK)
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    window = models.ForeignKey(
+        Window, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     connected = models.BooleanField()
     firmware = models.CharField(max_length=64, null=True)
     state = models.CharField(max_length=32, null=True)
@@ -137,7 +155,9 @@ class DeviceStatus(models.Model):
 
     serial = models.CharField(max_length=64)
     at = models.DateTimeField()
-    branch = models.ForeignKey(Node, **_FK)
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     connected = models.BooleanField()
     state = models.CharField(max_length=32, null=True)
     faults = models.CharField(max_length=200, default="")

@@ -1,11 +1,20 @@
-"""The upload batch, as the agent sends it (``ratepad.agent.upload``) and the server checks it."""
+"""The upload batch, as the agent sends it (``ratepad.agent.upload``) and the server checks it.
+
+Plain pydantic models rather than ninja's ``Schema``: that one wraps every object for reading
+Django models (a root validator per item, attribute access through a getter), which costs
+more than everything else of an ingest batch together; these are parsed straight from JSON.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from ninja import Schema
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
 
 Serial = Field(min_length=1, max_length=64)
 StaffId = Field(default="", max_length=64)

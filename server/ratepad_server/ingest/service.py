@@ -36,9 +36,22 @@ from .schemas import BatchIn, BatchOut, DeviceIn, PromptIn, RatingIn, SessionIn
 batch_stored = Signal()
 
 RATING_COLUMNS = (
-    "serial", "journal_seq", "boot_id", "uptime_ms", "time", "time_exact", "score",
-    "key_count", "level_value", "staff_id", "prompt_id", "flags", "window_id", "branch_id",
-    "agent_id", "received_at",
+    "serial",
+    "journal_seq",
+    "boot_id",
+    "uptime_ms",
+    "time",
+    "time_exact",
+    "score",
+    "key_count",
+    "level_value",
+    "staff_id",
+    "prompt_id",
+    "flags",
+    "window_id",
+    "branch_id",
+    "agent_id",
+    "received_at",
 )
 
 
@@ -144,19 +157,49 @@ def _ratings(
             continue
         new.discard(key)  # the same rating twice in one batch: stored once
         window_id, reason = resolver.resolve(r.serial, when)
-        rows.append([
-            r.serial, r.journal_seq, r.boot_id, r.uptime_ms, when, r.time_exact, r.score,
-            r.key_count, r.level_value, r.staff_id, r.prompt_id, r.flags, window_id,
-            agent.branch_id, agent.pk, now,
-        ])
+        rows.append(
+            [
+                r.serial,
+                r.journal_seq,
+                r.boot_id,
+                r.uptime_ms,
+                when,
+                r.time_exact,
+                r.score,
+                r.key_count,
+                r.level_value,
+                r.staff_id,
+                r.prompt_id,
+                r.flags,
+                window_id,
+                agent.branch_id,
+                agent.pk,
+                now,
+            ]
+        )
         if window_id is None:
-            quarantine.append(Quarantine(
-                serial=r.serial, journal_seq=r.journal_seq, time=when, reason=reason,
-                agent_id=agent.pk, branch_id=agent.branch_id, created_at=now,
-            ))
+            quarantine.append(
+                Quarantine(
+                    serial=r.serial,
+                    journal_seq=r.journal_seq,
+                    time=when,
+                    reason=reason,
+                    agent_id=agent.pk,
+                    branch_id=agent.branch_id,
+                    created_at=now,
+                )
+            )
         else:
-            deltas.add_rating(when, window_id, agent.branch_id, r.staff_id, r.score,
-                              r.key_count, r.level_value, r.flags)
+            deltas.add_rating(
+                when,
+                window_id,
+                agent.branch_id,
+                r.staff_id,
+                r.score,
+                r.key_count,
+                r.level_value,
+                r.flags,
+            )
     _insert_ratings(rows)
     Quarantine.objects.bulk_create(quarantine)
     return rows, len(quarantine)
@@ -195,13 +238,29 @@ _FINAL = {"answered": 3, "timed_out": 2, "cancelled": 2, "issued": 1}
 def _prompts(
     agent: AgentKey, prompts: Sequence[PromptIn], resolver: WindowResolver, deltas: Deltas
 ) -> int:
-    for p in sorted(prompts, key=lambda p: (p.serial, p.prompt_id)):
-        Prompt.objects.get_or_create(
-            serial=p.serial, prompt_id=p.prompt_id,
-            defaults={"state": p.state, "branch_id": agent.branch_id},
-        )
-        row = Prompt.objects.select_for_update().get(serial=p.serial, prompt_id=p.prompt_id)
-        before = _counts(row) if row.branch_id == agent.branch_id else (0, 0)
+    """Merge prompt states in bulk: create the missing rows, lock them all (in key order),
+    move each state forward, write the changed ones back, add what changed to the rollups."""
+    if not prompts:
+        return 0
+    incoming = sorted(prompts, key=lambda p: (p.serial, p.prompt_id))
+    Prompt.objects.bulk_create(
+        [Prompt(serial=p.serial, prompt_id=p.prompt_id, state=p.state,
+                branch_id=agent.branch_id) for p in incoming],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    keys = {(p.serial, p.prompt_id) for p in incoming}
+    rows: dict[tuple[str, int], Prompt] = {}
+    for serial in sorted({p.serial for p in incoming}):
+        ids = sorted(k[1] for k in keys if k[0] == serial)
+        for row in (
+            Prompt.objects.select_for_update()
+            .filter(serial=serial, prompt_id__in=ids)
+            .order_by("prompt_id")
+        ):
+            rows[(row.serial, row.prompt_id)] = row
+    before = {k: _counts(r) for k, r in rows.items()}
+    for p in incoming:
+        row = rows[(p.serial, p.prompt_id)]
         if row.branch_id != agent.branch_id:
             continue  # another branch's agent owns this prompt key
         if p.issued_at_ms is not None:
@@ -217,23 +276,39 @@ def _prompts(
                 row.closed_at = from_ms(p.closed_at_ms)
             if p.rating_seq is not None:
                 row.rating_seq = p.rating_seq
-        row.save()
+    mine = [r for r in rows.values() if r.branch_id == agent.branch_id]
+    Prompt.objects.bulk_update(
+        mine, ["issued_at", "timeout_ms", "window", "staff_id", "state", "closed_at",
+               "rating_seq"], batch_size=500,
+    )  # fmt: skip
+    for key, row in rows.items():
         after = _counts(row)
-        if after != before and row.issued_at is not None and row.window_id is not None:
-            deltas.add_prompt(row.issued_at, row.window_id, agent.branch_id, row.staff_id,
-                              after[0] - before[0], after[1] - before[1])
+        old = before[key]
+        if after != old and row.issued_at is not None and row.window_id is not None:
+            deltas.add_prompt(
+                row.issued_at,
+                row.window_id,
+                agent.branch_id,
+                row.staff_id,
+                after[0] - old[0],
+                after[1] - old[1],
+            )
     return len(prompts)
 
 
 def _sessions(agent: AgentKey, sessions: Sequence[SessionIn], resolver: WindowResolver) -> int:
     for s in sessions:
         started = from_ms(s.started_at_ms)
+        window_id, reason = resolver.resolve(s.serial, started)
+        if reason == Quarantine.OTHER_BRANCH:
+            continue  # another branch's keypad: not this agent's to write
         StaffSession.objects.update_or_create(
-            serial=s.serial, started_at=started,
+            serial=s.serial,
+            started_at=started,
             defaults={
                 "staff_id": s.staff_id,
                 "ended_at": None if s.ended_at_ms is None else from_ms(s.ended_at_ms),
-                "window_id": resolver.resolve(s.serial, started)[0],
+                "window_id": window_id,
                 "branch_id": agent.branch_id,
             },
         )
@@ -241,24 +316,46 @@ def _sessions(agent: AgentKey, sessions: Sequence[SessionIn], resolver: WindowRe
 
 
 def _devices(
-    agent: AgentKey, devices: Sequence[DeviceIn], times: Sequence[datetime],
+    agent: AgentKey,
+    devices: Sequence[DeviceIn],
+    times: Sequence[datetime],
     resolver: WindowResolver,
 ) -> int:
+    """The latest state of each keypad, and a history row when something that matters
+    changed (link, state, faults, staff) — not for a counter that moved."""
+    current = {d.serial: d for d in Device.objects.filter(serial__in={d.serial for d in devices})}
     history = []
     for d, at in zip(devices, times, strict=True):
         faults = " ".join(d.faults)
-        current = Device.objects.filter(serial=d.serial).first()
-        if current is None or current.updated_at <= at:
-            Device.objects.update_or_create(serial=d.serial, defaults={
-                "branch_id": agent.branch_id, "window_id": resolver.resolve(d.serial, at)[0],
-                "connected": d.connected, "firmware": d.firmware, "state": d.state,
-                "faults": faults, "unacked": d.unacked, "staff_id": d.staff_id,
-                "updated_at": at,
-            })
-        history.append(DeviceStatus(
-            serial=d.serial, at=at, branch_id=agent.branch_id, connected=d.connected,
-            state=d.state, faults=faults, unacked=d.unacked, presses=d.presses,
-            staff_id=d.staff_id,
-        ))
+        now = current.get(d.serial)
+        window_id, reason = resolver.resolve(d.serial, at)
+        if reason == Quarantine.OTHER_BRANCH or (
+            now and now.branch_id != agent.branch_id and window_id is None
+        ):
+            continue  # another branch's keypad: not this agent's to write
+        seen = (d.connected, d.state, faults, d.staff_id)
+        if now is None or (now.connected, now.state, now.faults, now.staff_id) != seen:
+            history.append(
+                DeviceStatus(
+                    serial=d.serial, at=at, branch_id=agent.branch_id, connected=d.connected,
+                    state=d.state, faults=faults, unacked=d.unacked, presses=d.presses,
+                    staff_id=d.staff_id,
+                )
+            )  # fmt: skip
+        if now is None or now.updated_at <= at:
+            current[d.serial], _ = Device.objects.update_or_create(
+                serial=d.serial,
+                defaults={
+                    "branch_id": agent.branch_id,
+                    "window_id": window_id,
+                    "connected": d.connected,
+                    "firmware": d.firmware,
+                    "state": d.state,
+                    "faults": faults,
+                    "unacked": d.unacked,
+                    "staff_id": d.staff_id,
+                    "updated_at": at,
+                },
+            )
     DeviceStatus.objects.bulk_create(history)
     return len(devices)

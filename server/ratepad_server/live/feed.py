@@ -90,8 +90,7 @@ class Feed:
         with self._lock:
             if self._listener is not None:
                 return
-            self._listener = threading.Thread(target=self._listen, name="live-listen",
-                                              daemon=True)
+            self._listener = threading.Thread(target=self._listen, name="live-listen", daemon=True)
         self._listener.start()
         self.listening.wait(10)
 
@@ -99,14 +98,20 @@ class Feed:
         import psycopg
 
         db = settings.DATABASES["default"]
-        params = {"dbname": db["NAME"], "user": db["USER"] or None,
-                  "password": db["PASSWORD"] or None, "host": db["HOST"] or None,
-                  "port": db["PORT"] or None, **db.get("OPTIONS", {})}
+        params = {
+            "dbname": db["NAME"],
+            "user": db["USER"] or None,
+            "password": db["PASSWORD"] or None,
+            "host": db["HOST"] or None,
+            "port": db["PORT"] or None,
+            **db.get("OPTIONS", {}),
+        }
         backoff = 0.5
         while True:
             try:
-                with psycopg.connect(**{k: v for k, v in params.items() if v is not None},
-                                     autocommit=True) as conn:
+                with psycopg.connect(
+                    **{k: v for k, v in params.items() if v is not None}, autocommit=True
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     backoff = 0.5
@@ -122,28 +127,54 @@ class Feed:
     # -- SQLite -------------------------------------------------------------------------------
     @staticmethod
     def events_for_sqlite(
-        rows: Sequence[Sequence[Any]], devices: Sequence[DeviceIn], branch_id: int,
+        rows: Sequence[Sequence[Any]],
+        devices: Sequence[DeviceIn],
+        branch_id: int,
         resolver: WindowResolver,
     ) -> list[Event]:
         """The same events the PostgreSQL triggers send, built from an ingest batch."""
         events: list[Event] = []
         for i in range(0, len(rows), 40):
-            events.append({"kind": "ratings", "rows": [
-                {"serial": r[0], "journal_seq": r[1], "window": r[12], "branch": r[13],
-                 "score": r[6], "level_value": r[8], "staff_id": r[9], "time": r[4].isoformat(),
-                 "flags": r[11]}
-                for r in rows[i : i + 40]
-            ]})
+            events.append(
+                {
+                    "kind": "ratings",
+                    "rows": [
+                        {
+                            "serial": r[0],
+                            "journal_seq": r[1],
+                            "window": r[12],
+                            "branch": r[13],
+                            "score": r[6],
+                            "level_value": r[8],
+                            "staff_id": r[9],
+                            "time": r[4].isoformat(),
+                            "flags": r[11],
+                        }
+                        for r in rows[i : i + 40]
+                    ],
+                }
+            )
         for d in devices:
             from ..ingest.service import from_ms
 
             at = from_ms(d.updated_at_ms)
-            events.append({"kind": "device", "rows": [{
-                "serial": d.serial, "branch": branch_id,
-                "window": resolver.resolve(d.serial, at)[0], "connected": d.connected,
-                "state": d.state, "faults": " ".join(d.faults), "staff_id": d.staff_id,
-                "time": at.isoformat(),
-            }]})
+            events.append(
+                {
+                    "kind": "device",
+                    "rows": [
+                        {
+                            "serial": d.serial,
+                            "branch": branch_id,
+                            "window": resolver.resolve(d.serial, at)[0],
+                            "connected": d.connected,
+                            "state": d.state,
+                            "faults": " ".join(d.faults),
+                            "staff_id": d.staff_id,
+                            "time": at.isoformat(),
+                        }
+                    ],
+                }
+            )
         return events
 
 

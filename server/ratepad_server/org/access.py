@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from .models import Node, Role
 
 
@@ -15,7 +17,7 @@ class NotFound(Exception):
 
 def require_role(role: Role, *allowed: str) -> None:
     if role.role not in allowed:
-        raise AccessDenied(f"role {role.role!r} may not do this")
+        raise AccessDenied(_("role %(role)s may not do this") % {"role": role.role})
 
 
 def node_in_scope(role: Role, code: str | None) -> Node:
@@ -24,9 +26,11 @@ def node_in_scope(role: Role, code: str | None) -> Node:
         return role.node
     node = Node.objects.filter(code=code).first()
     if node is None:
-        raise NotFound(f"no node {code!r}")
+        raise NotFound(_("no node %(code)s") % {"code": code})
     if not role.node.contains(node):
-        raise AccessDenied(f"node {code!r} is outside your part of the organisation")
+        raise AccessDenied(
+            _("node %(code)s is outside your part of the organisation") % {"code": code}
+        )
     return node
 
 

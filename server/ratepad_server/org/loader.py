@@ -8,11 +8,8 @@ when the user is created only (a deployment changes it from the CLI or the web l
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -20,19 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Binding, Node, Role, Staff, Window
+from .orgfile import ROLES, OrgFileError, check_org, read_org_file
+
+__all__ = ["LoadResult", "OrgFileError", "bind", "check_org", "load_org", "read_org_file"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FIELDS = {
-    "node": ({"code", "name"}, {"parent", "kind"}),
-    "window": ({"code", "branch", "name"}, {"keypad"}),
-    "staff": ({"id", "name", "branch"}, set()),
-    "user": ({"username", "role", "node"}, {"password", "staff"}),
-}
-ROLES = {Role.ADMIN, Role.MANAGER, Role.VIEWER, Role.STAFF}
-
-
-class OrgFileError(ValueError):
-    """The organisation file cannot be applied (one line for the user)."""
 
 
 @dataclass
@@ -42,49 +31,6 @@ class LoadResult:
     staff: int = 0
     users: int = 0
     rebound: int = 0
-
-
-def read_org_file(path: Path) -> dict[str, list[dict[str, Any]]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise OrgFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise OrgFileError(f"{path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise OrgFileError(f"{path} is not valid TOML: {exc}") from None
-    return check_org(data, str(path))
-
-
-def check_org(data: Mapping[str, Any], where: str) -> dict[str, list[dict[str, Any]]]:
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise OrgFileError(f"{where}: unknown table {unknown[0]!r} (known: node, window, ...)")
-    out: dict[str, list[dict[str, Any]]] = {}
-    for kind, (required, optional) in _FIELDS.items():
-        rows = data.get(kind, [])
-        if not isinstance(rows, list):
-            raise OrgFileError(f"{where}: {kind} must be an array of tables ([[{kind}]])")
-        for i, row in enumerate(rows, 1):
-            at = f"{where}: [[{kind}]] #{i}"
-            if not isinstance(row, dict):
-                raise OrgFileError(f"{at} must be a table")
-            missing = sorted(required - set(row))
-            if missing:
-                raise OrgFileError(f"{at}: missing {missing[0]!r}")
-            extra = sorted(set(row) - required - optional)
-            if extra:
-                raise OrgFileError(f"{at}: unknown key {extra[0]!r}")
-            for key, value in row.items():
-                if not isinstance(value, str) or not value.strip():
-                    raise OrgFileError(f"{at}: {key} must be a non-empty string")
-        keys = [r["username" if kind == "user" else ("id" if kind == "staff" else "code")]
-                for r in rows]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise OrgFileError(f"{where}: [[{kind}]] {dupes[0]!r} appears twice")
-        out[kind] = rows
-    return out
 
 
 def load_org(org: dict[str, list[dict[str, Any]]], now: datetime | None = None) -> LoadResult:
@@ -130,8 +76,12 @@ def _load_nodes(rows: list[dict[str, Any]], result: LoadResult) -> dict[str, Nod
         row = by_code[code]
         parent = existing[row["parent"]] if row.get("parent") else None
         node = existing.get(code) or Node(code=code)
-        new = {"name": row["name"], "kind": row.get("kind", ""), "parent": parent,
-               "path": paths[code]}
+        new = {
+            "name": row["name"],
+            "kind": row.get("kind", ""),
+            "parent": parent,
+            "path": paths[code],
+        }
         if node.pk is None or any(getattr(node, k) != v for k, v in new.items()):
             old_path = node.path if node.pk else None
             for k, v in new.items():
@@ -140,7 +90,7 @@ def _load_nodes(rows: list[dict[str, Any]], result: LoadResult) -> dict[str, Nod
             result.nodes += 1
             if old_path and old_path != node.path:  # moved: its descendants move with it
                 for child in Node.objects.filter(path__startswith=old_path).exclude(pk=node.pk):
-                    child.path = node.path + child.path[len(old_path):]
+                    child.path = node.path + child.path[len(old_path) :]
                     child.save(update_fields=["path"])
                 existing.update({n.code: n for n in Node.objects.all()})
         existing[code] = node
@@ -208,7 +158,9 @@ def _load_staff(
 
 
 def _load_users(
-    rows: list[dict[str, Any]], nodes: dict[str, Node], staff: dict[str, Staff],
+    rows: list[dict[str, Any]],
+    nodes: dict[str, Node],
+    staff: dict[str, Staff],
     result: LoadResult,
 ) -> None:
     user_model = get_user_model()
@@ -230,7 +182,9 @@ def _load_users(
             result.users += 1
         role = Role.objects.filter(user=user).first() or Role(user=user)
         if role.pk is None or (role.role, role.node_id, role.staff_id) != (
-            row["role"], node.pk, member.pk if member else None
+            row["role"],
+            node.pk,
+            member.pk if member else None,
         ):
             created = role.pk is None
             role.role, role.node, role.staff = row["role"], node, member

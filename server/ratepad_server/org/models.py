@@ -83,8 +83,12 @@ class Role(models.Model):
     """What a user may see and do: ``role`` on the subtree of ``node``."""
 
     ADMIN, MANAGER, VIEWER, STAFF = "admin", "manager", "viewer", "staff"
-    CHOICES = [(ADMIN, _("admin")), (MANAGER, _("manager")), (VIEWER, _("viewer")),
-               (STAFF, _("staff"))]
+    CHOICES = [
+        (ADMIN, _("admin")),
+        (MANAGER, _("manager")),
+        (VIEWER, _("viewer")),
+        (STAFF, _("staff")),
+    ]
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratepad_role"

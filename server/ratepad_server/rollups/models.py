@@ -7,14 +7,16 @@ from django.db import models
 
 from ..org.models import Node, Window
 
-_FK = {"on_delete": models.DO_NOTHING, "db_constraint": False, "related_name": "+"}
-
 
 class HourRollup(models.Model):
     hour = models.DateTimeField()
-    window = models.ForeignKey(Window, **_FK)
+    window = models.ForeignKey(
+        Window, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     staff_id = models.CharField(max_length=64)
-    branch = models.ForeignKey(Node, **_FK)
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     n_all = models.IntegerField(default=0)  # every rating
     n = models.IntegerField(default=0)  # ratings that count for KPIs (not suspicious)
     s1 = models.IntegerField(default=0)  # ... of them with score 1

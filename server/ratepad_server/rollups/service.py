@@ -2,7 +2,7 @@
 
 Rules: a rating counts for KPIs (``n``, the per-score counts, the level sum) unless it carries
 one of ``KPI_EXCLUDED`` flags; it is kept and counted in ``n_all`` anyway. "Top two" is the top
-two levels of the keypad's own scale (score ≥ key_count − 1), so 3-, 4- and 5-key keypads mix.
+two levels of the keypad's own scale (score >= key_count - 1), so 3-, 4- and 5-key keypads mix.
 """
 
 from __future__ import annotations
@@ -24,8 +24,20 @@ from .models import HourRollup
 # a server-side flag, above the wire's: a staff member's appeal against the rating was upheld
 APPEAL_UPHELD = 1 << 24
 KPI_EXCLUDED = RatingFlags.REPEAT | RatingFlags.MULTI_KEY | RatingFlags.STUCK_KEY | APPEAL_UPHELD
-COLUMNS = ("n_all", "n", "s1", "s2", "s3", "s4", "s5", "top2", "level_n", "level_sum",
-           "prompts", "answered")
+COLUMNS = (
+    "n_all",
+    "n",
+    "s1",
+    "s2",
+    "s3",
+    "s4",
+    "s5",
+    "top2",
+    "level_n",
+    "level_sum",
+    "prompts",
+    "answered",
+)
 _UPSERT = (
     "INSERT INTO rollups_hourrollup (hour, window_id, staff_id, branch_id, "
     + ", ".join(COLUMNS)
@@ -54,8 +66,15 @@ class Deltas:
         return row
 
     def add_rating(
-        self, when: datetime, window_id: int, branch_id: int, staff_id: str, score: int,
-        key_count: int, level_value: int | None, flags: int,
+        self,
+        when: datetime,
+        window_id: int,
+        branch_id: int,
+        staff_id: str,
+        score: int,
+        key_count: int,
+        level_value: int | None,
+        flags: int,
     ) -> None:
         row = self._row(hour_of(when), window_id, staff_id, branch_id)
         row[0] += 1
@@ -71,8 +90,13 @@ class Deltas:
             row[9] += level_value
 
     def add_prompt(
-        self, issued: datetime, window_id: int, branch_id: int, staff_id: str,
-        prompts: int, answered: int,
+        self,
+        issued: datetime,
+        window_id: int,
+        branch_id: int,
+        staff_id: str,
+        prompts: int,
+        answered: int,
     ) -> None:
         row = self._row(hour_of(issued), window_id, staff_id, branch_id)
         row[10] += prompts
@@ -179,4 +203,3 @@ def _if(condition: str) -> str:
 def totals() -> dict[str, int]:
     sums = HourRollup.objects.aggregate(**{c: Sum(c) for c in COLUMNS})
     return {c: int(sums[c] or 0) for c in COLUMNS}
-

@@ -5,137 +5,304 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('org', '0001_initial'),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RatingKey',
+            name="RatingKey",
             fields=[
-                ('pk', models.CompositePrimaryKey('serial', 'journal_seq', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('serial', models.CharField(max_length=64)),
-                ('journal_seq', models.BigIntegerField()),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "serial",
+                        "journal_seq",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64)),
+                ("journal_seq", models.BigIntegerField()),
             ],
         ),
         migrations.CreateModel(
-            name='AgentKey',
+            name="AgentKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_id', models.CharField(max_length=16, unique=True)),
-                ('key_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('last_upload_at', models.DateTimeField(blank=True, null=True)),
-                ('branch', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='agent_keys', to='org.node')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key_id", models.CharField(max_length=16, unique=True)),
+                ("key_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("last_upload_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="agent_keys",
+                        to="org.node",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Device',
+            name="Device",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=64, unique=True)),
-                ('connected', models.BooleanField()),
-                ('firmware', models.CharField(max_length=64, null=True)),
-                ('state', models.CharField(max_length=32, null=True)),
-                ('faults', models.CharField(default='', max_length=200)),
-                ('unacked', models.IntegerField(null=True)),
-                ('staff_id', models.CharField(max_length=64, null=True)),
-                ('updated_at', models.DateTimeField()),
-                ('branch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
-                ('window', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64, unique=True)),
+                ("connected", models.BooleanField()),
+                ("firmware", models.CharField(max_length=64, null=True)),
+                ("state", models.CharField(max_length=32, null=True)),
+                ("faults", models.CharField(default="", max_length=200)),
+                ("unacked", models.IntegerField(null=True)),
+                ("staff_id", models.CharField(max_length=64, null=True)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DeviceStatus',
+            name="DeviceStatus",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=64)),
-                ('at', models.DateTimeField()),
-                ('connected', models.BooleanField()),
-                ('state', models.CharField(max_length=32, null=True)),
-                ('faults', models.CharField(default='', max_length=200)),
-                ('unacked', models.IntegerField(null=True)),
-                ('presses', models.IntegerField(null=True)),
-                ('staff_id', models.CharField(max_length=64, null=True)),
-                ('branch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64)),
+                ("at", models.DateTimeField()),
+                ("connected", models.BooleanField()),
+                ("state", models.CharField(max_length=32, null=True)),
+                ("faults", models.CharField(default="", max_length=200)),
+                ("unacked", models.IntegerField(null=True)),
+                ("presses", models.IntegerField(null=True)),
+                ("staff_id", models.CharField(max_length=64, null=True)),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Rating',
+            name="Rating",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=64)),
-                ('journal_seq', models.BigIntegerField()),
-                ('boot_id', models.BigIntegerField()),
-                ('uptime_ms', models.BigIntegerField()),
-                ('time', models.DateTimeField()),
-                ('time_exact', models.BooleanField()),
-                ('score', models.SmallIntegerField()),
-                ('key_count', models.SmallIntegerField()),
-                ('level_value', models.SmallIntegerField(null=True)),
-                ('staff_id', models.CharField(max_length=64)),
-                ('prompt_id', models.BigIntegerField()),
-                ('flags', models.IntegerField()),
-                ('received_at', models.DateTimeField()),
-                ('agent', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ingest.agentkey')),
-                ('branch', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
-                ('window', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64)),
+                ("journal_seq", models.BigIntegerField()),
+                ("boot_id", models.BigIntegerField()),
+                ("uptime_ms", models.BigIntegerField()),
+                ("time", models.DateTimeField()),
+                ("time_exact", models.BooleanField()),
+                ("score", models.SmallIntegerField()),
+                ("key_count", models.SmallIntegerField()),
+                ("level_value", models.SmallIntegerField(null=True)),
+                ("staff_id", models.CharField(max_length=64)),
+                ("prompt_id", models.BigIntegerField()),
+                ("flags", models.IntegerField()),
+                ("received_at", models.DateTimeField()),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="ingest.agentkey",
+                    ),
+                ),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Prompt',
+            name="Prompt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=64)),
-                ('prompt_id', models.BigIntegerField()),
-                ('staff_id', models.CharField(default='', max_length=64)),
-                ('state', models.CharField(max_length=16)),
-                ('issued_at', models.DateTimeField(null=True)),
-                ('timeout_ms', models.BigIntegerField(null=True)),
-                ('closed_at', models.DateTimeField(null=True)),
-                ('rating_seq', models.BigIntegerField(null=True)),
-                ('branch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
-                ('window', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64)),
+                ("prompt_id", models.BigIntegerField()),
+                ("staff_id", models.CharField(default="", max_length=64)),
+                ("state", models.CharField(max_length=16)),
+                ("issued_at", models.DateTimeField(null=True)),
+                ("timeout_ms", models.BigIntegerField(null=True)),
+                ("closed_at", models.DateTimeField(null=True)),
+                ("rating_seq", models.BigIntegerField(null=True)),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('serial', 'prompt_id'), name='prompt_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("serial", "prompt_id"), name="prompt_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Quarantine',
+            name="Quarantine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=64)),
-                ('journal_seq', models.BigIntegerField()),
-                ('time', models.DateTimeField()),
-                ('reason', models.CharField(max_length=32)),
-                ('created_at', models.DateTimeField()),
-                ('assigned_at', models.DateTimeField(null=True)),
-                ('agent', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ingest.agentkey')),
-                ('branch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
-                ('window', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64)),
+                ("journal_seq", models.BigIntegerField()),
+                ("time", models.DateTimeField()),
+                ("reason", models.CharField(max_length=32)),
+                ("created_at", models.DateTimeField()),
+                ("assigned_at", models.DateTimeField(null=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="ingest.agentkey",
+                    ),
+                ),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('serial', 'journal_seq'), name='quarantine_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("serial", "journal_seq"), name="quarantine_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StaffSession',
+            name="StaffSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=64)),
-                ('staff_id', models.CharField(max_length=64)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(null=True)),
-                ('branch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
-                ('window', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("serial", models.CharField(max_length=64)),
+                ("staff_id", models.CharField(max_length=64)),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(null=True)),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('serial', 'started_at'), name='session_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("serial", "started_at"), name="session_key")
+                ],
             },
         ),
     ]

@@ -92,8 +92,11 @@ def backwards(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP TRIGGER ratepad_live_device ON ingest_device")
         schema_editor.execute("DROP TRIGGER ratepad_live_ratings ON ingest_rating")
-        for fn in ("ratepad_notify_device()", "ratepad_notify_ratings()",
-                   "ratepad_ensure_month(text, timestamptz)"):
+        for fn in (
+            "ratepad_notify_device()",
+            "ratepad_notify_ratings()",
+            "ratepad_ensure_month(text, timestamptz)",
+        ):
             schema_editor.execute(f"DROP FUNCTION {fn}")
 
 

@@ -5,38 +5,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('org', '0001_initial'),
+        ("org", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HourRollup',
+            name="HourRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('staff_id', models.CharField(max_length=64)),
-                ('n_all', models.IntegerField(default=0)),
-                ('n', models.IntegerField(default=0)),
-                ('s1', models.IntegerField(default=0)),
-                ('s2', models.IntegerField(default=0)),
-                ('s3', models.IntegerField(default=0)),
-                ('s4', models.IntegerField(default=0)),
-                ('s5', models.IntegerField(default=0)),
-                ('top2', models.IntegerField(default=0)),
-                ('level_n', models.IntegerField(default=0)),
-                ('level_sum', models.BigIntegerField(default=0)),
-                ('prompts', models.IntegerField(default=0)),
-                ('answered', models.IntegerField(default=0)),
-                ('branch', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.node')),
-                ('window', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='org.window')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hour", models.DateTimeField()),
+                ("staff_id", models.CharField(max_length=64)),
+                ("n_all", models.IntegerField(default=0)),
+                ("n", models.IntegerField(default=0)),
+                ("s1", models.IntegerField(default=0)),
+                ("s2", models.IntegerField(default=0)),
+                ("s3", models.IntegerField(default=0)),
+                ("s4", models.IntegerField(default=0)),
+                ("s5", models.IntegerField(default=0)),
+                ("top2", models.IntegerField(default=0)),
+                ("level_n", models.IntegerField(default=0)),
+                ("level_sum", models.BigIntegerField(default=0)),
+                ("prompts", models.IntegerField(default=0)),
+                ("answered", models.IntegerField(default=0)),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.node",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="org.window",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['branch', 'hour'], name='rollups_hou_branch__36ed66_idx')],
-                'constraints': [models.UniqueConstraint(fields=('hour', 'window', 'staff_id'), name='rollup_key')],
+                "indexes": [
+                    models.Index(fields=["branch", "hour"], name="rollups_hou_branch__36ed66_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "window", "staff_id"), name="rollup_key"
+                    )
+                ],
             },
         ),
     ]
