@@ -94,8 +94,12 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
         deltas.write()
         sessions = _sessions(agent, batch.sessions, resolver)
         devices = _devices(agent, batch.devices, device_times, resolver)
-        batch_stored.send(sender=AgentKey, agent=agent, ratings=stored,
-                          devices=list(zip(batch.devices, device_times, strict=True)))
+        batch_stored.send(
+            sender=AgentKey,
+            agent=agent,
+            ratings=stored,
+            devices=list(zip(batch.devices, device_times, strict=True)),
+        )
         AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only

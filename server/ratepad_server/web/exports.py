@@ -191,7 +191,12 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
     if series:
         d = Drawing(170 * mm, 55 * mm)
         lp = LinePlot()
-        lp.x, lp.y, lp.width, lp.height = round(12 * mm), round(8 * mm), round(150 * mm), round(40 * mm)
+        lp.x, lp.y, lp.width, lp.height = (
+            round(12 * mm),
+            round(8 * mm),
+            round(150 * mm),
+            round(40 * mm),
+        )
         lp.data = [series]
         lp.lines[0].strokeColor = colors.HexColor("#2f6fb0")
         lp.yValueAxis.valueMin, lp.yValueAxis.valueMax = 0, 100
