@@ -121,15 +121,19 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
     scope = _scope(request, node, period)
     parent = reports.total(scope)
     kids = reports.children(scope)
-    units = kids if kids else reports.staff_rows(scope)
+    # staff are the last level of the drill-down: listed at a branch or a window, not above
+    at_branch = not Node.objects.filter(parent=node).exists()
+    staff = reports.staff_rows(scope) if at_branch and scope.staff_id is None else []
+    units = kids if kids else staff
     ranked = reports.ranking(units, parent)
     time_data = reports.heatmap_and_flow(scope)
     context = {
         "node": node, "period": period, "scope": scope, "crumbs": _breadcrumbs(request, node),
         "total": parent.stats(), "rows": [_row(r) for r in kids],
-        "staff": [_row(r) for r in reports.staff_rows(scope)] if scope.staff_id is None else [],
+        "staff": [_row(r) for r in staff],
         "ranking": ranked, "compare": reports.compare(scope),
-        "efficiency": reports.staff_efficiency(scope), "min_n": reports.MIN_N,
+        "efficiency": reports.staff_efficiency(scope) if at_branch else [],
+        "min_n": reports.MIN_N,
         "chart": {
             "heatmap": time_data["heatmap"], "flow": time_data["flow"],
             "series": time_data["series"], "funnel": reports.funnel(units, parent),
