@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from serverlib import Server, Site, call, server_env
-from test_ingest import T0, rating, upload
+from serverlib import T0, Server, Site, call, rating, server_env, upload
 
 ORG = Path(__file__).with_name("org.toml")
 
