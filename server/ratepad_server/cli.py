@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -78,7 +79,29 @@ def _check_url(db: str | None) -> None:
         raise Usage(str(exc)) from None
 
 
+def _secret_key() -> str:
+    """The key of ./ratepad-server.secret, created (mode 0600) on first use."""
+    path = Path("ratepad-server.secret")
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another instance was quicker
+            return path.read_text(encoding="ascii").strip()
+        except OSError:
+            return key  # a read-only directory: sessions last as long as this process
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key + "\n")
+        return key
+    except OSError as exc:
+        raise Usage(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _setup(db: str | None) -> None:
+    if not os.environ.get("RATEPAD_SECRET_KEY"):
+        os.environ["RATEPAD_SECRET_KEY"] = _secret_key()
     if db:
         os.environ["RATEPAD_DB"] = db
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")

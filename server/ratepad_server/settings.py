@@ -2,8 +2,8 @@
 
 * ``RATEPAD_DB``: the ``--db`` URL (default: an SQLite file in the current directory).
 * ``RATEPAD_SECRET_KEY``: signs sessions and CSRF tokens; every instance behind one load
-  balancer needs the same. Without it, a key is generated once into ``ratepad-server.secret``
-  in the current directory (mode 0600).
+  balancer needs the same. Without it, ``ratepad server`` generates one once into
+  ``ratepad-server.secret`` in the current directory (mode 0600) and uses that.
 * ``RATEPAD_ALLOWED_HOSTS``: comma-separated host names the server answers to (default ``*``).
 * ``RATEPAD_TRUSTED_PROXY``: set (by ``run --trusted-proxy``) when a reverse proxy terminates
   TLS; requests then count as HTTPS when it says so in ``X-Forwarded-Proto``.
@@ -23,26 +23,10 @@ from .dburl import parse_db_url
 django_stubs_ext.monkeypatch()  # ModelAdmin[Model] and friends at run time, as typed
 
 
-def _secret_key() -> str:
-    key = os.environ.get("RATEPAD_SECRET_KEY")
-    if key:
-        return key
-    path = Path("ratepad-server.secret")
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(key + "\n")
-        return key
-    except OSError:
-        # a read-only working directory: sessions last as long as this process
-        return secrets.token_urlsafe(50)
-
-
 DEBUG = False
-SECRET_KEY = _secret_key()
+# set by the CLI (from ./ratepad-server.secret if not in the environment); a process started
+# otherwise (a type checker, a test reading the URL map) gets a throwaway key
+SECRET_KEY = os.environ.get("RATEPAD_SECRET_KEY") or secrets.token_urlsafe(50)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("RATEPAD_ALLOWED_HOSTS", "*").split(",")]
 if os.environ.get("RATEPAD_TRUSTED_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
