@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the helpers (pg, serverlib, netproxy) import as top-level modules; appended, so that
+# ``conftest`` and the other tests' modules keep resolving to tests/
+sys.path.append(str(Path(__file__).resolve().parent))
 
 from pg import Cluster, pg_bin
 from serverlib import Server, Site, Template, build_template, fresh_sqlite

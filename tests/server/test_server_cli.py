@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from serverlib import Server, Site, call, server_env
-from test_ingest import T0, rating, upload
+from serverlib import T0, Server, Site, call, rating, server_env, upload
 
 ORG = Path(__file__).with_name("org.toml")
 
@@ -143,3 +142,15 @@ def test_a_moved_keypad_leaves_its_old_ratings_where_they_were(site: Site) -> No
         ]
     finally:
         server.close()
+
+
+def test_without_a_secret_key_one_is_made_once(tmp_path: Path) -> None:
+    env = {k: v for k, v in server_env().items() if k != "RATEPAD_SECRET_KEY"}
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-m", "ratepad.cli", "server", "init"],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+    secret = tmp_path / "ratepad-server.secret"
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text().strip()) >= 50

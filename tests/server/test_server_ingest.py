@@ -3,27 +3,7 @@ window their keypad was bound to, unbound ones to quarantine, rollups agree with
 
 from __future__ import annotations
 
-from typing import Any
-
-from serverlib import Server, Site, call
-
-T0 = 1_796_000_000_000  # 2026-11-30T...Z
-
-
-def rating(serial: str, seq: int, score: int = 5, *, at: int = T0, staff: str = "S001",
-           flags: int = 0, prompt: int = 0) -> dict[str, Any]:  # fmt: skip
-    return {
-        "serial": serial, "journal_seq": seq, "boot_id": 1, "uptime_ms": seq * 1000,
-        "time_ms": at + seq * 1000, "time_exact": True, "score": score, "key_count": 5,
-        "level_value": [0, 40, 60, 80, 100][score - 1], "staff_id": staff, "prompt_id": prompt,
-        "flags": flags,
-    }  # fmt: skip
-
-
-def upload(server: Server, key: str, expect: int = 200, **body: Any) -> tuple[int, Any]:
-    status, answer = call(server.url, "/api/v1/ingest/batch", key, body)
-    assert status == expect, answer
-    return status, answer
+from serverlib import T0, Server, Site, call, rating, upload
 
 
 def test_a_batch_is_stored_once_however_often_it_comes(site: Site, server: Server) -> None:

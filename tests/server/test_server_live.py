@@ -12,8 +12,7 @@ import time
 import urllib.request
 from typing import Any
 
-from serverlib import Server, Site, call
-from test_ingest import rating
+from serverlib import Server, Site, call, rating
 
 
 class Stream:
