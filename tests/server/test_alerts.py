@@ -22,11 +22,9 @@ from aiosmtpd.controller import Controller
 sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
 
 from pg import free_port, wait_for
-from serverlib import Server, call
+from serverlib import Server, Site, call
 from webclient import logged_in
 from webdata import rating, upload
-
-from conftest import Site
 
 
 class _Mailbox:

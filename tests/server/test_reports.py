@@ -15,13 +15,11 @@ from openpyxl import load_workbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
 
-from serverlib import Server
+from serverlib import Server, Site
 from webclient import logged_in
 from webdata import rating, upload
 
 from ratepad import metrics
-
-from conftest import Site
 
 SCORES_W1 = [5, 5, 4, 3, 1, 5, 4, 2, 5, 5]
 SCORES_W2 = [1, 2, 5]

@@ -20,11 +20,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
-from serverlib import Server
+from serverlib import Server, Site
 from webclient import PASSWORDS, logged_in
 from webdata import rating, upload
-
-from conftest import Site
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "build" / "web-screenshots"

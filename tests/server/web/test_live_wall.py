@@ -12,11 +12,9 @@ import time
 import urllib.request
 from typing import Any
 
-from serverlib import Server
+from serverlib import Server, Site
 from webclient import WebClient, logged_in
 from webdata import rating, upload
-
-from conftest import Site
 
 
 def _listen(client: WebClient, path: str) -> queue.Queue[tuple[float, str, dict[str, Any]]]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from serverlib import Server
+from serverlib import Server, Site
 from webclient import WebClient, logged_in
 from webdata import rating, upload
-
-from conftest import Site
 
 CALLERS = ["anonymous", "hq-admin", "bj-manager", "bj-viewer", "sh-manager", "bj001-admin",
            "s001"]  # fmt: skip
