@@ -8,11 +8,15 @@ STAMP := $(VENV)/.ratepad-setup
 
 setup: $(STAMP) node_modules/.package-lock.json
 	command -v tshark >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark)
+	# the server's tests start throwaway PostgreSQL clusters (initdb + pg_ctl), never a system one;
+	# the web's and the bridge's pages are tested in headless Chromium; msgfmt compiles catalogs;
+	# a CJK font renders the Chinese pages in screenshots; luac checks the dissector's Lua
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v msgfmt >/dev/null && test -d /usr/share/fonts/truetype/wqy && command -v luac5.2 >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium chromium-driver gettext fonts-wqy-microhei lua5.2)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,hid,usb]'
+	$(PY) -m pip install --quiet -e '.[dev,hid,usb,server]'
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -28,8 +32,8 @@ check-generated: setup
 	PYTHONPATH=protocol $(PY) -m ratepad_protocol.generate --check
 
 lint: setup
-	$(VENV)/bin/ruff check host protocol tests bench setup.py
-	$(VENV)/bin/ruff format --check host protocol tests bench setup.py
+	$(VENV)/bin/ruff check host protocol server tests bench setup.py
+	$(VENV)/bin/ruff format --check host protocol server tests bench setup.py
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -44,7 +48,7 @@ smoke: setup
 test: lint typecheck check-generated unit smoke
 
 demo: setup
-	$(VENV)/bin/ratepad demo
+	$(VENV)/bin/ratepad server demo
 
 bench: setup
 	PYTHONPATH=protocol $(PY) bench/bench_decode.py

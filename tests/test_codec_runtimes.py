@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 import sys
 import types
 from pathlib import Path
 
 import cobs.cobs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -74,3 +77,22 @@ def test_flag_names_name_unknown_bits() -> None:
 def test_enum_name_falls_back_to_the_number() -> None:
     assert RT._enum_name((("idle", 0), ("prompted", 1)), 1) == "prompted"
     assert RT._enum_name((("idle", 0),), 7) == 7
+
+
+LUA_RUNTIME = ROOT / "protocol" / "ratepad_protocol" / "runtime" / "dissector.lua"
+
+
+@pytest.mark.parametrize(
+    "path", [LUA_RUNTIME, ROOT / "wireshark" / "ratepad.lua"], ids=["runtime", "generated"]
+)
+def test_dissector_lua_is_valid_lua(path: Path) -> None:
+    luac = shutil.which("luac5.2") or shutil.which("luac")
+    if luac is None:
+        pytest.skip("luac (Debian: lua5.2, installed by make setup) not found")
+    done = subprocess.run([luac, "-p", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_generated_dissector_carries_the_runtime_unchanged() -> None:
+    runtime = LUA_RUNTIME.read_text(encoding="utf-8")
+    assert runtime in (ROOT / "wireshark" / "ratepad.lua").read_text(encoding="utf-8")

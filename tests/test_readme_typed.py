@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
 def examples() -> list[str]:
@@ -27,6 +29,9 @@ def test_readme_examples_pass_mypy_strict(tmp_path: Path) -> None:
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent",
          *paths],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        # mypy cannot follow setuptools' editable-install finder: point it at the sources
+        # (an installed wheel needs nothing: ratepad ships py.typed)
+        env={**os.environ, "MYPYPATH": str(ROOT / "host")},
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
 

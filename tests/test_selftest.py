@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import ratepad
-from ratepad.cli import selftest
+from ratepad.cli.main import selftest
 
 URL = "sim://ST{n}?thanks_ms=200&debounce_ms=5&chord_ms=20&repeat_guard_ms=0"
 

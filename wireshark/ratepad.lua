@@ -288,7 +288,7 @@ local EXPERT_KINDS = {
 }
 
 -- ---------------------------------------------------------------------------------------------
--- Runtime (fixed text of protocol/gen_lua.py)
+-- Runtime (fixed text of protocol/ratepad_protocol/runtime/dissector.lua)
 
 local proto = Proto("ratepad", string.format("ratepad keypad protocol v%d (schema %08x)",
   PROTOCOL_VERSION, SCHEMA_FINGERPRINT))

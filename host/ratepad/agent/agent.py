@@ -62,6 +62,7 @@ from .store import (
 
 if TYPE_CHECKING:
     from .bridge import Bridge
+    from .upload import Uploader
 
 __all__ = ["Agent", "DeviceUnavailable", "DeviceWorker", "UnknownDevice", "Writer"]
 
@@ -410,6 +411,7 @@ class Agent:
         )
         self.workers = [DeviceWorker(self, url) for url in dict.fromkeys(config.devices)]
         self.bridge: Bridge | None = None
+        self.uploader: Uploader | None = None
         self.token: str | None = None
         self._last_prompt: dict[str, int] = {}
         self._started = False
@@ -428,6 +430,10 @@ class Agent:
             bridge = Bridge(self, self.config.listen, self.token)
             bridge.start()
             self.bridge = bridge
+        if self.config.upload is not None:
+            from .upload import Uploader
+
+            self.uploader = Uploader(self.store.path, self.config.upload, log=self.log).start()
         return self
 
     @property
@@ -447,6 +453,8 @@ class Agent:
             w.stop_reading()
         if self._started:
             self.writer.stop()
+        if self.uploader is not None:
+            self.uploader.stop()  # whatever it had not sent yet goes next time
         closers = [threading.Thread(target=w.close) for w in self.workers]
         for t in closers:
             t.start()

@@ -20,6 +20,13 @@ max_ms = 20                       # ... collected for at most this long
 stall_s = 30                      # no sign of life from a keypad this long: reconnect
 hello_check_s = 2                 # a hello not followed by any status: reconnect
 
+[upload]                          # send everything to a ratepad server (ratepad.agent.upload)
+url = "https://ratepad.example/"  # the server (http:// or https://)
+key = "rpk_..."                   # from `ratepad server enroll-agent --branch CODE`
+ca = "bank-ca.pem"                # verify the server against this CA (default: the system's)
+batch = 500                       # ratings per request
+max_backoff_s = 60                # retries wait 0.5 s, doubling up to this
+
 [bridge]
 allow_origins = ["http://localhost:3000"]  # web pages that may call the bridge (CORS)
 example_page = false              # serve the example page at / (ratepad sandbox: on)
@@ -48,6 +55,7 @@ from .levels import LevelMapping
 __all__ = [
     "AgentConfig",
     "ConfigError",
+    "UploadConfig",
     "check_origin",
     "check_token",
     "create_private_file",
@@ -68,6 +76,35 @@ class ConfigError(InputError):
 
 
 @dataclass(frozen=True)
+class UploadConfig:
+    """Where and how the agent uploads (``[upload]`` or ``--upload URL --upload-key KEY``)."""
+
+    url: str
+    key: str
+    ca: Path | None = None
+    batch: int = 500
+    max_backoff_s: float = 60.0
+
+    @classmethod
+    def checked(
+        cls,
+        url: str,
+        key: str,
+        ca: Path | None = None,
+        batch: int = 500,
+        where: str = "upload",
+        max_backoff_s: float = 60.0,
+    ) -> UploadConfig:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest.strip("/"):
+            raise ConfigError(f"{where}: url {url!r} must be http://HOST[:PORT]/ or https://...")
+        check_token(key, f"{where}: key")
+        if ca is not None and not ca.is_file():
+            raise ConfigError(f"{where}: ca {str(ca)!r} is not a file")
+        return cls(url, key, ca, batch, max_backoff_s)
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     devices: tuple[str, ...] = ()
     db: Path = DEFAULT_DB
@@ -81,6 +118,7 @@ class AgentConfig:
     hello_check_s: float = 2.0
     allow_origins: tuple[str, ...] = ()
     example_page: bool = False
+    upload: UploadConfig | None = None
 
     @property
     def token_file(self) -> Path:
@@ -108,11 +146,23 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     return host, int(port_text)
 
 
-_KNOWN = {"devices", "db", "listen", "token", "capture", "mapping", "batch", "link", "bridge"}
+_KNOWN = {
+    "devices",
+    "db",
+    "listen",
+    "token",
+    "capture",
+    "mapping",
+    "batch",
+    "link",
+    "bridge",
+    "upload",
+}
 _SECTIONS = {
     "batch": {"max_ratings", "max_ms"},
     "link": {"stall_s", "hello_check_s"},
     "bridge": {"allow_origins", "example_page"},
+    "upload": {"url", "key", "ca", "batch", "max_backoff_s"},
 }
 
 
@@ -229,6 +279,23 @@ def load_config(path: str | Path) -> AgentConfig:
         cfg["stall_s"] = _number(link, "stall_s", where, 0.5, 86_400)
     if "hello_check_s" in link:
         cfg["hello_check_s"] = _number(link, "hello_check_s", where, 0.1, 600)
+    upload = data.get("upload")
+    if upload:
+        where = f"{path} [upload]"
+        if not isinstance(upload.get("url"), str) or not isinstance(upload.get("key"), str):
+            raise ConfigError(f"{where}: url and key are required strings")
+        ca = upload.get("ca")
+        if ca is not None and not isinstance(ca, str):
+            raise ConfigError(f"{where}: ca must be a string")
+        batch_size = int(_number(upload, "batch", where, 1, 5000)) if "batch" in upload else 500
+        backoff = (
+            _number(upload, "max_backoff_s", where, 0.1, 3600)
+            if "max_backoff_s" in upload
+            else 60.0
+        )
+        cfg["upload"] = UploadConfig.checked(
+            upload["url"], upload["key"], base / ca if ca else None, batch_size, where, backoff
+        )
     return AgentConfig(**cfg)
 
 

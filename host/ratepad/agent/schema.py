@@ -101,6 +101,76 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        # the upload outbox (ratepad.agent.upload): ratings go by id after a cursor; prompts,
+        # staff sessions and devices are queued by triggers, one outbox row per changed key
+        # (a later change bumps its seq), and leave the outbox only once the server committed
+        # the version that was sent. A device is queued when its state, faults, link, staff
+        # or firmware change, not for every heartbeat (70 000 keypads would send thousands of
+        # identical rows a second)
+        3,
+        """
+        CREATE TABLE upload_cursor (
+            stream  TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL
+        );
+        CREATE TABLE outbox (
+            kind TEXT    NOT NULL CHECK (kind IN ('prompt', 'session', 'device')),
+            key  TEXT    NOT NULL,
+            seq  INTEGER NOT NULL,
+            PRIMARY KEY (kind, key)
+        );
+        CREATE INDEX outbox_by_seq ON outbox (seq);
+        CREATE TABLE staff_sessions (
+            id            INTEGER PRIMARY KEY,
+            serial        TEXT    NOT NULL,
+            staff_id      TEXT    NOT NULL,
+            started_at_ms INTEGER NOT NULL,
+            ended_at_ms   INTEGER
+        );
+        CREATE TRIGGER outbox_prompt_new AFTER INSERT ON prompts BEGIN
+            INSERT INTO outbox VALUES ('prompt', NEW.serial || ' ' || NEW.prompt_id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_prompt_changed AFTER UPDATE ON prompts BEGIN
+            INSERT INTO outbox VALUES ('prompt', NEW.serial || ' ' || NEW.prompt_id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_device_new AFTER INSERT ON devices BEGIN
+            INSERT INTO outbox VALUES ('device', NEW.serial,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_device_changed AFTER UPDATE ON devices
+        WHEN NEW.connected IS NOT OLD.connected OR NEW.state IS NOT OLD.state
+            OR NEW.faults IS NOT OLD.faults OR NEW.staff_id IS NOT OLD.staff_id
+            OR NEW.firmware IS NOT OLD.firmware BEGIN
+            INSERT INTO outbox VALUES ('device', NEW.serial,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER staff_session_change AFTER UPDATE OF staff_id ON devices
+        WHEN NEW.staff_id IS NOT OLD.staff_id BEGIN
+            UPDATE staff_sessions SET ended_at_ms = NEW.updated_at_ms
+                WHERE serial = NEW.serial AND ended_at_ms IS NULL;
+            INSERT INTO staff_sessions (serial, staff_id, started_at_ms)
+                SELECT NEW.serial, NEW.staff_id, NEW.updated_at_ms
+                WHERE COALESCE(NEW.staff_id, '') != '';
+        END;
+        CREATE TRIGGER outbox_session_new AFTER INSERT ON staff_sessions BEGIN
+            INSERT INTO outbox VALUES ('session', NEW.id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        CREATE TRIGGER outbox_session_changed AFTER UPDATE ON staff_sessions BEGIN
+            INSERT INTO outbox VALUES ('session', NEW.id,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
+            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
+        END;
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -341,6 +341,17 @@ def _narrow_to_owner(path: Path) -> None:
                 os.chmod(p, stat.S_IMODE(st.st_mode) & 0o700)
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script`` (a trigger's body holds ';' of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
 def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     if read_only:
         uri = path.resolve().as_uri() + "?mode=ro"
@@ -447,7 +458,7 @@ class Store:
             self._check_version(current)
             for version, script in MIGRATIONS:
                 if version > current:
-                    for statement in filter(str.strip, script.split(";")):
+                    for statement in _statements(script):
                         c.execute(statement)
                     c.execute("INSERT INTO schema_version VALUES (?, ?)", (version, now_ms()))
             c.execute("COMMIT")

@@ -26,6 +26,18 @@ def _agent_config(args: argparse.Namespace) -> Any:
             config = replace(config, listen=parse_listen(args.listen))
         if getattr(args, "capture", None) is not None:
             config = replace(config, capture=args.capture)
+        if getattr(args, "upload", None) is not None or getattr(args, "upload_key", None):
+            from ..agent.config import UploadConfig
+
+            base = config.upload or UploadConfig("", "")
+            url, key = args.upload or base.url, args.upload_key or base.key
+            if not url or not key:
+                raise ConfigError("--upload URL and --upload-key KEY go together")
+            ca = args.upload_ca if args.upload_ca is not None else base.ca
+            upload = UploadConfig.checked(
+                url, key, ca, base.batch, max_backoff_s=base.max_backoff_s
+            )
+            config = replace(config, upload=upload)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     return config
@@ -154,6 +166,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--capture", type=Path, metavar="FILE", help="record link traffic (.pcapng)")
     p.add_argument("--verbose", "-v", action="store_true", help="print each stored rating")
+    p.add_argument("--upload", metavar="URL", help="upload everything to this ratepad server")
+    p.add_argument(
+        "--upload-key", metavar="KEY", help="the agent key (ratepad server enroll-agent)"
+    )
+    p.add_argument("--upload-ca", type=Path, metavar="PEM", help="CA to verify the server with")
     p.set_defaults(func=cmd_agent)
 
     p = sub.add_parser(

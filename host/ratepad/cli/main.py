@@ -50,10 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for register in COMMANDS:
         register(sub)
+    sub.add_parser("server", add_help=False, help="the central server (ratepad server --help)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["server"]:  # its own parser, in the server package (the 'server' extra)
+        try:
+            from ratepad_server.cli import main as server_main
+        except ImportError as exc:
+            print(f"ratepad server: needs the 'server' extra ({exc})", file=sys.stderr)
+            return EXIT_USAGE
+        return server_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,351 @@
+"""The agent's uploader: its store is the outbox, the ratepad server the destination.
+
+    store (SQLite)                              ratepad server
+    ratings with id > upload_cursor ──┐
+    outbox rows (prompts, staff       ├─ batch ─► POST /api/v1/ingest/batch ─► COMMIT ─► 200
+      sessions, devices; triggers)  ──┘                                               │
+    mark uploaded (cursor forward, outbox rows of the sent versions gone) ◄───────────┘
+
+* **At least once, stored once.** A batch is marked uploaded only after the server answered
+  that it committed it. Killed before that, or the answer lost, the agent sends the same rows
+  again and the server, deduping on (serial, journal_seq), stores nothing twice.
+* **Resumable after days offline.** The cursor and the outbox are in the store; a restarted
+  agent carries on where the last committed batch ended, oldest first, in batches.
+* **Backoff.** A failed request waits 0.5 s, doubling to ``max_backoff_s`` with jitter (a
+  branch's agents coming back together do not hammer the server in step).
+* TLS: the server's certificate is verified, against ``ca`` when given (a bank's own CA).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import random
+import sqlite3
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import RatepadError
+from .config import UploadConfig
+
+__all__ = ["Batch", "UploadError", "Uploader"]
+
+Log = Callable[[str], None]
+INGEST_PATH = "api/v1/ingest/batch"
+PROMPT_FIELDS = ("serial", "prompt_id", "staff_id", "state", "issued_at_ms", "timeout_ms",
+                 "closed_at_ms", "rating_seq")  # fmt: skip
+RATING_FIELDS = (
+    "id, serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact, score, key_count,"
+    " level_value, staff_id, prompt_id, flags"
+)
+
+
+class UploadError(RatepadError):
+    """A batch was not committed by the server (network, server down, refused)."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused  # the server said no (bad key, bad batch): retrying slowly
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class Batch:
+    """What one request carries, and how to mark it uploaded."""
+
+    last_rating_id: int | None = None
+    outbox: list[tuple[str, str, int]] = field(default_factory=list)  # kind, key, seq
+    body: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.body.values())
+
+    @property
+    def size(self) -> int:
+        return sum(len(v) for v in self.body.values())
+
+
+class Uploader:
+    """Uploads the store at ``db`` to ``config.url``; ``start()`` for a background thread."""
+
+    def __init__(
+        self,
+        db: str | Path,
+        config: UploadConfig,
+        *,
+        log: Log = _quiet,
+        poll_s: float = 0.05,
+        timeout_s: float = 30.0,
+        max_backoff_s: float | None = None,
+    ) -> None:
+        self.db = Path(db)
+        self.config = config
+        self.log = log
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+        self.max_backoff_s = config.max_backoff_s if max_backoff_s is None else max_backoff_s
+        parts = urlsplit(config.url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._path = (parts.path.rstrip("/") + "/" + INGEST_PATH).replace("//", "/")
+        self._context: ssl.SSLContext | None = None
+        if self._https:
+            self._context = ssl.create_default_context(cafile=str(config.ca) if config.ca else None)
+        self._http: http.client.HTTPConnection | None = None
+        self._conn = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout = 10000")
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ratepad-upload", daemon=True)
+        # counters (tests, the bench, the log)
+        self.batches = 0
+        self.ratings = 0
+        self.failures = 0
+        self.last_error = ""
+        self.committed_at: dict[tuple[str, int], float] = {}  # filled if track_commits
+        self.track_commits = False
+
+    # -- reading the outbox -------------------------------------------------------------------
+    def next_batch(self) -> Batch:
+        c = self._conn
+        batch = Batch()
+        row = c.execute("SELECT last_id FROM upload_cursor WHERE stream = 'ratings'").fetchone()
+        cursor = int(row[0]) if row else 0
+        ratings = []
+        for r in c.execute(
+            f"SELECT {RATING_FIELDS} FROM ratings WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, self.config.batch),
+        ):
+            batch.last_rating_id = int(r[0])
+            ratings.append(
+                {
+                    "serial": r[1],
+                    "journal_seq": r[2],
+                    "boot_id": r[3],
+                    "uptime_ms": r[4],
+                    "time_ms": r[5],
+                    "time_exact": bool(r[6]),
+                    "score": r[7],
+                    "key_count": r[8],
+                    "level_value": r[9],
+                    "staff_id": r[10],
+                    "prompt_id": r[11],
+                    "flags": r[12],
+                }
+            )
+        batch.body["ratings"] = ratings
+        prompts: list[dict[str, Any]] = []
+        sessions: list[dict[str, Any]] = []
+        devices: list[dict[str, Any]] = []
+        queued = c.execute(
+            "SELECT kind, key, seq FROM outbox ORDER BY seq LIMIT ?", (self.config.batch,)
+        ).fetchall()
+        for kind, key, seq in queued:
+            item = self._outbox_item(kind, key)
+            batch.outbox.append((kind, key, seq))
+            if item is None:
+                continue  # nothing to send (cannot happen with the triggers; cleared anyway)
+            {"prompt": prompts, "session": sessions, "device": devices}[kind].append(item)
+        batch.body.update(prompts=prompts, sessions=sessions, devices=devices)
+        return batch
+
+    def _outbox_item(self, kind: str, key: str) -> dict[str, Any] | None:
+        c = self._conn
+        if kind == "prompt":
+            serial, _, prompt_id = key.rpartition(" ")
+            row = c.execute(
+                "SELECT serial, prompt_id, staff_id, state, issued_at_ms, timeout_ms,"
+                " closed_at_ms, rating_seq FROM prompts WHERE serial = ? AND prompt_id = ?",
+                (serial, int(prompt_id)),
+            ).fetchone()
+            names: tuple[str, ...] = PROMPT_FIELDS
+        elif kind == "session":
+            row = c.execute(
+                "SELECT serial, staff_id, started_at_ms, ended_at_ms FROM staff_sessions"
+                " WHERE id = ?",
+                (int(key),),
+            ).fetchone()
+            names = ("serial", "staff_id", "started_at_ms", "ended_at_ms")
+        else:
+            row = c.execute(
+                "SELECT serial, connected, firmware, state, faults, unacked, presses, staff_id,"
+                " updated_at_ms FROM devices WHERE serial = ?",
+                (key,),
+            ).fetchone()
+            names = ("serial", "connected", "firmware", "state", "faults", "unacked", "presses",
+                     "staff_id", "updated_at_ms")  # fmt: skip
+        if row is None:
+            return None
+        item = dict(zip(names, row, strict=True))
+        if kind == "device":
+            item["connected"] = bool(item["connected"])
+            item["faults"] = (item["faults"] or "").split()
+        return item
+
+    def pending(self) -> int:
+        """Ratings and outbox rows not yet committed by the server."""
+        c = self._conn
+        row = c.execute("SELECT last_id FROM upload_cursor WHERE stream = 'ratings'").fetchone()
+        ratings = c.execute(
+            "SELECT COUNT(*) FROM ratings WHERE id > ?", (int(row[0]) if row else 0,)
+        ).fetchone()[0]
+        return int(ratings) + int(c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def mark_uploaded(self, batch: Batch) -> None:
+        """After the server's commit answer: the cursor moves on, the sent outbox rows go
+        (unless they changed since: a newer version is sent next time)."""
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if batch.last_rating_id is not None:
+                c.execute(
+                    "INSERT INTO upload_cursor VALUES ('ratings', ?) ON CONFLICT (stream)"
+                    " DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
+                    (batch.last_rating_id,),
+                )
+            c.executemany("DELETE FROM outbox WHERE kind = ? AND key = ? AND seq = ?", batch.outbox)
+            c.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                c.execute("ROLLBACK")
+            raise
+
+    # -- sending ------------------------------------------------------------------------------
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._http is None:
+            if self._https:
+                self._http = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self.timeout_s, context=self._context
+                )
+            else:
+                self._http = http.client.HTTPConnection(
+                    self._host, self._port, timeout=self.timeout_s
+                )
+        return self._http
+
+    def _drop_connection(self) -> None:
+        if self._http is not None:
+            with contextlib.suppress(OSError):
+                self._http.close()
+            self._http = None
+
+    def send(self, batch: Batch) -> dict[str, Any]:
+        """POST the batch; the server's answer once it has committed it (else UploadError)."""
+        body = json.dumps(batch.body, separators=(",", ":")).encode()
+        headers = {
+            "Authorization": f"Bearer {self.config.key}",
+            "Content-Type": "application/json",
+        }
+        try:
+            conn = self._connection()
+            conn.request("POST", self._path, body, headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop_connection()
+            reason = str(exc) or type(exc).__name__
+            raise UploadError(f"cannot reach {self.config.url}: {reason}") from None
+        if response.getheader("Connection", "").lower() == "close":
+            self._drop_connection()
+        try:
+            answer = json.loads(data) if data else {}
+        except ValueError:
+            answer = {}
+        if response.status == 200 and isinstance(answer, dict) and answer.get("committed"):
+            return answer
+        detail = answer.get("detail") if isinstance(answer, dict) else None
+        refused = response.status in (400, 401, 403, 413, 422)
+        raise UploadError(
+            f"server answered {response.status}: {detail or data[:200]!r}", refused=refused
+        )
+
+    def upload_once(self) -> int:
+        """Send one batch if anything is waiting; the number of items the server committed."""
+        batch = self.next_batch()
+        if batch.empty and not batch.outbox:
+            return 0
+        if not batch.empty:
+            self.send(batch)
+        self.mark_uploaded(batch)
+        self.batches += 1
+        self.ratings += len(batch.body["ratings"])
+        if self.track_commits:
+            now = time.monotonic()
+            for r in batch.body["ratings"]:
+                self.committed_at.setdefault((r["serial"], r["journal_seq"]), now)
+        return batch.size
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Upload until nothing is pending (in this thread); False if ``timeout`` ran out."""
+        deadline = time.monotonic() + timeout
+        backoff = 0.2
+        while time.monotonic() < deadline:
+            try:
+                if self.upload_once() == 0 and self.pending() == 0:
+                    return True
+                backoff = 0.2
+            except UploadError as exc:
+                self.failures += 1
+                self.last_error = str(exc)
+                time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+                backoff = min(backoff * 2, 2.0)
+        return False
+
+    # -- the background thread ----------------------------------------------------------------
+    def start(self) -> Uploader:
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """Something was stored: look now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._drop_connection()
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+    def _run(self) -> None:
+        backoff = 0.5
+        reported = ""
+        while not self._stop.is_set():
+            try:
+                sent = self.upload_once()
+            except UploadError as exc:
+                self.failures += 1
+                self.last_error = str(exc)
+                if str(exc) != reported:
+                    self.log(f"upload: {exc} (retrying)")
+                    reported = str(exc)
+                delay = self.max_backoff_s if exc.refused else backoff
+                self._stop.wait(delay * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            except sqlite3.Error as exc:
+                self.failures += 1
+                self.log(f"upload: cannot read the store: {exc} (retrying)")
+                self._stop.wait(backoff)
+                continue
+            if reported:
+                self.log("upload: the server takes uploads again")
+                reported = ""
+            backoff = 0.5
+            if sent == 0:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()

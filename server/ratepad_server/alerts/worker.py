@@ -1,0 +1,111 @@
+"""Sending e-mails (SMTP) and webhook calls from ``Delivery`` rows.
+
+Every server instance runs one worker thread (``start``); they never send a row twice: a worker
+picks a candidate, then ``UPDATE … SET claimed_until = now + lease WHERE id = … AND sent_at IS
+NULL AND (claimed_until IS NULL OR claimed_until < now)`` and sends only if exactly one row
+changed. A failure pushes the row's next try forward (doubling, at most an hour), so one bad
+address cannot crash-loop the worker. ``stop`` ends it between two rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.request
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import close_old_connections
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Delivery
+
+LEASE = timedelta(minutes=2)
+log = logging.getLogger("ratepad.alerts")
+_stop = threading.Event()
+_thread: threading.Thread | None = None
+
+
+def claim_one() -> Delivery | None:
+    now = timezone.now()
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    for candidate in Delivery.objects.filter(
+        free, sent_at__isnull=True, next_try_at__lte=now, attempts__lt=20
+    ).order_by("next_try_at")[:5]:
+        changed = Delivery.objects.filter(free, pk=candidate.pk, sent_at__isnull=True).update(
+            claimed_until=now + LEASE
+        )
+        if changed == 1:
+            candidate.refresh_from_db()
+            return candidate
+    return None
+
+
+def send(d: Delivery) -> None:
+    if d.channel == Delivery.EMAIL:
+        text = "\n".join(f"{k}: {v}" for k, v in d.body.items())
+        send_mail(d.subject, text, settings.DEFAULT_FROM_EMAIL, [d.target])
+    else:
+        req = urllib.request.Request(
+            d.target,
+            data=json.dumps(d.body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "ratepad-server"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+
+def deliver_once() -> int:
+    """Send what is due; the number of rows handled (sent or postponed)."""
+    done = 0
+    while not _stop.is_set():
+        d = claim_one()
+        if d is None:
+            return done
+        done += 1
+        try:
+            send(d)
+        except Exception as exc:  # any failure of SMTP or HTTP: try again later
+            wait = min(timedelta(hours=1), timedelta(seconds=5 * 2**d.attempts))
+            Delivery.objects.filter(pk=d.pk).update(
+                attempts=d.attempts + 1,
+                next_try_at=timezone.now() + wait,
+                claimed_until=None,
+                last_error=f"{type(exc).__name__}: {exc}"[:500],
+            )
+            log.warning("delivery %s to %s failed: %s", d.pk, d.target, exc)
+        else:
+            Delivery.objects.filter(pk=d.pk).update(sent_at=timezone.now(), attempts=d.attempts + 1)
+    return done
+
+
+def _run(interval: float) -> None:
+    while not _stop.wait(interval):
+        try:
+            deliver_once()
+        except Exception as exc:  # the database away: the next round tries again
+            log.warning("delivery worker: %s", exc)
+        finally:
+            close_old_connections()
+
+
+def start(interval: float = 1.0) -> None:
+    global _thread
+    if _thread is None:
+        _stop.clear()
+        _thread = threading.Thread(
+            target=_run, args=(interval,), name="ratepad-deliver", daemon=True
+        )
+        _thread.start()
+
+
+def stop() -> None:
+    global _thread
+    _stop.set()
+    if _thread is not None:
+        _thread.join(10)
+        _thread = None

@@ -1,0 +1,84 @@
+"""The JSON API (django-ninja): ``/api/v1/...``, its OpenAPI document at ``openapi.json``.
+
+Every operation names the roles it admits (``require_role``) and checks the node against the
+caller's subtree (``node_in_scope``); tests walk the URL map as every role.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI, Router
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from ..ingest.api import router as ingest_router
+from ..org.access import AccessDenied, NotFound
+from . import views
+from .auth import UserAuth, issue_token
+from .schemas import Error, TokenIn, TokenOut
+
+api = NinjaAPI(
+    title="ratepad server",
+    version="1",
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url=None,  # the interactive docs page loads scripts a bank's intranet does not have
+    auth=UserAuth(),
+)
+
+
+def _error(request: HttpRequest, status: int, detail: str) -> HttpResponse:
+    return api.create_response(request, {"detail": detail}, status=status)
+
+
+@api.exception_handler(AccessDenied)
+def _denied(request: HttpRequest, exc: AccessDenied) -> HttpResponse:
+    return _error(request, 403, str(exc))
+
+
+@api.exception_handler(NotFound)
+def _not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
+    return _error(request, 404, str(exc))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, _("missing or invalid bearer token"))
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first: dict[str, Any] = exc.errors[0] if exc.errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return api.create_response(
+        request,
+        {"detail": f"{where}: {first.get('msg', 'invalid')}", "errors": exc.errors},
+        status=422,
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, exc.status_code, str(exc))
+
+
+auth_router = Router(tags=["auth"])
+
+
+@auth_router.post("/token", auth=None, response={200: TokenOut, 401: Error})
+def token(request: HttpRequest, body: TokenIn) -> tuple[int, dict[str, Any]]:
+    """A bearer token for the other calls (valid 12 hours)."""
+    from .auth import TOKEN_LIFETIME
+
+    issued = issue_token(body.username, body.password)
+    if issued is None:
+        return 401, {"detail": _("wrong user name or password")}
+    return 200, {"token": issued, "expires_at": datetime.now(UTC) + TOKEN_LIFETIME}
+
+
+api.add_router("/auth", auth_router)
+api.add_router("/ingest", ingest_router)
+api.add_router("", views.router)

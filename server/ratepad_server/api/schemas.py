@@ -1,0 +1,107 @@
+"""Typed request and response schemas of the JSON API (the OpenAPI document comes from them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import Field
+
+
+class TokenIn(Schema):
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TokenOut(Schema):
+    token: str
+    expires_at: datetime
+
+
+class Error(Schema):
+    detail: str
+
+
+class RatingOut(Schema):
+    id: int
+    serial: str
+    journal_seq: int
+    time: datetime
+    time_exact: bool
+    score: int
+    key_count: int
+    level_value: int | None
+    staff_id: str
+    window: str | None  # None: quarantined
+    branch: str | None
+    prompted: bool
+    flags: list[str]
+    received_at: datetime
+
+
+class RatingsOut(Schema):
+    ratings: list[RatingOut]
+
+
+class SummaryOut(Schema):
+    node: str
+    n: int  # ratings that count for KPIs
+    n_all: int  # every rating, suspicious ones included
+    counts: dict[str, int]
+    index: float | None  # mean level value
+    csat: float | None  # share in the top two levels
+    csat_ci: list[float] | None  # Wilson 95 % interval of csat
+    response_rate: float | None  # answered prompts / prompts
+    prompts: int
+
+
+class NodeOut(Schema):
+    code: str
+    name: str
+    kind: str
+    parent: str | None
+    path: str
+
+
+class NodesOut(Schema):
+    nodes: list[NodeOut]
+
+
+class DeviceOut(Schema):
+    serial: str
+    branch: str | None
+    window: str | None
+    connected: bool
+    firmware: str | None
+    state: str | None
+    faults: list[str]
+    unacked: int | None
+    staff_id: str | None
+    updated_at: datetime
+
+
+class DevicesOut(Schema):
+    devices: list[DeviceOut]
+
+
+class QuarantinedOut(Schema):
+    serial: str
+    journal_seq: int
+    time: datetime
+    reason: str
+    branch: str | None
+    created_at: datetime
+
+
+class QuarantineOut(Schema):
+    quarantine: list[QuarantinedOut]
+
+
+class AssignIn(Schema):
+    serial: str = Field(min_length=1, max_length=64)
+    journal_seq: int = Field(ge=1)
+    window: str = Field(min_length=1, max_length=64)
+
+
+class AssignOut(Schema):
+    assigned: bool

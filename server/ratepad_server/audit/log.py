@@ -1,0 +1,49 @@
+"""``record(...)``: one audit entry; login, logout and failed logins are recorded from Django's
+auth signals (connected in ``AuditConfig.ready``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpRequest
+
+from .models import AuditEntry
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    ip = request.META.get("REMOTE_ADDR") or None
+    return str(ip) if ip else None
+
+
+def record(
+    request: HttpRequest | None,
+    action: str,
+    obj: Any = None,
+    *,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    username: str | None = None,
+    node_path: str = "",
+    **detail: Any,
+) -> AuditEntry:
+    """Add an entry: ``action`` (e.g. ``alert.acknowledge``) on ``obj`` by the request's user."""
+    if user is None and request is not None:
+        user = request.user
+    real = user if isinstance(user, User) else None
+    name = username or (real.get_username() if real is not None else "")
+    return AuditEntry.objects.create(
+        user=real,
+        username=name,
+        action=action,
+        object_type=type(obj).__name__ if obj is not None else "",
+        object_id=str(getattr(obj, "pk", "") or "") if obj is not None else "",
+        node_path=node_path,
+        detail={
+            k: v if isinstance(v, (int, float, bool, type(None))) else str(v)
+            for k, v in detail.items()
+        },
+        ip=client_ip(request),
+    )

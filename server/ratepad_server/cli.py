@@ -1,0 +1,277 @@
+"""``ratepad server init | load-org | enroll-agent | run`` (the CLI contract in server.md).
+
+``main(argv)`` configures Django for the ``--db`` given, once per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+class Usage(Exception):
+    """Bad input: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise Usage(f"{self.prog}: {message}")
+
+
+def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description="The central ratepad server (Django).")
+    sub = parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+
+    def db(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db",
+            metavar="URL",
+            help="SQLite file (default "
+            "./ratepad-server.sqlite3), sqlite:///PATH or postgresql://user@host/db",
+        )
+
+    db(sub.add_parser("init", help="create or migrate the schema"))
+    p = sub.add_parser("load-org", help="load the organisation file (idempotent)")
+    p.add_argument("file", metavar="FILE.toml", type=Path)
+    db(p)
+    p = sub.add_parser("enroll-agent", help="print a new agent key for a branch")
+    p.add_argument("--branch", required=True, metavar="CODE")
+    p.add_argument("--json", action="store_true", help="print {key, key_id, branch} as JSON")
+    db(p)
+    p = sub.add_parser("run", help="serve the API and the web (waitress)")
+    db(p)
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument("--threads", type=int, default=16, help="worker threads (default 16)")
+    p.add_argument(
+        "--trusted-proxy",
+        metavar="ADDR",
+        help="a reverse proxy's address ('*': any) whose X-Forwarded-For/-Proto/"
+        "-Host headers are believed",
+    )
+    p = sub.add_parser(
+        "demo",
+        help="a demo organisation, simulated keypads and agents uploading to a server on a "
+        "temporary SQLite database; prints the web's URL",
+    )
+    p.add_argument(
+        "--seconds", type=float, default=None, metavar="N",
+        help="stop after N seconds (default: run until Ctrl-C)",
+    )  # fmt: skip
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument("--seed", type=int, default=None)
+    return parser
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise Usage(f"--listen {text!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _check_url(db: str | None) -> None:
+    from .dburl import DatabaseURLError, parse_db_url
+
+    try:
+        parse_db_url(db)
+    except DatabaseURLError as exc:
+        raise Usage(str(exc)) from None
+
+
+def _secret_key() -> str:
+    """The key of ./ratepad-server.secret, created (mode 0600) on first use."""
+    path = Path("ratepad-server.secret")
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another instance was quicker
+            return path.read_text(encoding="ascii").strip()
+        except OSError:
+            return key  # a read-only directory: sessions last as long as this process
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key + "\n")
+        return key
+    except OSError as exc:
+        raise Usage(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _setup(db: str | None) -> None:
+    if not os.environ.get("RATEPAD_SECRET_KEY"):
+        os.environ["RATEPAD_SECRET_KEY"] = _secret_key()
+    if db:
+        os.environ["RATEPAD_DB"] = db
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
+    import django
+
+    django.setup()
+
+
+def _check_database() -> None:
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        plan = MigrationExecutor(connection).migration_plan(
+            MigrationExecutor(connection).loader.graph.leaf_nodes()
+        )
+    except DatabaseError as exc:
+        raise Usage(f"cannot use the database: {_first_line(exc)}") from None
+    if plan:
+        raise Usage("the database schema is missing or old: run 'ratepad server init' first")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def cmd_init() -> int:
+    from django.core.management import call_command
+    from django.db import DatabaseError
+
+    from .ingest.migrations import PARTITIONED_TABLES
+    from .ingest.partitions import ensure_months, month_of, months_ahead
+
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+        start = month_of(datetime.now(UTC)).replace(day=1)
+        months = months_ahead(start.replace(year=start.year - 1), 25)  # a year back and ahead
+        for table in PARTITIONED_TABLES:
+            ensure_months(table, months)
+    except DatabaseError as exc:
+        raise Usage(f"cannot use the database: {_first_line(exc)}") from None
+    print("ratepad server: schema up to date")
+    return EXIT_OK
+
+
+def read_org(path: Path) -> dict[str, list[dict[str, Any]]]:
+    from .org.orgfile import OrgFileError, read_org_file
+
+    try:
+        return read_org_file(path)
+    except OrgFileError as exc:
+        raise Usage(str(exc)) from None
+
+
+def cmd_load_org(path: Path, org: dict[str, list[dict[str, Any]]]) -> int:
+    from .org.loader import OrgFileError, load_org
+
+    _check_database()
+    try:
+        result = load_org(org)
+    except OrgFileError as exc:
+        raise Usage(str(exc)) from None
+    print(
+        f"ratepad server: {path}: {result.nodes} nodes, {result.windows} windows, "
+        f"{result.staff} staff, {result.users} users changed; {result.rebound} keypads bound"
+    )
+    return EXIT_OK
+
+
+def cmd_enroll(branch_code: str, as_json: bool) -> int:
+    from .ingest.keys import enroll
+    from .org.models import Node
+
+    _check_database()
+    branch = Node.objects.filter(code=branch_code).first()
+    if branch is None:
+        raise Usage(f"--branch {branch_code!r}: no such node (load the organisation file)")
+    if branch.kind != Node.BRANCH:
+        raise Usage(f'--branch {branch_code!r} is not a branch (kind = "branch")')
+    row, key = enroll(branch)
+    if as_json:
+        print(json.dumps({"key": key, "key_id": row.key_id, "branch": branch.code}))
+    else:
+        print(key)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    host, port = _listen(args.listen)
+    if not 1 <= args.threads <= 1000:
+        raise Usage("--threads: expected 1..1000")
+    if args.trusted_proxy:
+        os.environ["RATEPAD_TRUSTED_PROXY"] = args.trusted_proxy
+    _check_database()
+    from waitress.server import BaseWSGIServer, create_server
+
+    from .wsgi import application
+
+    proxy: dict[str, Any] = {}  # waitress's adjustments are untyped keyword arguments
+    if args.trusted_proxy:  # believe its X-Forwarded-* headers, drop anyone else's
+        proxy = {
+            "trusted_proxy": args.trusted_proxy,
+            "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto x-forwarded-host",
+        }
+    try:
+        server = create_server(
+            application,
+            host=host,
+            port=port,
+            threads=args.threads,
+            ident="ratepad",
+            channel_timeout=300,
+            clear_untrusted_proxy_headers=True,
+            **proxy,
+        )
+    except OSError as exc:
+        raise Usage(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+    assert isinstance(server, BaseWSGIServer)  # one address: one socket
+    actual = int(server.getsockname()[1])
+    print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
+    from .alerts import worker
+
+    worker.start()  # e-mails and webhooks of the alerts (claimed atomically across instances)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+    finally:
+        worker.stop()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int:
+    try:
+        args = build_parser(prog).parse_args(argv)
+        if args.action == "demo":
+            from .demo import run_demo
+
+            _listen(args.listen)
+            if args.seconds is not None and not 1 <= args.seconds <= 86_400:
+                raise Usage("--seconds: expected 1..86400")
+            return run_demo(args.listen, args.seconds, args.seed)
+        # bad arguments and files fail before Django starts and the database is opened
+        _check_url(args.db)
+        if args.action == "run":
+            _listen(args.listen)
+        org = read_org(args.file) if args.action == "load-org" else {}
+        _setup(args.db)
+        if args.action == "init":
+            return cmd_init()
+        if args.action == "load-org":
+            return cmd_load_org(args.file, org)
+        if args.action == "enroll-agent":
+            return cmd_enroll(args.branch, args.json)
+        return cmd_run(args)
+    except Usage as exc:
+        message = str(exc)
+        print(message if message.startswith(prog) else f"{prog}: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+PARTITIONED_TABLES = ("ingest_rating", "ingest_devicestatus")

@@ -1,0 +1,123 @@
+"""Django settings, from the environment the ``ratepad server`` CLI sets.
+
+* ``RATEPAD_DB``: the ``--db`` URL (default: an SQLite file in the current directory).
+* ``RATEPAD_SECRET_KEY``: signs sessions and CSRF tokens; every instance behind one load
+  balancer needs the same. Without it, ``ratepad server`` generates one once into
+  ``ratepad-server.secret`` in the current directory (mode 0600) and uses that.
+* ``RATEPAD_ALLOWED_HOSTS``: comma-separated host names the server answers to (default ``*``).
+* ``RATEPAD_TRUSTED_PROXY``: set (by ``run --trusted-proxy``) when a reverse proxy terminates
+  TLS; requests then count as HTTPS when it says so in ``X-Forwarded-Proto``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import django_stubs_ext
+from django.utils.translation import gettext_lazy as _
+
+from .dburl import parse_db_url
+
+django_stubs_ext.monkeypatch()  # ModelAdmin[Model] and friends at run time, as typed
+
+
+DEBUG = False
+# set by the CLI (from ./ratepad-server.secret if not in the environment); a process started
+# otherwise (a type checker, a test reading the URL map) gets a throwaway key
+SECRET_KEY = os.environ.get("RATEPAD_SECRET_KEY") or secrets.token_urlsafe(50)
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("RATEPAD_ALLOWED_HOSTS", "*").split(",")]
+if os.environ.get("RATEPAD_TRUSTED_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+DATABASES = {"default": parse_db_url(os.environ.get("RATEPAD_DB"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ratepad_server.org",
+    "ratepad_server.ingest",
+    "ratepad_server.rollups",
+    "ratepad_server.live",
+    "ratepad_server.api",
+    "ratepad_server.audit",
+    "ratepad_server.reports",
+    "ratepad_server.alerts",
+    "ratepad_server.web",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "ratepad_server.urls"
+WSGI_APPLICATION = "ratepad_server.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "ratepad_server.web.context.web",
+            ]
+        },
+    }
+]
+
+# Argon2 (argon2-cffi) first: new passwords are hashed with it, older hashes still check
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+SESSION_COOKIE_HTTPONLY = True
+# alerts by e-mail: RATEPAD_SMTP=host:port (no TLS on a loopback relay; RATEPAD_SMTP_TLS=1)
+_smtp_host, _sep, _smtp_port = os.environ.get("RATEPAD_SMTP", "localhost:25").rpartition(":")
+EMAIL_HOST, EMAIL_PORT = _smtp_host or "localhost", int(_smtp_port or 25)
+EMAIL_HOST_USER = os.environ.get("RATEPAD_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("RATEPAD_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = bool(os.environ.get("RATEPAD_SMTP_TLS"))
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("RATEPAD_MAIL_FROM", "ratepad@localhost")
+
+# i18n: Simplified Chinese first (the product's users), English second
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
+
+STATIC_URL = "static/"
+# whitenoise serves the admin's files from the installed apps (no collectstatic, no CDN)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = False
+
+# an upload batch is at most this big (the agent sends 500 ratings, about 150 kB)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+}

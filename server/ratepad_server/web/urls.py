@@ -1,0 +1,34 @@
+"""The web's URL map (mounted at the site's root); every view checks its roles and subtree."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import exports, loop, views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="web:login"), name="logout"),
+    path("report/<str:code>/", views.report, name="report"),
+    path("report/<str:code>/export.<str:fmt>", exports.export_report, name="export_report"),
+    path("report/<str:code>/monthly.pdf", exports.monthly_pdf, name="monthly_pdf"),
+    path("live/<str:code>/", views.live, name="live"),
+    path("live/<str:code>/events", views.live_events, name="live_events"),
+    path("ratings/<str:code>/", views.ratings, name="ratings"),
+    path("ratings/<str:code>/export.<str:fmt>", exports.export_ratings, name="export_ratings"),
+    path("alerts/", loop.alerts, name="alerts"),
+    path("alerts/<int:pk>/", loop.alert, name="alert"),
+    path("alerts/<int:pk>/act", loop.alert_act, name="alert_act"),
+    path("alerts/<int:pk>/comment", loop.alert_comment, name="alert_comment"),
+    path("rules/", loop.rules, name="rules"),
+    path("rules/<int:pk>/toggle", loop.rule_toggle, name="rule_toggle"),
+    path("appeals/", loop.appeals, name="appeals"),
+    path("appeals/<int:pk>/decide", loop.appeal_decide, name="appeal_decide"),
+    path("notifications/", loop.notifications, name="notifications"),
+    path("notifications/read", loop.notifications_read, name="notifications_read"),
+    path("survey/", views.survey, name="survey"),
+    path("audit/", views.audit, name="audit"),
+]

@@ -1,0 +1,309 @@
+"""The managers' web: login, reports with drill-down, the live wall, ratings, surveys, audit."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from ratepad.errors import RatepadError
+from ratepad.surveys import parse_scores_csv, survey_report
+from ratepad.wire.codec import RatingFlags
+
+from ..alerts.models import Alert, Appeal
+from ..audit.log import record
+from ..audit.models import AuditEntry
+from ..ingest.models import Device, Rating
+from ..live.feed import feed
+from ..org.models import Node, Role, Staff, Window
+from ..reports import service as reports
+from ..rollups.service import APPEAL_UPHELD
+from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
+from .period import Period, parse_period
+
+THROTTLE_FAILURES = 5  # per user name
+THROTTLE_IP_FAILURES = 20  # per address (many users behind one proxy share it)
+THROTTLE_WINDOW = timedelta(minutes=15)
+_FLAG_NAMES = [(int(f), (f.name or "").lower()) for f in RatingFlags] + [
+    (APPEAL_UPHELD, "appeal_upheld")
+]
+
+
+# -- login ---------------------------------------------------------------------------------------
+class LoginView(auth_views.LoginView):
+    """Django's login, throttled: after 5 failures in 15 minutes for a user name, or 20 from
+    one address, further attempts are refused for the rest of that window (429)."""
+
+    template_name = "web/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        since = timezone.now() - THROTTLE_WINDOW
+        username = str(request.POST.get("username", ""))[:150]
+        failures = AuditEntry.objects.filter(action="login.failed", at__gte=since)
+        ip = request.META.get("REMOTE_ADDR")
+        by_user = failures.filter(username=username).count() if username else 0
+        by_ip = failures.filter(ip=ip).count() if ip else 0
+        if by_user >= THROTTLE_FAILURES or by_ip >= THROTTLE_IP_FAILURES:
+            record(request, "login.throttled", username=username)
+            form = self.get_form()
+            return render(request, self.template_name,
+                          {"form": form, "throttled": True}, status=429)  # fmt: skip
+        return super().post(request, *args, **kwargs)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect(reverse("web:login"))
+    role = Role.objects.select_related("node").filter(user=request.user).first()
+    if role is None:
+        raise PermissionDenied("this account has no role")
+    if role.role == Role.STAFF:
+        return HttpResponseRedirect(reverse("web:ratings", args=[role.node.code]))
+    return HttpResponseRedirect(reverse("web:report", args=[role.node.code]))
+
+
+# -- reports -------------------------------------------------------------------------------------
+def _scope(request: HttpRequest, node: Node, period: Period) -> reports.Scope:
+    window = None
+    if request.GET.get("window"):
+        window = Window.objects.filter(
+            code=request.GET["window"], branch__path__startswith=node.path
+        ).first()
+        if window is None:
+            raise Http404("no such window here")
+    staff = request.GET.get("staff") or None
+    role = get_role(request)
+    if role.role == Role.STAFF:
+        staff = role.staff.staff_id if role.staff else "\x00"
+    return reports.Scope(node, period.since, period.until, window, staff)
+
+
+def _breadcrumbs(request: HttpRequest, node: Node) -> list[Node]:
+    top = get_role(request).node
+    chain = []
+    n: Node | None = node
+    while n is not None:
+        chain.append(n)
+        if n.pk == top.pk:
+            break
+        n = n.parent
+    return list(reversed(chain))
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "stats": row.get("stats") or row["cell"].stats()}
+
+
+@roles(*READERS)
+@require_GET
+def report(request: HttpRequest, code: str) -> HttpResponse:
+    node = scoped_node(request, code)
+    period = parse_period(request)
+    scope = _scope(request, node, period)
+    parent = reports.total(scope)
+    kids = reports.children(scope)
+    # staff are the last level of the drill-down: listed at a branch or a window, not above
+    at_branch = not Node.objects.filter(parent=node).exists()
+    staff = reports.staff_rows(scope) if at_branch and scope.staff_id is None else []
+    units = kids if kids else staff
+    ranked = reports.ranking(units, parent)
+    time_data = reports.heatmap_and_flow(scope)
+    context = {
+        "node": node, "period": period, "scope": scope, "crumbs": _breadcrumbs(request, node),
+        "total": parent.stats(), "rows": [_row(r) for r in kids],
+        "staff": [_row(r) for r in staff],
+        "ranking": ranked, "compare": reports.compare(scope),
+        "efficiency": reports.staff_efficiency(scope) if at_branch else [],
+        "min_n": reports.MIN_N,
+        "chart": {
+            "heatmap": time_data["heatmap"], "flow": time_data["flow"],
+            "series": time_data["series"], "funnel": reports.funnel(units, parent),
+        },
+    }  # fmt: skip
+    return render(request, "web/report.html", context)
+
+
+# -- the live wall -------------------------------------------------------------------------------
+def _window_state(device: Device | None, now: datetime) -> str:
+    if device is None or not device.connected or now - device.updated_at > timedelta(minutes=10):
+        return "offline"
+    return "prompted" if device.state == "prompted" else "online"
+
+
+@roles(*READERS)
+@require_GET
+def live(request: HttpRequest, code: str) -> HttpResponse:
+    node = scoped_node(request, code)
+    branch_ids = list(Node.objects.filter(path__startswith=node.path).values_list("pk", flat=True))
+    windows = list(Window.objects.filter(branch_id__in=branch_ids).select_related("branch")
+                   .order_by("code"))  # fmt: skip
+    devices = {d.window_id: d for d in Device.objects.filter(branch_id__in=branch_ids)}
+    names = dict(Staff.objects.filter(branch_id__in=branch_ids).values_list("staff_id", "name"))
+    now = timezone.now()
+    latest = list(Rating.objects.filter(branch_id__in=branch_ids, window__isnull=False)
+                  .order_by("-time")[:20])  # fmt: skip
+    codes = {w.pk: w.code for w in windows}
+    tiles = []
+    for w in windows:
+        d = devices.get(w.pk)
+        tiles.append(
+            {
+                "window": w,
+                "state": _window_state(d, now),
+                "serial": d.serial if d else "",
+                "staff_id": (d.staff_id or "") if d else "",
+                "staff_name": names.get(d.staff_id or "", "") if d else "",
+            }
+        )
+    alerts = Alert.objects.filter(branch_id__in=branch_ids).exclude(state="resolved")[:50]
+    context = {
+        "node": node, "tiles": tiles, "alerts": alerts, "crumbs": _breadcrumbs(request, node),
+        "latest": [{"time": r.time, "window": codes.get(r.window_id or 0, ""), "score": r.score,
+                    "staff_id": r.staff_id, "flags": _flags(r.flags)} for r in latest],
+        "staff_names": names, "time_zone": str(reports.TZ),
+    }  # fmt: skip
+    return render(request, "web/live.html", context)
+
+
+@roles(*READERS)
+@require_GET
+def live_events(request: HttpRequest, code: str) -> StreamingHttpResponse:
+    """Server-sent events for the wall: ratings, device states and alerts of the subtree, as
+    they commit on any server instance (the server's live fan-out)."""
+    node = scoped_node(request, code)
+    branches = dict(Node.objects.filter(path__startswith=node.path).values_list("pk", "code"))
+    try:
+        seconds = min(3600.0, max(0.1, float(request.GET.get("seconds", "600"))))
+    except ValueError:
+        seconds = 600.0
+    sub = feed.subscribe()
+    response = StreamingHttpResponse(_stream(sub, branches, seconds),
+                                     content_type="text/event-stream")  # fmt: skip
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _stream(sub: Any, branches: dict[int, str], seconds: float) -> Iterator[bytes]:
+    windows: dict[int, str] = {}
+    deadline = time.monotonic() + seconds
+    try:
+        yield b"retry: 1000\n: live\n\n"
+        while time.monotonic() < deadline:
+            event = sub.get(min(10.0, max(0.0, deadline - time.monotonic())))
+            if event is None:
+                yield b": keep-alive\n\n"
+                continue
+            kind = {"ratings": "rating", "device": "device", "alert": "alert"}.get(
+                event.get("kind", ""), ""
+            )
+            for r in event.get("rows", ()):
+                if not kind or r.get("branch") not in branches:
+                    continue
+                r = {**r, "branch": branches[r["branch"]]}
+                wid = r.get("window")
+                if isinstance(wid, int):
+                    if wid not in windows:
+                        windows[wid] = Window.objects.filter(pk=wid).values_list(
+                            "code", flat=True
+                        ).first() or str(wid)
+                    r["window"] = windows[wid]
+                if kind == "rating":
+                    r["flags"] = _flags(int(r.get("flags") or 0))
+                yield f"event: {kind}\ndata: {json.dumps(r, default=str)}\n\n".encode()
+    finally:
+        sub.close()
+
+
+def _flags(flags: int) -> list[str]:
+    return [name for bit, name in _FLAG_NAMES if flags & bit]
+
+
+# -- ratings (a staff member: their own) ---------------------------------------------------------
+@roles(*ALL)
+@require_GET
+def ratings(request: HttpRequest, code: str) -> HttpResponse:
+    node = scoped_node(request, code)
+    period = parse_period(request)
+    scope = _scope(request, node, period)
+    rows = rating_rows(scope, limit=500)
+    appeals = {(a.serial, a.journal_seq): a for a in Appeal.objects.filter(
+        serial__in={r["serial"] for r in rows})}  # fmt: skip
+    for r in rows:
+        r["appeal"] = appeals.get((r["serial"], r["journal_seq"]))
+    summary = reports.total(scope).stats()
+    return render(request, "web/ratings.html", {
+        "node": node, "period": period, "rows": rows, "total": summary, "scope": scope,
+        "crumbs": _breadcrumbs(request, node), "min_n": reports.MIN_N,
+    })  # fmt: skip
+
+
+def rating_rows(scope: reports.Scope, limit: int) -> list[dict[str, Any]]:
+    q = Rating.objects.filter(time__gte=scope.since, time__lt=scope.until, window__isnull=False)
+    if scope.window is not None:
+        q = q.filter(window_id=scope.window.pk)
+    else:
+        q = q.filter(branch_id__in=scope.branch_ids())
+    if scope.staff_id is not None:
+        q = q.filter(staff_id=scope.staff_id)
+    codes = dict(Window.objects.filter(branch__path__startswith=scope.node.path)
+                 .values_list("pk", "code"))  # fmt: skip
+    return [{"time": r.time, "serial": r.serial, "journal_seq": r.journal_seq,
+             "window": codes.get(r.window_id or 0, ""), "staff_id": r.staff_id,
+             "score": r.score, "level_value": r.level_value, "flags": _flags(r.flags)}
+            for r in q.order_by("-time")[:limit]]  # fmt: skip
+
+
+# -- questionnaire surveys (Cronbach's alpha) ----------------------------------------------------
+@roles(*READERS)
+@require_http_methods(["GET", "POST"])
+def survey(request: HttpRequest) -> HttpResponse:
+    context: dict[str, Any] = {}
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            context["error"] = _("Choose a CSV file.")
+        else:
+            try:
+                text = upload.read().decode("utf-8-sig")
+                context["report"] = survey_report(parse_scores_csv(text, source=upload.name
+                                                                   or "upload"))  # fmt: skip
+                context["name"] = upload.name
+                record(request, "survey.analyse", name=upload.name)
+            except UnicodeDecodeError:
+                context["error"] = _("The file is not UTF-8 text.")
+            except (RatepadError, ValueError) as exc:
+                context["error"] = str(exc)
+        status = 400 if "error" in context else 200
+        return render(request, "web/survey.html", context, status=status)
+    return render(request, "web/survey.html", context)
+
+
+# -- the audit log -------------------------------------------------------------------------------
+@roles(*ADMINS)
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    role = get_role(request)
+    entries = AuditEntry.objects.select_related("user")
+    if role.node.parent_id is not None:  # a subtree's admin: entries of that subtree
+        entries = entries.filter(node_path__startswith=role.node.path)
+    return render(request, "web/audit.html", {"entries": entries[:500]})

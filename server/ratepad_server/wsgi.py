@@ -1,0 +1,10 @@
+"""The WSGI application (``ratepad server run`` serves it with waitress)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
+application = get_wsgi_application()

@@ -1,0 +1,102 @@
+"""Live fan-out: a rating committed through one server instance reaches a live stream opened
+on another one (PostgreSQL LISTEN/NOTIFY; in-process on SQLite), filtered by subtree."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import socket
+import threading
+import time
+import urllib.request
+from typing import Any
+
+from serverlib import Server, Site, call, rating
+
+
+class Stream:
+    """An SSE client: events arrive in ``events``."""
+
+    def __init__(self, server: Server, token: str, node: str, seconds: float = 30) -> None:
+        req = urllib.request.Request(
+            f"{server.url}api/v1/live?node={node}&seconds={seconds}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        self.response = urllib.request.urlopen(req, timeout=seconds + 10)
+        assert self.response.headers["Content-Type"].startswith("text/event-stream")
+        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.ready.wait(15), "the stream did not open"
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed under it
+            self._lines()
+
+    def _lines(self) -> None:
+        kind = ""
+        for raw in self.response:
+            line = raw.decode().rstrip("\n")
+            if line.startswith(": live"):
+                self.ready.set()
+            elif line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                self.events.put((kind, json.loads(line[6:])))
+
+    def take(self, n: int, timeout: float = 15) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            out.append(self.events.get(timeout=max(0.01, deadline - time.monotonic())))
+        return out
+
+    def close(self) -> None:
+        # shut the socket down under the reader thread (HTTPResponse.close would wait for
+        # the reader's pending read, up to the next keep-alive 15 s later)
+        sock = self.response.fp.raw._sock  # type: ignore[union-attr]
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        self.response.close()
+
+
+def test_ratings_fan_out_across_instances(site: Site, server: Server) -> None:
+    # on PostgreSQL a second, independent instance takes the uploads; SQLite has one instance
+    other = site.server() if site.backend == "postgresql" else server
+    try:
+        bj = Stream(server, site.tokens["bj-manager"], "BJ")
+        sh = Stream(server, site.tokens["sh-manager"], "SH")
+        status, _ = call(other.url, "/api/v1/ingest/batch", site.keys["BJ-001"], {
+            "ratings": [rating("K1", s, 1 + s % 5) for s in range(1, 61)],
+            "devices": [{"serial": "K1", "connected": True, "state": "idle", "faults": [],
+                         "updated_at_ms": 1_796_000_000_000}],
+        })  # fmt: skip
+        assert status == 200
+        got = bj.take(61)
+        ratings = [e for kind, e in got if kind == "rating"]
+        assert [r["journal_seq"] for r in ratings] == list(range(1, 61))
+        assert {(r["window"], r["branch"]) for r in ratings} == {("BJ-001-W1", "BJ-001")}
+        assert [e["serial"] for kind, e in got if kind == "device"] == ["K1"]
+        call(other.url, "/api/v1/ingest/batch", site.keys["SH-001"],
+             {"ratings": [rating("K4", 1, 3, staff="S101")]})  # fmt: skip
+        kind, event = sh.take(1)[0]  # SH sees its own rating, and none of BJ's before it
+        assert (kind, event["serial"], event["branch"]) == ("rating", "K4", "SH-001")
+        assert bj.events.empty()
+        bj.close()
+        sh.close()
+    finally:
+        if other is not server:
+            other.close()
+
+
+def test_a_rolled_back_batch_sends_nothing(site: Site, server: Server) -> None:
+    stream = Stream(server, site.tokens["hq-admin"], "HQ")
+    bad = {"ratings": [rating("K1", 1)], "prompts": [{"serial": "K1", "prompt_id": 1,
+           "state": "nonsense"}]}  # fmt: skip
+    assert call(server.url, "/api/v1/ingest/batch", site.keys["BJ-001"], bad)[0] == 422
+    assert call(server.url, "/api/v1/ingest/batch", site.keys["BJ-001"],
+                {"ratings": [rating("K1", 2)]})[0] == 200  # fmt: skip
+    kind, event = stream.take(1)[0]
+    assert (kind, event["journal_seq"]) == ("rating", 2)
+    stream.close()

@@ -1,0 +1,153 @@
+"""The web's permission matrix: every page of the URL map (outside /api/ and /admin/, which
+have their own), taken from Django's resolver, opened as every kind of caller with the method
+it answers. A page missing from ``EXPECTED`` fails the test, so a new page cannot escape the
+access rules; each page also refuses a user of another subtree (sh-manager on BJ-001)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from serverlib import Server, Site
+from webclient import WebClient, logged_in
+from webdata import rating, upload
+
+CALLERS = ["anonymous", "hq-admin", "bj-manager", "bj-viewer", "sh-manager", "bj001-admin",
+           "s001"]  # fmt: skip
+LOGIN = 302  # anonymous callers are sent to the login page
+
+
+def _m(**by: int) -> dict[str, int]:
+    return {"anonymous": LOGIN, **by}
+
+
+READ = _m(**{"hq-admin": 200, "bj-manager": 200, "bj-viewer": 200, "sh-manager": 403,
+             "bj001-admin": 200, "s001": 403})  # fmt: skip
+ALL = {**READ, "s001": 200}
+OWN_SUBTREE = {**READ, "sh-manager": 200}  # lists filtered to the caller's subtree
+ACT = {**READ, "hq-admin": 400, "bj-manager": 400, "bj001-admin": 400, "bj-viewer": 403}
+ADMIN = _m(**{"hq-admin": 200, "bj-manager": 403, "bj-viewer": 403, "sh-manager": 403,
+              "bj001-admin": 200, "s001": 403})  # fmt: skip
+EVERYONE = dict.fromkeys(CALLERS, 302)
+
+# url name -> (method, args, query or form, expected status per caller)
+EXPECTED: dict[str, tuple[str, list[Any], Any, dict[str, int]]] = {
+    "web:home": ("GET", [], "", EVERYONE),
+    "web:login": ("GET", [], "", {**EVERYONE, "anonymous": 200}),
+    "web:logout": ("GET", [], "", {**dict.fromkeys(CALLERS, 405)}),  # POST only (tested apart)
+    "web:report": ("GET", ["BJ-001"], "", READ),
+    "web:export_report": ("GET", ["BJ-001", "csv"], "", READ),
+    "web:monthly_pdf": ("GET", ["BJ-001"], "", READ),
+    "web:live": ("GET", ["BJ-001"], "", READ),
+    "web:live_events": ("GET", ["BJ-001"], "?seconds=0.2", READ),
+    "web:ratings": ("GET", ["BJ-001"], "", {**ALL}),
+    "web:export_ratings": ("GET", ["BJ-001", "xlsx"], "", {**ALL}),
+    "web:alerts": ("GET", [], "", OWN_SUBTREE),
+    "web:alert": ("GET", [1], "", READ),
+    "web:alert_act": ("POST", [1], {"action": "nothing"}, ACT),
+    "web:alert_comment": ("POST", [1], {"text": ""}, ACT),
+    "web:rules": ("GET", [], "", ADMIN),
+    "web:rule_toggle": ("POST", [1], {}, {**ADMIN, "hq-admin": 302, "bj001-admin": 302}),
+    "web:appeals": ("GET", [], "", {**ALL, "sh-manager": 200}),
+    "web:appeal_decide": ("POST", [1], {"decision": "?"}, ACT),
+    "web:notifications": ("GET", [], "", {**ALL, "sh-manager": 200}),
+    "web:notifications_read": ("POST", [], {}, {**EVERYONE, "anonymous": LOGIN}),
+    "web:survey": ("GET", [], "", {**READ, "sh-manager": 200}),
+    "web:audit": ("GET", [], "", ADMIN),
+    "set_language": ("POST", [], {"language": "en", "next": "/"}, EVERYONE),
+}
+
+
+def page_names() -> list[str]:
+    """Every named URL outside api/ and admin/ in the server's URL map."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
+    os.environ.setdefault("RATEPAD_SECRET_KEY", "only-the-url-map-is-read-here")
+    import django
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    django.setup()
+    out: list[str] = []
+
+    def walk(patterns: list[Any], prefix: str, ns: str) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                route = prefix + str(p.pattern)
+                if route.startswith(("api/", "admin/")):
+                    continue
+                walk(p.url_patterns, route, f"{ns}{p.namespace}:" if p.namespace else ns)
+            elif isinstance(p, URLPattern):
+                assert p.name, f"/{prefix}{p.pattern} has no name: the matrix cannot reach it"
+                out.append(ns + p.name)
+
+    walk(get_resolver().url_patterns, "", "")
+    return sorted(out)
+
+
+def _setup(server: Server, site: Site) -> None:
+    admin = logged_in(server.url, "hq-admin")
+    status, _ = admin.post(
+        "/rules/", {"name": "bad", "node": "BJ-001", "kind": "low_rating", "level": "2"}
+    )
+    assert status == 302
+    upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", 1, 1)])
+    clerk = logged_in(server.url, "s001")
+    status, body = clerk.post(
+        "/appeals/",
+        {"serial": "K1", "journal_seq": "1", "reason": "the customer pressed by mistake"},
+    )
+    assert status == 302, body
+
+
+def test_every_page_as_every_caller(site: Site, server: Server) -> None:
+    from django.urls import reverse
+
+    names = page_names()
+    assert "web:report" in names and "web:live" in names
+    missing = sorted(set(names) - set(EXPECTED))
+    assert not missing, f"pages not in the permission matrix: {missing}"
+    assert set(EXPECTED) <= set(names), f"gone from the URL map: {set(EXPECTED) - set(names)}"
+    _setup(server, site)
+    clients = {c: WebClient(server.url) if c == "anonymous" else logged_in(server.url, c)
+               for c in CALLERS}  # fmt: skip
+    for name in names:
+        method, args, arg, expected = EXPECTED[name]
+        path = reverse(name, args=args)
+        for caller in CALLERS:
+            client = clients[caller]
+            if method == "GET":
+                status, body = client.get(path + arg)
+            else:
+                status, body = client.post(path, arg)
+            assert status == expected[caller], (name, caller, status, body[:300])
+            if status == LOGIN and caller == "anonymous" and name != "set_language":
+                assert "/login/" in client.last_headers.get("Location", "")
+
+
+def test_logout_ends_the_session(site: Site, server: Server) -> None:
+    client = logged_in(server.url, "bj-manager")
+    assert client.get("/report/BJ/")[0] == 200
+    assert client.post("/logout/")[0] == 302
+    assert client.get("/report/BJ/")[0] == 302
+
+
+def test_unknown_node_404_bad_period_400(site: Site, server: Server) -> None:
+    client = logged_in(server.url, "bj-manager")
+    assert client.get("/report/NOPE/")[0] == 404
+    assert client.get("/report/BJ/?since=yesterday")[0] == 400
+    assert client.get("/report/BJ/?since=2026-02-01&until=2026-01-01")[0] == 400
+    assert client.get("/report/BJ/export.doc")[0] == 400
+    assert client.post("/report/BJ/")[0] == 405
+
+
+def test_login_is_throttled_and_audited(site: Site, server: Server) -> None:
+    client = WebClient(server.url)
+    for _ in range(5):
+        assert client.login("bj-viewer", "wrong") == 200  # the form again, with an error
+    assert client.login("bj-viewer") == 429  # the right password, too late
+    other = WebClient(server.url)
+    assert other.login("bj-manager") == 302  # another user from the same address
+    admin = logged_in(server.url, "hq-admin")
+    status, body = admin.get("/audit/")
+    assert status == 200
+    text = body.decode()
+    assert text.count("login.failed") == 5 and "login.throttled" in text
