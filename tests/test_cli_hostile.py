@@ -327,3 +327,23 @@ def test_every_subcommand_under_generated_bad_input(
     if code == 1 and err.strip():
         assert err.strip().splitlines()[-1].startswith("ratepad"), err
     assert "internal error" not in err, err
+
+
+def test_record_with_a_bad_url_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ratepad",
+            "record",
+            "bogus://x",
+            "--out",
+            str(tmp_path / "c.pcapng"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "c.pcap").exists()

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from ..capture.pcapng import CaptureError, CaptureWriter, Direction, scan_capture
 from ..capture.tap import CaptureTap, CapturingTransport, device_label
-from ..errors import EndOfCapture, RatepadError
+from ..errors import BadURLError, EndOfCapture, RatepadError
 from ..events import CommandResult, Event, KeyEvent
 from ..jsonio import display_line, event_json
 from ..wire import codec
@@ -96,6 +96,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     out: Path = args.out or _default_out()
     try:
         transport = open_transport(args.url)
+    except BadURLError as exc:  # the caller's mistake, not the keypad's: exit status 2
+        raise UsageError(str(exc)) from None
     except RatepadError as exc:
         raise DeviceCommandError(str(exc)) from None
     try:
