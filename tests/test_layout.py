@@ -84,10 +84,11 @@ def _packages_of(name: str) -> set[str]:
 
 def test_no_import_cycles_between_modules() -> None:
     # A package's __init__ re-exporting its modules is not a cycle; module-to-module edges are.
+    modules = _modules()
     graph = {
         n: {t for t in deps if t not in _packages_of(n)}
         for n, deps in _graph().items()
-        if _modules()[n].name != "__init__.py"
+        if modules[n].name != "__init__.py"
     }
     graph = {n: {t for t in deps if t in graph} for n, deps in graph.items()}
     cycles: list[list[str]] = []

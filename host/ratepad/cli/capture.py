@@ -24,12 +24,13 @@ from urllib.parse import quote, urlencode
 from ..capture.pcapng import CaptureError, CaptureWriter, Direction, scan_capture
 from ..capture.tap import CaptureTap, CapturingTransport, device_label
 from ..errors import BadURLError, EndOfCapture, RatepadError
-from ..events import CommandResult, Event, KeyEvent
+from ..events import CommandResult, Event
 from ..jsonio import display_line, event_json
 from ..wire import codec
 from ..wire.session import Session
 from ..wire.stream import Frame
 from .common import EXIT_OK, DeviceCommandError, UsageError, nonnegative_float, positive_float
+from .device import print_events
 
 __all__ = ["cmd_record", "cmd_replay", "register"]
 
@@ -142,22 +143,7 @@ def _record_events(args: argparse.Namespace, kp: Any, out: Path) -> None:
         file=sys.stderr,
         flush=True,
     )
-    end = None if args.seconds is None else time.monotonic() + args.seconds
-    try:
-        while end is None or (left := end - time.monotonic()) > 0:
-            event = kp.next_event(0.2 if end is None else min(0.2, left))
-            if event is None or (isinstance(event, KeyEvent) and not args.keys):
-                continue
-            if args.json:
-                print(json.dumps(event_json(event), ensure_ascii=False), flush=True)
-            else:
-                print(display_line(event), flush=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if args.keys:
-            with contextlib.suppress(RatepadError, KeyboardInterrupt):
-                kp.key_events(False)
+    print_events(kp, args)
 
 
 # --- replay -------------------------------------------------------------------------------------

@@ -104,6 +104,28 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def print_events(kp: Any, args: argparse.Namespace) -> None:
+    """Print a keypad's events (``--json``: one object per line; key edges only with ``--keys``)
+    for ``--seconds`` or until Ctrl-C, then turn key-event streaming off again if it was on:
+    what ``monitor`` and ``record`` show."""
+    end = None if args.seconds is None else time.monotonic() + args.seconds
+    try:
+        while end is None or (left := end - time.monotonic()) > 0:
+            event = kp.next_event(0.2 if end is None else min(0.2, left))
+            if event is None or (isinstance(event, KeyEvent) and not args.keys):
+                continue
+            if args.json:
+                print(json.dumps(event_json(event), ensure_ascii=False), flush=True)
+            else:
+                print(display_line(event), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if args.keys:
+            with contextlib.suppress(RatepadError, KeyboardInterrupt):
+                kp.key_events(False)
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     url = args.url or _default_url()
     with _open(url) as kp:
@@ -111,22 +133,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             kp.key_events(True)
         if not args.json:
             print(f"# monitoring {url} ({kp.info.serial}); Ctrl-C to stop", file=sys.stderr)
-        end = None if args.seconds is None else time.monotonic() + args.seconds
-        try:
-            while end is None or time.monotonic() < end:
-                event = kp.next_event(0.2)
-                if event is None or (isinstance(event, KeyEvent) and not args.keys):
-                    continue
-                if args.json:
-                    print(json.dumps(event_json(event), ensure_ascii=False), flush=True)
-                else:
-                    print(display_line(event), flush=True)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if args.keys:
-                with contextlib.suppress(RatepadError):
-                    kp.key_events(False)
+        print_events(kp, args)
     return EXIT_OK
 
 
