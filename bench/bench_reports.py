@@ -8,7 +8,7 @@ aggregations over the raw rows, in the same run on the same throwaway PostgreSQL
 3. Baseline: the page's aggregations (total, per child unit, per staff member, per hour) as
    plain ``GROUP BY`` queries over ``ingest_rating`` for the same node and period.
 
-    python bench/bench_reports.py [--ratings 10000000] [--windows 500] [--repeat 5]
+    python bench/bench_reports.py [--ratings 10000000] [--windows 500] [--repeat 5] [--data DIR]
 """
 
 from __future__ import annotations
@@ -45,21 +45,32 @@ def main() -> None:
     parser.add_argument("--ratings", type=int, default=10_000_000)
     parser.add_argument("--windows", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--data", type=Path, metavar="DIR",
+        help="keep the PostgreSQL cluster in DIR and reuse it next time (the data is generated "
+        "once; the schema is migrated and the rollups rebuilt on reuse)",
+    )  # fmt: skip
     args = parser.parse_args()
-    cluster = Cluster(fsync=False)
+    reuse = args.data is not None and (args.data / "data").exists()
+    cluster = Cluster(args.data, fsync=False, reuse=True)
+    env = {**os.environ, "RATEPAD_SECRET_KEY": "bench-secret-of-the-report-benchmark"}
     try:
-        db = cluster.create_database("bench_reports")
-        env = {**os.environ, "RATEPAD_SECRET_KEY": "bench-secret-of-the-report-benchmark"}
-        subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "gen_volume.py"), db, "--ratings",
-             str(args.ratings), "--windows", str(args.windows)],
-            check=True, env=env, cwd=cluster.base,
-        )  # fmt: skip
+        db = cluster.url("bench_reports")
+        gen = [sys.executable, str(ROOT / "bench" / "gen_volume.py"), db]
+        if reuse:
+            gen.append("--reuse")
+        else:
+            cluster.create_database("bench_reports")
+            gen += ["--ratings", str(args.ratings), "--windows", str(args.windows)]
+        subprocess.run(gen, check=True, env=env, cwd=cluster.base)
         os.environ.update(env, RATEPAD_DB=db, DJANGO_SETTINGS_MODULE="ratepad_server.settings")
         os.chdir(cluster.base)
         run(args.repeat)
     finally:
-        cluster.close()
+        if args.data is None:
+            cluster.close()
+        else:
+            cluster.stop()
 
 
 def run(repeat: int) -> None:

@@ -61,6 +61,16 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
         "-Host headers are believed",
     )
     p = sub.add_parser(
+        "rollups",
+        help="check the rollups against the raw ratings (exit 1 if they differ), or rebuild them",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--check", action="store_true", help="rebuild in a transaction that is "
+                      "rolled back, and compare (changes nothing)")  # fmt: skip
+    what.add_argument("--rebuild", action="store_true", help="rebuild every rollup (after a "
+                      "change of RATEPAD_TIME_ZONE, or as a repair)")  # fmt: skip
+    db(p)
+    p = sub.add_parser(
         "demo",
         help="a demo organisation, simulated keypads and agents uploading to a server on a "
         "temporary SQLite database; prints the web's URL",
@@ -175,11 +185,45 @@ def cmd_load_org(path: Path, org: dict[str, list[dict[str, Any]]]) -> int:
         result = load_org(org)
     except OrgFileError as exc:
         raise Usage(str(exc)) from None
+    if result.moved:
+        from .rollups.service import rebuild_nodes
+
+        rebuild_nodes()  # the old ratings of moved nodes now count for their new parents
     print(
         f"ratepad server: {path}: {result.nodes} nodes, {result.windows} windows, "
         f"{result.staff} staff, {result.users} users changed; {result.rebound} keypads bound"
     )
     return EXIT_OK
+
+
+def cmd_rollups(*, check: bool) -> int:
+    """``--check``: exit 0 if the incremental rollups equal a rebuild from the raw rows, else
+    print the first differing rows per table and exit 1. ``--rebuild``: replace them."""
+    from django.db import transaction
+
+    from .rollups import service
+
+    _check_database()
+    if not check:
+        service.rebuild()
+        print("ratepad server: rollups rebuilt from the raw ratings")
+        return EXIT_OK
+    with transaction.atomic():
+        before = service.snapshot()
+        service.rebuild()
+        after = service.snapshot()
+        transaction.set_rollback(True)
+    bad = 0
+    for table, rows in before.items():
+        extra, missing = set(rows) - set(after[table]), set(after[table]) - set(rows)
+        if extra or missing:
+            bad += 1
+            example = sorted(extra or missing, key=str)[0]
+            print(f"ratepad server: {table}: {len(extra)} rows differ from the rebuild, "
+                  f"{len(missing)} missing; e.g. {example}")  # fmt: skip
+        else:
+            print(f"ratepad server: {table}: {len(rows)} rows agree with the raw ratings")
+    return 1 if bad else EXIT_OK
 
 
 def cmd_enroll(branch_code: str, as_json: bool) -> int:
@@ -266,6 +310,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
             return cmd_load_org(args.file, org)
         if args.action == "enroll-agent":
             return cmd_enroll(args.branch, args.json)
+        if args.action == "rollups":
+            return cmd_rollups(check=args.check)
         return cmd_run(args)
     except Usage as exc:
         message = str(exc)

@@ -39,7 +39,11 @@ def free_port() -> int:
 class Cluster:
     """``initdb`` + ``pg_ctl start`` in ``base``; superuser ``ratepad``, trust auth on loopback."""
 
-    def __init__(self, base: Path | None = None, *, fsync: bool = True) -> None:
+    def __init__(
+        self, base: Path | None = None, *, fsync: bool = True, reuse: bool = False
+    ) -> None:
+        """``reuse``: start the cluster already in ``base`` if there is one (benchmarks that
+        keep their generated data between runs)."""
         bin_dir = pg_bin()
         if bin_dir is None:
             raise RuntimeError("PostgreSQL is not installed (make setup installs it)")
@@ -54,6 +58,12 @@ class Cluster:
             self._as = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.base, "postgres", "postgres")
         self.base.chmod(0o755)
+        conf = self.data / "postgresql.conf"
+        if reuse and conf.exists():
+            ports = [line for line in conf.read_text().splitlines() if line.startswith("port =")]
+            self.port = int(ports[-1].split("=")[1])
+            self.start()
+            return
         self._run("initdb", "-D", str(self.data), "-U", "ratepad", "-A", "trust", "-E", "UTF8",
                   "--no-sync", "--locale=C")  # fmt: skip
         settings = {

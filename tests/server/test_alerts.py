@@ -10,7 +10,7 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -235,3 +235,51 @@ def test_upheld_appeal_leaves_the_kpis_kept_and_flagged(site: Site, server: Serv
     status, body = clerk.get("/ratings/BJ-001/")
     assert b"appeal_upheld" in body
     assert b"appeal" in clerk.get("/notifications/")[1]
+
+
+def test_a_silent_agent_raises_offline_alerts(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """During opening hours, a keypad reported disconnected raises an offline alert at once;
+    a keypad whose agent stops sending (not even its heartbeat) raises one after the rule's
+    minutes, and the live wall shows it offline until the agent is heard again."""
+    from test_rollups import execute
+
+    monkeypatch.setenv("RATEPAD_OPENING_HOURS", "00:00-23:59")
+    monkeypatch.setenv("RATEPAD_OPENING_DAYS", "1-7")
+    monkeypatch.setenv("RATEPAD_SILENT_CHECK_S", "0.2")
+    server = site.server()
+    try:
+        admin = logged_in(server.url, "hq-admin")
+        rule = {"name": "offline", "node": "BJ-001", "kind": "offline", "level": "2",
+                "threshold": "0.3", "min_n": "1", "minutes": "2", "deadline_days": "1"}  # fmt: skip
+        assert admin.post("/rules/", rule)[0] == 302
+        now = int(datetime.now().timestamp() * 1000)
+        key = site.keys["BJ-001"]
+        upload(server.url, key, devices=[
+            {"serial": "K1", "connected": True, "updated_at_ms": now},
+            {"serial": "K2", "connected": False, "updated_at_ms": now},
+        ])  # fmt: skip
+        manager = logged_in(server.url, "bj-manager")
+        wall = manager.get("/live/BJ-001/")[1].decode()
+        assert 'class="tile online" id="tile-BJ-001-W1"' in wall
+        assert 'class="tile offline" id="tile-BJ-001-W2"' in wall
+        alerts = manager.get("/alerts/")[1].decode()
+        assert "K2: keypad offline" in alerts and "K1" not in alerts
+        # the agent falls silent: its last word was 5 minutes ago
+        execute(site, "UPDATE ingest_agentkey SET last_upload_at = last_upload_at - "
+                + ("interval '5 minutes'" if site.cluster else "0") + " WHERE id = "
+                "(SELECT agent_id FROM ingest_device WHERE serial = 'K1')")  # fmt: skip
+        if site.cluster is None:  # SQLite keeps datetimes as text
+            old = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+            execute(site, f"UPDATE ingest_agentkey SET last_upload_at = '{old}'")
+        wait_for(lambda: "K1: no word from its agent" in manager.get("/alerts/")[1].decode(),
+                 10, "the offline alert of a silent agent")  # fmt: skip
+        wall = manager.get("/live/BJ-001/")[1].decode()
+        assert 'class="tile offline" id="tile-BJ-001-W1"' in wall
+        texts = manager.get("/alerts/")[1].decode()
+        assert texts.count("K1: no word from its agent") == 1  # one open alert per keypad
+        # a heartbeat (an empty batch): the wall shows the keypad online again
+        upload(server.url, key)
+        wall = manager.get("/live/BJ-001/")[1].decode()
+        assert 'class="tile online" id="tile-BJ-001-W1"' in wall
+    finally:
+        server.close()

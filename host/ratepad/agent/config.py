@@ -26,6 +26,7 @@ key = "rpk_..."                   # from `ratepad server enroll-agent --branch C
 ca = "bank-ca.pem"                # verify the server against this CA (default: the system's)
 batch = 500                       # ratings per request
 max_backoff_s = 60                # retries wait 0.5 s, doubling up to this
+heartbeat_s = 60                  # nothing to send this long: an empty batch says "still here"
 
 [bridge]
 allow_origins = ["http://localhost:3000"]  # web pages that may call the bridge (CORS)
@@ -84,6 +85,7 @@ class UploadConfig:
     ca: Path | None = None
     batch: int = 500
     max_backoff_s: float = 60.0
+    heartbeat_s: float = 60.0  # an empty batch after this long without one: "still here"
 
     @classmethod
     def checked(
@@ -94,6 +96,7 @@ class UploadConfig:
         batch: int = 500,
         where: str = "upload",
         max_backoff_s: float = 60.0,
+        heartbeat_s: float = 60.0,
     ) -> UploadConfig:
         scheme, sep, rest = url.partition("://")
         if not sep or scheme not in ("http", "https") or not rest.strip("/"):
@@ -101,7 +104,7 @@ class UploadConfig:
         check_token(key, f"{where}: key")
         if ca is not None and not ca.is_file():
             raise ConfigError(f"{where}: ca {str(ca)!r} is not a file")
-        return cls(url, key, ca, batch, max_backoff_s)
+        return cls(url, key, ca, batch, max_backoff_s, heartbeat_s)
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ _SECTIONS = {
     "batch": {"max_ratings", "max_ms"},
     "link": {"stall_s", "hello_check_s"},
     "bridge": {"allow_origins", "example_page"},
-    "upload": {"url", "key", "ca", "batch", "max_backoff_s"},
+    "upload": {"url", "key", "ca", "batch", "max_backoff_s", "heartbeat_s"},
 }
 
 
@@ -293,9 +296,13 @@ def load_config(path: str | Path) -> AgentConfig:
             if "max_backoff_s" in upload
             else 60.0
         )
-        cfg["upload"] = UploadConfig.checked(
-            upload["url"], upload["key"], base / ca if ca else None, batch_size, where, backoff
+        heartbeat = (
+            _number(upload, "heartbeat_s", where, 1, 3600) if "heartbeat_s" in upload else 60.0
         )
+        cfg["upload"] = UploadConfig.checked(
+            upload["url"], upload["key"], base / ca if ca else None, batch_size, where, backoff,
+            heartbeat,
+        )  # fmt: skip
     return AgentConfig(**cfg)
 
 

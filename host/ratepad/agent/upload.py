@@ -116,6 +116,8 @@ class Uploader:
         self.last_error = ""
         self.committed_at: dict[tuple[str, int], float] = {}  # filled if track_commits
         self.track_commits = False
+        self.heartbeats = 0
+        self._last_sent = -float("inf")  # the first idle moment announces the agent
 
     # -- reading the outbox -------------------------------------------------------------------
     def next_batch(self) -> Batch:
@@ -275,9 +277,14 @@ class Uploader:
         """Send one batch if anything is waiting; the number of items the server committed."""
         batch = self.next_batch()
         if batch.empty and not batch.outbox:
+            if time.monotonic() - self._last_sent >= self.config.heartbeat_s:
+                self.send(batch)  # an empty batch: the server knows this agent is alive
+                self._last_sent = time.monotonic()
+                self.heartbeats += 1
             return 0
         if not batch.empty:
             self.send(batch)
+            self._last_sent = time.monotonic()
         self.mark_uploaded(batch)
         self.batches += 1
         self.ratings += len(batch.body["ratings"])

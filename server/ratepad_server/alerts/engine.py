@@ -6,7 +6,9 @@ Rules of the table:
   repeats, several keys, stuck keys, do not alert).
 * ``bad_share`` / ``low_index`` / ``unprompted``: over the last ``minutes`` of the window's
   ratings, at least ``min_n`` of them; one open alert per (rule, window) at a time.
-* ``offline``: a keypad reported disconnected during opening hours; one open alert per keypad.
+* ``offline``: during opening hours, a keypad reported disconnected, or its agent silent for
+  ``minutes`` (agents send a heartbeat every minute; ``check_silent`` runs in every server
+  instance's worker); one open alert per keypad.
 An alert is created at most once: ``open_key`` is unique while it is open, and a second
 instance evaluating the same batch (a replay) finds it there.
 """
@@ -33,7 +35,19 @@ from ..reports.service import LEVEL_VALUES, TZ, share
 from ..rollups.service import KPI_EXCLUDED
 from .models import ACKNOWLEDGED, LIFE, OPEN, RESOLVED, Alert, Delivery, Notification, Rule
 
-OPENING = os.environ.get("RATEPAD_OPENING_HOURS", "08:30-17:30")  # local time, Mon–Fri
+OPENING = os.environ.get("RATEPAD_OPENING_HOURS", "08:30-17:30")  # local time
+
+
+def _days(text: str) -> frozenset[int]:
+    """``1-5`` (Monday to Friday, the default), ``1-6`` or ``1,2,3,4,5,7``: ISO weekdays."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return frozenset(out)
+
+
+OPENING_DAYS = _days(os.environ.get("RATEPAD_OPENING_DAYS", "1-5"))
 HOLIDAYS = {date.fromisoformat(d) for d in os.environ.get("RATEPAD_HOLIDAYS", "").split(",")
             if d.strip()}  # fmt: skip
 
@@ -57,7 +71,11 @@ def in_opening_hours(when: datetime) -> bool:
     local = when.astimezone(TZ)
     lo, _, hi = OPENING.partition("-")
     start, end = time.fromisoformat(lo), time.fromisoformat(hi)
-    return local.weekday() < 5 and local.date() not in HOLIDAYS and start <= local.time() < end
+    return (
+        local.isoweekday() in OPENING_DAYS
+        and local.date() not in HOLIDAYS
+        and start <= local.time() < end
+    )
 
 
 def _rules_for(branch: Node) -> list[Rule]:
@@ -205,6 +223,37 @@ def on_batch(
                     serial=d.serial,
                     summary=f"{d.serial}: keypad offline at {at.astimezone(TZ):%H:%M}",
                 )
+
+
+def check_silent(now: datetime | None = None) -> int:
+    """Raise ``offline`` alerts for bound keypads whose agent has not been heard from for the
+    rule's ``minutes``, during opening hours; the number of alerts raised."""
+    from ..ingest.models import Device
+
+    now = now or timezone.now()
+    if not in_opening_hours(now):
+        return 0
+    raised = 0
+    for rule in Rule.objects.filter(kind=Rule.OFFLINE, active=True).select_related("node"):
+        quiet = Device.objects.filter(
+            branch__path__startswith=rule.node.path,
+            window__isnull=False,
+            agent__last_upload_at__lt=now - timedelta(minutes=rule.minutes),
+        ).select_related("branch", "agent", "window")
+        for d in quiet:
+            seen = d.agent.last_upload_at if d.agent else None
+            when = f"{seen.astimezone(TZ):%Y-%m-%d %H:%M}" if seen else "-"
+            alert = _raise(
+                rule,
+                f"d:{rule.pk}:{d.serial}",
+                now,
+                branch=d.branch,
+                window=d.window,
+                serial=d.serial,
+                summary=f"{d.serial}: no word from its agent since {when}",
+            )
+            raised += alert is not None
+    return raised
 
 
 def _window_rule(rule: Rule, window: Window, branch: Node, now: datetime) -> None:

@@ -1,4 +1,5 @@
-"""Sending e-mails (SMTP) and webhook calls from ``Delivery`` rows.
+"""Sending e-mails (SMTP) and webhook calls from ``Delivery`` rows, and the periodic look for
+silent agents (``engine.check_silent``).
 
 Every server instance runs one worker thread (``start``); they never send a row twice: a worker
 picks a candidate, then ``UPDATE … SET claimed_until = now + lease WHERE id = … AND sent_at IS
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
 import urllib.request
 from datetime import timedelta
 
@@ -83,10 +86,19 @@ def deliver_once() -> int:
     return done
 
 
+SILENT_EVERY = float(os.environ.get("RATEPAD_SILENT_CHECK_S", "30"))  # between two looks
+
+
 def _run(interval: float) -> None:
+    from .engine import check_silent
+
+    next_silent = 0.0
     while not _stop.wait(interval):
         try:
             deliver_once()
+            if time.monotonic() >= next_silent:
+                next_silent = time.monotonic() + SILENT_EVERY
+                check_silent()
         except Exception as exc:  # the database away: the next round tries again
             log.warning("delivery worker: %s", exc)
         finally:

@@ -19,6 +19,7 @@ from ..ingest.models import Device, Quarantine, Rating
 from ..live.feed import feed
 from ..org.access import AccessDenied, NotFound, node_in_scope, require_role, staff_filter
 from ..org.models import Node, Role, Window
+from ..reports import service as reports
 from ..rollups import service as rollups
 from .schemas import (
     AssignIn,
@@ -106,7 +107,7 @@ def summary(request: HttpRequest, q: Query[Span]) -> dict[str, Any]:
     role = _role(request)
     require_role(role, *READERS)
     node = node_in_scope(role, q.node)
-    return rollups.summary(node, _utc(q.since), _utc(q.until), staff_filter(role))
+    return reports.summary(node, _utc(q.since), _utc(q.until), staff_filter(role))
 
 
 class NodeQuery(Schema):

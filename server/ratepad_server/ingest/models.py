@@ -148,6 +148,9 @@ class Device(models.Model):
     unacked = models.IntegerField(null=True)
     staff_id = models.CharField(max_length=64, null=True)
     updated_at = models.DateTimeField()  # the agent's
+    agent = models.ForeignKey(  # the agent that reported it last (silent agent: offline)
+        AgentKey, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
 
 
 class DeviceStatus(models.Model):

@@ -359,6 +359,7 @@ def _devices(
                     "unacked": d.unacked,
                     "staff_id": d.staff_id,
                     "updated_at": at,
+                    "agent_id": agent.pk,
                 },
             )
     DeviceStatus.objects.bulk_create(history)

@@ -31,6 +31,7 @@ class LoadResult:
     staff: int = 0
     users: int = 0
     rebound: int = 0
+    moved: bool = False  # a node has a new parent: the node rollups need rebuilding
 
 
 def load_org(org: dict[str, list[dict[str, Any]]], now: datetime | None = None) -> LoadResult:
@@ -89,6 +90,7 @@ def _load_nodes(rows: list[dict[str, Any]], result: LoadResult) -> dict[str, Nod
             node.save()
             result.nodes += 1
             if old_path and old_path != node.path:  # moved: its descendants move with it
+                result.moved = True
                 for child in Node.objects.filter(path__startswith=old_path).exclude(pk=node.pk):
                     child.path = node.path + child.path[len(old_path) :]
                     child.save(update_fields=["path"])

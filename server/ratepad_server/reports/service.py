@@ -1,7 +1,12 @@
-"""Report queries over the rollups (``HourRollup`` and ``FlagRollup``), never the raw ratings,
-and every statistic from ``ratepad.metrics``.
+"""Report queries over the rollups, never the raw ratings, and every statistic from
+``ratepad.metrics``.
 
-A ``Cell`` is the sum of rollup rows of one unit (a node, a window, a staff member, an hour);
+Where the rows come from: whole local days of a node's subtree from ``NodeDayRollup`` (a few
+rows per day, whatever the number of windows below), whole days of a window or a staff member
+from ``DayRollup``, and the hours of a period that does not start or end at local midnight from
+``HourRollup`` (the summary API takes any instant).
+
+A ``Cell`` is the sum of rollup rows of one unit (a node, a window, a staff member, a day);
 ``Stats`` is what the pages show of it: n, index, CSAT with its Wilson interval, response rate,
 misuse rates, and whether n is too small to be a verdict (``small``).
 """
@@ -12,25 +17,25 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from ratepad import metrics
 from ratepad.errors import MetricsError
 
 from ..org.models import Node, Staff, Window
-from ..rollups.models import HourRollup
-from ..rollups.service import COLUMNS
-from .models import FlagRollup
-from .rollup import FLAG_COLUMNS
+from ..rollups.models import DayRollup, HourRollup, NodeDayRollup
+from ..rollups.service import COLUMNS, FLAG_COLUMNS, HOURS, TZ
 
+__all__ = ["TZ"]
 LEVEL_VALUES: dict[int, float] = {1: 0, 2: 40, 3: 60, 4: 80, 5: 100}  # server.md's default
 MIN_N = int(os.environ.get("RATEPAD_MIN_N", "30"))  # below this, values are greyed out
 PRIOR_WEIGHT = float(os.environ.get("RATEPAD_PRIOR_WEIGHT", "20"))  # shrinkage pseudo-ratings
-TZ = ZoneInfo(os.environ.get("RATEPAD_TIME_ZONE", "Asia/Shanghai"))  # reports' local time
+_SUMS = {c: Sum(c) for c in COLUMNS}
+_SUMS_HOURS = {**_SUMS, **{h: Sum(h) for h in HOURS}}
 
 
 def share(k: int, n: int) -> float:
@@ -38,18 +43,27 @@ def share(k: int, n: int) -> float:
     return metrics.csat({0: n - k, 1: k}, top=1)
 
 
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), TZ)
+
+
 @dataclass
 class Cell:
-    v: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLUMNS + FLAG_COLUMNS, 0))
+    v: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLUMNS, 0))
+    hours: list[int] = field(default_factory=lambda: [0] * 24)  # ratings per local hour
 
     def add(self, row: dict[str, Any]) -> None:
         for c in self.v:
-            if c in row:
-                self.v[c] += int(row[c] or 0)
+            self.v[c] += int(row.get(c) or 0)
+        if HOURS[0] in row:
+            for h, name in enumerate(HOURS):
+                self.hours[h] += int(row[name] or 0)
 
     def merge(self, other: Cell) -> None:
         for c, x in other.v.items():
             self.v[c] += x
+        for h, x in enumerate(other.hours):
+            self.hours[h] += x
 
     @property
     def n(self) -> int:
@@ -86,7 +100,8 @@ class Cell:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a report covers: a node's subtree, optionally one window or one staff member."""
+    """What a report covers: a node's subtree, optionally one window or one staff member, from
+    ``since`` to ``until`` (any instants; the web's periods are whole local days)."""
 
     node: Node
     since: datetime
@@ -94,13 +109,49 @@ class Scope:
     window: Window | None = None
     staff_id: str | None = None
 
-    def branch_ids(self) -> list[int]:
-        return list(
-            Node.objects.filter(path__startswith=self.node.path).values_list("pk", flat=True)
-        )
+    @cached_property
+    def paths(self) -> dict[int, str]:
+        """id → path of every node in the subtree."""
+        return dict(Node.objects.filter(path__startswith=self.node.path).values_list("pk", "path"))
 
-    def q(self, since: datetime | None = None, until: datetime | None = None) -> Q:
-        q = Q(hour__gte=since or self.since, hour__lt=until or self.until)
+    def branch_ids(self) -> list[int]:
+        return list(self.paths)
+
+    def shifted(self, since: datetime, until: datetime) -> Scope:
+        return Scope(self.node, since, until, self.window, self.staff_id)
+
+    @property
+    def whole_node(self) -> bool:
+        return self.window is None and self.staff_id is None
+
+    def parts(self) -> tuple[date, date, list[tuple[datetime, datetime]]]:
+        """Whole local days [first, end) inside the period, and the hour ranges around them
+        (hours that start in the range count)."""
+        since = self.since.astimezone(TZ)
+        until = self.until.astimezone(TZ)
+        first = since.date() if since == midnight(since.date()) else since.date() + timedelta(1)
+        end = until.date()
+        if first >= end:
+            return first, first, [(self.since, self.until)]
+        edges = []
+        if self.since < midnight(first):
+            edges.append((self.since, midnight(first)))
+        if self.until > midnight(end):
+            edges.append((midnight(end), self.until))
+        return first, end, edges
+
+    def _filter(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+        if self.window is not None:
+            qs = qs.filter(window_id=self.window.pk)
+        else:
+            qs = qs.filter(branch_id__in=self.branch_ids())
+        if self.staff_id is not None:
+            qs = qs.filter(staff_id=self.staff_id)
+        return qs
+
+    def q(self) -> Q:
+        """The scope as a filter on ``HourRollup`` rows (the alerts' and tests' view)."""
+        q = Q(hour__gte=self.since, hour__lt=self.until)
         if self.window is not None:
             q &= Q(window_id=self.window.pk)
         else:
@@ -110,22 +161,56 @@ class Scope:
         return q
 
 
-def _grouped(scope: Scope, by: str, q: Q | None = None) -> dict[Any, Cell]:
-    q = q if q is not None else scope.q()
+def _sum_rows(qs: QuerySet[Any], group: str | None, sums: dict[str, Any]) -> list[dict[str, Any]]:
+    if group is None:
+        return [qs.aggregate(**sums)]
+    return list(qs.values(group).annotate(**sums).order_by())
+
+
+def _cells(scope: Scope, by: str | None, node_ids: list[int] | None = None) -> dict[Any, Cell]:
+    """Cells of the scope grouped ``by`` None (one cell), "node" (``node_ids``' subtrees),
+    "window_id", "staff_id" or "day" (local days, with the ratings per local hour)."""
+    first, end, edges = scope.parts()
     out: dict[Any, Cell] = defaultdict(Cell)
-    for model, columns in ((HourRollup, COLUMNS), (FlagRollup, FLAG_COLUMNS)):
-        rows = model.objects.filter(q).values(by).annotate(**{c: Sum(c) for c in columns})
-        for row in rows:
-            out[row[by]].add(row)
+    sums = _SUMS_HOURS if by == "day" else _SUMS
+    if first < end:
+        if by == "node" or (scope.whole_node and by in (None, "day")):
+            ids = (node_ids or []) if by == "node" else [scope.node.pk]
+            qs: QuerySet[Any] = NodeDayRollup.objects.filter(
+                day__gte=first, day__lt=end, node_id__in=ids
+            )
+            group = "node_id" if by == "node" else by
+        else:
+            qs = scope._filter(DayRollup.objects.filter(day__gte=first, day__lt=end))
+            group = by
+        for row in _sum_rows(qs, group, sums):
+            out[row[group] if group else None].add(row)
+    kids = {pk: scope.paths[pk] for pk in node_ids or [] if pk in scope.paths}
+    for lo, hi in edges:
+        qs = scope._filter(HourRollup.objects.filter(hour__gte=_hour(lo), hour__lt=hi))
+        group = {"node": "branch_id", "day": "hour"}.get(by or "", by)
+        for row in _sum_rows(qs, group, _SUMS):
+            if by == "node":
+                path = scope.paths.get(row["branch_id"], "")
+                for pk, kid_path in kids.items():
+                    if path.startswith(kid_path):
+                        out[pk].add(row)
+            elif by == "day":
+                local = row["hour"].astimezone(TZ)
+                cell = out[local.date()]
+                cell.add(row)
+                cell.hours[local.hour] += int(row["n_all"] or 0)
+            else:
+                out[row[group] if group else None].add(row)
     return out
 
 
-def total(scope: Scope, since: datetime | None = None, until: datetime | None = None) -> Cell:
-    cell = Cell()
-    q = scope.q(since, until)
-    for model, columns in ((HourRollup, COLUMNS), (FlagRollup, FLAG_COLUMNS)):
-        cell.add(model.objects.filter(q).aggregate(**{c: Sum(c) for c in columns}))
-    return cell
+def _hour(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def total(scope: Scope) -> Cell:
+    return _cells(scope, None).get(None) or Cell()
 
 
 def children(scope: Scope) -> list[dict[str, Any]]:
@@ -135,16 +220,10 @@ def children(scope: Scope) -> list[dict[str, Any]]:
         return []
     kids = list(Node.objects.filter(parent=node).order_by("code"))
     if kids:
-        by_branch = _grouped(scope, "branch_id")
-        paths = dict(Node.objects.filter(path__startswith=node.path).values_list("pk", "path"))
-        cells: dict[int, Cell] = {k.pk: Cell() for k in kids}
-        for branch_id, cell in by_branch.items():
-            path = paths.get(branch_id, "")
-            for k in kids:
-                if path.startswith(k.path):
-                    cells[k.pk].merge(cell)
-        return [{"kind": "node", "code": k.code, "name": k.name, "cell": cells[k.pk]} for k in kids]
-    by_window = _grouped(scope, "window_id")
+        cells = _cells(scope, "node", [k.pk for k in kids])
+        return [{"kind": "node", "code": k.code, "name": k.name, "cell": cells.get(k.pk, Cell())}
+                for k in kids]  # fmt: skip
+    by_window = _cells(scope, "window_id")
     windows = Window.objects.filter(branch=node).order_by("code")
     return [
         {"kind": "window", "code": w.code, "name": w.name, "cell": by_window.get(w.pk, Cell())}
@@ -153,12 +232,35 @@ def children(scope: Scope) -> list[dict[str, Any]]:
 
 
 def staff_rows(scope: Scope) -> list[dict[str, Any]]:
-    by_staff = _grouped(scope, "staff_id")
+    by_staff = _cells(scope, "staff_id")
     names = dict(Staff.objects.filter(staff_id__in=list(by_staff)).values_list("staff_id", "name"))
     return [
         {"kind": "staff", "code": s or "-", "name": names.get(s, ""), "cell": c}
         for s, c in sorted(by_staff.items())
     ]
+
+
+def summary(
+    node: Node, since: datetime | None, until: datetime | None, staff_id: str | None = None
+) -> dict[str, Any]:
+    """The summary API's figures of ``node``'s subtree (the contract in server.md)."""
+    since = since or datetime(2000, 1, 1, tzinfo=UTC)
+    until = until or midnight(datetime.now(TZ).date() + timedelta(days=2))
+    t = total(Scope(node, since, until, staff_id=staff_id)).v
+    n = t["n"]
+    return {
+        "node": node.code,
+        "n": n,
+        "n_all": t["n_all"],
+        "counts": {str(s): t[f"s{s}"] for s in range(1, 6)},
+        "index": round(t["level_sum"] / t["level_n"], 2) if t["level_n"] else None,
+        "csat": round(share(t["top2"], n), 4) if n else None,
+        "csat_ci": [round(x, 4) for x in metrics.wilson(t["top2"], n)] if n else None,
+        "response_rate": round(share(min(t["answered"], t["prompts"]), t["prompts"]), 4)
+        if t["prompts"]
+        else None,
+        "prompts": t["prompts"],
+    }
 
 
 def ranking(rows: Iterable[dict[str, Any]], parent: Cell) -> list[dict[str, Any]]:
@@ -205,28 +307,20 @@ def funnel(rows: Iterable[dict[str, Any]], parent: Cell) -> dict[str, Any]:
     return {"p0": p["csat"], "points": points, "limits": limits}
 
 
-def by_hour(scope: Scope) -> dict[datetime, Cell]:
-    return dict(_grouped(scope, "hour"))
-
-
 def heatmap_and_flow(scope: Scope) -> dict[str, Any]:
     """Hour × weekday counts (local time), customers per hour of day, a daily series."""
-    hours = by_hour(scope)
+    daily = _cells(scope, "day")
     grid = [[0] * 24 for _ in range(7)]
     flow = [0] * 24
-    daily: dict[date, Cell] = defaultdict(Cell)
-    days: set[date] = set()
-    for hour, cell in hours.items():
-        local = hour.astimezone(TZ)
-        grid[local.weekday()][local.hour] += cell.v["n_all"]
-        flow[local.hour] += cell.v["n_all"]
-        daily[local.date()].merge(cell)
-        days.add(local.date())
-    ndays = max(1, len(days))
     series = []
-    for d in sorted(daily):
-        s = daily[d].stats()
-        series.append({"day": d.isoformat(), "n": s["n"], "index": s["index"], "csat": s["csat"]})
+    for day in sorted(daily):
+        cell = daily[day]
+        for h, x in enumerate(cell.hours):
+            grid[day.weekday()][h] += x
+            flow[h] += x
+        s = cell.stats()
+        series.append({"day": day.isoformat(), "n": s["n"], "index": s["index"], "csat": s["csat"]})
+    ndays = max(1, len(daily))
     return {
         "heatmap": [[h, wd, grid[wd][h]] for wd in range(7) for h in range(24)],
         "flow": [round(x / ndays, 2) for x in flow],
@@ -235,14 +329,14 @@ def heatmap_and_flow(scope: Scope) -> dict[str, Any]:
     }
 
 
-def compare(scope: Scope) -> dict[str, Any]:
+def compare(scope: Scope, now: Cell | None = None) -> dict[str, Any]:
     """环比 (previous period of the same length) and 同比 (same period a year earlier)."""
     span = scope.until - scope.since
-    now = total(scope)
+    now = now if now is not None else total(scope)
     out: dict[str, Any] = {}
     year = timedelta(days=365 if span < timedelta(days=365) else 366)
     for name, delta in (("previous", span), ("last_year", year)):
-        before = total(scope, scope.since - delta, scope.until - delta)
+        before = total(scope.shifted(scope.since - delta, scope.until - delta))
         row: dict[str, Any] = {
             "since": scope.since - delta,
             "until": scope.until - delta,
@@ -257,7 +351,9 @@ def compare(scope: Scope) -> dict[str, Any]:
     return out
 
 
-def staff_efficiency(scope: Scope) -> list[dict[str, Any]]:
+def staff_efficiency(
+    scope: Scope, rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Customers served (prompts) per logged-in hour and the mean time between customers, per
     staff member, from the login history and the rollups."""
     from ..ingest.models import StaffSession
@@ -280,7 +376,7 @@ def staff_efficiency(scope: Scope) -> list[dict[str, Any]]:
         if end > start:
             logged[s["staff_id"]] += (end - start).total_seconds() / 3600
     out = []
-    for row in staff_rows(scope):
+    for row in rows if rows is not None else staff_rows(scope):
         served = row["cell"].v["prompts"] or row["cell"].v["n_all"]
         hours = logged.get(row["code"], 0.0)
         out.append(

@@ -1,69 +1,104 @@
-"""Rollups: hourly counts per (window, staff member), added to in each ingest transaction.
+"""Rollups: counts per (hour, window, staff), (local day, window, staff) and (local day, node,
+shard), added to in each ingest transaction (``Deltas``), and rebuilt from the raw rows on
+demand (``rebuild``: the repair tool, and the check that incremental and rebuilt agree).
 
 Rules: a rating counts for KPIs (``n``, the per-score counts, the level sum) unless it carries
 one of ``KPI_EXCLUDED`` flags; it is kept and counted in ``n_all`` anyway. "Top two" is the top
 two levels of the keypad's own scale (score >= key_count - 1), so 3-, 4- and 5-key keypads mix.
+Days and hours of the day are local (``TZ``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from django.db import connection
-from django.db.models import Q, Sum
+from django.db import connection, transaction
 
 from ratepad.wire.codec import RatingFlags
 
 from ..org.models import Node
-from .models import HourRollup
+from .models import SHARDS
 
+TZ = ZoneInfo(os.environ.get("RATEPAD_TIME_ZONE", "Asia/Shanghai"))  # reports' local time
 # a server-side flag, above the wire's: a staff member's appeal against the rating was upheld
 APPEAL_UPHELD = 1 << 24
 KPI_EXCLUDED = RatingFlags.REPEAT | RatingFlags.MULTI_KEY | RatingFlags.STUCK_KEY | APPEAL_UPHELD
-COLUMNS = (
-    "n_all",
-    "n",
-    "s1",
-    "s2",
-    "s3",
-    "s4",
-    "s5",
-    "top2",
-    "level_n",
-    "level_sum",
-    "prompts",
-    "answered",
-)
-_UPSERT = (
-    "INSERT INTO rollups_hourrollup (hour, window_id, staff_id, branch_id, "
-    + ", ".join(COLUMNS)
-    + ") VALUES (%s, %s, %s, %s, "
-    + ", ".join(["%s"] * len(COLUMNS))
-    + ") ON CONFLICT (hour, window_id, staff_id) DO UPDATE SET "
-    + ", ".join(f"{c} = rollups_hourrollup.{c} + excluded.{c}" for c in COLUMNS)
-)
+KPI_COLUMNS = ("n_all", "n", "s1", "s2", "s3", "s4", "s5", "top2", "level_n", "level_sum",
+               "prompts", "answered")  # fmt: skip
+FLAG_COLUMNS = ("unprompted", "repeat", "multi_key", "stuck_key", "no_staff", "appeal_upheld")
+FLAG_BITS = (int(RatingFlags.UNPROMPTED), int(RatingFlags.REPEAT), int(RatingFlags.MULTI_KEY),
+             int(RatingFlags.STUCK_KEY), int(RatingFlags.NO_STAFF), APPEAL_UPHELD)  # fmt: skip
+COLUMNS = KPI_COLUMNS + FLAG_COLUMNS
+HOURS = tuple(f"h{h:02d}" for h in range(24))
+_N_ALL, _N, _TOP2, _LEVEL_N, _LEVEL_SUM, _PROMPTS, _ANSWERED = 0, 1, 7, 8, 9, 10, 11
+_FLAG0 = len(KPI_COLUMNS)
+_WIDTH = len(COLUMNS)
 
-Key = tuple[datetime, int, str]  # hour, window id, staff id
+
+def _upsert(table: str, keys: Sequence[str], columns: Sequence[str]) -> str:
+    names = (*keys, *columns)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
+        f" ON CONFLICT ({', '.join(k for k in keys if k != 'branch_id')}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+    )
+
+
+_HOUR_UPSERT = _upsert("rollups_hourrollup", ("hour", "window_id", "staff_id", "branch_id"),
+                       COLUMNS)  # fmt: skip
+_DAY_UPSERT = _upsert("rollups_dayrollup", ("day", "window_id", "staff_id", "branch_id"),
+                      COLUMNS + HOURS)  # fmt: skip
+_NODE_UPSERT = _upsert("rollups_nodedayrollup", ("node_id", "day", "shard"), COLUMNS + HOURS)
+
+HourKey = tuple[datetime, int, str]  # UTC hour, window id, staff id
+DayKey = tuple[date, int, str]  # local day, window id, staff id
+
+
+def rating_vector(score: int, key_count: int, level_value: int | None, flags: int) -> list[int]:
+    """What one rating adds to a rollup row (``COLUMNS`` order)."""
+    v = [0] * _WIDTH
+    v[_N_ALL] = 1
+    for i, bit in enumerate(FLAG_BITS):
+        if flags & bit:
+            v[_FLAG0 + i] = 1
+    if flags & KPI_EXCLUDED:
+        return v
+    v[_N] = 1
+    if 1 <= score <= 5:
+        v[_N + score] = 1
+    if score >= key_count - 1:
+        v[_TOP2] = 1
+    if level_value is not None:
+        v[_LEVEL_N] = 1
+        v[_LEVEL_SUM] = level_value
+    return v
 
 
 @dataclass
 class Deltas:
-    """What one batch adds to the rollups."""
+    """What one batch adds to the rollups; ``write`` applies it in the caller's transaction."""
 
-    rows: dict[Key, list[int]] = field(default_factory=dict)
-    branch: dict[Key, int] = field(default_factory=dict)
+    hours: dict[HourKey, list[int]] = field(default_factory=dict)
+    days: dict[DayKey, list[int]] = field(default_factory=dict)  # COLUMNS + HOURS
+    branch: dict[tuple[int, str], int] = field(default_factory=dict)  # (window, staff) → node
 
-    def _row(self, hour: datetime, window_id: int, staff_id: str, branch_id: int) -> list[int]:
-        key = (hour, window_id, staff_id)
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = [0] * len(COLUMNS)
-            self.branch[key] = branch_id
-        return row
+    def _add(
+        self, when: datetime, window_id: int, staff_id: str, branch_id: int, v: Sequence[int]
+    ) -> None:
+        self.branch[(window_id, staff_id)] = branch_id
+        hour = self.hours.setdefault((hour_of(when), window_id, staff_id), [0] * _WIDTH)
+        local = when.astimezone(TZ)
+        day = self.days.setdefault((local.date(), window_id, staff_id), [0] * (_WIDTH + 24))
+        for i, x in enumerate(v):
+            if x:
+                hour[i] += x
+                day[i] += x
+        day[_WIDTH + local.hour] += v[_N_ALL]
 
     def add_rating(
         self,
@@ -76,18 +111,28 @@ class Deltas:
         level_value: int | None,
         flags: int,
     ) -> None:
-        row = self._row(hour_of(when), window_id, staff_id, branch_id)
-        row[0] += 1
-        if flags & KPI_EXCLUDED:
-            return
-        row[1] += 1
-        if 1 <= score <= 5:
-            row[1 + score] += 1
-        if score >= key_count - 1:
-            row[7] += 1
-        if level_value is not None:
-            row[8] += 1
-            row[9] += level_value
+        self._add(when, window_id, staff_id, branch_id,
+                  rating_vector(score, key_count, level_value, flags))  # fmt: skip
+
+    def exclude_rating(
+        self,
+        when: datetime,
+        window_id: int,
+        branch_id: int,
+        staff_id: str,
+        score: int,
+        key_count: int,
+        level_value: int | None,
+        flags: int,
+    ) -> None:
+        """An upheld appeal against a stored rating (``flags`` as stored, without
+        ``APPEAL_UPHELD``): it leaves the KPIs, stays in ``n_all`` and its flag counts."""
+        v = [0] * _WIDTH
+        if not flags & KPI_EXCLUDED:
+            counted = rating_vector(score, key_count, level_value, flags)
+            v[_N:_PROMPTS] = [-x for x in counted[_N:_PROMPTS]]
+        v[_FLAG0 + FLAG_BITS.index(APPEAL_UPHELD)] = 1
+        self._add(when, window_id, staff_id, branch_id, v)
 
     def add_prompt(
         self,
@@ -98,108 +143,199 @@ class Deltas:
         prompts: int,
         answered: int,
     ) -> None:
-        row = self._row(hour_of(issued), window_id, staff_id, branch_id)
-        row[10] += prompts
-        row[11] += answered
+        v = [0] * _WIDTH
+        v[_PROMPTS], v[_ANSWERED] = prompts, answered
+        self._add(issued, window_id, staff_id, branch_id, v)
 
-    def write(self) -> None:
-        """Upsert, in key order: two batches touching the same rows lock them in the same
-        order, so concurrent ingests cannot deadlock."""
-        if not self.rows:
+    def node_rows(self) -> dict[tuple[int, date, int], list[int]]:
+        """The day rows summed per (node, day, shard) for every node above each window."""
+        above = ancestors({self.branch[(k[1], k[2])] for k in self.days})
+        out: dict[tuple[int, date, int], list[int]] = {}
+        for (day, window_id, staff_id), row in self.days.items():
+            branch_id = self.branch[(window_id, staff_id)]
+            for node_id in above.get(branch_id, [branch_id]):
+                acc = out.setdefault((node_id, day, branch_id % SHARDS), [0] * len(row))
+                for i, x in enumerate(row):
+                    acc[i] += x
+        return out
+
+    def write(self, *, nodes: bool = True) -> None:
+        """Upsert, table by table in key order: two batches touching the same rows lock them
+        in the same order, so concurrent ingests cannot deadlock. The node rows, shared with
+        other windows, come last: they are held for the shortest time before the commit."""
+        if not self.hours and not self.days:
             return
         adapt = connection.ops.adapt_datetimefield_value  # SQLite keeps datetimes as text
-        args = [
-            [adapt(key[0]), key[1], key[2], self.branch[key], *self.rows[key]]
-            for key in sorted(self.rows)
-        ]
-        with connection.cursor() as cur:
-            cur.executemany(_UPSERT, args)
+        adapt_day = connection.ops.adapt_datefield_value
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.executemany(_HOUR_UPSERT, [
+                [adapt(k[0]), k[1], k[2], self.branch[(k[1], k[2])], *self.hours[k]]
+                for k in sorted(self.hours)
+            ])  # fmt: skip
+            cur.executemany(_DAY_UPSERT, [
+                [adapt_day(k[0]), k[1], k[2], self.branch[(k[1], k[2])], *self.days[k]]
+                for k in sorted(self.days)
+            ])  # fmt: skip
+            if nodes:
+                node_rows = self.node_rows()
+                cur.executemany(_NODE_UPSERT, [
+                    [k[0], adapt_day(k[1]), k[2], *node_rows[k]] for k in sorted(node_rows)
+                ])  # fmt: skip
+
+
+def ancestors(branch_ids: Iterable[int]) -> dict[int, list[int]]:
+    """node id → the ids of the node and every node above it (from the materialised path)."""
+    # locked: a move in the organisation file (which rewrites paths) waits for this batch
+    nodes = Node.objects.select_for_update().filter(pk__in=sorted(set(branch_ids)))
+    paths = dict(nodes.values_list("pk", "path"))
+    codes = {c for p in paths.values() for c in p.strip("/").split("/") if c}
+    ids = dict(Node.objects.filter(code__in=codes).values_list("code", "pk"))
+    return {
+        pk: [ids[c] for c in path.strip("/").split("/") if c in ids] for pk, path in paths.items()
+    }
 
 
 def hour_of(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
 
 
-def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for k successes out of n (95 % by default)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+# -- rebuilding from the raw rows ----------------------------------------------------------------
+TABLES = ("rollups_hourrollup", "rollups_dayrollup", "rollups_nodedayrollup")
 
 
-def summary(
-    node: Node, since: datetime | None, until: datetime | None, staff_id: str | None = None
-) -> dict[str, Any]:
-    """The contract's summary of ``node``'s subtree from the rollups (hours that start in
-    [since, until))."""
-    q = Q(branch__path__startswith=node.path)
-    if since is not None:
-        q &= Q(hour__gte=hour_of(since))
-    if until is not None:
-        q &= Q(hour__lt=until)
-    if staff_id is not None:
-        q &= Q(staff_id=staff_id)
-    sums = HourRollup.objects.filter(q).aggregate(**{c: Sum(c) for c in COLUMNS})
-    t = {c: int(sums[c] or 0) for c in COLUMNS}
-    n = t["n"]
-    return {
-        "node": node.code,
-        "n": n,
-        "n_all": t["n_all"],
-        "counts": {str(s): t[f"s{s}"] for s in range(1, 6)},
-        "index": round(t["level_sum"] / t["level_n"], 2) if t["level_n"] else None,
-        "csat": round(t["top2"] / n, 4) if n else None,
-        "csat_ci": [round(x, 4) for x in wilson(t["top2"], n)] if n else None,
-        "response_rate": round(t["answered"] / t["prompts"], 4) if t["prompts"] else None,
-        "prompts": t["prompts"],
-    }
+def rebuild() -> None:
+    """Every rollup again from ``ingest_rating`` and ``ingest_prompt``, in one transaction."""
+    with transaction.atomic(), connection.cursor() as cur:
+        _lock(cur, TABLES)
+        for table in TABLES:
+            cur.execute(f"DELETE FROM {table}")
+        if connection.vendor == "postgresql":
+            for sql in _rebuild_pg_sql():
+                cur.execute(sql, {"tz": str(TZ)} if "%(tz)s" in sql else None)
+        else:
+            _rebuild_rows()
+        _rebuild_nodes(cur)
 
 
-def rebuild_sql() -> Sequence[str]:
-    """Statements that rebuild every rollup from the raw rows (a repair tool, and the check
-    the tests use that incremental and rebuilt rollups agree)."""
-    excluded = int(KPI_EXCLUDED)
-    return [
-        "DELETE FROM rollups_hourrollup",
-        f"""
-        INSERT INTO rollups_hourrollup (hour, window_id, staff_id, branch_id, {", ".join(COLUMNS)})
-        SELECT hour, window_id, staff_id, MIN(branch_id), SUM(n_all), SUM(n), SUM(s1), SUM(s2),
-               SUM(s3), SUM(s4), SUM(s5), SUM(top2), SUM(level_n), SUM(level_sum), SUM(prompts),
-               SUM(answered)
-        FROM (
-            SELECT {_trunc("r.time")} AS hour, r.window_id, r.staff_id, r.branch_id, 1 AS n_all,
-                   k AS n, {_if("score = 1")} AS s1, {_if("score = 2")} AS s2,
-                   {_if("score = 3")} AS s3, {_if("score = 4")} AS s4, {_if("score = 5")} AS s5,
-                   {_if("score >= key_count - 1")} AS top2,
-                   {_if("level_value IS NOT NULL")} AS level_n,
-                   CASE WHEN k = 1 THEN COALESCE(level_value, 0) ELSE 0 END AS level_sum,
-                   0 AS prompts, 0 AS answered
-            FROM (SELECT *, CASE WHEN flags & {excluded} = 0 THEN 1 ELSE 0 END AS k
-                  FROM ingest_rating WHERE window_id IS NOT NULL) AS r
-            UNION ALL
-            SELECT {_trunc("p.issued_at")}, p.window_id, p.staff_id, p.branch_id, 0, 0, 0, 0, 0,
-                   0, 0, 0, 0, 0, 1, CASE WHEN p.state = 'answered' THEN 1 ELSE 0 END
-            FROM ingest_prompt AS p WHERE p.window_id IS NOT NULL AND p.issued_at IS NOT NULL
-        ) AS x
-        GROUP BY hour, window_id, staff_id
-        """,
-    ]
+def rebuild_nodes() -> None:
+    """The node rows again from the day rows (after nodes moved in the organisation file)."""
+    with transaction.atomic(), connection.cursor() as cur:
+        _lock(cur, TABLES[2:])
+        cur.execute("DELETE FROM rollups_nodedayrollup")
+        _rebuild_nodes(cur)
 
 
-def _trunc(column: str) -> str:
+def _lock(cur: Any, tables: Sequence[str]) -> None:
+    """PostgreSQL: concurrent ingests wait (their rollup writes would be lost or doubled by a
+    rebuild); what they committed before is in the rebuild, what they add after is on top."""
     if connection.vendor == "postgresql":
-        return f"date_trunc('hour', {column})"
-    return f"strftime('%Y-%m-%d %H:00:00', {column})"
+        for table in tables:  # the order ingests write them in
+            cur.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
 
-def _if(condition: str) -> str:
-    return f"CASE WHEN k = 1 AND {condition} THEN 1 ELSE 0 END"
+def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+    """Every rollup row without its id, sorted (zero rows left out): for comparisons."""
+    from .models import DayRollup, HourRollup, NodeDayRollup
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for model, keys, columns in (
+        (HourRollup, ("hour", "window_id", "staff_id"), COLUMNS),
+        (DayRollup, ("day", "window_id", "staff_id"), COLUMNS + HOURS),
+        (NodeDayRollup, ("node_id", "day", "shard"), COLUMNS + HOURS),
+    ):
+        rows = model.objects.values_list(*keys, *columns)
+        out[model._meta.db_table] = sorted(tuple(r) for r in rows if any(r[len(keys) :]))
+    return out
 
 
-def totals() -> dict[str, int]:
-    sums = HourRollup.objects.aggregate(**{c: Sum(c) for c in COLUMNS})
-    return {c: int(sums[c] or 0) for c in COLUMNS}
+def _rebuild_rows() -> None:
+    """The hour and day rows through ``Deltas`` (any database), a chunk at a time."""
+    from ..ingest.models import Prompt, Rating
+
+    ratings = (
+        Rating.objects.filter(window_id__isnull=False)
+        .values_list(
+            "time",
+            "window_id",
+            "branch_id",
+            "staff_id",
+            "score",
+            "key_count",
+            "level_value",
+            "flags",
+        )
+        .order_by("time", "id")
+    )
+    deltas = Deltas()
+    for when, window_id, branch_id, staff_id, score, key_count, level, flags in ratings.iterator(
+        chunk_size=5000
+    ):
+        deltas.add_rating(when, window_id, branch_id or 0, staff_id, score, key_count, level,
+                          flags)  # fmt: skip
+        if len(deltas.hours) >= 5000:
+            deltas.write(nodes=False)
+            deltas = Deltas()
+    prompts = Prompt.objects.filter(window_id__isnull=False, issued_at__isnull=False)
+    for issued, window_id, branch_id, staff_id, state in prompts.values_list(
+        "issued_at", "window_id", "branch_id", "staff_id", "state"
+    ).iterator(chunk_size=5000):
+        if issued is None:
+            continue
+        deltas.add_prompt(issued, window_id, branch_id or 0, staff_id, 1, int(state == "answered"))
+        if len(deltas.hours) >= 5000:
+            deltas.write(nodes=False)
+            deltas = Deltas()
+    deltas.write(nodes=False)
+
+
+def _sum(columns: Sequence[str]) -> str:
+    return ", ".join(f"SUM({c})" for c in columns)
+
+
+def _rebuild_nodes(cur: Any) -> None:
+    """Node rows from day rows, joined to every node whose path starts the branch's path."""
+    names = ", ".join(COLUMNS + HOURS)
+    cur.execute(
+        f"INSERT INTO rollups_nodedayrollup (node_id, day, shard, {names})"
+        f" SELECT a.id, d.day, d.branch_id % {SHARDS}, {_sum(COLUMNS + HOURS)}"
+        " FROM rollups_dayrollup AS d JOIN org_node AS b ON b.id = d.branch_id"
+        " JOIN org_node AS a ON substr(b.path, 1, length(a.path)) = a.path"
+        f" GROUP BY a.id, d.day, d.branch_id % {SHARDS}"
+    )
+
+
+def _rebuild_pg_sql() -> Sequence[str]:
+    """The hour and day rows in SQL (PostgreSQL: ten million ratings in minutes)."""
+    excluded = int(KPI_EXCLUDED)
+    k = f"(flags & {excluded} = 0)::int"
+    flags = ", ".join(f"(flags & {bit} <> 0)::int AS {c}"
+                      for bit, c in zip(FLAG_BITS, FLAG_COLUMNS, strict=True))  # fmt: skip
+    local = "(r.time AT TIME ZONE %(tz)s)"
+    ratings = f"""
+        SELECT date_trunc('hour', r.time) AS hour, {local}::date AS day,
+               extract(hour FROM {local})::int AS hod, r.window_id, r.staff_id, r.branch_id,
+               1 AS n_all, {k} AS n,
+               {", ".join(f"({k} = 1 AND score = {s})::int AS s{s}" for s in range(1, 6))},
+               ({k} = 1 AND score >= key_count - 1)::int AS top2,
+               ({k} = 1 AND level_value IS NOT NULL)::int AS level_n,
+               CASE WHEN {k} = 1 THEN COALESCE(level_value, 0) ELSE 0 END AS level_sum,
+               0 AS prompts, 0 AS answered, {flags}
+        FROM ingest_rating AS r WHERE r.window_id IS NOT NULL
+        UNION ALL
+        SELECT date_trunc('hour', p.issued_at), (p.issued_at AT TIME ZONE %(tz)s)::date, -1,
+               p.window_id, p.staff_id, p.branch_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+               (p.state = 'answered')::int, 0, 0, 0, 0, 0, 0
+        FROM ingest_prompt AS p WHERE p.window_id IS NOT NULL AND p.issued_at IS NOT NULL
+    """
+    hours = ", ".join(f"SUM(CASE WHEN hod = {h} THEN n_all ELSE 0 END)" for h in range(24))
+    return [
+        f"CREATE TEMPORARY TABLE rollup_source ON COMMIT DROP AS {ratings}",
+        f"""INSERT INTO rollups_hourrollup (hour, window_id, staff_id, branch_id,
+                                           {", ".join(COLUMNS)})
+            SELECT hour, window_id, staff_id, MIN(branch_id), {_sum(COLUMNS)}
+            FROM rollup_source GROUP BY hour, window_id, staff_id""",
+        f"""INSERT INTO rollups_dayrollup (day, window_id, staff_id, branch_id,
+                                          {", ".join(COLUMNS + HOURS)})
+            SELECT day, window_id, staff_id, MIN(branch_id), {_sum(COLUMNS)}, {hours}
+            FROM rollup_source GROUP BY day, window_id, staff_id""",
+    ]

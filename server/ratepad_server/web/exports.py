@@ -36,8 +36,9 @@ def report_table(request: HttpRequest, code: str) -> tuple[str, list[list[Any]]]
     units: list[tuple[str, dict[str, Any]]] = [
         ("total", {"code": node.code, "name": node.name, "cell": parent})
     ]
-    ranked = {r["code"]: r for r in reports.ranking(kids + reports.staff_rows(scope), parent)}
-    units += [(r["kind"], r) for r in kids] + [("staff", r) for r in reports.staff_rows(scope)]
+    staff = reports.staff_rows(scope)
+    ranked = {r["code"]: r for r in reports.ranking(kids + staff, parent)}
+    units += [(r["kind"], r) for r in kids] + [("staff", r) for r in staff]
     for level, u in units:
         s = u["cell"].stats()
         ci = s["csat_ci"] or (None, None)
@@ -148,10 +149,11 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
     title = ParagraphStyle("t", fontName=font, fontSize=16, leading=22)
     body = ParagraphStyle("b", fontName=font, fontSize=9, leading=13)
     node = scope.node
-    total = reports.total(scope).stats()
+    parent = reports.total(scope)
+    total = parent.stats()
     kids = reports.children(scope) or reports.staff_rows(scope)
     time_data = reports.heatmap_and_flow(scope)
-    cmp = reports.compare(scope)
+    cmp = reports.compare(scope, parent)
 
     def pct(x: float | None) -> str:
         return "–" if x is None else f"{x * 100:.1f}%"

@@ -20,8 +20,7 @@ from ..alerts.models import Alert, Appeal, Comment, Notification, Rule
 from ..audit.log import record
 from ..ingest.models import Rating
 from ..org.models import Node, Role
-from ..reports import rollup as flag_rollup
-from ..rollups.service import APPEAL_UPHELD, KPI_EXCLUDED, Deltas
+from ..rollups.service import APPEAL_UPHELD, Deltas
 from .access import ACTORS, ADMINS, ALL, READERS, check_path, get_role, roles, scoped_node, user_of
 
 
@@ -240,10 +239,8 @@ def _exclude(serial: str, seq: int, when: datetime) -> None:
     if r is None or r.window_id is None or r.flags & APPEAL_UPHELD:
         return
     Rating.objects.filter(id=r.id, time=r.time).update(flags=r.flags | APPEAL_UPHELD)
-    if r.flags & KPI_EXCLUDED:
-        return  # it did not count anyway
     deltas = Deltas()
-    deltas.add_rating(
+    deltas.exclude_rating(
         r.time,
         r.window_id,
         r.branch_id or 0,
@@ -253,10 +250,7 @@ def _exclude(serial: str, seq: int, when: datetime) -> None:
         r.level_value,
         r.flags,
     )
-    for row in deltas.rows.values():
-        row[:] = [0] + [-x for x in row[1:]]  # n_all keeps it
     deltas.write()
-    flag_rollup.add_upheld(r.time, r.window_id, r.staff_id, r.branch_id or 0, 1)
 
 
 # -- notifications -------------------------------------------------------------------------------

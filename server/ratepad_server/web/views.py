@@ -131,8 +131,8 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
         "node": node, "period": period, "scope": scope, "crumbs": _breadcrumbs(request, node),
         "total": parent.stats(), "rows": [_row(r) for r in kids],
         "staff": [_row(r) for r in staff],
-        "ranking": ranked, "compare": reports.compare(scope),
-        "efficiency": reports.staff_efficiency(scope) if at_branch else [],
+        "ranking": ranked, "compare": reports.compare(scope, parent),
+        "efficiency": reports.staff_efficiency(scope, staff or None) if at_branch else [],
         "min_n": reports.MIN_N,
         "chart": {
             "heatmap": time_data["heatmap"], "flow": time_data["flow"],
@@ -143,8 +143,16 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
 
 
 # -- the live wall -------------------------------------------------------------------------------
+SILENT = timedelta(minutes=3)  # three missed agent heartbeats: the keypad counts as offline
+
+
 def _window_state(device: Device | None, now: datetime) -> str:
-    if device is None or not device.connected or now - device.updated_at > timedelta(minutes=10):
+    if device is None or not device.connected:
+        return "offline"
+    heard = device.updated_at  # the agent's clock; its last upload is the server's
+    if device.agent is not None and device.agent.last_upload_at is not None:
+        heard = device.agent.last_upload_at
+    if now - heard > SILENT:
         return "offline"
     return "prompted" if device.state == "prompted" else "online"
 
@@ -156,7 +164,8 @@ def live(request: HttpRequest, code: str) -> HttpResponse:
     branch_ids = list(Node.objects.filter(path__startswith=node.path).values_list("pk", flat=True))
     windows = list(Window.objects.filter(branch_id__in=branch_ids).select_related("branch")
                    .order_by("code"))  # fmt: skip
-    devices = {d.window_id: d for d in Device.objects.filter(branch_id__in=branch_ids)}
+    devices = {d.window_id: d for d in Device.objects.filter(branch_id__in=branch_ids)
+               .select_related("agent")}  # fmt: skip
     names = dict(Staff.objects.filter(branch_id__in=branch_ids).values_list("staff_id", "name"))
     now = timezone.now()
     latest = list(Rating.objects.filter(branch_id__in=branch_ids, window__isnull=False)
