@@ -25,14 +25,16 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(username: str, password: str) -> str | None:
-    user = authenticate(username=username, password=password)
+def issue_token(username: str, password: str, request: HttpRequest | None = None) -> str | None:
+    """A new token, or None for wrong credentials (a failed login, counted by the throttle).
+    Expired tokens are deleted on the way."""
+    user = authenticate(request, username=username, password=password)
     if user is None or not Role.objects.filter(user=user).exists():
         return None
+    now = timezone.now()
+    ApiToken.objects.filter(expires_at__lte=now).delete()
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(
-        token_hash=_hash(token), user=user, expires_at=timezone.now() + TOKEN_LIFETIME
-    )
+    ApiToken.objects.create(token_hash=_hash(token), user=user, expires_at=now + TOKEN_LIFETIME)
     return token
 
 

@@ -3,11 +3,13 @@ auth signals (connected in ``AuditConfig.ready``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
+from django.utils import timezone
 
 from .models import AuditEntry
 
@@ -47,3 +49,23 @@ def record(
         },
         ip=client_ip(request),
     )
+
+
+THROTTLE_FAILURES = 5  # per user name
+THROTTLE_IP_FAILURES = 20  # per address (many users behind one proxy share it)
+THROTTLE_WINDOW = timedelta(minutes=15)
+
+
+def throttled(request: HttpRequest, username: str) -> bool:
+    """True after 5 failed logins for ``username`` in 15 minutes, or 20 from the request's
+    address: the web login and the API's token call both refuse then (recorded)."""
+    failures = AuditEntry.objects.filter(
+        action="login.failed", at__gte=timezone.now() - THROTTLE_WINDOW
+    )
+    ip = client_ip(request)
+    by_user = failures.filter(username=username).count() if username else 0
+    by_ip = failures.filter(ip=ip).count() if ip else 0
+    if by_user >= THROTTLE_FAILURES or by_ip >= THROTTLE_IP_FAILURES:
+        record(request, "login.throttled", username=username)
+        return True
+    return False

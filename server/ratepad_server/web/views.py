@@ -28,7 +28,7 @@ from ratepad.surveys import parse_scores_csv, survey_report
 from ratepad.wire.codec import RatingFlags
 
 from ..alerts.models import Alert, Appeal
-from ..audit.log import record
+from ..audit.log import record, throttled
 from ..audit.models import AuditEntry
 from ..ingest.models import Device, Rating
 from ..live.feed import feed
@@ -38,9 +38,6 @@ from ..rollups.service import APPEAL_UPHELD
 from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
 from .period import Period, parse_period
 
-THROTTLE_FAILURES = 5  # per user name
-THROTTLE_IP_FAILURES = 20  # per address (many users behind one proxy share it)
-THROTTLE_WINDOW = timedelta(minutes=15)
 _FLAG_NAMES = [(int(f), (f.name or "").lower()) for f in RatingFlags] + [
     (APPEAL_UPHELD, "appeal_upheld")
 ]
@@ -55,14 +52,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        since = timezone.now() - THROTTLE_WINDOW
-        username = str(request.POST.get("username", ""))[:150]
-        failures = AuditEntry.objects.filter(action="login.failed", at__gte=since)
-        ip = request.META.get("REMOTE_ADDR")
-        by_user = failures.filter(username=username).count() if username else 0
-        by_ip = failures.filter(ip=ip).count() if ip else 0
-        if by_user >= THROTTLE_FAILURES or by_ip >= THROTTLE_IP_FAILURES:
-            record(request, "login.throttled", username=username)
+        if throttled(request, str(request.POST.get("username", ""))[:150]):
             form = self.get_form()
             return render(request, self.template_name,
                           {"form": form, "throttled": True}, status=429)  # fmt: skip

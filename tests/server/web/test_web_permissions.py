@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from serverlib import Server, Site
-from webclient import WebClient, logged_in
+from serverlib import Server, Site, call
+from webclient import PASSWORDS, WebClient, logged_in
 from webdata import rating, upload
 
 CALLERS = ["anonymous", "hq-admin", "bj-manager", "bj-viewer", "sh-manager", "bj001-admin",
@@ -151,3 +151,23 @@ def test_login_is_throttled_and_audited(site: Site, server: Server) -> None:
     assert status == 200
     text = body.decode()
     assert text.count("login.failed") == 5 and "login.throttled" in text
+
+
+def test_api_token_is_throttled_like_the_login(site: Site, server: Server) -> None:
+    """Guessing passwords through ``POST /api/v1/auth/token`` counts against the same limit as
+    the web's login form: after 5 failures, 429 (JSON) even with the right password; the web
+    login of that user is refused too; another user is not affected."""
+    for _ in range(5):
+        status, body = call(server.url, "/api/v1/auth/token", None,
+                            {"username": "bj-viewer", "password": "wrong"})  # fmt: skip
+        assert status == 401 and set(body) == {"detail"}
+    status, body = call(server.url, "/api/v1/auth/token", None,
+                        {"username": "bj-viewer", "password": PASSWORDS["bj-viewer"]})  # fmt: skip
+    assert status == 429 and "detail" in body
+    assert WebClient(server.url).login("bj-viewer") == 429
+    manager = {"username": "bj-manager", "password": PASSWORDS["bj-manager"]}
+    status, body = call(server.url, "/api/v1/auth/token", None, manager)
+    assert status == 200 and body["token"].startswith("rpt_")
+    admin = logged_in(server.url, "hq-admin")
+    text = admin.get("/audit/")[1].decode()
+    assert text.count("login.failed") == 5 and "127.0.0.1" in text
