@@ -217,3 +217,48 @@ def test_a_store_from_before_uploads_gains_its_outbox(site: Site, tmp_path: Path
         assert [(r["serial"], r["score"]) for r in got["ratings"]] == [("K1", 5)]
     finally:
         server.close()
+
+
+def test_an_item_the_server_refuses_does_not_block_the_rest(site: Site, tmp_path: Path) -> None:
+    """One rating the server answers 422 for (a key count it does not accept, written by a
+    newer firmware, say) is found by sending the batch in halves, kept in the store's
+    ``upload_rejected`` and listed by ``ratepad export --rejected``; every other rating and the
+    device state go through, and the agent's outbox is empty afterwards."""
+    import sqlite3
+
+    db = tmp_path / "agent.db"
+    Store(db).close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    for seq in range(1, 10):
+        keys = 12 if seq == 6 else 5  # the server takes 1..9 keys
+        conn.execute(
+            "INSERT INTO ratings (serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact,"
+            " score, key_count, level, level_value, staff_id, prompt_id, flags, flag_names,"
+            " received_at_ms) VALUES ('K1', ?, 1, 0, ?, 1, 4, ?, 'good', 80, 'S001', 0, 0, '',"
+            " 0)",
+            (seq, 1_796_000_000_000 + seq * 1000, keys),
+        )
+    conn.execute(
+        "INSERT INTO devices (serial, url, connected, updated_at_ms)"
+        " VALUES ('K1', 'sim://K1', 1, 1796000000000)"
+    )
+    conn.close()
+    server = site.server()
+    try:
+        uploader = Uploader(db, UploadConfig(server.url, site.keys["BJ-001"]))
+        assert uploader.drain(30), uploader.last_error
+        assert uploader.rejected == 1 and uploader.pending() == 0
+        uploader.stop()
+        got = call(server.url, "/api/v1/ratings?node=BJ-001&limit=100", site.tokens["hq-admin"])[1]
+        assert sorted(r["journal_seq"] for r in got["ratings"]) == [1, 2, 3, 4, 5, 7, 8, 9]
+        devices = call(server.url, "/api/v1/devices?node=BJ-001", site.tokens["hq-admin"])[1]
+        assert "K1" in str(devices)
+    finally:
+        server.close()
+    out = subprocess.run(
+        [sys.executable, "-m", "ratepad", "export", "--rejected", "--json", "--db", str(db)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1 and '"journal_seq": 6' in lines[0] and "422" in lines[0]

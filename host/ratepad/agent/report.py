@@ -14,6 +14,7 @@ __all__ = [
     "EXPORT_FIELDS",
     "QUARANTINE_FIELDS",
     "export_quarantine",
+    "export_rejected",
     "export_store",
     "rating_line",
     "summary_lines",
@@ -117,6 +118,28 @@ def write_export(rows: Iterable[StoredRating], fmt: str, out: TextIO) -> int:
 
 def export_store(store: Store, fmt: str, out: TextIO, serial: str | None = None) -> int:
     return write_export(store.iter_ratings(0, None, serial), fmt, out)
+
+
+REJECTED_FIELDS = ("id", "kind", "error", "rejected_at_ms", "item")
+
+
+def export_rejected(store: Store, fmt: str, out: TextIO) -> int:
+    """Write what the server refused for good: ``json`` (one object per line), ``csv`` (the
+    item as JSON text) or ``text``."""
+    rows = store.rejected()
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(REJECTED_FIELDS)
+        for r in rows:
+            writer.writerow([*(r[k] for k in REJECTED_FIELDS[:4]), json.dumps(r["item"])])
+        return len(rows)
+    for r in rows:
+        if fmt == "json":
+            out.write(json.dumps({k: r[k] for k in REJECTED_FIELDS}, ensure_ascii=False) + "\n")
+        else:
+            out.write(f"#{r['id']:<6} {r['kind']:<8} {r['error']}\n        "
+                      f"{json.dumps(r['item'], ensure_ascii=False)}\n")  # fmt: skip
+    return len(rows)
 
 
 QUARANTINE_FIELDS = ("id", "serial", "journal_seq", "received_at_ms", "reason", "frame", "message")

@@ -171,6 +171,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         END;
         """,
     ),
+    (
+        # items the server refused for good (422: it cannot take them, e.g. a newer agent's
+        # field an older server rejects): kept here, whole, so that the rest of the outbox
+        # moves on and nothing is lost (``ratepad export --rejected``)
+        4,
+        """
+        CREATE TABLE upload_rejected (
+            id             INTEGER PRIMARY KEY,
+            kind           TEXT    NOT NULL,
+            item           TEXT    NOT NULL,
+            error          TEXT    NOT NULL,
+            rejected_at_ms INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -541,6 +541,18 @@ class Store:
         )
         return Quarantined(cur.lastrowid if cur.rowcount == 1 else None, reason)
 
+    def rejected(self) -> list[dict[str, Any]]:
+        """Items the server refused for good (``upload_rejected``), oldest first, ``item``
+        decoded."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                "SELECT id, kind, item, error, rejected_at_ms FROM upload_rejected ORDER BY id"
+            ).fetchall()
+        return [
+            {"id": i, "kind": k, "item": json.loads(item), "error": e, "rejected_at_ms": at}
+            for i, k, item, e, at in rows
+        ]
+
     def quarantined(self) -> list[dict[str, Any]]:
         """The quarantine table, oldest first (``frame`` as hex)."""
         with self._reader() as conn:

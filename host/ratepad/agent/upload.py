@@ -50,13 +50,18 @@ RATING_FIELDS = (
 class UploadError(RatepadError):
     """A batch was not committed by the server (network, server down, refused)."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: str, *, refused: bool = False, status: int = 0) -> None:
         super().__init__(message)
         self.refused = refused  # the server said no (bad key, bad batch): retrying slowly
+        self.status = status  # the HTTP status, 0 if there was no answer
 
 
 def _quiet(_: str) -> None:
     pass
+
+
+SPLIT_ON = (413, 422)  # the server cannot take something in the batch: send it in halves
+KINDS = {"prompt": "prompts", "session": "sessions", "device": "devices"}
 
 
 @dataclass
@@ -66,6 +71,28 @@ class Batch:
     last_rating_id: int | None = None
     outbox: list[tuple[str, str, int]] = field(default_factory=list)  # kind, key, seq
     body: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rating_ids: list[int] = field(default_factory=list)  # of body["ratings"], in order
+    items: list[tuple[str, str, int, dict[str, Any] | None]] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        ratings: list[tuple[int, dict[str, Any]]],
+        items: list[tuple[str, str, int, dict[str, Any] | None]],
+    ) -> Batch:
+        batch = cls(
+            last_rating_id=ratings[-1][0] if ratings else None,
+            outbox=[(k, key, seq) for k, key, seq, _ in items],
+            rating_ids=[i for i, _ in ratings],
+            items=items,
+        )
+        batch.body["ratings"] = [r for _, r in ratings]
+        for name in KINDS.values():
+            batch.body[name] = []
+        for kind, _, _, item in items:
+            if item is not None:
+                batch.body[KINDS[kind]].append(item)
+        return batch
 
     @property
     def empty(self) -> bool:
@@ -74,6 +101,22 @@ class Batch:
     @property
     def size(self) -> int:
         return sum(len(v) for v in self.body.values())
+
+    def halves(self) -> list[Batch] | None:
+        """Smaller batches carrying the same items in the same order (ratings first), or None
+        if this one carries a single item."""
+        ratings = list(zip(self.rating_ids, self.body.get("ratings", []), strict=True))
+        if len(ratings) + len(self.items) <= 1:
+            return None
+        out = []
+        r_mid, o_mid = (len(ratings) + 1) // 2, (len(self.items) + 1) // 2
+        for part in (ratings[:r_mid], ratings[r_mid:]):
+            if part:
+                out.append(Batch.of(part, []))
+        for items in (self.items[:o_mid], self.items[o_mid:]):
+            if items:
+                out.append(Batch.of([], items))
+        return out
 
 
 class Uploader:
@@ -117,12 +160,12 @@ class Uploader:
         self.committed_at: dict[tuple[str, int], float] = {}  # filled if track_commits
         self.track_commits = False
         self.heartbeats = 0
+        self.rejected = 0
         self._last_sent = -float("inf")  # the first idle moment announces the agent
 
     # -- reading the outbox -------------------------------------------------------------------
     def next_batch(self) -> Batch:
         c = self._conn
-        batch = Batch()
         row = c.execute("SELECT last_id FROM upload_cursor WHERE stream = 'ratings'").fetchone()
         cursor = int(row[0]) if row else 0
         ratings = []
@@ -130,38 +173,17 @@ class Uploader:
             f"SELECT {RATING_FIELDS} FROM ratings WHERE id > ? ORDER BY id LIMIT ?",
             (cursor, self.config.batch),
         ):
-            batch.last_rating_id = int(r[0])
-            ratings.append(
-                {
-                    "serial": r[1],
-                    "journal_seq": r[2],
-                    "boot_id": r[3],
-                    "uptime_ms": r[4],
-                    "time_ms": r[5],
-                    "time_exact": bool(r[6]),
-                    "score": r[7],
-                    "key_count": r[8],
-                    "level_value": r[9],
-                    "staff_id": r[10],
-                    "prompt_id": r[11],
-                    "flags": r[12],
-                }
-            )
-        batch.body["ratings"] = ratings
-        prompts: list[dict[str, Any]] = []
-        sessions: list[dict[str, Any]] = []
-        devices: list[dict[str, Any]] = []
+            ratings.append((int(r[0]), {
+                "serial": r[1], "journal_seq": r[2], "boot_id": r[3], "uptime_ms": r[4],
+                "time_ms": r[5], "time_exact": bool(r[6]), "score": r[7], "key_count": r[8],
+                "level_value": r[9], "staff_id": r[10], "prompt_id": r[11], "flags": r[12],
+            }))  # fmt: skip
         queued = c.execute(
             "SELECT kind, key, seq FROM outbox ORDER BY seq LIMIT ?", (self.config.batch,)
         ).fetchall()
-        for kind, key, seq in queued:
-            item = self._outbox_item(kind, key)
-            batch.outbox.append((kind, key, seq))
-            if item is None:
-                continue  # nothing to send (cannot happen with the triggers; cleared anyway)
-            {"prompt": prompts, "session": sessions, "device": devices}[kind].append(item)
-        batch.body.update(prompts=prompts, sessions=sessions, devices=devices)
-        return batch
+        # an item may be gone (cannot happen with the triggers): its outbox row is cleared
+        items = [(kind, key, seq, self._outbox_item(kind, key)) for kind, key, seq in queued]
+        return Batch.of(ratings, items)
 
     def _outbox_item(self, kind: str, key: str) -> dict[str, Any] | None:
         c = self._conn
@@ -205,12 +227,22 @@ class Uploader:
         ).fetchone()[0]
         return int(ratings) + int(c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
-    def mark_uploaded(self, batch: Batch) -> None:
+    def mark_uploaded(self, batch: Batch, rejected: str | None = None) -> None:
         """After the server's commit answer: the cursor moves on, the sent outbox rows go
-        (unless they changed since: a newer version is sent next time)."""
+        (unless they changed since: a newer version is sent next time). ``rejected``: the
+        server refuses the batch's one item for good; it is kept in ``upload_rejected``."""
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
+            if rejected is not None:
+                kind = "rating" if batch.rating_ids else batch.items[0][0]
+                item: Any = batch.body["ratings"][0] if batch.rating_ids else batch.items[0][3]
+                c.execute(
+                    "INSERT INTO upload_rejected (kind, item, error, rejected_at_ms)"
+                    " VALUES (?, ?, ?, ?)",
+                    (kind, json.dumps(item, ensure_ascii=False), rejected[:1000],
+                     int(time.time() * 1000)),
+                )  # fmt: skip
             if batch.last_rating_id is not None:
                 c.execute(
                     "INSERT INTO upload_cursor VALUES ('ratings', ?) ON CONFLICT (stream)"
@@ -270,7 +302,9 @@ class Uploader:
         detail = answer.get("detail") if isinstance(answer, dict) else None
         refused = response.status in (400, 401, 403, 413, 422)
         raise UploadError(
-            f"server answered {response.status}: {detail or data[:200]!r}", refused=refused
+            f"server answered {response.status}: {detail or data[:200]!r}",
+            refused=refused,
+            status=response.status,
         )
 
     def upload_once(self) -> int:
@@ -282,9 +316,30 @@ class Uploader:
                 self._last_sent = time.monotonic()
                 self.heartbeats += 1
             return 0
-        if not batch.empty:
-            self.send(batch)
-            self._last_sent = time.monotonic()
+        self._send_or_split(batch)
+        return batch.size
+
+    def _send_or_split(self, batch: Batch) -> None:
+        """Send and mark uploaded; if the server cannot take something in it (413, 422), send
+        it in halves, down to the one item it refuses, which is kept in ``upload_rejected``
+        so that everything after it still goes."""
+        try:
+            if not batch.empty:
+                self.send(batch)
+                self._last_sent = time.monotonic()
+        except UploadError as exc:
+            if exc.status not in SPLIT_ON:
+                raise
+            parts = batch.halves()
+            if parts is not None:
+                for part in parts:
+                    self._send_or_split(part)
+                return
+            self.mark_uploaded(batch, rejected=str(exc))
+            self.rejected += 1
+            self.log(f"upload: the server refuses an item for good: {exc}; kept in the store "
+                     "(ratepad export --rejected)")  # fmt: skip
+            return
         self.mark_uploaded(batch)
         self.batches += 1
         self.ratings += len(batch.body["ratings"])
@@ -292,7 +347,6 @@ class Uploader:
             now = time.monotonic()
             for r in batch.body["ratings"]:
                 self.committed_at.setdefault((r["serial"], r["journal_seq"]), now)
-        return batch.size
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Upload until nothing is pending (in this thread); False if ``timeout`` ran out."""

@@ -98,13 +98,15 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..agent import Store, StoreError
-    from ..agent.report import export_quarantine, export_store
+    from ..agent.report import export_quarantine, export_rejected, export_store
 
     db = _agent_config(args).db
     fmt = "csv" if args.csv else "json" if args.json else "text"
     try:
         with Store(db, read_only=True) as store:
-            if args.quarantine:
+            if args.rejected:
+                export_rejected(store, fmt, sys.stdout)
+            elif args.quarantine:
                 export_quarantine(store, fmt, sys.stdout, args.serial)
             else:
                 export_store(store, fmt, sys.stdout, args.serial)
@@ -179,17 +181,24 @@ def register(sub: Any) -> None:
         description="Print every rating in the agent's store, oldest first: one readable line "
         "each, one JSON object per line (--json), or CSV with a header (--csv). --quarantine: "
         "the ratings that could not be stored as ratings, each with its reason and its frame "
-        "(hex, for `ratepad decode --hex`).",
+        "(hex, for `ratepad decode --hex`). --rejected: what the server refused for good "
+        "(kept so that the rest of the upload goes on).",
     )
     p.add_argument("--db", type=Path, metavar="PATH", help="SQLite store (default ratepad.db)")
     p.add_argument("--config", type=Path, metavar="FILE", help="take the store from this config")
     p.add_argument(
         "--serial", type=utf8_text(16, "serial"), metavar="SN", help="only this keypad's ratings"
     )
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
         "--quarantine",
         action="store_true",
         help="the ratings kept in quarantine (not storable as ratings) instead",
+    )
+    which.add_argument(
+        "--rejected",
+        action="store_true",
+        help="the items the server refused for good (HTTP 422) instead",
     )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object per line")
