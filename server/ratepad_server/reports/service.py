@@ -140,7 +140,8 @@ class Scope:
             edges.append((midnight(end), self.until))
         return first, end, edges
 
-    def _filter(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+    def filter(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+        """Rows (with ``window_id``, ``branch_id``, ``staff_id``) of the scope's units."""
         if self.window is not None:
             qs = qs.filter(window_id=self.window.pk)
         else:
@@ -148,17 +149,6 @@ class Scope:
         if self.staff_id is not None:
             qs = qs.filter(staff_id=self.staff_id)
         return qs
-
-    def q(self) -> Q:
-        """The scope as a filter on ``HourRollup`` rows (the alerts' and tests' view)."""
-        q = Q(hour__gte=self.since, hour__lt=self.until)
-        if self.window is not None:
-            q &= Q(window_id=self.window.pk)
-        else:
-            q &= Q(branch_id__in=self.branch_ids())
-        if self.staff_id is not None:
-            q &= Q(staff_id=self.staff_id)
-        return q
 
 
 def _sum_rows(qs: QuerySet[Any], group: str | None, sums: dict[str, Any]) -> list[dict[str, Any]]:
@@ -181,13 +171,13 @@ def _cells(scope: Scope, by: str | None, node_ids: list[int] | None = None) -> d
             )
             group = "node_id" if by == "node" else by
         else:
-            qs = scope._filter(DayRollup.objects.filter(day__gte=first, day__lt=end))
+            qs = scope.filter(DayRollup.objects.filter(day__gte=first, day__lt=end))
             group = by
         for row in _sum_rows(qs, group, sums):
             out[row[group] if group else None].add(row)
     kids = {pk: scope.paths[pk] for pk in node_ids or [] if pk in scope.paths}
     for lo, hi in edges:
-        qs = scope._filter(HourRollup.objects.filter(hour__gte=_hour(lo), hour__lt=hi))
+        qs = scope.filter(HourRollup.objects.filter(hour__gte=_hour(lo), hour__lt=hi))
         group = {"node": "branch_id", "day": "hour"}.get(by or "", by)
         for row in _sum_rows(qs, group, _SUMS):
             if by == "node":
@@ -362,12 +352,7 @@ def staff_efficiency(
         Q(ended_at__isnull=True) | Q(ended_at__gt=scope.since),
         started_at__lt=scope.until,
     )
-    if scope.window is not None:
-        sessions = sessions.filter(window_id=scope.window.pk)
-    else:
-        sessions = sessions.filter(branch_id__in=scope.branch_ids())
-    if scope.staff_id is not None:
-        sessions = sessions.filter(staff_id=scope.staff_id)
+    sessions = scope.filter(sessions)
     logged: dict[str, float] = defaultdict(float)
     end_cap = min(scope.until, datetime.now(TZ))
     for s in sessions.values("staff_id", "started_at", "ended_at"):

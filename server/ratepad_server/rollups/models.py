@@ -81,8 +81,9 @@ class Hours(Counts):
         abstract = True
 
 
-class HourRollup(Counts):
-    hour = models.DateTimeField()
+class WindowStaff(models.Model):
+    """The unit of the window rollups: a window, a staff member, and the window's node."""
+
     window = models.ForeignKey(
         Window, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
@@ -92,21 +93,21 @@ class HourRollup(Counts):
     )
 
     class Meta:
+        abstract = True
+
+
+class HourRollup(Counts, WindowStaff):
+    hour = models.DateTimeField()
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(fields=["hour", "window", "staff_id"], name="rollup_key")
         ]
         indexes = [models.Index(fields=["branch", "hour"])]
 
 
-class DayRollup(Hours):
+class DayRollup(Hours, WindowStaff):
     day = models.DateField()
-    window = models.ForeignKey(
-        Window, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    staff_id = models.CharField(max_length=64)
-    branch = models.ForeignKey(
-        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
 
     class Meta:
         constraints = [

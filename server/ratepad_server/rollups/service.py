@@ -110,28 +110,17 @@ class Deltas:
         key_count: int,
         level_value: int | None,
         flags: int,
+        *,
+        exclude: bool = False,
     ) -> None:
-        self._add(when, window_id, staff_id, branch_id,
-                  rating_vector(score, key_count, level_value, flags))  # fmt: skip
-
-    def exclude_rating(
-        self,
-        when: datetime,
-        window_id: int,
-        branch_id: int,
-        staff_id: str,
-        score: int,
-        key_count: int,
-        level_value: int | None,
-        flags: int,
-    ) -> None:
-        """An upheld appeal against a stored rating (``flags`` as stored, without
-        ``APPEAL_UPHELD``): it leaves the KPIs, stays in ``n_all`` and its flag counts."""
-        v = [0] * _WIDTH
-        if not flags & KPI_EXCLUDED:
-            counted = rating_vector(score, key_count, level_value, flags)
-            v[_N:_PROMPTS] = [-x for x in counted[_N:_PROMPTS]]
-        v[_FLAG0 + FLAG_BITS.index(APPEAL_UPHELD)] = 1
+        """A new rating; ``exclude``: an upheld appeal against this stored one (``flags`` as
+        stored, without ``APPEAL_UPHELD``), which leaves the KPIs and stays in ``n_all``."""
+        v = rating_vector(score, key_count, level_value, flags)
+        if exclude:
+            kpi = v[_N:_PROMPTS] if not flags & KPI_EXCLUDED else [0] * (_PROMPTS - _N)
+            v = [0] * _WIDTH
+            v[_N:_PROMPTS] = [-x for x in kpi]
+            v[_FLAG0 + FLAG_BITS.index(APPEAL_UPHELD)] = 1
         self._add(when, window_id, staff_id, branch_id, v)
 
     def add_prompt(

@@ -240,7 +240,7 @@ def _exclude(serial: str, seq: int, when: datetime) -> None:
         return
     Rating.objects.filter(id=r.id, time=r.time).update(flags=r.flags | APPEAL_UPHELD)
     deltas = Deltas()
-    deltas.exclude_rating(
+    deltas.add_rating(
         r.time,
         r.window_id,
         r.branch_id or 0,
@@ -249,6 +249,7 @@ def _exclude(serial: str, seq: int, when: datetime) -> None:
         r.key_count,
         r.level_value,
         r.flags,
+        exclude=True,
     )
     deltas.write()
 
