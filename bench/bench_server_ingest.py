@@ -281,6 +281,8 @@ def main() -> None:
         )
         print("   target                         10,000 ratings/s")
 
+        if args.presses <= 0:
+            return
         print(
             f"\n2. press -> committed at the server ({args.presses} presses, 4 sim keypads, "
             "a real agent)"

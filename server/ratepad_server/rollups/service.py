@@ -27,7 +27,9 @@ from .models import SHARDS
 TZ = ZoneInfo(os.environ.get("RATEPAD_TIME_ZONE", "Asia/Shanghai"))  # reports' local time
 # a server-side flag, above the wire's: a staff member's appeal against the rating was upheld
 APPEAL_UPHELD = 1 << 24
-KPI_EXCLUDED = RatingFlags.REPEAT | RatingFlags.MULTI_KEY | RatingFlags.STUCK_KEY | APPEAL_UPHELD
+KPI_EXCLUDED = (
+    int(RatingFlags.REPEAT | RatingFlags.MULTI_KEY | RatingFlags.STUCK_KEY) | APPEAL_UPHELD
+)
 KPI_COLUMNS = ("n_all", "n", "s1", "s2", "s3", "s4", "s5", "top2", "level_n", "level_sum",
                "prompts", "answered")  # fmt: skip
 FLAG_COLUMNS = ("unprompted", "repeat", "multi_key", "stuck_key", "no_staff", "appeal_upheld")
@@ -40,20 +42,37 @@ _FLAG0 = len(KPI_COLUMNS)
 _WIDTH = len(COLUMNS)
 
 
-def _upsert(table: str, keys: Sequence[str], columns: Sequence[str]) -> str:
-    names = (*keys, *columns)
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
-        f" ON CONFLICT ({', '.join(k for k in keys if k != 'branch_id')}) DO UPDATE SET "
-        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
-    )
+@dataclass(frozen=True)
+class Upsert:
+    """``INSERT … VALUES (…), (…) ON CONFLICT … DO UPDATE SET c = c + excluded.c``: one
+    statement for many rows (rows are locked in the order given)."""
+
+    table: str
+    keys: tuple[str, ...]
+    columns: tuple[str, ...]
+    chunk: int = 200  # rows per statement (SQLite: at most 32 766 parameters)
+
+    def run(self, cur: Any, rows: Sequence[Sequence[Any]]) -> None:
+        names = (*self.keys, *self.columns)
+        one = "(" + ", ".join(["%s"] * len(names)) + ")"
+        tail = (
+            f" ON CONFLICT ({', '.join(k for k in self.keys if k != 'branch_id')}) DO UPDATE SET "
+            + ", ".join(f"{c} = {self.table}.{c} + excluded.{c}" for c in self.columns)
+        )
+        for i in range(0, len(rows), self.chunk):
+            part = rows[i : i + self.chunk]
+            cur.execute(
+                f"INSERT INTO {self.table} ({', '.join(names)}) VALUES "
+                + ", ".join([one] * len(part)) + tail,
+                [v for row in part for v in row],
+            )  # fmt: skip
 
 
-_HOUR_UPSERT = _upsert("rollups_hourrollup", ("hour", "window_id", "staff_id", "branch_id"),
-                       COLUMNS)  # fmt: skip
-_DAY_UPSERT = _upsert("rollups_dayrollup", ("day", "window_id", "staff_id", "branch_id"),
-                      COLUMNS + HOURS)  # fmt: skip
-_NODE_UPSERT = _upsert("rollups_nodedayrollup", ("node_id", "day", "shard"), COLUMNS + HOURS)
+_HOUR_UPSERT = Upsert("rollups_hourrollup", ("hour", "window_id", "staff_id", "branch_id"),
+                      COLUMNS)  # fmt: skip
+_DAY_UPSERT = Upsert("rollups_dayrollup", ("day", "window_id", "staff_id", "branch_id"),
+                     COLUMNS + HOURS)  # fmt: skip
+_NODE_UPSERT = Upsert("rollups_nodedayrollup", ("node_id", "day", "shard"), COLUMNS + HOURS)
 
 HourKey = tuple[datetime, int, str]  # UTC hour, window id, staff id
 DayKey = tuple[date, int, str]  # local day, window id, staff id
@@ -157,17 +176,17 @@ class Deltas:
         adapt = connection.ops.adapt_datetimefield_value  # SQLite keeps datetimes as text
         adapt_day = connection.ops.adapt_datefield_value
         with transaction.atomic(), connection.cursor() as cur:
-            cur.executemany(_HOUR_UPSERT, [
+            _HOUR_UPSERT.run(cur, [
                 [adapt(k[0]), k[1], k[2], self.branch[(k[1], k[2])], *self.hours[k]]
                 for k in sorted(self.hours)
             ])  # fmt: skip
-            cur.executemany(_DAY_UPSERT, [
+            _DAY_UPSERT.run(cur, [
                 [adapt_day(k[0]), k[1], k[2], self.branch[(k[1], k[2])], *self.days[k]]
                 for k in sorted(self.days)
             ])  # fmt: skip
             if nodes:
                 node_rows = self.node_rows()
-                cur.executemany(_NODE_UPSERT, [
+                _NODE_UPSERT.run(cur, [
                     [k[0], adapt_day(k[1]), k[2], *node_rows[k]] for k in sorted(node_rows)
                 ])  # fmt: skip
 
