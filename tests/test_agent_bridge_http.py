@@ -374,3 +374,19 @@ def test_sandbox_command(tmp_path: Path) -> None:
         )  # fmt: skip
         assert out.returncode == 2, (bad, out.stderr)
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_health_is_200_while_storing_and_503_once_the_writer_stops(agent: Agent) -> None:
+    status, body, _ = call(agent, "GET", "/v1/health")
+    assert status == 200, body
+    assert body["ok"] is True and body["writer"] == "running"
+    assert body["devices"] == 2 and body["connected"] == 2 and body["upload"] is None
+    status, _, _ = call(agent, "GET", "/v1/health", token=False)
+    assert status == 401  # like every other call
+    agent.writer.stop()  # the writer is gone: a supervisor or a load balancer should see it
+    end = time.monotonic() + 5
+    while agent.writer.alive:
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    status, body, _ = call(agent, "GET", "/v1/health")
+    assert status == 503 and body["ok"] is False

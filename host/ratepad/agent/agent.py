@@ -472,8 +472,24 @@ class Agent:
         self.stop()
 
     def health(self) -> dict[str, object]:
-        """The agent's health: is the writer storing? (for status and health endpoints)."""
-        return self.writer.health()
+        """The agent's health (``GET /v1/health``): is the writer storing, how many keypads
+        are connected, and, when uploading, how much waits and why the last try failed."""
+        out = self.writer.health()
+        out["devices"] = len(self.workers)
+        out["connected"] = sum(1 for w in self.workers if w.connected)
+        up = self.uploader
+        out["upload"] = None
+        if up is not None:
+            try:
+                pending: int | None = self.store.upload_pending()
+            except StoreError:
+                pending = None
+            out["upload"] = {
+                "pending": pending, "batches": up.batches, "ratings": up.ratings,
+                "failures": up.failures, "rejected": up.rejected, "heartbeats": up.heartbeats,
+                "last_error": up.last_error,
+            }  # fmt: skip
+        return out
 
     def publish(self, kind: str, event: Event) -> None:
         data = event_json(event)

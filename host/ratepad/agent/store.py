@@ -541,6 +541,15 @@ class Store:
         )
         return Quarantined(cur.lastrowid if cur.rowcount == 1 else None, reason)
 
+    def upload_pending(self) -> int:
+        """Ratings and outbox rows not yet committed by the server (0 without uploads)."""
+        with self._reader() as conn:
+            row = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM ratings WHERE id > COALESCE((SELECT last_id FROM"
+                " upload_cursor WHERE stream = 'ratings'), 0)) + (SELECT COUNT(*) FROM outbox)"
+            ).fetchone()
+        return int(row[0])
+
     def rejected(self) -> list[dict[str, Any]]:
         """Items the server refused for good (``upload_rejected``), oldest first, ``item``
         decoded."""

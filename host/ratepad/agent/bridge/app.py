@@ -516,6 +516,17 @@ def create_app(bridge: Bridge) -> FastAPI:
     async def get_summary() -> JSONResponse:
         return _json(200, {"devices": await run_in_threadpool(agent.store.summary)})
 
+    @app.get(
+        "/v1/health",
+        operation_id="getHealth",
+        response_model=m.Health,
+        responses=_responses({503: {"model": m.Health, "description": "the writer stopped"}}),
+        summary="Is the agent storing and uploading? 200 if so, 503 once the writer stopped",
+    )
+    async def get_health() -> JSONResponse:
+        health = await run_in_threadpool(agent.health)
+        return _json(200 if health["ok"] else 503, health)
+
     # -- tickets and events ---------------------------------------------------------------------
     @app.post(
         "/v1/tickets",

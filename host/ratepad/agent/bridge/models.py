@@ -263,6 +263,28 @@ class Summary(BaseModel):
     devices: list[SummaryRow]
 
 
+class UploadHealth(BaseModel):
+    pending: int | None = Field(description="ratings and outbox rows not yet on the server")
+    batches: int
+    ratings: int
+    failures: int
+    rejected: int = Field(description="items the server refused for good (kept in the store)")
+    heartbeats: int
+    last_error: str
+
+
+class Health(BaseModel):
+    ok: bool = Field(description="false once the writer has stopped (the answer is then 503)")
+    writer: str
+    stored: int
+    duplicates: int
+    quarantined: int
+    store_errors: int
+    devices: int = Field(description="keypads configured")
+    connected: int = Field(description="... of them connected now")
+    upload: UploadHealth | None = Field(description="null when the agent does not upload")
+
+
 # -- WebSocket messages (/v1/ws) -------------------------------------------------------------
 class _WsIn(_In):
     ref: Annotated[str, Field(max_length=64)] = Field(
