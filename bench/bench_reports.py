@@ -88,6 +88,7 @@ def run(repeat: int) -> None:
     client.force_login(User.objects.get(username="hq"))
     token = issue_token("hq", "bench-hq-pw")
     today = datetime.now(TZ).date()
+    last_month = f"{(today.replace(day=1) - timedelta(days=1)):%Y-%m}"
     year = f"since={today - timedelta(days=364)}&until={today}"
     month = f"since={today - timedelta(days=29)}&until={today}"
     utc = ZoneInfo("UTC")
@@ -104,6 +105,11 @@ def run(repeat: int) -> None:
          "staff_id"),
         ("export CSV branch, a year", f"/report/R1-B01/export.csv?{year}", "R1-B01", y0,
          "window_id"),
+        ("export XLSX HQ, a year", f"/report/HQ/export.xlsx?{year}", "HQ", y0, "branch_id"),
+        ("monthly PDF HQ (an export)", f"/report/HQ/monthly.pdf?month={last_month}", "HQ", m0,
+         "branch_id"),
+        ("live wall HQ", "/live/HQ/", "HQ", m0, None),
+        ("ratings list branch, 30 days", f"/ratings/R1-B01/?{month}", "R1-B01", m0, None),
         ("summary API HQ, a year", f"/api/v1/summary?node=HQ&since={y0:%Y-%m-%dT%H:%M:%SZ}"
          f"&until={end:%Y-%m-%dT%H:%M:%SZ}", "HQ", y0, None),
         ("summary API branch, 30 days", f"/api/v1/summary?node=R1-B01&since={m0:%Y-%m-%dT%H:%M:%SZ}"

@@ -11,31 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agentkit import running_agent
 
 import ratepad
-from ratepad.agent import Agent, AgentConfig
+from ratepad.agent import Agent
 from ratepad.agent.bridge.app import MAX_STREAMS
 from ratepad.agent.hub import AgentEvent
-
-FAST = "debounce_ms=5&chord_ms=20&repeat_guard_ms=0&thanks_ms=200&status_ms=1000"
 
 
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[Agent]:
-    ratepad.sim.reset()
-    cfg = AgentConfig(
-        devices=(f"sim://S1?{FAST}", f"sim://S2?{FAST}"),
-        db=tmp_path / "r.db",
-        listen=("127.0.0.1", 0),
-        hello_check_s=0.5,
-    )
-    with Agent(cfg) as a:
-        end = time.monotonic() + 5
-        while not all(w.connected for w in a.workers):
-            assert time.monotonic() < end, "keypads did not connect"
-            time.sleep(0.01)
+    with running_agent(tmp_path, "S1", "S2") as a:
         yield a
-    ratepad.sim.reset()
 
 
 def test_catching_up_pages_through_the_whole_backlog(agent: Agent) -> None:
