@@ -115,3 +115,28 @@ def test_encoders_reject_values_that_do_not_fit() -> None:
         codec.encode_frame("rating", {"journal_seq": 1})
     with pytest.raises(ValueError):
         codec.encode_frame("no_such_message", {})
+
+
+def test_a_text_length_past_the_payload_says_both() -> None:
+    """A text field's length byte above its size: a payload error that says the length, the
+    limit, and, when the byte also points past the payload's end, how much was left."""
+    import struct
+    import zlib
+
+    import pytest
+    from cobs import cobs
+
+    from ratepad.errors import FrameError
+
+    def frame(payload: bytes) -> bytes:
+        body = struct.pack("<BBBH", 1, 0, 0x46, 0) + payload  # logout: staff_id first
+        return cobs.encode(body + struct.pack("<I", zlib.crc32(body))) + b"\0"
+
+    with pytest.raises(FrameError) as past:
+        codec.decode_frame(frame(b"\xc8abc"))
+    assert past.value.kind == "payload"
+    assert "length byte 200, longer than 16 bytes, and only 3 bytes follow" in str(past.value)
+    with pytest.raises(FrameError) as inside:
+        codec.decode_frame(frame(b"\x11" + b"x" * 17))
+    assert "length byte 17, longer than 16 bytes" in str(inside.value)
+    assert "follow" not in str(inside.value)

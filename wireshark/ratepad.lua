@@ -1,4 +1,4 @@
--- DO NOT EDIT: generated from protocol/schema.py by `make generate`.
+-- DO NOT EDIT: generated from protocol/ratepad_protocol/schema.py by `make generate`.
 -- Protocol version 1, schema fingerprint 0xe7202dbd.
 -- Wireshark dissector for ratepad captures (pcapng, LINKTYPE_USER0 = 147) and for the
 -- keypad's HID reports in USB captures (Linux usbmon, Windows USBPcap).

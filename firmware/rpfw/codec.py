@@ -1,4 +1,4 @@
-# DO NOT EDIT: generated from protocol/schema.py by `make generate`.
+# DO NOT EDIT: generated from protocol/ratepad_protocol/schema.py by `make generate`.
 # Protocol version 1, schema fingerprint 0xe7202dbd.
 # Firmware codec for the ratepad wire protocol. MicroPython: struct + binascii.crc32.
 # Frame: COBS(header + payload + CRC-32 LE) + 0x00; header = version, flags, type,

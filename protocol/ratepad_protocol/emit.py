@@ -21,7 +21,8 @@ class Lines:
 def banner(comment: str, model: Model) -> str:
     """The DO-NOT-EDIT banner every generated file starts with."""
     return (
-        f"{comment} DO NOT EDIT: generated from protocol/schema.py by `make generate`.\n"
+        f"{comment} DO NOT EDIT: generated from protocol/ratepad_protocol/schema.py"
+        " by `make generate`.\n"
         f"{comment} Protocol version {model.protocol_version}, "
         f"schema fingerprint {model.fingerprint:#010x}."
     )

@@ -69,7 +69,10 @@ def _decoder(m: MessageSpec, out: Lines) -> None:
             f = fields[0]
             out.add(f"    n = p[{offset}]")
             out.add(f"    if n > {f.size}:")
-            out.add(f'        raise _PayloadError("{m.name}.{f.name}: longer than {f.size} bytes")')
+            out.add(
+                f'        raise _text_too_long("{m.name}.{f.name}", n, {f.size}, '
+                f"len(p) - {offset} - 1)"
+            )
             out.add(f"    t = p[{offset} + 1 : {offset} + 1 + n]")
             out.add("    if len(t) != n:")
             out.add("        raise _Short")
@@ -145,7 +148,8 @@ def _from_fields(m: MessageSpec, out: Lines) -> None:
 def generate(model: Model) -> str:
     out = Lines()
     out.add(banner("#", model))
-    out.add('"""Fast host codec for the ratepad wire protocol (generated from protocol/schema.py).')
+    out.add('"""Fast host codec for the ratepad wire protocol (generated from the schema,')
+    out.add("protocol/ratepad_protocol/schema.py).")
     out.add("")
     out.add("Messages are typed NamedTuples; ``decode_frame`` / ``encode`` work on them, and")
     out.add("``decode_frame_fields`` / ``encode_frame`` on the plain values of the golden vectors.")
@@ -163,6 +167,7 @@ def generate(model: Model) -> str:
         "_EnumCache",
         "_FlagsCache",
         "_PayloadError",
+        "_text_too_long",
         "_Short",
         "_bool_in",
         "_cobs_decode",

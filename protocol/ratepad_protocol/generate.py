@@ -1,4 +1,5 @@
-"""Regenerate (or, with --check, verify) every file generated from protocol/schema.py.
+"""Regenerate (or, with --check, verify) every file generated from the schema
+(protocol/ratepad_protocol/schema.py).
 
 python -m ratepad_protocol.generate          # write the generated files
 python -m ratepad_protocol.generate --check  # exit 1 if any generated file is stale

@@ -1,6 +1,7 @@
-# DO NOT EDIT: generated from protocol/schema.py by `make generate`.
+# DO NOT EDIT: generated from protocol/ratepad_protocol/schema.py by `make generate`.
 # Protocol version 1, schema fingerprint 0xe7202dbd.
-"""Fast host codec for the ratepad wire protocol (generated from protocol/schema.py).
+"""Fast host codec for the ratepad wire protocol (generated from the schema,
+protocol/ratepad_protocol/schema.py).
 
 Messages are typed NamedTuples; ``decode_frame`` / ``encode`` work on them, and
 ``decode_frame_fields`` / ``encode_frame`` on the plain values of the golden vectors.
@@ -31,6 +32,7 @@ from .codec_support import (
     _Short,
     _str_in,
     _text,
+    _text_too_long,
     plain_value,
 )
 
@@ -570,7 +572,7 @@ def _d_hello(p: bytes) -> Hello:
     ) = _S_HELLO_0.unpack_from(p, 0)
     n = p[24]
     if n > 16:
-        raise _PayloadError("hello.serial: longer than 16 bytes")
+        raise _text_too_long("hello.serial", n, 16, len(p) - 24 - 1)
     t = p[24 + 1 : 24 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -578,7 +580,7 @@ def _d_hello(p: bytes) -> Hello:
     o = 24 + 1 + n
     n = p[o]
     if n > 16:
-        raise _PayloadError("hello.firmware_version: longer than 16 bytes")
+        raise _text_too_long("hello.firmware_version", n, 16, len(p) - o - 1)
     t = p[o + 1 : o + 1 + n]
     if len(t) != n:
         raise _Short
@@ -586,7 +588,7 @@ def _d_hello(p: bytes) -> Hello:
     o = o + 1 + n
     n = p[o]
     if n > 16:
-        raise _PayloadError("hello.board: longer than 16 bytes")
+        raise _text_too_long("hello.board", n, 16, len(p) - o - 1)
     t = p[o + 1 : o + 1 + n]
     if len(t) != n:
         raise _Short
@@ -663,7 +665,7 @@ def _d_rating(p: bytes) -> Rating:
     ) = _S_RATING_0.unpack_from(p, 0)
     n = p[28]
     if n > 16:
-        raise _PayloadError("rating.staff_id: longer than 16 bytes")
+        raise _text_too_long("rating.staff_id", n, 16, len(p) - 28 - 1)
     t = p[28 + 1 : 28 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -747,7 +749,7 @@ def _d_status(p: bytes) -> Status:
     ) = _S_STATUS_0.unpack_from(p, 0)
     n = p[36]
     if n > 16:
-        raise _PayloadError("status.staff_id: longer than 16 bytes")
+        raise _text_too_long("status.staff_id", n, 16, len(p) - 36 - 1)
     t = p[36 + 1 : 36 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -818,7 +820,7 @@ def _d_result(p: bytes) -> Result:
     v_request_seq, v_code = _S_RESULT_0.unpack_from(p, 0)
     n = p[3]
     if n > 48:
-        raise _PayloadError("result.detail: longer than 48 bytes")
+        raise _text_too_long("result.detail", n, 48, len(p) - 3 - 1)
     t = p[3 + 1 : 3 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -843,7 +845,7 @@ def _d_config_value(p: bytes) -> ConfigValue:
     (v_request_seq,) = _S_CONFIG_VALUE_0.unpack_from(p, 0)
     n = p[2]
     if n > 16:
-        raise _PayloadError("config_value.key: longer than 16 bytes")
+        raise _text_too_long("config_value.key", n, 16, len(p) - 2 - 1)
     t = p[2 + 1 : 2 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -851,7 +853,7 @@ def _d_config_value(p: bytes) -> ConfigValue:
     o = 2 + 1 + n
     n = p[o]
     if n > 32:
-        raise _PayloadError("config_value.value: longer than 32 bytes")
+        raise _text_too_long("config_value.value", n, 32, len(p) - o - 1)
     t = p[o + 1 : o + 1 + n]
     if len(t) != n:
         raise _Short
@@ -877,7 +879,7 @@ def _d_log(p: bytes) -> Log:
     v_level, v_uptime_ms = _S_LOG_0.unpack_from(p, 0)
     n = p[5]
     if n > 160:
-        raise _PayloadError("log.text: longer than 160 bytes")
+        raise _text_too_long("log.text", n, 160, len(p) - 5 - 1)
     t = p[5 + 1 : 5 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -902,7 +904,7 @@ def _d_host_hello(p: bytes) -> HostHello:
     v_protocol_version, v_schema_fingerprint = _S_HOST_HELLO_0.unpack_from(p, 0)
     n = p[5]
     if n > 32:
-        raise _PayloadError("host_hello.software: longer than 32 bytes")
+        raise _text_too_long("host_hello.software", n, 32, len(p) - 5 - 1)
     t = p[5 + 1 : 5 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -955,7 +957,7 @@ def _d_prompt(p: bytes) -> Prompt:
     v_prompt_id, v_timeout_ms = _S_PROMPT_0.unpack_from(p, 0)
     n = p[8]
     if n > 16:
-        raise _PayloadError("prompt.staff_id: longer than 16 bytes")
+        raise _text_too_long("prompt.staff_id", n, 16, len(p) - 8 - 1)
     t = p[8 + 1 : 8 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -992,7 +994,7 @@ def _f_cancel_prompt(d: Mapping[str, Any]) -> CancelPrompt:
 def _d_login(p: bytes) -> Login:
     n = p[0]
     if n > 16:
-        raise _PayloadError("login.staff_id: longer than 16 bytes")
+        raise _text_too_long("login.staff_id", n, 16, len(p) - 0 - 1)
     t = p[0 + 1 : 0 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -1000,7 +1002,7 @@ def _d_login(p: bytes) -> Login:
     o = 0 + 1 + n
     n = p[o]
     if n > 32:
-        raise _PayloadError("login.display_name: longer than 32 bytes")
+        raise _text_too_long("login.display_name", n, 32, len(p) - o - 1)
     t = p[o + 1 : o + 1 + n]
     if len(t) != n:
         raise _Short
@@ -1024,7 +1026,7 @@ def _f_login(d: Mapping[str, Any]) -> Login:
 def _d_logout(p: bytes) -> Logout:
     n = p[0]
     if n > 16:
-        raise _PayloadError("logout.staff_id: longer than 16 bytes")
+        raise _text_too_long("logout.staff_id", n, 16, len(p) - 0 - 1)
     t = p[0 + 1 : 0 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -1043,7 +1045,7 @@ def _f_logout(d: Mapping[str, Any]) -> Logout:
 def _d_get_config(p: bytes) -> GetConfig:
     n = p[0]
     if n > 16:
-        raise _PayloadError("get_config.key: longer than 16 bytes")
+        raise _text_too_long("get_config.key", n, 16, len(p) - 0 - 1)
     t = p[0 + 1 : 0 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -1062,7 +1064,7 @@ def _f_get_config(d: Mapping[str, Any]) -> GetConfig:
 def _d_set_config(p: bytes) -> SetConfig:
     n = p[0]
     if n > 16:
-        raise _PayloadError("set_config.key: longer than 16 bytes")
+        raise _text_too_long("set_config.key", n, 16, len(p) - 0 - 1)
     t = p[0 + 1 : 0 + 1 + n]
     if len(t) != n:
         raise _Short
@@ -1070,7 +1072,7 @@ def _d_set_config(p: bytes) -> SetConfig:
     o = 0 + 1 + n
     n = p[o]
     if n > 32:
-        raise _PayloadError("set_config.value: longer than 32 bytes")
+        raise _text_too_long("set_config.value", n, 32, len(p) - o - 1)
     t = p[o + 1 : o + 1 + n]
     if len(t) != n:
         raise _Short

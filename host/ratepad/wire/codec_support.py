@@ -23,6 +23,12 @@ class _PayloadError(Exception):
     """A field value the schema does not allow."""
 
 
+def _text_too_long(name: str, n: int, size: int, left: int) -> _PayloadError:
+    """A text field's length byte above its schema size (and maybe past the payload too)."""
+    past = f", and only {max(0, left)} bytes follow in the payload" if n > left else ""
+    return _PayloadError(f"{name}: length byte {n}, longer than {size} bytes{past}")
+
+
 class _EnumCache(dict[int, Any]):
     """value -> enum member, or the plain int for a value this schema does not know."""
 
