@@ -80,6 +80,12 @@ class WindowResolver:
 
 def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
     now = timezone.now()
+    if not (batch.ratings or batch.prompts or batch.sessions or batch.devices):
+        # an agent's heartbeat: it is alive (the silent-agent alerts and the live wall read
+        # this); one UPDATE, nothing else
+        AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
+        return BatchOut(committed=True, stored=0, duplicates=0, quarantined=0, prompts=0,
+                        sessions=0, devices=0)  # fmt: skip
     times = [from_ms(r.time_ms) for r in batch.ratings]
     device_times = [from_ms(d.updated_at_ms) for d in batch.devices]
     ensure_months("ingest_rating", {month_of(t) for t in times})
