@@ -248,8 +248,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen)
     if not 1 <= args.threads <= 1000:
         raise Usage("--threads: expected 1..1000")
-    if args.trusted_proxy:
-        os.environ["RATEPAD_TRUSTED_PROXY"] = args.trusted_proxy
     _check_database()
     from waitress.server import BaseWSGIServer, create_server
 
@@ -303,6 +301,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
         if args.action == "run":
             _listen(args.listen)
         org = read_org(args.file) if args.action == "load-org" else {}
+        if args.action == "run" and args.trusted_proxy:
+            os.environ["RATEPAD_TRUSTED_PROXY"] = args.trusted_proxy  # read by the settings
         _setup(args.db)
         if args.action == "init":
             return cmd_init()

@@ -171,3 +171,34 @@ def test_api_token_is_throttled_like_the_login(site: Site, server: Server) -> No
     admin = logged_in(server.url, "hq-admin")
     text = admin.get("/audit/")[1].decode()
     assert text.count("login.failed") == 5 and "127.0.0.1" in text
+
+
+def test_a_trusted_proxy_is_believed_and_no_one_else(site: Site) -> None:
+    """``run --trusted-proxy ADDR``: the proxy's X-Forwarded-For is the client's address in the
+    audit log and the login throttle, and its X-Forwarded-Proto makes Django treat the request
+    as HTTPS (whose form posts need a matching Origin); without it, the same headers from a
+    client are dropped."""
+    spoofed = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    direct = site.server()
+    try:
+        client = WebClient(direct.url)
+        client.headers = dict(spoofed)
+        assert client.login("bj-viewer", "wrong") == 200  # a plain http request: the form again
+        audit = logged_in(direct.url, "hq-admin").get("/audit/")[1].decode()
+        assert "203.0.113.7" not in audit and "127.0.0.1" in audit
+    finally:
+        direct.close()
+    proxied = site.server("--trusted-proxy", "127.0.0.1")
+    try:
+        client = WebClient(proxied.url)
+        client.headers = {"X-Forwarded-For": "203.0.113.7"}
+        assert client.login("bj-viewer", "wrong") == 200
+        audit = logged_in(proxied.url, "hq-admin").get("/audit/")[1].decode()
+        assert "203.0.113.7" in audit
+        https = WebClient(proxied.url)
+        https.headers = dict(spoofed)
+        assert https.login("bj-manager") == 403  # HTTPS: a post without Origin/Referer
+        https.headers["Origin"] = proxied.url.rstrip("/").replace("http://", "https://")
+        assert https.login("bj-manager") == 302
+    finally:
+        proxied.close()

@@ -32,6 +32,7 @@ class WebClient:
             urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
         )
         self.last_headers: dict[str, str] = {}
+        self.headers: dict[str, str] = {}  # sent with every request (a proxy's, say)
 
     def _cookie(self, name: str) -> str:
         return next((c.value or "" for c in self.jar if c.name == name), "")
@@ -44,7 +45,8 @@ class WebClient:
                 self.request("GET", "/login/")
             fields = {"csrfmiddlewaretoken": self._cookie("csrftoken"), **(data or {})}
             body = urllib.parse.urlencode(fields).encode()
-        req = urllib.request.Request(self.base + path, data=body, method=method)
+        req = urllib.request.Request(self.base + path, data=body, method=method,
+                                     headers=self.headers)  # fmt: skip
         if body is not None:
             req.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
