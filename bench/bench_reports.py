@@ -50,6 +50,10 @@ def main() -> None:
         help="keep the PostgreSQL cluster in DIR and reuse it next time (the data is generated "
         "once; the schema is migrated and the rollups rebuilt on reuse)",
     )  # fmt: skip
+    parser.add_argument(
+        "--keep-rollups", action="store_true",
+        help="with --data on reuse: the rollups are current, skip the rebuild",
+    )  # fmt: skip
     args = parser.parse_args()
     reuse = args.data is not None and (args.data / "data").exists()
     cluster = Cluster(args.data, fsync=False, reuse=True)
@@ -58,7 +62,7 @@ def main() -> None:
         db = cluster.url("bench_reports")
         gen = [sys.executable, str(ROOT / "bench" / "gen_volume.py"), db]
         if reuse:
-            gen.append("--reuse")
+            gen += ["--reuse", "--keep-rollups"] if args.keep_rollups else ["--reuse"]
         else:
             cluster.create_database("bench_reports")
             gen += ["--ratings", str(args.ratings), "--windows", str(args.windows)]

@@ -128,11 +128,14 @@ def rollups() -> None:
         cur.execute("ANALYZE")
 
 
-def reuse(db: str) -> None:
+def reuse(db: str, keep_rollups: bool) -> None:
     from ratepad_server.cli import main as server
 
     if server(["init", "--db", db]) != 0:
         raise SystemExit("ratepad server init failed")
+    if keep_rollups:
+        print("gen_volume: reused, rollups kept", flush=True)
+        return
     t0 = time.monotonic()
     rollups()
     print(f"gen_volume: reused; rollups rebuilt in {time.monotonic() - t0:.0f} s", flush=True)
@@ -147,10 +150,12 @@ def main() -> None:
         "--reuse", action="store_true",
         help="the ratings are there: migrate the schema, rebuild the rollups",
     )  # fmt: skip
+    parser.add_argument("--keep-rollups", action="store_true",
+                        help="with --reuse: do not rebuild the rollups")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("RATEPAD_SECRET_KEY", "bench-secret-of-the-report-benchmark")
     if args.reuse:
-        reuse(args.db)
+        reuse(args.db, args.keep_rollups)
     else:
         generate(args.db, args.ratings, args.windows)
 

@@ -51,6 +51,7 @@ def midnight(day: date) -> datetime:
 class Cell:
     v: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLUMNS, 0))
     hours: list[int] = field(default_factory=lambda: [0] * 24)  # ratings per local hour
+    _stats: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def add(self, row: dict[str, Any]) -> None:
         for c in self.v:
@@ -74,6 +75,16 @@ class Cell:
         return {s: self.v[f"s{s}"] for s in range(1, 6)}
 
     def stats(self, min_n: int = MIN_N) -> dict[str, Any]:
+        """The figures of this cell (computed once per cell and ``min_n``: a page asks for
+        them from the table, the ranking and the funnel)."""
+        key = (min_n, tuple(self.v.values()))
+        if self._stats is not None and self._stats[0] == key:
+            return self._stats[1]
+        out = self._compute(min_n)
+        self._stats = (key, out)
+        return out
+
+    def _compute(self, min_n: int) -> dict[str, Any]:
         v, n = self.v, self.n
         out: dict[str, Any] = {
             "n": n, "n_all": v["n_all"], "counts": self.counts, "prompts": v["prompts"],

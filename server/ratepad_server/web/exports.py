@@ -70,10 +70,8 @@ def _respond(name: str, table: list[list[Any]], fmt: str) -> HttpResponse:
     elif fmt == "xlsx":
         from openpyxl import Workbook
 
-        wb = Workbook()
-        ws = wb.active
-        assert ws is not None
-        ws.title = name[:31]
+        wb = Workbook(write_only=True)  # rows streamed out: several times faster on big tables
+        ws = wb.create_sheet(name[:31])
         for row in table:
             ws.append(row)
         out = io.BytesIO()

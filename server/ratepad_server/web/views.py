@@ -158,7 +158,10 @@ def live(request: HttpRequest, code: str) -> HttpResponse:
                .select_related("agent")}  # fmt: skip
     names = dict(Staff.objects.filter(branch_id__in=branch_ids).values_list("staff_id", "name"))
     now = timezone.now()
-    latest = list(Rating.objects.filter(branch_id__in=branch_ids, window__isnull=False)
+    # the latest of the last day (one partition, the (branch, time) index; an unbounded
+    # "latest 20" would sort every rating of the subtree)
+    latest = list(Rating.objects.filter(branch_id__in=branch_ids, window__isnull=False,
+                                        time__gte=now - timedelta(days=1))
                   .order_by("-time")[:20])  # fmt: skip
     codes = {w.pk: w.code for w in windows}
     tiles = []
