@@ -154,3 +154,23 @@ def test_without_a_secret_key_one_is_made_once(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
     secret = tmp_path / "ratepad-server.secret"
     assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text().strip()) >= 50
+
+
+def test_postgresql_connections_run_without_jit(site: Site) -> None:
+    """The server's PostgreSQL sessions have JIT off (compiling a short query costs more than
+    running it; seen at seconds on a live wall over 10 M ratings), and options of the URL stay."""
+    from ratepad_server.dburl import parse_db_url
+
+    opts = parse_db_url("postgresql://u@h/db?options=-c%20work_mem%3D64MB")["OPTIONS"]
+    assert opts["options"] == "-c work_mem=64MB -c jit=off"
+    if site.cluster is None:
+        return
+    import psycopg
+
+    conninfo = parse_db_url(site.db)
+    with psycopg.connect(
+        host=conninfo["HOST"], port=conninfo["PORT"], user=conninfo["USER"],
+        dbname=conninfo["NAME"], **conninfo["OPTIONS"],
+    ) as conn:  # fmt: skip
+        row = conn.execute("SHOW jit").fetchone()
+    assert row is not None and row[0] == "off"
