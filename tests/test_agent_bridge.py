@@ -278,6 +278,7 @@ def test_openapi_document(agent: Agent) -> None:
         "/v1/devices/{serial}/prompts/{prompt_id}",
         "/v1/ratings",
         "/v1/summary",
+        "/v1/health",
         "/v1/events",
         "/v1/openapi.json",
         "/v1/ratings/{rating_id}",

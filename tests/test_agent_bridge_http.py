@@ -376,4 +376,4 @@ def test_health_is_200_while_storing_and_503_once_the_writer_stops(agent: Agent)
         assert time.monotonic() < end
         time.sleep(0.01)
     status, body, _ = call(agent, "GET", "/v1/health")
-    assert status == 503 and body["ok"] is False
+    assert status == 503 and body["ok"] is False and body["error"] == "writer_stopped"

@@ -59,5 +59,5 @@ def test_every_operation_conforms_to_the_document(sandbox: Sandbox, tmp_path: Pa
     finally:
         logging.getLogger("ratepad.bridge").removeHandler(errors)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
-    assert "13 selected" in out.stdout  # every operation but the endless stream
+    assert "14 selected" in out.stdout  # every operation but the endless stream
     assert not [r.getMessage() for r in errors.records]  # no internal error, no store error

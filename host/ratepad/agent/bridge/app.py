@@ -520,12 +520,21 @@ def create_app(bridge: Bridge) -> FastAPI:
         "/v1/health",
         operation_id="getHealth",
         response_model=m.Health,
-        responses=_responses({503: {"model": m.Health, "description": "the writer stopped"}}),
+        responses=_responses(
+            {
+                503: _err(
+                    "The writer has stopped (writer_stopped); the body "
+                    "carries the health fields too."
+                )
+            }
+        ),
         summary="Is the agent storing and uploading? 200 if so, 503 once the writer stopped",
     )
     async def get_health() -> JSONResponse:
         health = await run_in_threadpool(agent.health)
-        return _json(200 if health["ok"] else 503, health)
+        if health["ok"]:
+            return _json(200, health)
+        return _json(503, {"error": "writer_stopped", "message": str(health["writer"]), **health})
 
     # -- tickets and events ---------------------------------------------------------------------
     @app.post(

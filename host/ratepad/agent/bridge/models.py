@@ -114,7 +114,7 @@ class ErrorBody(BaseModel):
         description="bad_request, bad_json, unauthorized, forbidden_origin, bad_host, not_found, "
         "method_not_allowed, unknown_device, unknown_prompt, unknown_rating, too_large, "
         "too_many, refused, prompt_ended, timeout, device_unavailable, device_timeout, "
-        "device_error, store_error, internal"
+        "device_error, store_error, writer_stopped, internal"
     )
     message: str
     state: PromptState | None = Field(None, description="Prompt errors: the prompt's state.")
