@@ -150,6 +150,24 @@ class Site:
     def server(self, *extra: str) -> Server:
         return Server(self.db, self.dir, *extra)
 
+    def sql(self, statement: str) -> tuple[Any, ...] | None:
+        """Run one statement on the test database, committed; its first row, if any."""
+        if self.cluster is not None:
+            import psycopg
+
+            with psycopg.connect(self.db) as conn:
+                cur = conn.execute(statement)
+                return cur.fetchone() if cur.description else None
+        import sqlite3
+
+        conn2 = sqlite3.connect(self.db.removeprefix("sqlite:///"))
+        try:
+            with conn2:
+                row: tuple[Any, ...] | None = conn2.execute(statement).fetchone()
+            return row
+        finally:
+            conn2.close()
+
 
 # -- upload helpers ----------------------------------------------------------------------
 T0 = 1_796_000_000_000  # 2026-11-30T...Z

@@ -241,8 +241,6 @@ def test_a_silent_agent_raises_offline_alerts(site: Site, monkeypatch: pytest.Mo
     """During opening hours, a keypad reported disconnected raises an offline alert at once;
     a keypad whose agent stops sending (not even its heartbeat) raises one after the rule's
     minutes, and the live wall shows it offline until the agent is heard again."""
-    from test_rollups import execute
-
     monkeypatch.setenv("RATEPAD_OPENING_HOURS", "00:00-23:59")
     monkeypatch.setenv("RATEPAD_OPENING_DAYS", "1-7")
     monkeypatch.setenv("RATEPAD_SILENT_CHECK_S", "0.2")
@@ -265,12 +263,11 @@ def test_a_silent_agent_raises_offline_alerts(site: Site, monkeypatch: pytest.Mo
         alerts = manager.get("/alerts/")[1].decode()
         assert "K2: keypad offline" in alerts and "K1:" not in alerts
         # the agent falls silent: its last word was 5 minutes ago
-        execute(site, "UPDATE ingest_agentkey SET last_upload_at = last_upload_at - "
-                + ("interval '5 minutes'" if site.cluster else "0") + " WHERE id = "
-                "(SELECT agent_id FROM ingest_device WHERE serial = 'K1')")  # fmt: skip
-        if site.cluster is None:  # SQLite keeps datetimes as text
-            old = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
-            execute(site, f"UPDATE ingest_agentkey SET last_upload_at = '{old}'")
+        then = f"'{datetime.now(UTC) - timedelta(minutes=5):%Y-%m-%d %H:%M:%S}'"  # UTC
+        if site.cluster is not None:  # (SQLite keeps datetimes as UTC text)
+            then += "::timestamp AT TIME ZONE 'UTC'"
+        site.sql(f"UPDATE ingest_agentkey SET last_upload_at = {then} WHERE id = "
+                 "(SELECT agent_id FROM ingest_device WHERE serial = 'K1')")  # fmt: skip
         wait_for(lambda: "K1: no word from its agent" in manager.get("/alerts/")[1].decode(),
                  10, "the offline alert of a silent agent")  # fmt: skip
         wall = manager.get("/live/BJ-001/")[1].decode()

@@ -8,7 +8,6 @@ rows. After a branch moves to another region, the node rollups follow it."""
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -43,19 +42,6 @@ def rollups_cli(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "ratepad", "server", *args, "--db", site.db],
         capture_output=True, text=True, env=server_env(), cwd=site.dir, timeout=300,
     )  # fmt: skip
-
-
-def execute(site: Site, sql: str) -> None:
-    if site.cluster is not None:
-        import psycopg
-
-        with psycopg.connect(site.db) as conn:
-            conn.execute(sql)
-    else:
-        conn2 = sqlite3.connect(site.db.removeprefix("sqlite:///"))
-        with conn2:
-            conn2.execute(sql)
-        conn2.close()
 
 
 def random_ratings(rng: random.Random, count: int) -> list[dict[str, Any]]:
@@ -232,7 +218,7 @@ def test_rollups_check_finds_a_tampered_row(site: Site, server: Server) -> None:
         ratings=[r for r in random_ratings(rng, 30) if WINDOW_OF.get(r["serial"]) == "BJ-001"],
     )
     server.close()
-    execute(site, "UPDATE rollups_nodedayrollup SET n = n + 1 WHERE id = "
+    site.sql("UPDATE rollups_nodedayrollup SET n = n + 1 WHERE id = "
                   "(SELECT MIN(id) FROM rollups_nodedayrollup)")  # fmt: skip
     check = rollups_cli(site, "rollups", "--check")
     assert check.returncode == 1 and "rollups_nodedayrollup: 1 rows differ" in check.stdout

@@ -56,15 +56,7 @@ def server_ratings(site: Site) -> list[tuple[str, int, int, str | None]]:
 
 
 def scalar(site: Site, sql: str) -> int:
-    if site.cluster is not None:
-        import psycopg
-
-        with psycopg.connect(site.db) as conn:
-            row = conn.execute(sql).fetchone()
-    else:
-        conn2 = sqlite3.connect(site.db.removeprefix("sqlite:///"))
-        row = conn2.execute(sql).fetchone()
-        conn2.close()
+    row = site.sql(sql)
     assert row is not None
     return int(row[0] or 0)
 

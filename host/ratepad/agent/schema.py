@@ -247,3 +247,9 @@ EXPIRE_PROMPTS = (
     "UPDATE prompts SET state = 'timed_out', closed_at_ms = issued_at_ms + timeout_ms"
     " WHERE state = 'issued' AND issued_at_ms + timeout_ms + ? < ?"
 )
+
+# ratings after the upload cursor and outbox rows: what the server has not committed yet
+UPLOAD_PENDING = (
+    "SELECT (SELECT COUNT(*) FROM ratings WHERE id > COALESCE((SELECT last_id FROM"
+    " upload_cursor WHERE stream = 'ratings'), 0)) + (SELECT COUNT(*) FROM outbox)"
+)

@@ -58,6 +58,7 @@ from .schema import (
     QUARANTINE_RATING,
     RATING_COLUMNS,
     SCHEMA_VERSION,
+    UPLOAD_PENDING,
 )
 
 __all__ = [
@@ -544,10 +545,7 @@ class Store:
     def upload_pending(self) -> int:
         """Ratings and outbox rows not yet committed by the server (0 without uploads)."""
         with self._reader() as conn:
-            row = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM ratings WHERE id > COALESCE((SELECT last_id FROM"
-                " upload_cursor WHERE stream = 'ratings'), 0)) + (SELECT COUNT(*) FROM outbox)"
-            ).fetchone()
+            row = conn.execute(UPLOAD_PENDING).fetchone()
         return int(row[0])
 
     def rejected(self) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from ..errors import RatepadError
 from .config import UploadConfig
+from .schema import UPLOAD_PENDING
 
 __all__ = ["Batch", "UploadError", "Uploader"]
 
@@ -68,8 +69,6 @@ KINDS = {"prompt": "prompts", "session": "sessions", "device": "devices"}
 class Batch:
     """What one request carries, and how to mark it uploaded."""
 
-    last_rating_id: int | None = None
-    outbox: list[tuple[str, str, int]] = field(default_factory=list)  # kind, key, seq
     body: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     rating_ids: list[int] = field(default_factory=list)  # of body["ratings"], in order
     items: list[tuple[str, str, int, dict[str, Any] | None]] = field(default_factory=list)
@@ -80,12 +79,7 @@ class Batch:
         ratings: list[tuple[int, dict[str, Any]]],
         items: list[tuple[str, str, int, dict[str, Any] | None]],
     ) -> Batch:
-        batch = cls(
-            last_rating_id=ratings[-1][0] if ratings else None,
-            outbox=[(k, key, seq) for k, key, seq, _ in items],
-            rating_ids=[i for i, _ in ratings],
-            items=items,
-        )
+        batch = cls(rating_ids=[i for i, _ in ratings], items=items)
         batch.body["ratings"] = [r for _, r in ratings]
         for name in KINDS.values():
             batch.body[name] = []
@@ -93,6 +87,16 @@ class Batch:
             if item is not None:
                 batch.body[KINDS[kind]].append(item)
         return batch
+
+    @property
+    def last_rating_id(self) -> int | None:
+        """Where the ratings cursor moves once the server committed this batch."""
+        return self.rating_ids[-1] if self.rating_ids else None
+
+    @property
+    def outbox(self) -> list[tuple[str, str, int]]:
+        """The outbox rows (kind, key, seq) this batch clears once committed."""
+        return [(kind, key, seq) for kind, key, seq, _ in self.items]
 
     @property
     def empty(self) -> bool:
@@ -220,12 +224,7 @@ class Uploader:
 
     def pending(self) -> int:
         """Ratings and outbox rows not yet committed by the server."""
-        c = self._conn
-        row = c.execute("SELECT last_id FROM upload_cursor WHERE stream = 'ratings'").fetchone()
-        ratings = c.execute(
-            "SELECT COUNT(*) FROM ratings WHERE id > ?", (int(row[0]) if row else 0,)
-        ).fetchone()[0]
-        return int(ratings) + int(c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        return int(self._conn.execute(UPLOAD_PENDING).fetchone()[0])
 
     def mark_uploaded(self, batch: Batch, rejected: str | None = None) -> None:
         """After the server's commit answer: the cursor moves on, the sent outbox rows go

@@ -28,7 +28,7 @@ from ratepad.errors import MetricsError
 
 from ..org.models import Node, Staff, Window
 from ..rollups.models import DayRollup, HourRollup, NodeDayRollup
-from ..rollups.service import COLUMNS, FLAG_COLUMNS, HOURS, TZ
+from ..rollups.service import COLUMNS, FLAG_COLUMNS, HOURS, TZ, hour_of
 
 __all__ = ["TZ"]
 LEVEL_VALUES: dict[int, float] = {1: 0, 2: 40, 3: 60, 4: 80, 5: 100}  # server.md's default
@@ -188,7 +188,7 @@ def _cells(scope: Scope, by: str | None, node_ids: list[int] | None = None) -> d
             out[row[group] if group else None].add(row)
     kids = {pk: scope.paths[pk] for pk in node_ids or [] if pk in scope.paths}
     for lo, hi in edges:
-        qs = scope.filter(HourRollup.objects.filter(hour__gte=_hour(lo), hour__lt=hi))
+        qs = scope.filter(HourRollup.objects.filter(hour__gte=hour_of(lo), hour__lt=hi))
         group = {"node": "branch_id", "day": "hour"}.get(by or "", by)
         for row in _sum_rows(qs, group, _SUMS):
             if by == "node":
@@ -204,10 +204,6 @@ def _cells(scope: Scope, by: str | None, node_ids: list[int] | None = None) -> d
             else:
                 out[row[group] if group else None].add(row)
     return out
-
-
-def _hour(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def total(scope: Scope) -> Cell:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -204,7 +204,8 @@ def ancestors(branch_ids: Iterable[int]) -> dict[int, list[int]]:
 
 
 def hour_of(when: datetime) -> datetime:
-    return when.replace(minute=0, second=0, microsecond=0)
+    """The UTC hour ``when`` falls in (the hourly rollup's key)."""
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 # -- rebuilding from the raw rows ----------------------------------------------------------------
