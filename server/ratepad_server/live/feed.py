@@ -1,22 +1,31 @@
-"""Live fan-out of new ratings and device states to every server instance.
+"""Live fan-out of new ratings, device states and alerts to every server instance's streams.
 
-PostgreSQL: the ingest tables' triggers ``NOTIFY ratepad_live`` (delivered at COMMIT, to every
-instance that LISTENs on that database: it does not matter which instance took the upload);
-one thread per process LISTENs on its own connection and hands each notification to the local
-subscribers. SQLite (one instance): the ingest path publishes after its commit, in-process.
+PostgreSQL: the ingest tables' triggers (and the alert engine) ``NOTIFY ratepad_live``,
+delivered at COMMIT to every instance that LISTENs on that database, whichever took the upload;
+each process LISTENs on one asynchronous connection in its event loop. SQLite (one instance):
+the ingest path calls ``publish_all`` after its commit, from its worker thread.
 
-An event is ``{"kind": "ratings" | "device", "rows": [...]}`` with database ids for window and
-branch (the consumer maps them to codes and filters by the user's subtree).
+Published events are immutable (``LiveEvent``: read-only rows). One dispatcher task in the
+server's event loop takes them in order, renders each once per rendering style (``Style``: the
+API's flag names, the web's translated labels) into SSE bytes grouped by branch, and hands every
+subscriber the groups of its subtree. A subscriber is a list of pending bytes and an
+``asyncio.Event``: an open stream costs no thread.
+
+A row carries database ids for window and branch; the dispatcher maps them to codes (learnt
+when a stream opens, looked up once for a window created later) and subscribers filter by the
+branch ids of their subtree.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-import queue
+import logging
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -26,77 +35,239 @@ if TYPE_CHECKING:
     from ..ingest.schemas import DeviceIn
     from ..ingest.service import WindowResolver
 
-Event = dict[str, Any]
+Event = dict[str, Any]  # as published: {"kind": "ratings" | "device" | "alert", "rows": [...]}
 CHANNEL = "ratepad_live"
+KINDS = {"ratings": "rating", "device": "device", "alert": "alert"}  # published → SSE event
+log = logging.getLogger("ratepad.live")
 
 
-class Subscription:
-    def __init__(self, feed: Feed, maxsize: int = 10_000) -> None:
-        self.feed = feed
-        self.queue: queue.Queue[Event] = queue.Queue(maxsize)
-        self.dropped = 0
+@dataclass(frozen=True)
+class LiveEvent:
+    """One published event; its rows are read-only, shared by every subscriber."""
 
-    def get(self, timeout: float) -> Event | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
+    kind: str  # the SSE event name: rating, device or alert
+    rows: tuple[Mapping[str, Any], ...]
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> LiveEvent | None:
+        kind = KINDS.get(str(event.get("kind", "")))
+        rows = event.get("rows")
+        if kind is None or not isinstance(rows, list):
             return None
+        return cls(kind, tuple(MappingProxyType(dict(r)) for r in rows if isinstance(r, dict)))
 
-    def close(self) -> None:
-        self.feed.unsubscribe(self)
 
-    def __iter__(self) -> Iterator[Event]:
-        while True:
-            event = self.get(1.0)
-            if event is not None:
-                yield event
+@dataclass(frozen=True)
+class Style:
+    """How a stream shows flags: the text of each flag name (the API: the name itself)."""
+
+    flag_text: tuple[tuple[str, str], ...] = ()
+
+    def flags(self, names: Iterable[str]) -> list[str]:
+        text = dict(self.flag_text)
+        return [text.get(n, n) for n in names]
+
+
+class LimitReached(Exception):
+    """Too many open streams (for this user, or in this process)."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One open stream: what the dispatcher has rendered for it, not yet sent."""
+
+    user: int
+    branches: frozenset[int]
+    kinds: frozenset[str]
+    style: Style
+    pending: list[bytes] = field(default_factory=list)
+    pending_bytes: int = 0
+    closed: bool = False  # the server is stopping, or the client fell too far behind
+    wake: asyncio.Event | None = None  # created in the event loop
+
+    def take(self) -> bytes:
+        out = b"".join(self.pending)
+        self.pending.clear()
+        self.pending_bytes = 0
+        return out
+
+
+# a stream whose client reads slower than this much arrives is ended (it reconnects and
+# reloads) rather than buffering without bound
+MAX_PENDING_BYTES = 4 * 1024 * 1024
 
 
 class Feed:
-    """The process's subscribers, fed by a LISTEN thread (PostgreSQL) or by ``publish_all``."""
+    """The process's live subscribers and the dispatcher that feeds them."""
 
     def __init__(self) -> None:
-        self._subs: list[Subscription] = []
-        self._lock = threading.Lock()
-        self._listener: threading.Thread | None = None
-        self.listening = threading.Event()
+        self._lock = threading.Lock()  # subscribers are added from the views' threads
+        self._subs: set[Subscription] = set()
+        self._per_user: dict[int, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: asyncio.Queue[Sequence[LiveEvent]] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready: asyncio.Event | None = None
+        self._stopping = False
+        self.branch_codes: dict[int, str] = {}
+        self.window_codes: dict[int, str] = {}
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self)
+    # -- subscribers (any thread) ---------------------------------------------------------------
+    def subscribe(
+        self,
+        user: int,
+        branches: Mapping[int, str],
+        windows: Mapping[int, str],
+        kinds: Iterable[str],
+        style: Style,
+    ) -> Subscription:
+        """A new subscription, or ``LimitReached``; the codes of the subtree are learnt."""
+        total, per_user = settings.RATEPAD_LIVE_MAX_STREAMS, settings.RATEPAD_LIVE_MAX_PER_USER
         with self._lock:
-            self._subs.append(sub)
-        self._start_listener()
+            if self._stopping:
+                raise LimitReached("the server is stopping")
+            if len(self._subs) >= total:
+                raise LimitReached(f"this server has its {total} live streams open")
+            if self._per_user.get(user, 0) >= per_user:
+                raise LimitReached(f"you have {per_user} live streams open (close one)")
+            sub = Subscription(user, frozenset(branches), frozenset(kinds), style)
+            self._subs.add(sub)
+            self._per_user[user] = self._per_user.get(user, 0) + 1
+            self.branch_codes.update(branches)
+            self.window_codes.update(windows)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        with self._lock, contextlib.suppress(ValueError):
-            self._subs.remove(sub)
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+                left = self._per_user.pop(sub.user) - 1
+                if left:
+                    self._per_user[sub.user] = left
 
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._subs)
+
+    async def wait(self, sub: Subscription, timeout: float) -> bytes | None:
+        """What arrived for ``sub`` (waiting at most ``timeout``): b"" if nothing, None once
+        the subscription is closed."""
+        if sub.wake is None:
+            sub.wake = asyncio.Event()
+        if not sub.pending and not sub.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.wake.wait(), timeout)
+        sub.wake.clear()
+        if sub.closed:
+            return None
+        return sub.take()
+
+    async def start(self) -> None:
+        """Run the dispatcher (and on PostgreSQL the LISTEN) in this event loop; returns once
+        events can be received."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._inbox = asyncio.Queue()
+            self._ready = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._dispatch(), name="live-dispatch"))
+            if connection.vendor == "postgresql":
+                self._tasks.append(asyncio.create_task(self._listen(), name="live-listen"))
+            else:
+                self._ready.set()
+        assert self._ready is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 10)
+
+    def close_all(self) -> None:
+        """End every stream (the server stops): from any thread."""
+        with self._lock:
+            self._stopping = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._close_all)
+
+    def _close_all(self) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.closed = True
+            if sub.wake is not None:
+                sub.wake.set()
+        for task in self._tasks:
+            task.cancel()
+
+    # -- publishing (any thread) ----------------------------------------------------------------
     def publish_all(self, events: Sequence[Event]) -> None:
+        loop, inbox = self._loop, self._inbox
+        if loop is None or inbox is None or not self._subs:
+            return  # no stream has ever opened in this process, or none is open
+        frozen = [e for e in map(LiveEvent.of, events) if e is not None]
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the server is gone
+            loop.call_soon_threadsafe(inbox.put_nowait, frozen)
+
+    # -- the dispatcher (event loop) ------------------------------------------------------------
+    async def _dispatch(self) -> None:
+        assert self._inbox is not None
+        while True:
+            events = await self._inbox.get()
+            unknown = {
+                r["window"]
+                for e in events
+                for r in e.rows
+                if isinstance(r.get("window"), int) and r["window"] not in self.window_codes
+            }
+            if unknown:  # a window created after the streams opened
+                from asgiref.sync import sync_to_async
+
+                with contextlib.suppress(Exception):
+                    self.window_codes.update(await sync_to_async(_window_codes)(unknown))
+            try:
+                self._fan_out(events)
+            except Exception:  # a malformed row must not stop the live feed
+                log.exception("live: an event could not be sent")
+
+    def _fan_out(self, events: Sequence[LiveEvent]) -> None:
         with self._lock:
             subs = list(self._subs)
         for event in events:
-            for sub in subs:
-                try:
-                    sub.queue.put_nowait(event)
-                except queue.Full:  # a consumer that does not read: it misses events
-                    sub.dropped += 1
+            for style in {s.style for s in subs if event.kind in s.kinds}:
+                by_branch = self._render(event, style)  # once, whatever the number of streams
+                for sub in subs:
+                    if sub.style != style or event.kind not in sub.kinds or sub.closed:
+                        continue
+                    for branch, chunk in by_branch.items():
+                        if branch in sub.branches:
+                            sub.pending.append(chunk)
+                            sub.pending_bytes += len(chunk)
+        for sub in subs:
+            if sub.pending_bytes > MAX_PENDING_BYTES:
+                sub.closed = True
+            if (sub.pending or sub.closed) and sub.wake is not None:
+                sub.wake.set()
 
-    # -- PostgreSQL ---------------------------------------------------------------------------
-    def _start_listener(self) -> None:
-        if connection.vendor != "postgresql":
-            self.listening.set()
-            return
-        with self._lock:
-            if self._listener is not None:
-                return
-            self._listener = threading.Thread(target=self._listen, name="live-listen", daemon=True)
-        self._listener.start()
-        self.listening.wait(10)
+    def _render(self, event: LiveEvent, style: Style) -> dict[int, bytes]:
+        """The event's rows as SSE bytes, per branch id, with codes for ids."""
+        from ratepad.flags import names
 
-    def _listen(self) -> None:
+        parts: dict[int, list[bytes]] = {}
+        for row in event.rows:
+            branch = row.get("branch")
+            if not isinstance(branch, int) or branch not in self.branch_codes:
+                continue
+            out = {**row, "branch": self.branch_codes[branch]}
+            window = row.get("window")
+            if isinstance(window, int):
+                out["window"] = self.window_codes.get(window, str(window))
+            if event.kind == "rating":
+                out["flags"] = style.flags(names(int(row.get("flags") or 0)))
+            data = json.dumps(out, default=str, ensure_ascii=False)
+            parts.setdefault(branch, []).append(f"event: {event.kind}\ndata: {data}\n\n".encode())
+        return {branch: b"".join(chunks) for branch, chunks in parts.items()}
+
+    # -- PostgreSQL -----------------------------------------------------------------------------
+    async def _listen(self) -> None:
         import psycopg
 
+        assert self._ready is not None
         db = settings.DATABASES["default"]
         params = {
             "dbname": db["NAME"],
@@ -109,19 +280,22 @@ class Feed:
         backoff = 0.5
         while True:
             try:
-                with psycopg.connect(
+                async with await psycopg.AsyncConnection.connect(
                     **{k: v for k, v in params.items() if v is not None}, autocommit=True
                 ) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.listening.set()
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._ready.set()
                     backoff = 0.5
-                    for note in conn.notifies():
+                    async for note in conn.notifies():
                         with contextlib.suppress(ValueError):
-                            self.publish_all([json.loads(note.payload)])
-            except psycopg.Error:
+                            event = LiveEvent.of(json.loads(note.payload))
+                            if event is not None and self._inbox is not None:
+                                self._inbox.put_nowait([event])
+            except psycopg.Error as exc:
                 # the database restarted: LISTEN again (events in between are missed; the
-                # web reloads its state from the API on reconnect)
-                time.sleep(backoff)
+                # web reloads its state on reconnect)
+                log.warning("live: LISTEN failed (%s); again in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     # -- SQLite -------------------------------------------------------------------------------
@@ -178,4 +352,17 @@ class Feed:
         return events
 
 
+def _window_codes(ids: set[int]) -> dict[int, str]:
+    from django.db import connections
+
+    from ..org.models import Window
+
+    try:
+        return dict(Window.objects.filter(pk__in=ids).values_list("pk", "code"))
+    finally:
+        connections.close_all()  # a thread of the loop's default pool, not a request's
+
+
 feed = Feed()
+
+__all__ = ["CHANNEL", "Feed", "LimitReached", "LiveEvent", "Style", "Subscription", "feed"]

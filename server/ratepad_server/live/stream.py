@@ -1,0 +1,73 @@
+"""The one live stream behind ``/api/v1/live`` and the web's ``/live/<node>/events``:
+server-sent events of the subtree's new ratings, device states (and, for the wall, alerts).
+
+The view checks who asks and for which subtree (in its request's thread, briefly) and returns
+``open_stream``'s response: an asynchronous iterator that the ASGI server runs in its event loop
+for as long as the stream lasts, so an open stream holds no thread. Limits (per user and per
+process, ``RATEPAD_LIVE_MAX_PER_USER`` / ``RATEPAD_LIVE_MAX_STREAMS``) answer 429; a comment
+line every ``KEEP_ALIVE`` seconds keeps proxies from closing an idle stream; the stream ends
+after ``seconds``, when the server stops, or when its client reads too slowly.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterable, Mapping
+
+from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
+
+from .feed import LimitReached, Style, Subscription, feed
+
+KEEP_ALIVE = 15.0  # seconds between two comment lines on a quiet stream
+RETRY_AFTER = 30  # seconds, in a 429's Retry-After
+
+
+class _EventStream:
+    """The response's content; unsubscribes when done, or when dropped unstarted."""
+
+    def __init__(self, sub: Subscription, seconds: float) -> None:
+        self.sub, self.seconds = sub, seconds
+        self._release = weakref.finalize(self, feed.unsubscribe, sub)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        try:
+            await feed.start()
+            deadline = time.monotonic() + self.seconds
+            # the retry hint: a browser's EventSource reconnects after a second
+            yield b"retry: 1000\n: live\n\n"
+            while (left := deadline - time.monotonic()) > 0:
+                data = await feed.wait(self.sub, min(KEEP_ALIVE, left))
+                if data is None:
+                    return  # closed: the server stops, or the client fell behind
+                yield data or b": keep-alive\n\n"
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._release()
+
+
+def open_stream(
+    *,
+    user: int,
+    branches: Mapping[int, str],
+    windows: Mapping[int, str],
+    seconds: float,
+    kinds: Iterable[str],
+    style: Style,
+) -> HttpResponseBase:
+    """The event stream of ``branches`` (ids → codes) for ``user``, or 429 over a limit."""
+    try:
+        sub = feed.subscribe(user, branches, windows, kinds, style)
+    except LimitReached as exc:
+        response = JsonResponse({"detail": str(exc)}, status=429)
+        response["Retry-After"] = str(RETRY_AFTER)
+        return response
+    stream = StreamingHttpResponse(_EventStream(sub, seconds), content_type="text/event-stream")
+    stream["Cache-Control"] = "no-cache"
+    stream["X-Accel-Buffering"] = "no"  # a reverse proxy must not buffer the stream
+    return stream
