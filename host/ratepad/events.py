@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import flags as flag_table
 from .wire import codec
 from .wire.codec import DeviceState, Faults, RatingFlags, ResultCode
 
@@ -83,7 +84,7 @@ class Rating:
 
     @property
     def flag_names(self) -> list[str]:
-        return [f.name.lower() for f in RatingFlags if f in self.flags and f.name]
+        return flag_table.names(self.flags)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from .wire import codec
 __all__ = ["display_line", "event_json"]
 
 
-def _names(flags: int, cls: type[codec.RatingFlags] | type[codec.Faults]) -> list[str]:
+def _names(flags: int, cls: type[codec.Faults]) -> list[str]:
     return [f.name.lower() for f in cls if f.name and flags & f]
 
 

@@ -17,7 +17,16 @@ def _py_type(f: Field) -> str:
     }[f.kind]
 
 
-def _enum_classes(model: Model, out: Lines) -> None:
+def generate_values(model: Model) -> str:
+    """The wire's enums and flag sets alone (``ratepad.wire.values``): what code that never
+    touches a frame (the rating flag table, the server) needs, without the codec."""
+    out = Lines()
+    out.add(banner("#", model))
+    out.add('"""Values of the ratepad wire protocol\'s enums and flag sets (generated from the')
+    out.add("schema, protocol/ratepad_protocol/schema.py); the codec re-exports them.")
+    out.add('"""', "")
+    out.add("from __future__ import annotations", "")
+    out.add("import enum", "", "")
     for e in model.enums:
         base = "enum.IntFlag" if e.kind == "flags" else "enum.IntEnum"
         out.add(f"class {e.name}({base}):")
@@ -30,8 +39,14 @@ def _enum_classes(model: Model, out: Lines) -> None:
                 else f"    {name.upper()} = {value}"
             )
         out.add("", "")
+    return out.text()
+
+
+def _enum_classes(model: Model, out: Lines) -> None:
+    for e in model.enums:
         cache = "_FlagsCache" if e.kind == "flags" else "_EnumCache"
-        out.add(f"_C_{e.name}: Final = {cache}({e.name})", "", "")
+        out.add(f"_C_{e.name}: Final = {cache}({e.name})", "")
+    out.add("")
 
 
 def _message_class(m: MessageSpec, out: Lines) -> None:
@@ -182,7 +197,10 @@ def generate(model: Model) -> str:
         "plain_value",
     ):
         out.add(f"    {name},")
-    out.add(")", "")
+    out.add(")")
+    for e in model.enums:  # re-exported: ``codec.RatingFlags`` and the like stay where they were
+        out.add(f"from .values import {e.name} as {e.name}")
+    out.add("")
     out.add(f"PROTOCOL_VERSION: Final = {model.protocol_version}")
     out.add(f"SCHEMA_FINGERPRINT: Final = {model.fingerprint:#010x}")
     out.add(f"MAX_FRAME_BYTES: Final = {model.max_frame_bytes}")

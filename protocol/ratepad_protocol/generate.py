@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 TARGETS: dict[str, Callable[[Model], str]] = {
     "host/ratepad/wire/codec.py": gen_host.generate,
+    "host/ratepad/wire/values.py": gen_host.generate_values,
     "firmware/rpfw/codec.py": gen_firmware.generate,
     "wireshark/ratepad.lua": gen_lua.generate,
 }

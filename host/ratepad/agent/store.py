@@ -31,7 +31,6 @@ Rules kept here:
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sqlite3
@@ -43,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import flags as rating_flags
 from ..errors import InputError, RatepadError
 from ..events import Connected, Rating, Status
 from ..wire import codec
@@ -204,12 +204,7 @@ def now_ms() -> int:
 
 
 def flag_names(flags: int) -> list[str]:
-    return list(_flag_names(int(flags)))
-
-
-@functools.lru_cache(maxsize=512)
-def _flag_names(flags: int) -> tuple[str, ...]:
-    return tuple(f.name.lower() for f in codec.RatingFlags if f.name and flags & f)
+    return rating_flags.names(flags)
 
 
 # -- batch items ---------------------------------------------------------------------------------
@@ -305,7 +300,7 @@ class StoredRating:
             "level_value": self.level_value,
             "staff_id": self.staff_id,
             "prompt_id": self.prompt_id,
-            "prompted": not self.flags & codec.RatingFlags.UNPROMPTED,
+            "prompted": not self.flags & rating_flags.RatingFlags.UNPROMPTED,
             "flags": self.flags,
             "flag_names": self.flag_names,
             "received_at_ms": self.received_at_ms,
@@ -582,7 +577,7 @@ class Store:
             if problem:
                 return self._quarantine(c, r, problem, now)
             level = self.mapping.level(r.score, r.key_count)
-            names = _flag_names(int(r.flags))
+            names = rating_flags.names(r.flags)
             row = [
                 r.serial,
                 r.journal_seq,
@@ -779,7 +774,7 @@ class Store:
             rows = conn.execute(
                 "SELECT serial, COUNT(*), AVG(level_value), SUM(flags & ? != 0),"
                 " SUM(level_value >= 80) FROM ratings GROUP BY serial ORDER BY serial",
-                (int(codec.RatingFlags.UNPROMPTED),),
+                (int(rating_flags.RatingFlags.UNPROMPTED),),
             ).fetchall()
             prompts = {
                 serial: (issued, answered)
@@ -814,11 +809,9 @@ class Store:
         ``at_ms`` counts from ``epoch0_ms``. A fleet run's sink."""
         batch: list[Item] = []
         for r in ratings:
-            flags = 0
-            for name in r.get("flags", ()):
-                flags |= codec.RatingFlags[str(name).upper()]
+            flags = rating_flags.bits(r.get("flags", ()))
             if not r.get("prompted", True):
-                flags |= codec.RatingFlags.UNPROMPTED
+                flags |= rating_flags.RatingFlags.UNPROMPTED
             rating = Rating(
                 serial=str(r["device"]),
                 journal_seq=int(r["seq"]),
@@ -830,7 +823,7 @@ class Store:
                 key_count=int(r.get("key_count", 5)),
                 staff_id=str(r.get("staff", "")),
                 prompt_id=int(r.get("prompt_id", 0)),
-                flags=codec.RatingFlags(flags),
+                flags=rating_flags.RatingFlags(flags),
             )
             batch.append(RatingItem(rating))
         self.apply(batch)

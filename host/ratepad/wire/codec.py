@@ -35,6 +35,13 @@ from .codec_support import (
     _text_too_long,
     plain_value,
 )
+from .values import Capabilities as Capabilities
+from .values import DeviceState as DeviceState
+from .values import Faults as Faults
+from .values import LogLevel as LogLevel
+from .values import RatingFlags as RatingFlags
+from .values import RebootMode as RebootMode
+from .values import ResultCode as ResultCode
 
 PROTOCOL_VERSION: Final = 1
 SCHEMA_FINGERPRINT: Final = 0xE7202DBD
@@ -74,100 +81,17 @@ class HeaderFlags(enum.IntFlag):
 _C_HeaderFlags: Final = _FlagsCache(HeaderFlags)
 
 
-class Capabilities(enum.IntFlag):
-    """Wire values of Capabilities; names on the wire are the lower-case ones."""
-
-    STATUS_LED = 0x1
-    BUZZER = 0x2
-    KEY_EVENTS = 0x4
-    SELF_TEST = 0x8
-    MAINTENANCE = 0x10
-    TIME_SYNC = 0x20
-
-
 _C_Capabilities: Final = _FlagsCache(Capabilities)
-
-
-class RatingFlags(enum.IntFlag):
-    """Wire values of RatingFlags; names on the wire are the lower-case ones."""
-
-    UNPROMPTED = 0x1
-    REPEAT = 0x2
-    MULTI_KEY = 0x4
-    STUCK_KEY = 0x8
-    NO_STAFF = 0x10
-    LATE = 0x20
-    DAMAGED = 0x40
-
 
 _C_RatingFlags: Final = _FlagsCache(RatingFlags)
 
-
-class DeviceState(enum.IntEnum):
-    """Wire values of DeviceState; names on the wire are the lower-case ones."""
-
-    BOOTING = 0
-    IDLE = 1
-    PROMPTED = 2
-    THANKS = 3
-    MAINTENANCE = 4
-    FAULT = 5
-    SELF_TEST = 6
-
-
 _C_DeviceState: Final = _EnumCache(DeviceState)
-
-
-class Faults(enum.IntFlag):
-    """Wire values of Faults; names on the wire are the lower-case ones."""
-
-    STUCK_KEY = 0x1
-    JOURNAL_FULL = 0x2
-    JOURNAL_ERROR = 0x4
-    TIME_UNSYNCED = 0x8
-    CONFIG_ERROR = 0x10
-    WATCHDOG_RESET = 0x20
-    LOW_MEMORY = 0x40
-
 
 _C_Faults: Final = _FlagsCache(Faults)
 
-
-class ResultCode(enum.IntEnum):
-    """Wire values of ResultCode; names on the wire are the lower-case ones."""
-
-    OK = 0
-    BAD_REQUEST = 1
-    UNSUPPORTED = 2
-    BUSY = 3
-    DENIED = 4
-    FAILED = 5
-    BAD_VALUE = 6
-    NOT_FOUND = 7
-
-
 _C_ResultCode: Final = _EnumCache(ResultCode)
 
-
-class LogLevel(enum.IntEnum):
-    """Wire values of LogLevel; names on the wire are the lower-case ones."""
-
-    DEBUG = 0
-    INFO = 1
-    WARNING = 2
-    ERROR = 3
-
-
 _C_LogLevel: Final = _EnumCache(LogLevel)
-
-
-class RebootMode(enum.IntEnum):
-    """Wire values of RebootMode; names on the wire are the lower-case ones."""
-
-    NORMAL = 0
-    MAINTENANCE = 1
-    BOOTLOADER = 2
-
 
 _C_RebootMode: Final = _EnumCache(RebootMode)
 

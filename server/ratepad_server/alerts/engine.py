@@ -26,7 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ratepad import metrics
-from ratepad.wire.codec import RatingFlags
+from ratepad.flags import RatingFlags
 
 from ..ingest.models import Rating
 from ..live.feed import CHANNEL, feed

@@ -13,7 +13,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from ratepad.wire.codec import RatingFlags
+from ratepad import flags as rating_flags
 
 from ..ingest.models import Device, Quarantine, Rating
 from ..live.feed import feed
@@ -35,7 +35,6 @@ from .schemas import (
 router = Router()
 READERS = (Role.ADMIN, Role.MANAGER, Role.VIEWER, Role.STAFF)
 DENIED: dict[int | str, Any] = {403: Error, 404: Error}
-_FLAG_NAMES = [(int(f), (f.name or "").lower()) for f in RatingFlags]
 
 
 def _role(request: HttpRequest) -> Role:
@@ -94,8 +93,8 @@ def _rating(r: Rating) -> dict[str, Any]:
         "staff_id": r.staff_id,
         "window": r.window.code if r.window else None,
         "branch": r.branch.code if r.branch else None,
-        "prompted": not r.flags & RatingFlags.UNPROMPTED,
-        "flags": [name for bit, name in _FLAG_NAMES if r.flags & bit],
+        "prompted": not r.flags & rating_flags.RatingFlags.UNPROMPTED,
+        "flags": rating_flags.names(r.flags),
         "received_at": r.received_at,
     }
 

@@ -250,10 +250,11 @@ def summary(
         "n": n,
         "n_all": t["n_all"],
         "counts": {str(s): t[f"s{s}"] for s in range(1, 6)},
-        "index": round(t["level_sum"] / t["level_n"], 2) if t["level_n"] else None,
-        "csat": round(share(t["top2"], n), 4) if n else None,
-        "csat_ci": [round(x, 4) for x in metrics.wilson(t["top2"], n)] if n else None,
-        "response_rate": round(share(min(t["answered"], t["prompts"]), t["prompts"]), 4)
+        # unrounded: a program reading the API rounds as it needs (the pages round on screen)
+        "index": t["level_sum"] / t["level_n"] if t["level_n"] else None,
+        "csat": share(t["top2"], n) if n else None,
+        "csat_ci": list(metrics.wilson(t["top2"], n)) if n else None,
+        "response_rate": share(min(t["answered"], t["prompts"]), t["prompts"])
         if t["prompts"]
         else None,
         "prompts": t["prompts"],

@@ -19,22 +19,19 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
-from ratepad.wire.codec import RatingFlags
+from ratepad.flags import APPEAL_UPHELD as APPEAL_UPHELD  # the rollups' callers use them here
+from ratepad.flags import KPI_EXCLUDED as KPI_EXCLUDED
+from ratepad.flags import ROLLUP_FLAGS
 
 from ..org.models import Node
 from .models import SHARDS
 
 TZ = ZoneInfo(os.environ.get("RATEPAD_TIME_ZONE", "Asia/Shanghai"))  # reports' local time
-# a server-side flag, above the wire's: a staff member's appeal against the rating was upheld
-APPEAL_UPHELD = 1 << 24
-KPI_EXCLUDED = (
-    int(RatingFlags.REPEAT | RatingFlags.MULTI_KEY | RatingFlags.STUCK_KEY) | APPEAL_UPHELD
-)
 KPI_COLUMNS = ("n_all", "n", "s1", "s2", "s3", "s4", "s5", "top2", "level_n", "level_sum",
                "prompts", "answered")  # fmt: skip
-FLAG_COLUMNS = ("unprompted", "repeat", "multi_key", "stuck_key", "no_staff", "appeal_upheld")
-FLAG_BITS = (int(RatingFlags.UNPROMPTED), int(RatingFlags.REPEAT), int(RatingFlags.MULTI_KEY),
-             int(RatingFlags.STUCK_KEY), int(RatingFlags.NO_STAFF), APPEAL_UPHELD)  # fmt: skip
+# a column per flag the rollups count, named as the flag (the models' fields match these)
+FLAG_COLUMNS = tuple(f.name for f in ROLLUP_FLAGS)
+FLAG_BITS = tuple(f.bit for f in ROLLUP_FLAGS)
 COLUMNS = KPI_COLUMNS + FLAG_COLUMNS
 HOURS = tuple(f"h{h:02d}" for h in range(24))
 _N_ALL, _N, _TOP2, _LEVEL_N, _LEVEL_SUM, _PROMPTS, _ANSWERED = 0, 1, 7, 8, 9, 10, 11

@@ -25,7 +25,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from ratepad.errors import RatepadError
 from ratepad.surveys import parse_scores_csv, survey_report
-from ratepad.wire.codec import RatingFlags
 
 from ..alerts.models import Alert, Appeal
 from ..audit.log import record, throttled
@@ -34,13 +33,9 @@ from ..ingest.models import Device, Rating
 from ..live.feed import feed
 from ..org.models import Node, Role, Staff, Window
 from ..reports import service as reports
-from ..rollups.service import APPEAL_UPHELD
+from . import flag_labels
 from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
 from .period import Period, parse_period
-
-_FLAG_NAMES = [(int(f), (f.name or "").lower()) for f in RatingFlags] + [
-    (APPEAL_UPHELD, "appeal_upheld")
-]
 
 
 # -- login ---------------------------------------------------------------------------------------
@@ -237,7 +232,8 @@ def _stream(sub: Any, branches: dict[int, str], seconds: float) -> Iterator[byte
 
 
 def _flags(flags: int) -> list[str]:
-    return [name for bit, name in _FLAG_NAMES if flags & bit]
+    """What the pages, the live wall and the exports show of a rating's flags."""
+    return flag_labels.labels(flags)
 
 
 # -- ratings (a staff member: their own) ---------------------------------------------------------
