@@ -16,8 +16,9 @@ instance evaluating the same batch (a replay) finds it there.
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from ..rollups.service import KPI_EXCLUDED
 from .models import ACKNOWLEDGED, LIFE, OPEN, RESOLVED, Alert, Delivery, Notification, Rule
 
 OPENING = os.environ.get("RATEPAD_OPENING_HOURS", "08:30-17:30")  # local time
+log = logging.getLogger(__name__)
 
 
 def _days(text: str) -> frozenset[int]:
@@ -82,7 +84,23 @@ def _rules_for(branch: Node) -> list[Rule]:
     prefixes = [
         "/".join(branch.path.split("/")[: i + 1]) + "/" for i in range(1, branch.path.count("/"))
     ]
-    return list(Rule.objects.filter(active=True, node__path__in=prefixes).select_related("node"))
+    rules = Rule.objects.filter(active=True, node__path__in=prefixes).select_related("node")
+    return _usable(rules)
+
+
+def _usable(rules: Iterable[Rule]) -> list[Rule]:
+    """The rules whose parameters are within their bounds; any other (a row written past the
+    form and the database's constraints) is switched off, with the reason in the log, rather
+    than failing every upload of its subtree."""
+    out = []
+    for rule in rules:
+        problems = rule.problems()
+        if not problems:
+            out.append(rule)
+            continue
+        log.error("alert rule %s (%s) switched off: %s", rule.pk, rule.name, "; ".join(problems))
+        Rule.objects.filter(pk=rule.pk).update(active=False)
+    return out
 
 
 def _raise(rule: Rule, key: str, now: datetime, **fields: Any) -> Alert | None:
@@ -234,7 +252,7 @@ def check_silent(now: datetime | None = None) -> int:
     if not in_opening_hours(now):
         return 0
     raised = 0
-    for rule in Rule.objects.filter(kind=Rule.OFFLINE, active=True).select_related("node"):
+    for rule in _usable(Rule.objects.filter(kind=Rule.OFFLINE, active=True).select_related("node")):
         quiet = Device.objects.filter(
             branch__path__startswith=rule.node.path,
             window__isnull=False,

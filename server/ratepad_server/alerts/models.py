@@ -7,8 +7,13 @@ one alert per rating or per window however many server instances evaluate it at 
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from ..org.models import Node, Window
@@ -22,6 +27,33 @@ LIFE: dict[str, dict[str, str]] = {
     ACKNOWLEDGED: {"resolve": RESOLVED},
     RESOLVED: {},
 }
+
+
+# A rule's parameters are bounded: the form refuses a value outside (with the reason), the
+# database's CHECK constraints too, and the engine switches off a row that has one anyway
+# (``Rule.problems``), so that one bad rule never fails the uploads of its subtree.
+LEVELS = (1, 5)  # the scale of the largest keypad
+MIN_N = (1, 1_000_000)
+MINUTES = (1, 7 * 24 * 60)  # up to a week
+DEADLINE_DAYS = (1, 365)
+INDEX_MAX = 100.0  # the satisfaction index's scale (level values 0..100)
+PARAMETERS = ("level", "threshold", "min_n", "minutes", "deadline_days")
+SHARE_KINDS = ("bad_share", "unprompted")  # Rule.BAD_SHARE, Rule.UNPROMPTED: a share, 0..1
+
+
+def finite_number(x: float) -> None:
+    if not math.isfinite(x):
+        raise ValidationError(_("must be a finite number"), code="finite")
+
+
+def _between(lo: float, hi: float) -> list[MinValueValidator | MaxValueValidator]:
+    return [MinValueValidator(lo), MaxValueValidator(hi)]
+
+
+def _check_between(field: str, lo: float, hi: float) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": lo, f"{field}__lte": hi}), name=f"rule_{field}_bounded"
+    )
 
 
 class Rule(models.Model):
@@ -41,17 +73,54 @@ class Rule(models.Model):
     node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="alert_rules")
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=32, choices=KINDS)
-    level = models.SmallIntegerField(_("level"), default=2)
-    threshold = models.FloatField(_("threshold"), default=0.3)
-    min_n = models.IntegerField(_("minimum n"), default=10)
-    minutes = models.IntegerField(_("minutes"), default=60)
-    deadline_days = models.IntegerField(_("deadline (working days)"), default=3)
+    level = models.SmallIntegerField(_("level"), default=2, validators=_between(*LEVELS))
+    # a share (0..1) or an index (0..100), see ``clean``
+    threshold = models.FloatField(
+        _("threshold"), default=0.3, validators=[finite_number, *_between(0, INDEX_MAX)]
+    )
+    min_n = models.IntegerField(_("minimum n"), default=10, validators=_between(*MIN_N))
+    minutes = models.IntegerField(_("minutes"), default=60, validators=_between(*MINUTES))
+    deadline_days = models.IntegerField(
+        _("deadline (working days)"), default=3, validators=_between(*DEADLINE_DAYS)
+    )
     emails = models.CharField(_("e-mail to"), max_length=1000, blank=True, default="")
     webhook = models.URLField(_("webhook"), blank=True, default="")
     active = models.BooleanField(default=True)
 
+    class Meta:
+        constraints = [
+            _check_between("level", *LEVELS),
+            _check_between("min_n", *MIN_N),
+            _check_between("minutes", *MINUTES),
+            _check_between("deadline_days", *DEADLINE_DAYS),
+            # NaN fails both comparisons on PostgreSQL; SQLite stores NaN as NULL (refused)
+            _check_between("threshold", 0, INDEX_MAX),
+            models.CheckConstraint(
+                condition=~Q(kind__in=SHARE_KINDS) | Q(threshold__lte=1),
+                name="rule_share_threshold_at_most_1",
+            ),
+        ]
+
     def __str__(self) -> str:
         return f"{self.name} ({self.kind}@{self.node.code})"
+
+    def clean(self) -> None:
+        share = self.kind in SHARE_KINDS and isinstance(self.threshold, float)
+        if share and self.threshold > 1:
+            raise ValidationError(
+                {"threshold": _("a share: at most 1 (0.3 is 30 %)")}, code="share"
+            )
+
+    def problems(self) -> list[str]:
+        """What is wrong with the parameters (no database access): empty for a usable rule."""
+        try:
+            self.clean_fields(exclude=[f.name for f in self._meta.fields
+                                       if f.name not in PARAMETERS])  # fmt: skip
+            self.clean()
+        except ValidationError as exc:
+            return [f"{field}: {' '.join(str(m) for m in msgs)}"
+                    for field, msgs in exc.message_dict.items()]  # fmt: skip
+        return []
 
 
 class Alert(models.Model):

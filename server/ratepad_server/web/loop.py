@@ -7,8 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    BadRequest,
+    PermissionDenied,
+    ValidationError,
+)
 from django.db import IntegrityError, transaction
+from django.db.models import Field
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -16,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..alerts.engine import TransitionError, transition
+from ..alerts.models import PARAMETERS as RULE_PARAMETERS
 from ..alerts.models import Alert, Appeal, Comment, Notification, Rule
 from ..audit.log import record
 from ..ingest.models import Rating
@@ -115,26 +122,46 @@ def rules(request: HttpRequest) -> HttpResponse:
             kind = p.get("kind", "")
             if kind not in dict(Rule.KINDS):
                 raise ValueError("unknown kind")
-            rule = Rule.objects.create(
+            rule = Rule(
                 node=node,
                 name=p.get("name", "").strip()[:200] or kind,
                 kind=kind,
-                level=int(p.get("level") or 2),
-                threshold=float(p.get("threshold") or 0.3),
-                min_n=int(p.get("min_n") or 10),
-                minutes=int(p.get("minutes") or 60),
-                deadline_days=int(p.get("deadline_days") or 3),
                 emails=p.get("emails", "").strip()[:1000],
                 webhook=p.get("webhook", "").strip(),
-            )
+                # as typed: the model's validators convert them and say what is wrong
+                **{f: p.get(f, "").strip() or _rule_field(f).default for f in RULE_PARAMETERS},
+            )  # fmt: skip
+            rule.full_clean()
+            rule.save()
             record(request, "rule.create", rule, node_path=node.path, kind=kind)
             return HttpResponseRedirect(reverse("web:rules"))
+        except ValidationError as exc:
+            error = _validation_message(exc)
         except ValueError as exc:
             error = str(exc)
     rows = Rule.objects.select_related("node").filter(node__path__startswith=role.node.path)
     return render(request, "web/rules.html", {"rules": rows, "kinds": Rule.KINDS,
                                               "error": error},
                   status=400 if error else 200)  # fmt: skip
+
+
+def _rule_field(name: str) -> Field[Any, Any]:
+    field = Rule._meta.get_field(name)
+    if not isinstance(field, Field):  # the reverse side of a relation: not a rule's value
+        raise ValueError(f"no field {name!r}")
+    return field
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """One line naming each refused field (in the page's language) and why."""
+    parts = []
+    for field, messages in exc.message_dict.items():
+        text = " ".join(str(m) for m in messages)
+        if field == NON_FIELD_ERRORS:
+            parts.append(text)
+        else:
+            parts.append(f"{_rule_field(field).verbose_name}: {text}")
+    return "; ".join(parts)
 
 
 @roles(*ADMINS)
@@ -144,6 +171,9 @@ def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     if rule is None:
         raise Http404("no such rule")
     check_path(request, rule.node.path)
+    problems = rule.problems()
+    if problems and not rule.active:  # switched off for bad parameters: it stays off
+        raise BadRequest("this rule's parameters are out of bounds: " + "; ".join(problems))
     Rule.objects.filter(pk=pk).update(active=not rule.active)
     record(request, "rule.toggle", rule, node_path=rule.node.path, active=not rule.active)
     return HttpResponseRedirect(reverse("web:rules"))
