@@ -63,6 +63,11 @@ def test_api_names_every_flag_and_its_figures_are_unrounded(site: Site, server: 
     page = manager.get("/ratings/BJ-001/")[1].decode()
     assert "<td>申诉成立</td>" in page and "<td>多键 超时</td>" in page
 
+    # the API's document lists the flags from the same table
+    doc = call(server.url, "/api/v1/openapi.json")[1]
+    flags_doc = doc["components"]["schemas"]["RatingOut"]["properties"]["flags"]["description"]
+    assert "appeal_upheld (" in flags_doc and "multi_key (" in flags_doc
+
 
 def _imports(path: Path) -> set[str]:
     out: set[str] = set()

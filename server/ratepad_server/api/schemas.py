@@ -7,6 +7,10 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import Field
 
+from ratepad.flags import FLAGS
+
+_FLAGS_DOC = "the rating's flags, of: " + "; ".join(f"{f.name} ({f.meaning})" for f in FLAGS)
+
 
 class TokenIn(Schema):
     username: str = Field(min_length=1, max_length=150)
@@ -35,7 +39,7 @@ class RatingOut(Schema):
     window: str | None  # None: quarantined
     branch: str | None
     prompted: bool
-    flags: list[str]
+    flags: list[str] = Field(description=_FLAGS_DOC)
     received_at: datetime
 
 
@@ -48,10 +52,11 @@ class SummaryOut(Schema):
     n: int  # ratings that count for KPIs
     n_all: int  # every rating, suspicious ones included
     counts: dict[str, int]
-    index: float | None  # mean level value
-    csat: float | None  # share in the top two levels
-    csat_ci: list[float] | None  # Wilson 95 % interval of csat
-    response_rate: float | None  # answered prompts / prompts
+    # the figures unrounded (a program rounds as it needs; the pages round on screen)
+    index: float | None = Field(description="mean level value (0..100), unrounded")
+    csat: float | None = Field(description="share in the top two levels (0..1), unrounded")
+    csat_ci: list[float] | None = Field(description="Wilson 95 % interval of csat, unrounded")
+    response_rate: float | None = Field(description="answered prompts / prompts, unrounded")
     prompts: int
 
 
