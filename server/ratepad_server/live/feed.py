@@ -39,6 +39,7 @@ Event = dict[str, Any]  # as published: {"kind": "ratings" | "device" | "alert",
 CHANNEL = "ratepad_live"
 KINDS = {"ratings": "rating", "device": "device", "alert": "alert"}  # published → SSE event
 log = logging.getLogger("ratepad.live")
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder for every row
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class LiveEvent:
 
     kind: str  # the SSE event name: rating, device or alert
     rows: tuple[Mapping[str, Any], ...]
+
+    @property
+    def branches(self) -> set[int]:
+        return {b for r in self.rows if isinstance(b := r.get("branch"), int)}
 
     @classmethod
     def of(cls, event: Mapping[str, Any]) -> LiveEvent | None:
@@ -103,6 +108,7 @@ class Feed:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # subscribers are added from the views' threads
         self._subs: set[Subscription] = set()
+        self._by_branch: dict[int, set[Subscription]] = {}  # who covers a branch
         self._per_user: dict[int, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[Sequence[LiveEvent]] | None = None
@@ -132,6 +138,8 @@ class Feed:
                 raise LimitReached(f"you have {per_user} live streams open (close one)")
             sub = Subscription(user, frozenset(branches), frozenset(kinds), style)
             self._subs.add(sub)
+            for branch in sub.branches:
+                self._by_branch.setdefault(branch, set()).add(sub)
             self._per_user[user] = self._per_user.get(user, 0) + 1
             self.branch_codes.update(branches)
             self.window_codes.update(windows)
@@ -141,6 +149,10 @@ class Feed:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)
+                for branch in sub.branches:
+                    self._by_branch[branch].discard(sub)
+                    if not self._by_branch[branch]:
+                        del self._by_branch[branch]
                 left = self._per_user.pop(sub.user) - 1
                 if left:
                     self._per_user[sub.user] = left
@@ -208,7 +220,9 @@ class Feed:
     async def _dispatch(self) -> None:
         assert self._inbox is not None
         while True:
-            events = await self._inbox.get()
+            events = list(await self._inbox.get())
+            while not self._inbox.empty():  # what arrived meanwhile: one round for all
+                events.extend(self._inbox.get_nowait())
             unknown = {
                 r["window"]
                 for e in events
@@ -226,22 +240,24 @@ class Feed:
                 log.exception("live: an event could not be sent")
 
     def _fan_out(self, events: Sequence[LiveEvent]) -> None:
-        with self._lock:
-            subs = list(self._subs)
+        woken: set[Subscription] = set()
         for event in events:
-            for style in {s.style for s in subs if event.kind in s.kinds}:
-                by_branch = self._render(event, style)  # once, whatever the number of streams
-                for sub in subs:
-                    if sub.style != style or event.kind not in sub.kinds or sub.closed:
-                        continue
-                    for branch, chunk in by_branch.items():
-                        if branch in sub.branches:
-                            sub.pending.append(chunk)
-                            sub.pending_bytes += len(chunk)
-        for sub in subs:
+            with self._lock:
+                covering = {sub for b in event.branches for sub in self._by_branch.get(b, ())}
+            subs = [s for s in covering if event.kind in s.kinds and not s.closed]
+            rendered: dict[Style, dict[int, bytes]] = {}
+            for sub in subs:
+                if sub.style not in rendered:  # once per style, whatever the number of streams
+                    rendered[sub.style] = self._render(event, sub.style)
+                for branch, chunk in rendered[sub.style].items():
+                    if branch in sub.branches:
+                        sub.pending.append(chunk)
+                        sub.pending_bytes += len(chunk)
+                        woken.add(sub)
+        for sub in woken:
             if sub.pending_bytes > MAX_PENDING_BYTES:
                 sub.closed = True
-            if (sub.pending or sub.closed) and sub.wake is not None:
+            if sub.wake is not None:
                 sub.wake.set()
 
     def _render(self, event: LiveEvent, style: Style) -> dict[int, bytes]:
@@ -259,7 +275,7 @@ class Feed:
                 out["window"] = self.window_codes.get(window, str(window))
             if event.kind == "rating":
                 out["flags"] = style.flags(names(int(row.get("flags") or 0)))
-            data = json.dumps(out, default=str, ensure_ascii=False)
+            data = _JSON.encode(out)
             parts.setdefault(branch, []).append(f"event: {event.kind}\ndata: {data}\n\n".encode())
         return {branch: b"".join(chunks) for branch, chunks in parts.items()}
 

@@ -11,6 +11,7 @@ after ``seconds``, when the server stops, or when its client reads too slowly.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -20,6 +21,9 @@ from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
 from .feed import LimitReached, Style, Subscription, feed
 
 KEEP_ALIVE = 15.0  # seconds between two comment lines on a quiet stream
+# at most one write per stream in this many seconds: under a busy ingest each write carries
+# many events, so hundreds of streams cost the server a few writes each per second
+COALESCE = 0.1
 RETRY_AFTER = 30  # seconds, in a 429's Retry-After
 
 
@@ -44,6 +48,8 @@ class _EventStream:
                 if data is None:
                     return  # closed: the server stops, or the client fell behind
                 yield data or b": keep-alive\n\n"
+                if data:
+                    await asyncio.sleep(COALESCE)
         finally:
             self.close()
 
