@@ -12,7 +12,6 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -70,6 +69,8 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     what.add_argument("--rebuild", action="store_true", help="rebuild every rollup (after a "
                       "change of RATEPAD_TIME_ZONE, or as a repair)")  # fmt: skip
     db(p)
+    db(sub.add_parser("partitions", help="create the monthly partitions (PostgreSQL) of every "
+                      "accepted month and some ahead; run it at least monthly"))  # fmt: skip
     p = sub.add_parser(
         "demo",
         help="a demo organisation, simulated keypads and agents uploading to a server on a "
@@ -153,18 +154,28 @@ def cmd_init() -> int:
     from django.core.management import call_command
     from django.db import DatabaseError
 
-    from .ingest.migrations import PARTITIONED_TABLES
-    from .ingest.partitions import ensure_months, month_of, months_ahead
+    from .ingest.partitions import ensure_ahead
 
     try:
         call_command("migrate", interactive=False, verbosity=0)
-        start = month_of(datetime.now(UTC)).replace(day=1)
-        months = months_ahead(start.replace(year=start.year - 1), 25)  # a year back and ahead
-        for table in PARTITIONED_TABLES:
-            ensure_months(table, months)
+        ensure_ahead()  # the accepted months and some ahead
     except DatabaseError as exc:
         raise Usage(f"cannot use the database: {_first_line(exc)}") from None
     print("ratepad server: schema up to date")
+    return EXIT_OK
+
+
+def cmd_partitions() -> int:
+    from django.db import DatabaseError
+
+    from .ingest.partitions import ensure_ahead
+
+    _check_database()
+    try:
+        months = ensure_ahead()
+    except DatabaseError as exc:
+        raise Usage(f"cannot use the database: {_first_line(exc)}") from None
+    print(f"ratepad server: partitions from {months[0]:%Y-%m} to {months[-1]:%Y-%m} present")
     return EXIT_OK
 
 
@@ -312,6 +323,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
             return cmd_enroll(args.branch, args.json)
         if args.action == "rollups":
             return cmd_rollups(check=args.check)
+        if args.action == "partitions":
+            return cmd_partitions()
         return cmd_run(args)
     except Usage as exc:
         message = str(exc)

@@ -5,6 +5,8 @@
   balancer needs the same. Without it, ``ratepad server`` generates one once into
   ``ratepad-server.secret`` in the current directory (mode 0600) and uses that.
 * ``RATEPAD_ALLOWED_HOSTS``: comma-separated host names the server answers to (default ``*``).
+* ``RATEPAD_ACCEPT_PAST_DAYS`` (730), ``RATEPAD_ACCEPT_FUTURE_HOURS`` (24): the times ingest
+  accepts, around the server's clock.
 * ``RATEPAD_TRUSTED_PROXY``: set (by ``run --trusted-proxy``) when a reverse proxy terminates
   TLS; requests then count as HTTPS when it says so in ``X-Forwarded-Proto``.
 """
@@ -114,6 +116,11 @@ WHITENOISE_AUTOREFRESH = False
 
 # an upload batch is at most this big (the agent sends 500 ratings, about 150 kB)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
+# ingest accepts rating, prompt, session and device times from this many days before to this
+# many hours after the server's clock; other times are kept in quarantine (ingest/bounds.py)
+ACCEPT_PAST_DAYS = int(os.environ.get("RATEPAD_ACCEPT_PAST_DAYS", "730"))
+ACCEPT_FUTURE_HOURS = int(os.environ.get("RATEPAD_ACCEPT_FUTURE_HOURS", "24"))
 
 LOGGING = {
     "version": 1,

@@ -25,7 +25,9 @@ def test_unbound_and_foreign_keypads_go_to_quarantine(site: Site, server: Server
     key = site.keys["BJ-001"]
     # K9 is bound to no window; K4 is bound to a window of SH-001, not this agent's branch
     body = upload(server, key, ratings=[rating("K9", 1), rating("K4", 1), rating("K1", 1)])[1]
-    assert (body["stored"], body["quarantined"]) == (3, 2)
+    assert (body["stored"], body["quarantined"], body["duplicates"]) == (1, 2, 0)
+    again = upload(server, key, ratings=[rating("K9", 1), rating("K4", 1)])[1]
+    assert (again["stored"], again["quarantined"]) == (0, 2)  # kept once, still in quarantine
     status, q = call(server.url, "/api/v1/quarantine?node=BJ-001", site.tokens["bj-manager"])
     assert status == 200
     assert {(r["serial"], r["reason"]) for r in q["quarantine"]} == {

@@ -15,12 +15,12 @@ from pydantic import Field
 
 from ratepad import flags as rating_flags
 
-from ..ingest.models import Device, Quarantine, Rating
+from ..ingest import service as ingest
+from ..ingest.models import Conflict, Device, Quarantine, Rating
 from ..live.feed import feed
 from ..org.access import AccessDenied, NotFound, node_in_scope, require_role, staff_filter
 from ..org.models import Node, Role, Window
 from ..reports import service as reports
-from ..rollups import service as rollups
 from .schemas import (
     AssignIn,
     AssignOut,
@@ -166,13 +166,16 @@ def devices(request: HttpRequest, q: Query[NodeQuery]) -> dict[str, Any]:
 
 @router.get("/quarantine", response={200: QuarantineOut, **DENIED}, tags=["quarantine"])
 def quarantine(request: HttpRequest, q: Query[NodeQuery]) -> dict[str, Any]:
-    """Ratings kept without a window (keypad bound to none, or not to the uploading
-    agent's branch), not yet assigned."""
+    """Ratings an agent uploaded that are not stored (keypad bound to none or to another
+    branch's window at the rating's time, or a time outside the accepted span), kept in the
+    uploading branch's quarantine, not yet assigned."""
     role = _role(request)
     require_role(role, Role.ADMIN, Role.MANAGER)
     node = node_in_scope(role, q.node)
     rows = (
-        Quarantine.objects.filter(branch__path__startswith=node.path, assigned_at=None)
+        Quarantine.objects.filter(
+            branch__path__startswith=node.path, kind="rating", assigned_at=None
+        )
         .select_related("branch")
         .order_by("id")[:10_000]
     )
@@ -191,44 +194,89 @@ def quarantine(request: HttpRequest, q: Query[NodeQuery]) -> dict[str, Any]:
     }
 
 
-@router.post("/quarantine/assign", response={200: AssignOut, **DENIED}, tags=["quarantine"])
-def assign(request: HttpRequest, body: AssignIn) -> dict[str, Any]:
-    """Give a quarantined rating its window (both in the admin's subtree); it then counts."""
+@router.post(
+    "/quarantine/assign", response={200: AssignOut, 409: Error, **DENIED}, tags=["quarantine"]
+)
+def assign(request: HttpRequest, body: AssignIn) -> Any:
+    """Store a quarantined rating in a window (both in the admin's subtree); it then counts.
+    409 if it cannot be stored: its (serial, journal_seq) is stored already (then this copy
+    is a duplicate, or listed in ``/conflicts`` if it differs) or its time is out of range."""
     role = _role(request)
     require_role(role, Role.ADMIN)
     window = Window.objects.select_related("branch").filter(code=body.window).first()
     if window is None:
         raise NotFound(f"no window {body.window!r}")
     node_in_scope(role, window.branch.code)
+    scope = node_in_scope(role, None)
     with transaction.atomic():
         item = (
             Quarantine.objects.select_for_update()
             .select_related("branch")
-            .filter(serial=body.serial, journal_seq=body.journal_seq, assigned_at=None)
+            .filter(serial=body.serial, journal_seq=body.journal_seq, kind="rating",
+                    assigned_at=None, branch__path__startswith=scope.path)
+            .order_by("id")
             .first()
-        )
+        )  # fmt: skip
         if item is None:
             raise NotFound("no such rating in quarantine")
         node_in_scope(role, item.branch.code)
-        rating = Rating.objects.get(serial=item.serial, journal_seq=item.journal_seq)
-        Rating.objects.filter(id=rating.id, time=rating.time).update(
-            window_id=window.pk, branch_id=window.branch_id
-        )
-        deltas = rollups.Deltas()
-        deltas.add_rating(
-            rating.time,
-            window.pk,
-            window.branch_id,
-            rating.staff_id,
-            rating.score,
-            rating.key_count,
-            rating.level_value,
-            rating.flags,
-        )
-        deltas.write()
-        item.window, item.assigned_at = window, datetime.now(UTC)
-        item.save(update_fields=["window", "assigned_at"])
+        try:
+            outcome = ingest.assign_quarantined(item, window)
+        except ingest.CannotAssign as exc:
+            return 409, {"detail": f"cannot store this rating: {exc}"}
+    if outcome != "stored":
+        return 409, {"detail": f"({body.serial}, {body.journal_seq}) is stored already: "
+                     + ("same content, nothing to add" if outcome == "duplicate"
+                        else "this differing copy is listed in /api/v1/conflicts")}  # fmt: skip
     return {"assigned": True}
+
+
+class ConflictOut(Schema):
+    serial: str
+    journal_seq: int
+    branch: str | None  # the uploading agent's
+    received_at: datetime
+    differs: list[str]  # the fields in which the two versions differ
+    rating: dict[str, Any]  # this version, as uploaded
+    stored: dict[str, Any] | None  # the stored version (its content fields)
+
+
+class ConflictsOut(Schema):
+    conflicts: list[ConflictOut]
+
+
+@router.get("/conflicts", response={200: ConflictsOut, **DENIED}, tags=["quarantine"])
+def conflicts(request: HttpRequest, q: Query[NodeQuery]) -> dict[str, Any]:
+    """Ratings resent under a stored (serial, journal_seq) with other content, by agents of
+    the subtree (newest first): the stored rating was left as it is, this version kept."""
+    role = _role(request)
+    require_role(role, Role.ADMIN)
+    node = node_in_scope(role, q.node)
+    rows = list(
+        Conflict.objects.filter(branch__path__startswith=node.path)
+        .select_related("branch")
+        .order_by("-id")[:1000]
+    )
+    stored = {
+        (r["serial"], r["journal_seq"]): r
+        for r in Rating.objects.filter(
+            serial__in={c.serial for c in rows}, journal_seq__in={c.journal_seq for c in rows}
+        ).values("serial", "journal_seq", *ingest.CONTENT)
+    }
+    return {
+        "conflicts": [
+            {
+                "serial": c.serial,
+                "journal_seq": c.journal_seq,
+                "branch": c.branch.code if c.branch else None,
+                "received_at": c.received_at,
+                "differs": c.differs.split(","),
+                "rating": c.item,
+                "stored": stored.get((c.serial, c.journal_seq)),
+            }
+            for c in rows
+        ]
+    }
 
 
 class LiveQuery(NodeQuery):

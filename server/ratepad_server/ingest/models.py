@@ -10,9 +10,19 @@ ingest path resolves them itself, and checking them per row would cost at 10 000
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 from django.db import models
 
 from ..org.models import Node, Window
+
+
+def item_digest(item: dict[str, Any]) -> str:
+    """SHA-256 of an uploaded item (its JSON, keys sorted): the same item gives the same."""
+    text = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class AgentKey(models.Model):
@@ -63,16 +73,26 @@ class Rating(models.Model):
 
 
 class Quarantine(models.Model):
-    """A rating that could not be given a window (keypad bound to none, or to a window of
-    another branch than the uploading agent's); kept for an admin to assign."""
+    """An item an agent uploaded that is not stored: a rating, prompt, staff session or device
+    state of a keypad not bound to a window of the uploading agent's branch at the item's time
+    (bound to none, or to another branch's window), or with a time outside the accepted span
+    (``bounds``). Kept whole (``item``: as received) in the uploading branch's quarantine; a
+    quarantined rating takes no dedupe key, so the rightful branch's upload still stores it.
+    An admin may assign a quarantined rating to a window: it is stored then (``outcome``)."""
 
     NO_BINDING = "no_binding"
     OTHER_BRANCH = "other_branch"
+    TIME_OUT_OF_RANGE = "time_out_of_range"
+    NO_PARTITION = "no_partition"  # PostgreSQL: the month's partition is missing (see partitions)
+    KINDS = ("rating", "prompt", "session", "device")
 
+    kind = models.CharField(max_length=8, default="rating")
     serial = models.CharField(max_length=64)
-    journal_seq = models.BigIntegerField()
-    time = models.DateTimeField()
+    journal_seq = models.BigIntegerField(null=True)  # ratings only
+    time = models.DateTimeField()  # the item's (a rating's time, a prompt's issue, ...)
     reason = models.CharField(max_length=32)
+    item = models.JSONField(default=dict)  # the item as uploaded (schemas.*In)
+    digest = models.CharField(max_length=64, default="")  # of ``item``: a resend is kept once
     agent = models.ForeignKey(
         AgentKey, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
@@ -84,11 +104,53 @@ class Quarantine(models.Model):
     window = models.ForeignKey(
         Window, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
+    # after assignment: "stored", or "duplicate"/"conflict" when the key was taken by then
+    outcome = models.CharField(max_length=16, default="", blank=True)
+
+    class Meta:
+        verbose_name_plural = "quarantine"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "serial", "journal_seq"],
+                condition=models.Q(kind="rating"),
+                name="quarantine_rating_key",
+            ),
+            models.UniqueConstraint(
+                fields=["branch", "kind", "serial", "digest"],
+                condition=~models.Q(kind="rating"),
+                name="quarantine_item_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.serial}/{self.journal_seq or '-'} ({self.reason})"
+
+
+class Conflict(models.Model):
+    """A rating resent under a stored (serial, journal_seq) with other content: the stored
+    rating is left as it is and this version is kept beside it for an admin, with who sent it
+    and when."""
+
+    serial = models.CharField(max_length=64)
+    journal_seq = models.BigIntegerField()
+    item = models.JSONField()  # the differing rating as uploaded (schemas.RatingIn)
+    digest = models.CharField(max_length=64)  # of ``item``: the same resend is kept once
+    differs = models.CharField(max_length=200)  # the fields that differ, comma-separated
+    agent = models.ForeignKey(
+        AgentKey, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    branch = models.ForeignKey(
+        Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )  # the uploading agent's branch
+    received_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["serial", "journal_seq"], name="quarantine_key")
+            models.UniqueConstraint(fields=["serial", "journal_seq", "digest"], name="conflict_key")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.serial}/{self.journal_seq}: {self.differs}"
 
 
 class Prompt(models.Model):

@@ -7,24 +7,33 @@ more than everything else of an ingest batch together; these are parsed straight
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Serial = Field(min_length=1, max_length=64)
-StaffId = Field(default="", max_length=64)
+# printable text only: a control character (NUL above all, which PostgreSQL's text refuses) is
+# bad input, refused with the batch (422) before anything reaches the database
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+Text64 = Annotated[str, StringConstraints(max_length=64, pattern=PRINTABLE)]
+Serial = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
+# a fault is one word: the faults are stored joined by spaces (``Device.faults``) and split
+# on reading
+Fault = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f-\x9f]+$")
+]
+FAULTS_WIDTH = 200  # Device.faults and DeviceStatus.faults: max_length
 MAX_MS = 7_258_118_400_000  # 2200: later than any keypad or host clock we can store
 Ms = Field(ge=0, lt=MAX_MS)
 MaybeMs = Field(default=None, ge=0, lt=MAX_MS)
 
 
 class RatingIn(Schema):
-    serial: str = Serial
+    serial: Serial
     journal_seq: int = Field(ge=1, lt=2**62)
     boot_id: int = Field(ge=0, lt=2**62)
     uptime_ms: int = Field(ge=0, lt=2**62)
@@ -33,15 +42,15 @@ class RatingIn(Schema):
     score: int = Field(ge=1, le=9)
     key_count: int = Field(ge=1, le=9)
     level_value: int | None = Field(default=None, ge=-1000, le=1000)
-    staff_id: str = StaffId
+    staff_id: Text64 = ""
     prompt_id: int = Field(default=0, ge=0, lt=2**62)
     flags: int = Field(default=0, ge=0, lt=2**31)
 
 
 class PromptIn(Schema):
-    serial: str = Serial
+    serial: Serial
     prompt_id: int = Field(ge=0, lt=2**62)
-    staff_id: str = StaffId
+    staff_id: Text64 = ""
     state: Literal["issued", "answered", "timed_out", "cancelled"]
     issued_at_ms: int | None = MaybeMs
     timeout_ms: int | None = Field(default=None, ge=0, lt=2**62)
@@ -50,22 +59,33 @@ class PromptIn(Schema):
 
 
 class SessionIn(Schema):
-    serial: str = Serial
-    staff_id: str = Field(min_length=1, max_length=64)
+    serial: Serial
+    staff_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
     started_at_ms: int = Ms
     ended_at_ms: int | None = MaybeMs
 
 
 class DeviceIn(Schema):
-    serial: str = Serial
+    serial: Serial
     connected: bool
-    firmware: str | None = Field(default=None, max_length=64)
-    state: str | None = Field(default=None, max_length=32)
-    faults: list[str] = Field(default_factory=list, max_length=32)
+    firmware: Text64 | None = None
+    state: Annotated[str, StringConstraints(max_length=32, pattern=PRINTABLE)] | None = None
+    faults: list[Fault] = Field(default_factory=list, max_length=32)
     unacked: int | None = Field(default=None, ge=0, lt=2**31)
     presses: int | None = Field(default=None, ge=0, lt=2**31)
-    staff_id: str | None = Field(default=None, max_length=64)
+    staff_id: Text64 | None = None
     updated_at_ms: int = Ms
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> Self:
+        if len(self.faults_text) > FAULTS_WIDTH:
+            raise ValueError(f"faults: more than {FAULTS_WIDTH} characters together")
+        return self
+
+    @property
+    def faults_text(self) -> str:
+        """The faults as stored (one column)."""
+        return " ".join(self.faults)
 
 
 class BatchIn(Schema):
@@ -80,8 +100,11 @@ class BatchOut(Schema):
 
     committed: bool
     stored: int  # new ratings
-    duplicates: int  # ratings the server had already (a replayed batch)
-    quarantined: int  # new ratings kept without a window, for an admin to assign
+    duplicates: int  # ratings the server had already, same content (a replayed batch)
+    quarantined: int  # ratings kept in quarantine (not this key's keypad, or an odd time)
     prompts: int
     sessions: int
     devices: int
+    # resent ratings whose content differs from the stored one: kept aside for an admin
+    # (stored + duplicates + quarantined + conflicts = the batch's ratings)
+    conflicts: int = 0

@@ -3,36 +3,56 @@
     keys first:  INSERT INTO ingest_ratingkey ... ON CONFLICT DO NOTHING RETURNING
                  → only the ratings whose key came back are new (a replayed batch, or one
                    whose answer was lost, stores nothing twice)
-    then:        the new ratings (COPY on PostgreSQL), their quarantine rows, the rollup
-                 deltas, prompts, staff sessions, device states — all in one transaction
+    then:        the new ratings (COPY on PostgreSQL), the rollup deltas, prompts, staff
+                 sessions, device states, what is kept in quarantine or as a conflict — all in
+                 one transaction
 
 The answer goes out after COMMIT; if the server dies before, the agent sends the batch again.
-A rating is given the window its keypad was bound to at the rating's time, if that window is
-in the uploading agent's branch; otherwise it is stored without a window and listed in
-quarantine (never dropped).
+
+Ownership: an agent key writes only for keypads bound to a window of its branch at the item's
+time. A rating of any other keypad (bound to another branch's window, or to none), or with a
+time outside the accepted span (``bounds``), is kept whole in the uploading branch's quarantine
+and takes no dedupe key: the rightful branch's upload of that (serial, journal_seq) still
+stores. Prompts, staff sessions and device states follow the same rule; those of an unbound
+keypad may be written without a window until an owner writes them (an owner always wins). A
+rating resent with other content than the stored one is kept as a ``Conflict`` (the stored one
+is left as it is); an identical resend is a duplicate.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
+from pydantic import BaseModel
 
 from ..live.feed import feed
-from ..org.models import Binding
-from ..rollups.service import Deltas
-from .models import AgentKey, Device, DeviceStatus, Prompt, Quarantine, StaffSession
-from .partitions import ensure_months, month_of
+from ..org.models import Binding, Window
+from ..rollups.service import APPEAL_UPHELD, Deltas
+from .bounds import Accepted, accepted
+from .models import (
+    AgentKey,
+    Conflict,
+    Device,
+    DeviceStatus,
+    Prompt,
+    Quarantine,
+    Rating,
+    StaffSession,
+    item_digest,
+)
+from .partitions import month_of, present
 from .schemas import BatchIn, BatchOut, DeviceIn, PromptIn, RatingIn, SessionIn
 
 # sent inside each batch's transaction, after the rollups: ratings (the new rows, in
-# RATING_COLUMNS order), devices ((DeviceIn, time) pairs), agent (the AgentKey); receivers (the
-# alerts, the reports' flag rollups) write in the same transaction
+# RATING_COLUMNS order), devices ((DeviceIn, time) pairs written), agent (the AgentKey);
+# receivers (the alerts, the reports' flag rollups) write in the same transaction
 batch_stored = Signal()
 
 RATING_COLUMNS = (
@@ -53,10 +73,18 @@ RATING_COLUMNS = (
     "agent_id",
     "received_at",
 )
+# what a rating says (RATING_COLUMNS minus the key and what the server adds): a resend that
+# differs in any of these is a conflict
+CONTENT = RATING_COLUMNS[2:12]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def to_ms(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(milliseconds=1)
 
 
 class WindowResolver:
@@ -69,13 +97,44 @@ class WindowResolver:
             self.bindings[b.serial].append(b)
 
     def resolve(self, serial: str, when: datetime) -> tuple[int | None, str]:
-        """(window id, "") or (None, quarantine reason)."""
+        """(window id, "") if the branch owns the keypad at ``when``, else (None, the
+        quarantine reason)."""
         for b in self.bindings.get(serial, ()):
             if b.covers(when):
                 if b.window.branch_id != self.branch_id:
                     return None, Quarantine.OTHER_BRANCH
                 return b.window_id, ""
         return None, Quarantine.NO_BINDING
+
+
+@dataclass
+class Held:
+    """What one batch keeps in quarantine (written once, at the end of the batch)."""
+
+    agent: AgentKey
+    now: datetime
+    rows: list[Quarantine] = field(default_factory=list)
+
+    def add(self, kind: str, item: BaseModel, serial: str, when: datetime, reason: str) -> None:
+        data = item.model_dump()
+        self.rows.append(
+            Quarantine(
+                kind=kind, serial=serial, time=when, reason=reason, item=data,
+                digest=item_digest(data), agent_id=self.agent.pk, branch_id=self.agent.branch_id,
+                created_at=self.now,
+                journal_seq=data["journal_seq"] if kind == "rating" else None,
+            )
+        )  # fmt: skip
+
+    def write(self) -> None:
+        # a resend of a held item is kept once (unique per uploading branch)
+        Quarantine.objects.bulk_create(self.rows, ignore_conflicts=True)
+
+
+@dataclass
+class Resends:
+    duplicates: int = 0
+    conflicts: int = 0
 
 
 def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
@@ -86,39 +145,35 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
         AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
         return BatchOut(committed=True, stored=0, duplicates=0, quarantined=0, prompts=0,
                         sessions=0, devices=0)  # fmt: skip
-    times = [from_ms(r.time_ms) for r in batch.ratings]
-    device_times = [from_ms(d.updated_at_ms) for d in batch.devices]
-    ensure_months("ingest_rating", {month_of(t) for t in times})
-    ensure_months("ingest_devicestatus", {month_of(t) for t in device_times})
+    span = accepted(now)
     serials = {r.serial for r in batch.ratings} | {p.serial for p in batch.prompts}
     serials |= {s.serial for s in batch.sessions} | {d.serial for d in batch.devices}
     with transaction.atomic():
         resolver = WindowResolver(agent.branch_id, serials)
+        held = Held(agent, now)
         deltas = Deltas()
-        stored, quarantined = _ratings(agent, batch.ratings, times, resolver, deltas, now)
-        prompts = _prompts(agent, batch.prompts, resolver, deltas)
+        stored, resends = _ratings(agent, batch.ratings, span, resolver, held, deltas, now)
+        prompts = _prompts(agent, batch.prompts, span, resolver, held, deltas, now)
         deltas.write()
-        sessions = _sessions(agent, batch.sessions, resolver)
-        devices = _devices(agent, batch.devices, device_times, resolver)
-        batch_stored.send(
-            sender=AgentKey,
-            agent=agent,
-            ratings=stored,
-            devices=list(zip(batch.devices, device_times, strict=True)),
-        )
+        sessions = _sessions(agent, batch.sessions, span, resolver, held)
+        devices = _devices(agent, batch.devices, span, resolver, held, now)
+        held.write()
+        batch_stored.send(sender=AgentKey, agent=agent, ratings=stored, devices=devices)
         AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only
-            events = feed.events_for_sqlite(stored, batch.devices, agent.branch_id, resolver)
+            written = [d for d, _ in devices]
+            events = feed.events_for_sqlite(stored, written, agent.branch_id, resolver)
             transaction.on_commit(lambda: feed.publish_all(events))
     return BatchOut(
         committed=True,
         stored=len(stored),
-        duplicates=len(batch.ratings) - len(stored),
-        quarantined=quarantined,
+        duplicates=resends.duplicates,
+        quarantined=sum(1 for q in held.rows if q.kind == "rating"),
         prompts=prompts,
         sessions=sessions,
-        devices=devices,
+        devices=len(devices),
+        conflicts=resends.conflicts,
     )
 
 
@@ -150,69 +205,52 @@ def _new_keys(ratings: Sequence[RatingIn]) -> set[tuple[str, int]]:
     return new
 
 
+def _row(r: RatingIn, when: datetime, window: int, branch: int, agent: int,
+         received: datetime) -> list[Any]:  # fmt: skip
+    """A rating in ``RATING_COLUMNS`` order."""
+    return [r.serial, r.journal_seq, r.boot_id, r.uptime_ms, when, r.time_exact, r.score,
+            r.key_count, r.level_value, r.staff_id, r.prompt_id, r.flags, window, branch, agent,
+            received]  # fmt: skip
+
+
 def _ratings(
     agent: AgentKey,
     ratings: Sequence[RatingIn],
-    times: Sequence[datetime],
+    span: Accepted,
     resolver: WindowResolver,
+    held: Held,
     deltas: Deltas,
     now: datetime,
-) -> tuple[list[list[Any]], int]:
-    new = _new_keys(ratings)
-    rows: list[list[Any]] = []
-    quarantine: list[Quarantine] = []
+) -> tuple[list[list[Any]], Resends]:
+    """Store the new ratings this agent owns; hold the others; sort resends into duplicates
+    and conflicts."""
+    times = [from_ms(r.time_ms) for r in ratings]
+    months = present("ingest_rating", {month_of(t) for t in times if t in span})
+    owned: list[tuple[RatingIn, datetime, int]] = []
     for r, when in zip(ratings, times, strict=True):
+        window_id, reason = resolver.resolve(r.serial, when)
+        if when not in span:
+            reason = Quarantine.TIME_OUT_OF_RANGE
+        elif not reason and month_of(when) not in months:
+            reason = Quarantine.NO_PARTITION
+        if reason or window_id is None:
+            held.add("rating", r, r.serial, when, reason)
+        else:
+            owned.append((r, when, window_id))
+    new = _new_keys([r for r, _, _ in owned])
+    rows: list[list[Any]] = []
+    again: list[RatingIn] = []
+    for r, when, window_id in owned:
         key = (r.serial, r.journal_seq)
         if key not in new:
+            again.append(r)
             continue
         new.discard(key)  # the same rating twice in one batch: stored once
-        window_id, reason = resolver.resolve(r.serial, when)
-        rows.append(
-            [
-                r.serial,
-                r.journal_seq,
-                r.boot_id,
-                r.uptime_ms,
-                when,
-                r.time_exact,
-                r.score,
-                r.key_count,
-                r.level_value,
-                r.staff_id,
-                r.prompt_id,
-                r.flags,
-                window_id,
-                agent.branch_id,
-                agent.pk,
-                now,
-            ]
-        )
-        if window_id is None:
-            quarantine.append(
-                Quarantine(
-                    serial=r.serial,
-                    journal_seq=r.journal_seq,
-                    time=when,
-                    reason=reason,
-                    agent_id=agent.pk,
-                    branch_id=agent.branch_id,
-                    created_at=now,
-                )
-            )
-        else:
-            deltas.add_rating(
-                when,
-                window_id,
-                agent.branch_id,
-                r.staff_id,
-                r.score,
-                r.key_count,
-                r.level_value,
-                r.flags,
-            )
+        rows.append(_row(r, when, window_id, agent.branch_id, agent.pk, now))
+        deltas.add_rating(when, window_id, agent.branch_id, r.staff_id, r.score, r.key_count,
+                          r.level_value, r.flags)  # fmt: skip
     _insert_ratings(rows)
-    Quarantine.objects.bulk_create(quarantine)
-    return rows, len(quarantine)
+    return rows, _resends(again, agent.pk, agent.branch_id, now)
 
 
 def _insert_ratings(rows: list[list[Any]]) -> None:
@@ -234,7 +272,94 @@ def _insert_ratings(rows: list[list[Any]]) -> None:
             )
 
 
+def _content(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A rating's ``CONTENT`` values, comparable: the server's own flags left out (an upheld
+    appeal is not a different rating)."""
+    *head, flags = values
+    return (*head, int(flags) & ~APPEAL_UPHELD)
+
+
+def _resends(again: Sequence[RatingIn], agent_id: int, branch_id: int,
+             now: datetime) -> Resends:  # fmt: skip
+    """Ratings whose key was taken: a duplicate if the stored rating says the same, else a
+    conflict, kept (once per differing version) beside the stored rating."""
+    out = Resends()
+    if not again:
+        return out
+    stored: dict[tuple[str, int], tuple[Any, ...]] = {}
+    rows = Rating.objects.filter(
+        serial__in={r.serial for r in again}, journal_seq__in={r.journal_seq for r in again}
+    ).values_list("serial", "journal_seq", *CONTENT)
+    for serial, seq, *content in rows:
+        stored[(serial, seq)] = _content(content)
+    conflicts = []
+    for r in again:
+        mine = _content(_row(r, from_ms(r.time_ms), 0, 0, 0, now)[2:12])
+        theirs = stored.get((r.serial, r.journal_seq))
+        if mine == theirs:
+            out.duplicates += 1
+            continue
+        differs = ["stored"] if theirs is None else [
+            name for name, a, b in zip(CONTENT, mine, theirs, strict=True) if a != b
+        ]  # fmt: skip
+        data = r.model_dump()
+        conflicts.append(
+            Conflict(serial=r.serial, journal_seq=r.journal_seq, item=data,
+                     digest=item_digest(data), differs=",".join(differs), agent_id=agent_id,
+                     branch_id=branch_id, received_at=now)
+        )  # fmt: skip
+        out.conflicts += 1
+    Conflict.objects.bulk_create(conflicts, ignore_conflicts=True)
+    return out
+
+
+class CannotAssign(Exception):
+    """A quarantined rating that cannot be stored now (its time is outside the accepted span,
+    or its month has no partition yet)."""
+
+
+def assign_quarantined(item: Quarantine, window: Window) -> str:
+    """Store a quarantined rating in ``window`` (the caller holds ``item`` locked, in a
+    transaction): "stored", or "duplicate" / "conflict" if its key was taken meanwhile (then
+    it is kept as a conflict, never a second copy)."""
+    now = timezone.now()
+    r = RatingIn.model_validate(item.item)
+    when = from_ms(r.time_ms)
+    if when not in accepted(now):
+        raise CannotAssign(f"its time {when:%Y-%m-%d %H:%M} is outside the accepted span")
+    if not present("ingest_rating", [month_of(when)]):
+        raise CannotAssign(f"no partition for {when:%Y-%m} yet: run 'ratepad server partitions'")
+    if _new_keys([r]):
+        _insert_ratings([_row(r, when, window.pk, window.branch_id, item.agent_id, now)])
+        deltas = Deltas()
+        deltas.add_rating(when, window.pk, window.branch_id, r.staff_id, r.score, r.key_count,
+                          r.level_value, r.flags)  # fmt: skip
+        deltas.write()
+        outcome = "stored"
+    else:
+        resend = _resends([r], item.agent_id, item.branch_id, now)
+        outcome = "duplicate" if resend.duplicates else "conflict"
+    item.window, item.assigned_at, item.outcome = window, now, outcome
+    item.save(update_fields=["window", "assigned_at", "outcome"])
+    return outcome
+
+
 # -- prompts, sessions, devices ------------------------------------------------------------------
+class _Owned(Protocol):
+    branch_id: int
+    window_id: int | None
+
+
+def _may_write(agent: AgentKey, owner: bool, row: _Owned | None) -> bool:
+    """An owner of the keypad (at the item's time) writes; anyone else (an unbound keypad) only
+    a new row or its own row that no owner has written yet."""
+    return owner or row is None or (row.branch_id == agent.branch_id and row.window_id is None)
+
+
+def _out_of(span: Accepted, *times: int | None) -> bool:
+    return any(ms is not None and from_ms(ms) not in span for ms in times)
+
+
 def _counts(p: Prompt) -> tuple[int, int]:
     """What a prompt adds to the rollups: (issued, answered)."""
     if p.issued_at is None or p.window_id is None:
@@ -243,36 +368,60 @@ def _counts(p: Prompt) -> tuple[int, int]:
 
 
 _FINAL = {"answered": 3, "timed_out": 2, "cancelled": 2, "issued": 1}
+_PROMPT_FIELDS = ["issued_at", "timeout_ms", "window", "staff_id", "state", "closed_at",
+                  "rating_seq", "branch"]  # fmt: skip
 
 
 def _prompts(
-    agent: AgentKey, prompts: Sequence[PromptIn], resolver: WindowResolver, deltas: Deltas
+    agent: AgentKey,
+    prompts: Sequence[PromptIn],
+    span: Accepted,
+    resolver: WindowResolver,
+    held: Held,
+    deltas: Deltas,
+    now: datetime,
 ) -> int:
     """Merge prompt states in bulk: create the missing rows, lock them all (in key order),
     move each state forward, write the changed ones back, add what changed to the rollups."""
-    if not prompts:
+    mine: list[tuple[PromptIn, str]] = []  # with the ownership reason ("": owned)
+    for p in sorted(prompts, key=lambda p: (p.serial, p.prompt_id)):
+        when = from_ms(p.issued_at_ms or p.closed_at_ms or to_ms(now))
+        reason = resolver.resolve(p.serial, when)[1]
+        if _out_of(span, p.issued_at_ms, p.closed_at_ms):
+            held.add("prompt", p, p.serial, when, Quarantine.TIME_OUT_OF_RANGE)
+        elif reason == Quarantine.OTHER_BRANCH:
+            held.add("prompt", p, p.serial, when, reason)
+        else:
+            mine.append((p, reason))
+    if not mine:
         return 0
-    incoming = sorted(prompts, key=lambda p: (p.serial, p.prompt_id))
     Prompt.objects.bulk_create(
         [Prompt(serial=p.serial, prompt_id=p.prompt_id, state=p.state,
-                branch_id=agent.branch_id) for p in incoming],
+                branch_id=agent.branch_id) for p, _ in mine],
         ignore_conflicts=True,
     )  # fmt: skip
-    keys = {(p.serial, p.prompt_id) for p in incoming}
     rows: dict[tuple[str, int], Prompt] = {}
-    for serial in sorted({p.serial for p in incoming}):
-        ids = sorted(k[1] for k in keys if k[0] == serial)
+    for serial in sorted({p.serial for p, _ in mine}):
+        ids = sorted({p.prompt_id for p, _ in mine if p.serial == serial})
         for row in (
             Prompt.objects.select_for_update()
             .filter(serial=serial, prompt_id__in=ids)
             .order_by("prompt_id")
         ):
             rows[(row.serial, row.prompt_id)] = row
-    before = {k: _counts(r) for k, r in rows.items()}
-    for p in incoming:
+    before = {k: (r.issued_at, r.window_id, r.branch_id, r.staff_id, _counts(r))
+              for k, r in rows.items()}  # fmt: skip
+    changed: dict[tuple[str, int], Prompt] = {}
+    written = 0
+    for p, reason in mine:
         row = rows[(p.serial, p.prompt_id)]
-        if row.branch_id != agent.branch_id:
-            continue  # another branch's agent owns this prompt key
+        if not _may_write(agent, not reason, row):
+            held.add("prompt", p, p.serial, from_ms(p.issued_at_ms or to_ms(now)), reason)
+            continue
+        if row.branch_id != agent.branch_id:  # the owner's upload replaces a squatter's row
+            row.branch_id, row.window_id, row.state = agent.branch_id, None, p.state
+            row.issued_at = row.timeout_ms = row.closed_at = row.rating_seq = None
+            row.staff_id = ""
         if p.issued_at_ms is not None:
             row.issued_at = from_ms(p.issued_at_ms)
             row.timeout_ms = p.timeout_ms
@@ -286,32 +435,46 @@ def _prompts(
                 row.closed_at = from_ms(p.closed_at_ms)
             if p.rating_seq is not None:
                 row.rating_seq = p.rating_seq
-    mine = [r for r in rows.values() if r.branch_id == agent.branch_id]
-    Prompt.objects.bulk_update(
-        mine, ["issued_at", "timeout_ms", "window", "staff_id", "state", "closed_at",
-               "rating_seq"], batch_size=500,
-    )  # fmt: skip
-    for key, row in rows.items():
-        after = _counts(row)
-        old = before[key]
-        if after != old and row.issued_at is not None and row.window_id is not None:
-            deltas.add_prompt(
-                row.issued_at,
-                row.window_id,
-                agent.branch_id,
-                row.staff_id,
-                after[0] - old[0],
-                after[1] - old[1],
-            )
-    return len(prompts)
+        changed[(p.serial, p.prompt_id)] = row
+        written += 1
+    Prompt.objects.bulk_update(list(changed.values()), _PROMPT_FIELDS, batch_size=500)
+    for key, row in changed.items():
+        issued, window_id, branch_id, staff_id, counts = before[key]
+        after = (row.issued_at, row.window_id, row.branch_id, row.staff_id, _counts(row))
+        if after == before[key]:
+            continue
+        if issued is not None and window_id is not None and counts != (0, 0):
+            deltas.add_prompt(issued, window_id, branch_id, staff_id, -counts[0], -counts[1])
+        if row.issued_at is not None and row.window_id is not None:
+            deltas.add_prompt(row.issued_at, row.window_id, row.branch_id, row.staff_id,
+                              *_counts(row))  # fmt: skip
+    return written
 
 
-def _sessions(agent: AgentKey, sessions: Sequence[SessionIn], resolver: WindowResolver) -> int:
+def _sessions(
+    agent: AgentKey,
+    sessions: Sequence[SessionIn],
+    span: Accepted,
+    resolver: WindowResolver,
+    held: Held,
+) -> int:
+    written = 0
     for s in sessions:
         started = from_ms(s.started_at_ms)
         window_id, reason = resolver.resolve(s.serial, started)
-        if reason == Quarantine.OTHER_BRANCH:
-            continue  # another branch's keypad: not this agent's to write
+        if _out_of(span, s.started_at_ms, s.ended_at_ms):
+            held.add("session", s, s.serial, started, Quarantine.TIME_OUT_OF_RANGE)
+            continue
+        row = None
+        if reason != Quarantine.OTHER_BRANCH:
+            row = (
+                StaffSession.objects.select_for_update()
+                .filter(serial=s.serial, started_at=started)
+                .first()
+            )
+        if reason == Quarantine.OTHER_BRANCH or not _may_write(agent, not reason, row):
+            held.add("session", s, s.serial, started, reason)
+            continue
         StaffSession.objects.update_or_create(
             serial=s.serial,
             started_at=started,
@@ -322,29 +485,40 @@ def _sessions(agent: AgentKey, sessions: Sequence[SessionIn], resolver: WindowRe
                 "branch_id": agent.branch_id,
             },
         )
-    return len(sessions)
+        written += 1
+    return written
 
 
 def _devices(
     agent: AgentKey,
     devices: Sequence[DeviceIn],
-    times: Sequence[datetime],
+    span: Accepted,
     resolver: WindowResolver,
-) -> int:
+    held: Held,
+    now: datetime,
+) -> list[tuple[DeviceIn, datetime]]:
     """The latest state of each keypad, and a history row when something that matters
-    changed (link, state, faults, staff) — not for a counter that moved."""
+    changed (link, state, faults, staff) — not for a counter that moved. The states written."""
+    times = [from_ms(d.updated_at_ms) for d in devices]
+    months = present("ingest_devicestatus", {month_of(t) for t in times if t in span})
     current = {d.serial: d for d in Device.objects.filter(serial__in={d.serial for d in devices})}
     history = []
+    written: list[tuple[DeviceIn, datetime]] = []
     for d, at in zip(devices, times, strict=True):
-        faults = " ".join(d.faults)
-        now = current.get(d.serial)
         window_id, reason = resolver.resolve(d.serial, at)
-        if reason == Quarantine.OTHER_BRANCH or (
-            now and now.branch_id != agent.branch_id and window_id is None
-        ):
-            continue  # another branch's keypad: not this agent's to write
+        row = current.get(d.serial)
+        if at not in span:
+            reason = Quarantine.TIME_OUT_OF_RANGE
+        elif month_of(at) not in months:
+            reason = Quarantine.NO_PARTITION
+        elif reason != Quarantine.OTHER_BRANCH and _may_write(agent, not reason, row):
+            reason = ""
+        if reason:
+            held.add("device", d, d.serial, at, reason)
+            continue
+        faults = d.faults_text
         seen = (d.connected, d.state, faults, d.staff_id)
-        if now is None or (now.connected, now.state, now.faults, now.staff_id) != seen:
+        if row is None or (row.connected, row.state, row.faults, row.staff_id) != seen:
             history.append(
                 DeviceStatus(
                     serial=d.serial, at=at, branch_id=agent.branch_id, connected=d.connected,
@@ -352,7 +526,14 @@ def _devices(
                     staff_id=d.staff_id,
                 )
             )  # fmt: skip
-        if now is None or now.updated_at <= at:
+        # the latest state wins; one stamped ahead of the server's clock (within the accepted
+        # span) yields to the next one, so a wrong clock cannot freeze a keypad's state
+        if (
+            row is None
+            or row.branch_id != agent.branch_id
+            or row.updated_at <= at
+            or row.updated_at > now
+        ):
             current[d.serial], _ = Device.objects.update_or_create(
                 serial=d.serial,
                 defaults={
@@ -368,5 +549,6 @@ def _devices(
                     "agent_id": agent.pk,
                 },
             )
+        written.append((d, at))
     DeviceStatus.objects.bulk_create(history)
-    return len(devices)
+    return written
