@@ -76,3 +76,17 @@ def test_the_table_imports_neither_the_usb_codec_nor_django() -> None:
     assert _imports(Path(flags.__file__)) == {
         "__future__", "functools", "collections.abc", "dataclasses", "typing", ".wire.values",
     }  # fmt: skip
+
+
+def test_the_readme_flag_table_is_the_table() -> None:
+    """The README's table of flags says what ``ratepad.flags.FLAGS`` says, row for row."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    head = "| flag | meaning | out of the KPIs |"
+    assert head in readme
+    rows = []
+    for line in readme.split(head, 1)[1].splitlines()[2:]:
+        if not line.startswith("| `"):
+            break
+        name, meaning, out = (cell.strip() for cell in line.strip("|").split("|"))
+        rows.append((name.strip("`"), meaning, out == "yes"))
+    assert rows == [(f.name, f.meaning, f.kpi_excluded) for f in flags.FLAGS]
