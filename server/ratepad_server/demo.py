@@ -14,13 +14,13 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 BRANCHES = {"DEMO-001": "朝阳支行", "DEMO-002": "海淀支行"}
 USERS = [  # username, password, role, node, staff
@@ -80,19 +80,24 @@ def _prepare(work: Path, db: str) -> dict[str, str]:
     return keys
 
 
-def _start_server(work: Path, db: str, listen: str, env: dict[str, str]) -> tuple[Any, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ratepad_server", "run", "--db", db, "--listen", listen],
+def _spawn_server(work: Path, db: str, listen: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    # a session of its own: a terminal's Ctrl-C reaches the demo only, which stops the agents
+    # first (they send what they hold), then the server
+    return subprocess.Popen(
+        [sys.executable, "-m", "ratepad_server", "run", "--db", db, "--listen", listen,
+         "--allow-default-passwords"],  # the demo's users keep their printed passwords
         stdout=subprocess.PIPE, stderr=(work / "server.log").open("a"), text=True, env=env,
-        cwd=work,
+        cwd=work, start_new_session=True,
     )  # fmt: skip
+
+
+def _server_url(proc: subprocess.Popen[str], work: Path) -> str:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "serving on" not in line:
         proc.wait(10)
         raise SystemExit(f"ratepad server demo: the server did not start (see {work}/server.log)")
-    url = line.split("serving on", 1)[1].strip().removesuffix("api/v1/")
-    return proc, url
+    return line.split("serving on", 1)[1].strip().removesuffix("api/v1/")
 
 
 class _Branch:
@@ -132,11 +137,23 @@ class _Branch:
         self.agent.stop()
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGINT arrived."""
+
+
+def _raise_stopped(sig: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
 def run_demo(listen: str, seconds: float | None, seed: int | None) -> int:
+    """Until ``seconds`` pass, or SIGTERM / SIGINT: then the agents send what they hold, the
+    server child stops (gracefully, it has its own SIGTERM handling), the folder goes; exit 0."""
     import random
 
     import ratepad.sim
 
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in handled}
     work = Path(tempfile.mkdtemp(prefix="ratepad-server-demo-"))
     db = f"sqlite:///{work / 'server.sqlite3'}"
     env = {**os.environ, "RATEPAD_SECRET_KEY": secrets.token_urlsafe(40),
@@ -146,29 +163,32 @@ def run_demo(listen: str, seconds: float | None, seed: int | None) -> int:
     branches: list[_Branch] = []
     seed = random.randrange(1_000_000) if seed is None else seed
     try:
-        keys = _prepare(work, db)
-        proc, url = _start_server(work, db, listen, env)
-        ratepad.sim.reset()
-        branches = [_Branch(code, keys[code], url, work, seed + i)
-                    for i, code in enumerate(BRANCHES)]  # fmt: skip
-        for b in branches:
-            b.start()
-        print(f"ratepad server demo: the managers' web is at {url}", flush=True)
-        print("  logins (user / password): " + ", ".join(f"{u} / {p} ({r}@{n})"
-              for u, p, r, n, _ in USERS), flush=True)  # fmt: skip
-        print(
-            f"  {len(BRANCHES)} branches x {WINDOWS} simulated keypads upload to it; "
-            f"data in {work} (removed at the end)",
-            flush=True,
-        )
-        print("  Ctrl-C stops" if seconds is None else f"  stops after {seconds:g} s", flush=True)
-        stop = threading.Event()
-        with contextlib.suppress(KeyboardInterrupt):
-            if seconds is None:
-                while not stop.wait(3600):
-                    pass
-            else:
-                time.sleep(seconds)
+        try:
+            keys = _prepare(work, db)
+            signal.pthread_sigmask(signal.SIG_BLOCK, handled)  # no stop between the two
+            proc = _spawn_server(work, db, listen, env)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
+            url = _server_url(proc, work)
+            ratepad.sim.reset()
+            branches = [_Branch(code, keys[code], url, work, seed + i)
+                        for i, code in enumerate(BRANCHES)]  # fmt: skip
+            for b in branches:
+                b.start()
+            print(f"ratepad server demo: the managers' web is at {url}", flush=True)
+            print("  logins (user / password): " + ", ".join(f"{u} / {p} ({r}@{n})"
+                  for u, p, r, n, _ in USERS), flush=True)  # fmt: skip
+            print(
+                f"  {len(BRANCHES)} branches x {WINDOWS} simulated keypads upload to it; "
+                f"data in {work} (removed at the end)",
+                flush=True,
+            )
+            print("  Ctrl-C stops" if seconds is None else f"  stops after {seconds:g} s",
+                  flush=True)  # fmt: skip
+            threading.Event().wait(seconds)  # None: until a signal
+        except _Stopped:
+            pass
+        for sig in handled:  # from here on the demo stops in order, whatever arrives
+            signal.signal(sig, signal.SIG_IGN)
         uploaded = 0
         for b in branches:
             b.stop()
@@ -177,14 +197,24 @@ def run_demo(listen: str, seconds: float | None, seed: int | None) -> int:
         print(f"ratepad server demo: {uploaded} ratings uploaded", flush=True)
         return 0
     finally:
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)
         for b in branches:
             with contextlib.suppress(Exception):
                 b.stop()
         ratepad.sim.reset()
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop_server(proc)
         shutil.rmtree(work, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_server(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM: it finishes what is in flight (at most 20 s) and exits; else SIGKILL."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -100,3 +100,18 @@ def test_a_rolled_back_batch_sends_nothing(site: Site, server: Server) -> None:
     kind, event = stream.take(1)[0]
     assert (kind, event["journal_seq"]) == ("rating", 2)
     stream.close()
+
+
+def test_overlapping_subscribers_each_get_every_rating(site: Site, server: Server) -> None:
+    # two streams of one server process cover BJ-001 (HQ's and BJ's): each sees the rating with
+    # the branch's and window's codes; neither's formatting may change what the other reads
+    hq = Stream(server, site.tokens["hq-admin"], "HQ")
+    bj = Stream(server, site.tokens["bj-manager"], "BJ")
+    call(server.url, "/api/v1/ingest/batch", site.keys["BJ-001"],
+         {"ratings": [rating("K1", s, 4) for s in (1, 2)]})  # fmt: skip
+    for stream in (hq, bj):
+        got = [e for kind, e in stream.take(2) if kind == "rating"]
+        assert [(e["journal_seq"], e["branch"], e["window"]) for e in got] == [
+            (1, "BJ-001", "BJ-001-W1"), (2, "BJ-001", "BJ-001-W1")]  # fmt: skip
+    hq.close()
+    bj.close()

@@ -1,7 +1,9 @@
-"""Sending e-mails (SMTP) and webhook calls from ``Delivery`` rows, and the periodic look for
-silent agents (``engine.check_silent``).
+"""Sending e-mails (SMTP) and webhook calls from ``Delivery`` rows, the periodic look for
+silent agents (``engine.check_silent``) and other periodic maintenance (``PERIODIC``).
 
-Every server instance runs one worker thread (``start``); they never send a row twice: a worker
+``ratepad server run`` runs the worker in a thread (``start``/``stop``); ``ratepad server
+sendalerts`` (the ``sendalerts`` management command) runs it on its own, ``--once`` for one
+round. Every instance's worker claims rows; they never send a row twice: a worker
 picks a candidate, then ``UPDATE … SET claimed_until = now + lease WHERE id = … AND sent_at IS
 NULL AND (claimed_until IS NULL OR claimed_until < now)`` and sends only if exactly one row
 changed. A failure pushes the row's next try forward (doubling, at most an hour), so one bad
@@ -10,12 +12,12 @@ address cannot crash-loop the worker. ``stop`` ends it between two rows.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import time
-import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import Delivery
+from .webhooks import post_json
 
 LEASE = timedelta(minutes=2)
 log = logging.getLogger("ratepad.alerts")
@@ -51,15 +54,8 @@ def send(d: Delivery) -> None:
     if d.channel == Delivery.EMAIL:
         text = "\n".join(f"{k}: {v}" for k, v in d.body.items())
         send_mail(d.subject, text, settings.DEFAULT_FROM_EMAIL, [d.target])
-    else:
-        req = urllib.request.Request(
-            d.target,
-            data=json.dumps(d.body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "ratepad-server"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            resp.read()
+    else:  # checked against the allowlist again, on the addresses of now
+        post_json(d.target, d.body, timeout=10)
 
 
 def deliver_once() -> int:
@@ -89,20 +85,56 @@ def deliver_once() -> int:
 SILENT_EVERY = float(os.environ.get("RATEPAD_SILENT_CHECK_S", "30"))  # between two looks
 
 
-def _run(interval: float) -> None:
+@dataclass
+class Periodic:
+    """A maintenance step the worker runs every ``every`` seconds (the first one at once)."""
+
+    name: str
+    every: float
+    run: Callable[[], object]
+    due: float = 0.0  # time.monotonic() of the next run
+
+
+def _check_silent() -> None:
     from .engine import check_silent
 
-    next_silent = 0.0
+    check_silent()
+
+
+# the periodic steps of every worker, in order; a step that fails is logged and tried again
+# at its next turn
+PERIODIC: list[Periodic] = [Periodic("silent agents", SILENT_EVERY, _check_silent)]
+
+
+def run_once() -> int:
+    """One round: what is due is sent, the periodic steps that are due run. The number of
+    deliveries handled."""
+    try:
+        done = deliver_once()
+        for step in PERIODIC:
+            if time.monotonic() >= step.due and not _stop.is_set():
+                step.due = time.monotonic() + step.every
+                try:
+                    step.run()
+                except Exception as exc:
+                    log.warning("worker: %s: %s", step.name, exc)
+        return done
+    finally:
+        close_old_connections()
+
+
+def run(interval: float = 1.0) -> None:
+    """Rounds every ``interval`` seconds until ``stop`` (or ``request_stop``)."""
     while not _stop.wait(interval):
         try:
-            deliver_once()
-            if time.monotonic() >= next_silent:
-                next_silent = time.monotonic() + SILENT_EVERY
-                check_silent()
+            run_once()
         except Exception as exc:  # the database away: the next round tries again
             log.warning("delivery worker: %s", exc)
-        finally:
-            close_old_connections()
+
+
+def request_stop() -> None:
+    """End ``run`` after the row it is sending (from a signal handler, any thread)."""
+    _stop.set()
 
 
 def start(interval: float = 1.0) -> None:
@@ -110,7 +142,7 @@ def start(interval: float = 1.0) -> None:
     if _thread is None:
         _stop.clear()
         _thread = threading.Thread(
-            target=_run, args=(interval,), name="ratepad-deliver", daemon=True
+            target=run, args=(interval,), name="ratepad-deliver", daemon=True
         )
         _thread.start()
 
