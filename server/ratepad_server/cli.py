@@ -126,6 +126,9 @@ def _setup(db: str | None) -> None:
         os.environ["RATEPAD_SECRET_KEY"] = _secret_key()
     if db:
         os.environ["RATEPAD_DB"] = db
+    from .dburl import keep_sqlite_owner_only
+
+    keep_sqlite_owner_only(os.environ.get("RATEPAD_DB"))  # 0600, narrowed if found wider
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
     import django
 

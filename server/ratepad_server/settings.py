@@ -4,7 +4,12 @@
 * ``RATEPAD_SECRET_KEY``: signs sessions and CSRF tokens; every instance behind one load
   balancer needs the same. Without it, ``ratepad server`` generates one once into
   ``ratepad-server.secret`` in the current directory (mode 0600) and uses that.
-* ``RATEPAD_ALLOWED_HOSTS``: comma-separated host names the server answers to (default ``*``).
+* ``RATEPAD_ALLOWED_HOSTS``: comma-separated host names the server answers to (default
+  ``localhost,127.0.0.1,[::1]``; a leading dot matches subdomains, ``*`` any name).
+* ``RATEPAD_SESSION_HOURS`` (8): a web login lasts this long;
+  ``RATEPAD_SESSION_AT_BROWSER_CLOSE`` (1; 0: no) also ends it when the browser closes.
+* ``RATEPAD_HSTS_SECONDS`` (31536000; 0: none): HSTS sent on HTTPS answers.
+* ``RATEPAD_WEBHOOK_ALLOW``: the hosts alert webhooks may call (see ``alerts/webhooks.py``).
 * ``RATEPAD_ACCEPT_PAST_DAYS`` (730), ``RATEPAD_ACCEPT_FUTURE_HOURS`` (24): the times ingest
   accepts, around the server's clock.
 * ``RATEPAD_TRUSTED_PROXY``: set (by ``run --trusted-proxy``) when a reverse proxy terminates
@@ -29,7 +34,8 @@ DEBUG = False
 # set by the CLI (from ./ratepad-server.secret if not in the environment); a process started
 # otherwise (a type checker, a test reading the URL map) gets a throwaway key
 SECRET_KEY = os.environ.get("RATEPAD_SECRET_KEY") or secrets.token_urlsafe(50)
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("RATEPAD_ALLOWED_HOSTS", "*").split(",")]
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("RATEPAD_ALLOWED_HOSTS",
+                  "localhost,127.0.0.1,[::1]").split(",") if h.strip()]  # fmt: skip
 if os.environ.get("RATEPAD_TRUSTED_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
@@ -56,6 +62,7 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ratepad_server.web.security.SecurityHeaders",  # CSP; Secure cookies on HTTPS
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -64,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ratepad_server.web.security.BadRequestPage",
 ]
 ROOT_URLCONF = "ratepad_server.urls"
 WSGI_APPLICATION = "ratepad_server.wsgi.application"
@@ -92,6 +100,15 @@ PASSWORD_HASHERS = [
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 SESSION_COOKIE_HTTPONLY = True
+# a bank's working day, not Django's two weeks; Secure cookies on HTTPS: web/security.py
+SESSION_COOKIE_AGE = int(float(os.environ.get("RATEPAD_SESSION_HOURS", "8")) * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = os.environ.get("RATEPAD_SESSION_AT_BROWSER_CLOSE", "1") != "0"
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# sent by SecurityMiddleware on HTTPS answers only (directly or by the trusted proxy)
+SECURE_HSTS_SECONDS = int(os.environ.get("RATEPAD_HSTS_SECONDS", "31536000"))
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 # alerts by e-mail: RATEPAD_SMTP=host:port (no TLS on a loopback relay; RATEPAD_SMTP_TLS=1)
 _smtp_host, _sep, _smtp_port = os.environ.get("RATEPAD_SMTP", "localhost:25").rpartition(":")
 EMAIL_HOST, EMAIL_PORT = _smtp_host or "localhost", int(_smtp_port or 25)
@@ -100,6 +117,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("RATEPAD_SMTP_PASSWORD", "")
 EMAIL_USE_TLS = bool(os.environ.get("RATEPAD_SMTP_TLS"))
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("RATEPAD_MAIL_FROM", "ratepad@localhost")
+# alert webhooks: the hosts and networks they may call (alerts/webhooks.py); none by default
+WEBHOOK_ALLOW = os.environ.get("RATEPAD_WEBHOOK_ALLOW", "")
 
 # i18n: Simplified Chinese first (the product's users), English second
 LANGUAGE_CODE = "zh-hans"

@@ -50,8 +50,9 @@ def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Mailbox]:
 
 
 @pytest.fixture
-def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     received: list[dict[str, Any]] = []
+    monkeypatch.setenv("RATEPAD_WEBHOOK_ALLOW", "127.0.0.1")  # loopback: listed explicitly
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:

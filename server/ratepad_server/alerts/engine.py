@@ -24,6 +24,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from ratepad import metrics
@@ -35,6 +37,7 @@ from ..org.models import Node, Role, Window
 from ..reports.service import LEVEL_VALUES, TZ, share
 from ..rollups.service import KPI_EXCLUDED
 from .models import ACKNOWLEDGED, LIFE, OPEN, RESOLVED, Alert, Delivery, Notification, Rule
+from .webhooks import check_url
 
 OPENING = os.environ.get("RATEPAD_OPENING_HOURS", "08:30-17:30")  # local time
 log = logging.getLogger(__name__)
@@ -78,6 +81,14 @@ def in_opening_hours(when: datetime) -> bool:
         and local.date() not in HOLIDAYS
         and start <= local.time() < end
     )
+
+
+@receiver(pre_save, sender=Rule, dispatch_uid="ratepad-rule-webhook")
+def _check_webhook(sender: type[Rule], instance: Rule, **kwargs: Any) -> None:
+    """A rule is saved only with a webhook the allowlist admits (``WebhookRefused``, a
+    ValueError, says why); the worker checks again at every send."""
+    if instance.webhook:
+        check_url(instance.webhook)
 
 
 def _rules_for(branch: Node) -> list[Rule]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
+from ninja.errors import HttpError
 from pydantic import Field
 
 from ratepad import flags as rating_flags
@@ -21,6 +22,7 @@ from ..live.feed import feed
 from ..org.access import AccessDenied, NotFound, node_in_scope, require_role, staff_filter
 from ..org.models import Node, Role, Window
 from ..reports import service as reports
+from ..web.period import OutOfRange, check_time
 from .schemas import (
     AssignIn,
     AssignOut,
@@ -44,10 +46,15 @@ def _role(request: HttpRequest) -> Role:
     return role
 
 
-def _utc(when: datetime | None) -> datetime | None:
-    if when is not None and when.tzinfo is None:
-        return when.replace(tzinfo=UTC)
-    return when
+def _utc(when: datetime | None, name: str) -> datetime | None:
+    """A query's time, aware (a naive one is UTC), within the dates a URL may name: else 400
+    with the reason (a time such as 9999-12-31 overflows the reports' arithmetic)."""
+    if when is None:
+        return None
+    try:
+        return check_time(when, name)
+    except OutOfRange as exc:
+        raise HttpError(400, str(exc)) from None
 
 
 class Span(Schema):
@@ -61,14 +68,14 @@ class RatingsQuery(Span):
     after: int = Field(default=0, ge=0, description="only ratings with a larger id (paging)")
 
 
-@router.get("/ratings", response={200: RatingsOut, **DENIED}, tags=["ratings"])
+@router.get("/ratings", response={200: RatingsOut, 400: Error, **DENIED}, tags=["ratings"])
 def ratings(request: HttpRequest, q: Query[RatingsQuery]) -> dict[str, Any]:
     """Ratings in the node's subtree (a staff user: their own), oldest first."""
     role = _role(request)
     require_role(role, *READERS)
     node = node_in_scope(role, q.node)
     rows = Rating.objects.filter(branch__path__startswith=node.path, id__gt=q.after)
-    since, until = _utc(q.since), _utc(q.until)
+    since, until = _utc(q.since, "since"), _utc(q.until, "until")
     if since is not None:
         rows = rows.filter(time__gte=since)
     if until is not None:
@@ -99,14 +106,15 @@ def _rating(r: Rating) -> dict[str, Any]:
     }
 
 
-@router.get("/summary", response={200: SummaryOut, **DENIED}, tags=["ratings"])
+@router.get("/summary", response={200: SummaryOut, 400: Error, **DENIED}, tags=["ratings"])
 def summary(request: HttpRequest, q: Query[Span]) -> dict[str, Any]:
     """Counts, satisfaction index, CSAT with its Wilson interval and the response rate of the
     node's subtree, from the hourly rollups (hours starting in [since, until))."""
     role = _role(request)
     require_role(role, *READERS)
     node = node_in_scope(role, q.node)
-    return reports.summary(node, _utc(q.since), _utc(q.until), staff_filter(role))
+    since, until = _utc(q.since, "since"), _utc(q.until, "until")
+    return reports.summary(node, since, until, staff_filter(role))
 
 
 class NodeQuery(Schema):

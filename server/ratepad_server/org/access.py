@@ -21,13 +21,13 @@ def require_role(role: Role, *allowed: str) -> None:
 
 
 def node_in_scope(role: Role, code: str | None) -> Node:
-    """The node ``code`` (default: the user's own) if it lies in the user's subtree."""
+    """The node ``code`` (default: the user's own) if it lies in the user's subtree. An
+    unknown code is refused like another subtree's (403 both): the answer must not tell which
+    node codes exist."""
     if code is None or code == role.node.code:
         return role.node
     node = Node.objects.filter(code=code).first()
-    if node is None:
-        raise NotFound(_("no node %(code)s") % {"code": code})
-    if not role.node.contains(node):
+    if node is None or not role.node.contains(node):
         raise AccessDenied(
             _("node %(code)s is outside your part of the organisation") % {"code": code}
         )

@@ -1,6 +1,7 @@
 """Who may open which page: every view names its roles (``roles``) and resolves the node from
-the URL inside the caller's subtree (``scoped_node``): another subtree is 403, an unknown node
-404. A logged-out caller is sent to the login page."""
+the URL inside the caller's subtree (``scoped_node``): another subtree and an unknown node are
+both 403 (no answer tells which node codes exist). A logged-out caller is sent to the login
+page."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any, TypeVar, cast
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 
-from ..org.access import AccessDenied, NotFound, node_in_scope
+from ..org.access import AccessDenied, node_in_scope
 from ..org.models import Node, Role
 from ..reports.service import TZ
 
@@ -74,8 +75,6 @@ def scoped_node(request: HttpRequest, code: str) -> Node:
         return node_in_scope(get_role(request), code)
     except AccessDenied as exc:
         raise PermissionDenied(str(exc)) from None
-    except NotFound as exc:
-        raise Http404(str(exc)) from None
 
 
 def check_path(request: HttpRequest, path: str) -> None:

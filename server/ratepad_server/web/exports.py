@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from collections.abc import Iterator
 from typing import Any
+from xml.sax.saxutils import escape
 
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
@@ -16,9 +17,12 @@ from django.views.decorators.http import require_GET
 from ..audit.log import record
 from ..reports import service as reports
 from .access import ALL, READERS, roles, scoped_node
-from .period import Period, parse_period
+from .period import Period, parse_month, parse_period
 from .views import _scope, rating_rows
 
+# one export is built in memory (an XLSX file must be): at most this many ratings
+EXPORT_MAX_ROWS = 100_000
+FORMATS = ("csv", "xlsx")
 REPORT_HEADER = ["level", "code", "name", "n", "n_all", "index", "csat", "csat_lo", "csat_hi",
                  "response_rate", "prompts", "small_n", "shrunk_index"]  # fmt: skip
 
@@ -56,30 +60,65 @@ def ratings_table(request: HttpRequest, code: str) -> tuple[str, list[list[Any]]
               "flags"]  # fmt: skip
     rows = [[r["time"].astimezone(reports.TZ).isoformat(), r["serial"], r["journal_seq"],
              r["window"], r["staff_id"], r["score"], r["level_value"], " ".join(r["flags"])]
-            for r in rating_rows(scope, limit=100_000)]  # fmt: skip
+            for r in rating_rows(scope, limit=EXPORT_MAX_ROWS + 1)]  # fmt: skip
+    if len(rows) > EXPORT_MAX_ROWS:  # refused, not cut short: a partial export misleads
+        raise BadRequest(f"more than {EXPORT_MAX_ROWS} ratings: choose a shorter period or "
+                         "one window")  # fmt: skip
     return f"ratings-{node.code}", [header, *rows]
+
+
+# a cell a spreadsheet would read as a formula (OWASP "CSV injection"): =, +, -, @, and a
+# tab or carriage return ahead of one
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell that starts like a formula gets a leading ``'``: Excel and LibreOffice then
+    show it as text. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _xlsx_rows(ws: Any, table: list[list[Any]]) -> Iterator[list[Any]]:
+    """The table's rows for openpyxl, every text a string cell: openpyxl makes a formula of
+    any text starting with ``=``; characters XML cannot hold are dropped (openpyxl refuses
+    them)."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    for row in table:
+        cells: list[Any] = []
+        for value in row:
+            if isinstance(value, str):
+                cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+                cell.data_type = "s"
+                cells.append(cell)
+            else:
+                cells.append(value)
+        yield cells
 
 
 def _respond(name: str, table: list[list[Any]], fmt: str) -> HttpResponse:
     if fmt == "csv":
         buf = io.StringIO()
         buf.write("\ufeff")  # the BOM: Excel then reads UTF-8
-        csv.writer(buf).writerows(table)
+        writer = csv.writer(buf)
+        for row in table:
+            writer.writerow([csv_cell(v) for v in row])
         response = HttpResponse(buf.getvalue().encode("utf-8"), content_type="text/csv; "
                                 "charset=utf-8")  # fmt: skip
-    elif fmt == "xlsx":
+    else:
         from openpyxl import Workbook
 
         wb = Workbook(write_only=True)  # rows streamed out: several times faster on big tables
         ws = wb.create_sheet(name[:31])
-        for row in table:
+        for row in _xlsx_rows(ws, table):
             ws.append(row)
         out = io.BytesIO()
         wb.save(out)
         response = HttpResponse(out.getvalue(), content_type="application/vnd.openxmlformats-"
                                 "officedocument.spreadsheetml.sheet")  # fmt: skip
-    else:
-        raise BadRequest("format: csv or xlsx")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
 
@@ -87,6 +126,8 @@ def _respond(name: str, table: list[list[Any]], fmt: str) -> HttpResponse:
 @roles(*READERS)
 @require_GET
 def export_report(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+    if fmt not in FORMATS:
+        raise BadRequest("format: csv or xlsx")
     name, table = report_table(request, code)
     record(request, "export.report", code=code, format=fmt)
     return _respond(name, table, fmt)
@@ -95,31 +136,19 @@ def export_report(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 @roles(*ALL)
 @require_GET
 def export_ratings(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+    if fmt not in FORMATS:
+        raise BadRequest("format: csv or xlsx")
     name, table = ratings_table(request, code)
     record(request, "export.ratings", code=code, format=fmt)
     return _respond(name, table, fmt)
 
 
 # -- the monthly PDF -----------------------------------------------------------------------------
-def _month(request: HttpRequest) -> Period:
-    text = request.GET.get("month")
-    if text:
-        try:
-            first = date.fromisoformat(text + "-01")
-        except ValueError:
-            raise BadRequest("month: expected YYYY-MM") from None
-    else:
-        today = date.today()
-        first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)  # last month
-    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    return Period(first, last)
-
-
 @roles(*READERS)
 @require_GET
 def monthly_pdf(request: HttpRequest, code: str) -> HttpResponse:
     node = scoped_node(request, code)
-    period = _month(request)
+    period = parse_month(request)
     scope = reports.Scope(node, period.since, period.until)
     pdf = render_monthly(scope, period)
     record(request, "export.monthly_pdf", code=code, month=period.first.isoformat()[:7])
@@ -156,9 +185,12 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
     def pct(x: float | None) -> str:
         return "–" if x is None else f"{x * 100:.1f}%"
 
+    # a Paragraph's text is reportlab's XML-like markup: a node's name (anyone's input) is
+    # escaped, else "<b>" or "&" in it breaks the page or restyles it
     story: list[Any] = [
         Paragraph(
-            f"{node.name}（{node.code}）服务评价月报 / monthly report {period.first:%Y-%m}", title
+            escape(f"{node.name}（{node.code}）服务评价月报 / monthly report {period.first:%Y-%m}"),
+            title,
         ),
         Spacer(1, 4 * mm),
     ]
@@ -250,7 +282,9 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
     story.append(t)
     story.append(Spacer(1, 3 * mm))
     story.append(
-        Paragraph(f"灰色: n < {reports.MIN_N}, 样本太小 (grey: too few ratings to judge)", body)
+        Paragraph(
+            escape(f"灰色: n < {reports.MIN_N}, 样本太小 (grey: too few ratings to judge)"), body
+        )
     )
     out = io.BytesIO()
     SimpleDocTemplate(

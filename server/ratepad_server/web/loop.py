@@ -203,9 +203,18 @@ def _new_appeal(request: HttpRequest, role: Role) -> HttpResponse:
     if not reason:
         raise BadRequest("give a reason")
     rating = Rating.objects.filter(serial=serial, journal_seq=seq, window__isnull=False).first()
-    if rating is None or rating.staff_id != role.staff.staff_id:
+    branch = Node.objects.filter(pk=rating.branch_id or 0).first() if rating else None
+    # their own rating in their own branch: a rating of another branch carrying the same
+    # staff id (ids are only unique within a branch's roster) is not theirs; one answer for
+    # all three so that it does not tell which ratings exist
+    if (
+        rating is None
+        or branch is None
+        or rating.staff_id != role.staff.staff_id
+        or branch.pk != role.staff.branch_id
+        or not role.node.contains(branch)
+    ):
         raise Http404("no such rating of yours")
-    branch = Node.objects.get(pk=rating.branch_id or 0)
     try:
         with transaction.atomic():
             appeal = Appeal.objects.create(
@@ -237,8 +246,8 @@ def _ancestors(node: Node) -> list[str]:
 @require_POST
 def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
     appeal = Appeal.objects.select_related("branch").filter(pk=pk).first()
-    if appeal is None:
-        raise Http404("no such appeal")
+    if appeal is None:  # refused like another subtree's: the answer tells nothing
+        raise PermissionDenied("outside your part of the organisation")
     check_path(request, appeal.branch.path)
     decision = request.POST.get("decision", "")
     if decision not in (Appeal.UPHELD, Appeal.REJECTED):

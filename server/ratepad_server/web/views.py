@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ratepad.errors import RatepadError
-from ratepad.surveys import parse_scores_csv, survey_report
+from ratepad.surveys import ScoreTable, parse_scores_csv, survey_report
 
 from ..alerts.models import Alert, Appeal
 from ..audit.log import record, throttled
@@ -272,19 +272,36 @@ def rating_rows(scope: reports.Scope, limit: int) -> list[dict[str, Any]]:
 
 
 # -- questionnaire surveys (Cronbach's alpha) ----------------------------------------------------
+# an upload is analysed inside the request (the statistics grow with items² × respondents):
+# bounded so that one file holds a worker thread for seconds, not minutes
+SURVEY_MAX_BYTES = 5 * 1024 * 1024
+SURVEY_MAX_LINES = 50_000
+SURVEY_MAX_RESPONDENTS, SURVEY_MAX_ITEMS = 10_000, 60
+
+
+def _survey_too_big(request: HttpRequest) -> bool:
+    """Judged on the request's length, before Django parses the multipart body."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    return length > SURVEY_MAX_BYTES + 64 * 1024  # the form's other fields and boundaries
+
+
 @roles(*READERS)
 @require_http_methods(["GET", "POST"])
 def survey(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {}
     if request.method == "POST":
-        upload = request.FILES.get("file")
+        too_big = _("The file is larger than %(mb)d MB.") % {"mb": SURVEY_MAX_BYTES >> 20}
+        upload = None if _survey_too_big(request) else request.FILES.get("file")
         if upload is None:
-            context["error"] = _("Choose a CSV file.")
+            context["error"] = too_big if _survey_too_big(request) else _("Choose a CSV file.")
+        elif (upload.size or 0) > SURVEY_MAX_BYTES:
+            context["error"] = too_big
         else:
             try:
-                text = upload.read().decode("utf-8-sig")
-                context["report"] = survey_report(parse_scores_csv(text, source=upload.name
-                                                                   or "upload"))  # fmt: skip
+                context["report"] = survey_report(_survey_table(upload))
                 context["name"] = upload.name
                 record(request, "survey.analyse", name=upload.name)
             except UnicodeDecodeError:
@@ -292,8 +309,20 @@ def survey(request: HttpRequest) -> HttpResponse:
             except (RatepadError, ValueError) as exc:
                 context["error"] = str(exc)
         status = 400 if "error" in context else 200
+        status = 413 if context.get("error") == too_big else status
         return render(request, "web/survey.html", context, status=status)
     return render(request, "web/survey.html", context)
+
+
+def _survey_table(upload: Any) -> ScoreTable:
+    text = upload.read().decode("utf-8-sig")
+    if text.count("\n") > SURVEY_MAX_LINES:
+        raise ValueError(_("At most %(n)d lines.") % {"n": SURVEY_MAX_LINES})
+    table = parse_scores_csv(text, source=upload.name or "upload")
+    if len(table.scores) > SURVEY_MAX_RESPONDENTS or len(table.items) > SURVEY_MAX_ITEMS:
+        raise ValueError(_("At most %(n)d respondents and %(k)d items.")
+                         % {"n": SURVEY_MAX_RESPONDENTS, "k": SURVEY_MAX_ITEMS})  # fmt: skip
+    return table
 
 
 # -- the audit log -------------------------------------------------------------------------------
