@@ -45,7 +45,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-REQUEST_READ_TIMEOUT = 20.0  # seconds for a request's head and body to arrive
+# seconds for a request's head and body to arrive (``RATEPAD_REQUEST_READ_TIMEOUT``)
+REQUEST_READ_TIMEOUT = float(os.environ.get("RATEPAD_REQUEST_READ_TIMEOUT", "20"))
 GRACEFUL_TIMEOUT = 20  # seconds for requests in flight when the server stops
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays open
 PREREAD_BYTES = 1024 * 1024  # a body up to this size is read before a thread is taken

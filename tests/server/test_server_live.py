@@ -7,11 +7,14 @@ import contextlib
 import json
 import queue
 import socket
+import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+import pytest
 from serverlib import Server, Site, call, rating
 
 
@@ -115,3 +118,56 @@ def test_overlapping_subscribers_each_get_every_rating(site: Site, server: Serve
             (1, "BJ-001", "BJ-001-W1"), (2, "BJ-001", "BJ-001-W1")]  # fmt: skip
     hq.close()
     bj.close()
+
+
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
+def test_streams_over_the_limit_answer_429(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RATEPAD_LIVE_MAX_PER_USER", "2")
+    server = site.server()
+    try:
+        token = site.tokens["bj-manager"]
+        first, second = Stream(server, token, "BJ"), Stream(server, token, "BJ")
+        status, answer = call(server.url, "/api/v1/live?node=BJ&seconds=1", token)
+        assert status == 429 and "2 live streams" in answer["detail"], answer
+        other = Stream(server, site.tokens["hq-admin"], "HQ")  # the limit is per user
+        first.close()
+        for _ in range(100):  # once the server has seen the client go, a stream is free again
+            status, answer = call(server.url, "/api/v1/live?node=BJ&seconds=0.5", token)
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200 and ": live" in answer
+        second.close()
+        other.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("site", ["sqlite", "postgresql"], indirect=True)
+def test_open_streams_and_half_open_sockets_leave_uploads_and_pages_answering(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The short run of bench/bench_live_streams.py: 20 live streams and 20 sockets that sent
+    half a request line; the login page and an upload still answer; the half-open sockets are
+    closed once their request's time is up."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from bench_live_streams import Readers, half_open, page_and_upload, still_open
+
+    monkeypatch.setenv("RATEPAD_LIVE_MAX_PER_USER", "20")
+    monkeypatch.setenv("RATEPAD_REQUEST_READ_TIMEOUT", "2")
+    server = site.server()
+    try:
+        readers = Readers(server.port, [site.tokens["hq-admin"]] * 20, ["HQ"] * 20)
+        socks = half_open(server.port, 20)
+        page_and_upload(server.port, site.keys["BJ-001"], "K1", 1)
+        assert readers.stop() == [1] * 20  # each stream received the rating, once
+        for _ in range(100):
+            if not still_open(socks):
+                break
+            time.sleep(0.1)
+        assert still_open(socks) == 0
+        for s in socks:
+            s.close()
+        page_and_upload(server.port, site.keys["BJ-001"], "K1", 2)
+    finally:
+        server.close()
