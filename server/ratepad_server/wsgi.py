@@ -1,4 +1,5 @@
-"""The WSGI application (``ratepad server run`` serves it with waitress)."""
+"""The WSGI application, for a WSGI server of one's own; ``ratepad server run`` serves the ASGI
+one (``asgi.py``), in which live streams hold no thread."""
 
 from __future__ import annotations
 
