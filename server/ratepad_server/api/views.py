@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
@@ -18,7 +15,8 @@ from ratepad import flags as rating_flags
 
 from ..ingest import service as ingest
 from ..ingest.models import Conflict, Device, Quarantine, Rating
-from ..live.feed import feed
+from ..live.feed import Style
+from ..live.stream import open_stream
 from ..org.access import AccessDenied, NotFound, node_in_scope, require_role, staff_filter
 from ..org.models import Node, Role, Window
 from ..reports import service as reports
@@ -291,46 +289,17 @@ class LiveQuery(NodeQuery):
     seconds: float = Field(default=3600, gt=0, le=86_400, description="close after this long")
 
 
-@router.get("/live", response={200: None, **DENIED}, tags=["live"])
-def live(request: HttpRequest, q: Query[LiveQuery]) -> StreamingHttpResponse:
+@router.get("/live", response={200: None, 429: Error, **DENIED}, tags=["live"])
+def live(request: HttpRequest, q: Query[LiveQuery]) -> HttpResponseBase:
     """Server-sent events: new ratings and device states in the subtree, as they commit on
-    any server instance."""
+    any server instance. 429 when the caller (or the server) has its limit of streams open."""
     role = _role(request)
     require_role(role, Role.ADMIN, Role.MANAGER, Role.VIEWER)
     node = node_in_scope(role, q.node)
-    branches = {n.pk: n.code for n in Node.objects.filter(path__startswith=node.path)}
-    sub = feed.subscribe()
-    response = StreamingHttpResponse(
-        _stream(sub, branches, q.seconds), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # a reverse proxy must not buffer the stream
-    return response
-
-
-def _stream(sub: Any, branches: dict[int, str], seconds: float) -> Iterator[bytes]:
-    windows: dict[int, str] = {}
-    deadline = time.monotonic() + seconds
-    try:
-        yield b": live\n\n"
-        while time.monotonic() < deadline:
-            event = sub.get(min(15.0, max(0.0, deadline - time.monotonic())))
-            if event is None:
-                yield b": keep-alive\n\n"
-                continue
-            rows = [r for r in event.get("rows", ()) if r.get("branch") in branches]
-            for r in rows:
-                r["branch"] = branches[r["branch"]]
-                wid = r.get("window")
-                if wid is not None:
-                    if wid not in windows:
-                        w = Window.objects.filter(pk=wid).first()
-                        windows[wid] = w.code if w else str(wid)
-                    r["window"] = windows[wid]
-                kind = "rating" if event["kind"] == "ratings" else "device"
-                yield f"event: {kind}\ndata: {json.dumps(r)}\n\n".encode()
-    finally:
-        sub.close()
+    branches = dict(Node.objects.filter(path__startswith=node.path).values_list("pk", "code"))
+    windows = dict(Window.objects.filter(branch_id__in=branches).values_list("pk", "code"))
+    return open_stream(user=role.user_id, branches=branches, windows=windows,
+                       seconds=q.seconds, kinds=("rating", "device"), style=Style())  # fmt: skip
 
 
 __all__ = ["AccessDenied", "router"]
