@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
@@ -49,10 +48,11 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     p.add_argument("--branch", required=True, metavar="CODE")
     p.add_argument("--json", action="store_true", help="print {key, key_id, branch} as JSON")
     db(p)
-    p = sub.add_parser("run", help="serve the API and the web (waitress)")
+    p = sub.add_parser("run", help="serve the API and the web (uvicorn)")
     db(p)
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
-    p.add_argument("--threads", type=int, default=16, help="worker threads (default 16)")
+    p.add_argument("--threads", type=int, default=16,
+                   help="threads for requests (default 16; live streams need none)")  # fmt: skip
     p.add_argument(
         "--trusted-proxy",
         metavar="ADDR",
@@ -71,6 +71,10 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     db(p)
     db(sub.add_parser("partitions", help="create the monthly partitions (PostgreSQL) of every "
                       "accepted month and some ahead; run it at least monthly"))  # fmt: skip
+    p = sub.add_parser("sendalerts", help="send the alerts' e-mails and webhook calls and run "
+                       "the periodic maintenance until SIGTERM ('run' does it too)")  # fmt: skip
+    p.add_argument("--once", action="store_true", help="one round, then exit")
+    db(p)
     p = sub.add_parser(
         "demo",
         help="a demo organisation, simulated keypads and agents uploading to a server on a "
@@ -263,38 +267,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not 1 <= args.threads <= 1000:
         raise Usage("--threads: expected 1..1000")
     _check_database()
-    from waitress.server import BaseWSGIServer, create_server
+    from . import asgi
 
-    from .wsgi import application
-
-    proxy: dict[str, Any] = {}  # waitress's adjustments are untyped keyword arguments
-    if args.trusted_proxy:  # believe its X-Forwarded-* headers, drop anyone else's
-        proxy = {
-            "trusted_proxy": args.trusted_proxy,
-            "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto x-forwarded-host",
-        }
     try:
-        server = create_server(
-            application,
-            host=host,
-            port=port,
-            threads=args.threads,
-            ident="ratepad",
-            channel_timeout=300,
-            clear_untrusted_proxy_headers=True,
-            **proxy,
-        )
+        sock = asgi.bind(host, port)
     except OSError as exc:
         raise Usage(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
-    assert isinstance(server, BaseWSGIServer)  # one address: one socket
-    actual = int(server.getsockname()[1])
+    actual = int(sock.getsockname()[1])
     print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
     from .alerts import worker
 
     worker.start()  # e-mails and webhooks of the alerts (claimed atomically across instances)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+    try:  # until SIGTERM or SIGINT: stop accepting, finish what is in flight (asgi.serve)
+        asgi.serve(sock, args.threads, args.trusted_proxy)
     finally:
         worker.stop()
     return EXIT_OK
@@ -328,6 +313,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
             return cmd_rollups(check=args.check)
         if args.action == "partitions":
             return cmd_partitions()
+        if args.action == "sendalerts":
+            from django.core.management import call_command
+
+            _check_database()
+            call_command("sendalerts", once=args.once)
+            return EXIT_OK
         return cmd_run(args)
     except Usage as exc:
         message = str(exc)

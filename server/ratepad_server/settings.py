@@ -12,6 +12,10 @@
 * ``RATEPAD_WEBHOOK_ALLOW``: the hosts alert webhooks may call (see ``alerts/webhooks.py``).
 * ``RATEPAD_ACCEPT_PAST_DAYS`` (730), ``RATEPAD_ACCEPT_FUTURE_HOURS`` (24): the times ingest
   accepts, around the server's clock.
+* ``RATEPAD_LIVE_MAX_STREAMS`` (2000), ``RATEPAD_LIVE_MAX_PER_USER`` (8): open live streams
+  a server process holds, in all and per user; one more answers 429.
+* ``RATEPAD_REQUEST_READ_TIMEOUT`` (20): seconds a client has to send a whole request (head
+  and body) before its connection is closed (``asgi.py``).
 * ``RATEPAD_TRUSTED_PROXY``: set (by ``run --trusted-proxy``) when a reverse proxy terminates
   TLS; requests then count as HTTPS when it says so in ``X-Forwarded-Proto``.
 """
@@ -75,6 +79,10 @@ MIDDLEWARE = [
 ]
 ROOT_URLCONF = "ratepad_server.urls"
 WSGI_APPLICATION = "ratepad_server.wsgi.application"
+ASGI_APPLICATION = "ratepad_server.asgi.application"  # what ``ratepad server run`` serves
+# open live streams (/api/v1/live, the wall's events): more answer 429
+RATEPAD_LIVE_MAX_STREAMS = int(os.environ.get("RATEPAD_LIVE_MAX_STREAMS", "2000"))
+RATEPAD_LIVE_MAX_PER_USER = int(os.environ.get("RATEPAD_LIVE_MAX_PER_USER", "8"))
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,8 +11,8 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     HttpResponseRedirect,
-    StreamingHttpResponse,
 )
 from django.shortcuts import render
 from django.urls import reverse
@@ -30,11 +27,12 @@ from ..alerts.models import Alert, Appeal
 from ..audit.log import record, throttled
 from ..audit.models import AuditEntry
 from ..ingest.models import Device, Rating
-from ..live.feed import feed
+from ..live.feed import Style
+from ..live.stream import open_stream
 from ..org.models import Node, Role, Staff, Window
 from ..reports import service as reports
 from . import flag_labels
-from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
+from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node, user_of
 from .period import Period, parse_period
 
 
@@ -183,52 +181,20 @@ def live(request: HttpRequest, code: str) -> HttpResponse:
 
 @roles(*READERS)
 @require_GET
-def live_events(request: HttpRequest, code: str) -> StreamingHttpResponse:
+def live_events(request: HttpRequest, code: str) -> HttpResponseBase:
     """Server-sent events for the wall: ratings, device states and alerts of the subtree, as
-    they commit on any server instance (the server's live fan-out)."""
+    they commit on any server instance (the server's live fan-out, ``live.stream``)."""
     node = scoped_node(request, code)
     branches = dict(Node.objects.filter(path__startswith=node.path).values_list("pk", "code"))
+    windows = dict(Window.objects.filter(branch_id__in=branches).values_list("pk", "code"))
     try:
         seconds = min(3600.0, max(0.1, float(request.GET.get("seconds", "600"))))
     except ValueError:
         seconds = 600.0
-    sub = feed.subscribe()
-    response = StreamingHttpResponse(_stream(sub, branches, seconds),
-                                     content_type="text/event-stream")  # fmt: skip
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
-
-
-def _stream(sub: Any, branches: dict[int, str], seconds: float) -> Iterator[bytes]:
-    windows: dict[int, str] = {}
-    deadline = time.monotonic() + seconds
-    try:
-        yield b"retry: 1000\n: live\n\n"
-        while time.monotonic() < deadline:
-            event = sub.get(min(10.0, max(0.0, deadline - time.monotonic())))
-            if event is None:
-                yield b": keep-alive\n\n"
-                continue
-            kind = {"ratings": "rating", "device": "device", "alert": "alert"}.get(
-                event.get("kind", ""), ""
-            )
-            for r in event.get("rows", ()):
-                if not kind or r.get("branch") not in branches:
-                    continue
-                r = {**r, "branch": branches[r["branch"]]}
-                wid = r.get("window")
-                if isinstance(wid, int):
-                    if wid not in windows:
-                        windows[wid] = Window.objects.filter(pk=wid).values_list(
-                            "code", flat=True
-                        ).first() or str(wid)
-                    r["window"] = windows[wid]
-                if kind == "rating":
-                    r["flags"] = _flags(int(r.get("flags") or 0))
-                yield f"event: {kind}\ndata: {json.dumps(r, default=str)}\n\n".encode()
-    finally:
-        sub.close()
+    style = Style(tuple((name, flag_labels.label(name)) for name in flag_labels.LABELS))
+    kinds = ("rating", "device", "alert")
+    return open_stream(user=user_of(request).pk, branches=branches, windows=windows,
+                       seconds=seconds, kinds=kinds, style=style)  # fmt: skip
 
 
 def _flags(flags: int) -> list[str]:
