@@ -81,22 +81,23 @@ def csv_cell(value: Any) -> Any:
 
 
 def _xlsx_rows(ws: Any, table: list[list[Any]]) -> Iterator[list[Any]]:
-    """The table's rows for openpyxl, every text a string cell: openpyxl makes a formula of
-    any text starting with ``=``; characters XML cannot hold are dropped (openpyxl refuses
-    them)."""
+    """The table's rows for openpyxl, no text a formula: openpyxl makes a formula of any text
+    starting with ``=``, so such a text goes in as a string cell; characters XML cannot hold
+    are dropped (openpyxl refuses them). Other values as they are (the fast path)."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+    def cell(value: Any) -> Any:
+        if not isinstance(value, str) or not (
+            value.startswith("=") or ILLEGAL_CHARACTERS_RE.search(value)
+        ):
+            return value
+        text = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+        text.data_type = "s"
+        return text
+
     for row in table:
-        cells: list[Any] = []
-        for value in row:
-            if isinstance(value, str):
-                cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-                cell.data_type = "s"
-                cells.append(cell)
-            else:
-                cells.append(value)
-        yield cells
+        yield [cell(v) for v in row]
 
 
 def _respond(name: str, table: list[list[Any]], fmt: str) -> HttpResponse:
