@@ -125,6 +125,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("RATEPAD_SMTP_PASSWORD", "")
 EMAIL_USE_TLS = bool(os.environ.get("RATEPAD_SMTP_TLS"))
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("RATEPAD_MAIL_FROM", "ratepad@localhost")
+# a ratings export holds at most this many rows (more: 400, choose a shorter period)
+EXPORT_MAX_ROWS = int(os.environ.get("RATEPAD_EXPORT_MAX_ROWS", "100000"))
 # alert webhooks: the hosts and networks they may call (alerts/webhooks.py); none by default
 WEBHOOK_ALLOW = os.environ.get("RATEPAD_WEBHOOK_ALLOW", "")
 

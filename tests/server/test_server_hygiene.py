@@ -301,6 +301,22 @@ def test_exports_never_carry_formulas(site: Site, server: Server) -> None:
     assert '<c r="D2" t="n"><v>1</v></c>' in sheet  # numbers stay numbers
 
 
+@SQLITE_ONLY
+def test_an_export_over_its_row_cap_is_refused(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused with the reason rather than cut short (RATEPAD_EXPORT_MAX_ROWS: 100,000)."""
+    monkeypatch.setenv("RATEPAD_EXPORT_MAX_ROWS", "2")
+    server = site.server()
+    try:
+        upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", i, 4) for i in (1, 2)])
+        manager = logged_in(server.url, "bj-manager")
+        assert manager.get("/ratings/BJ-001/export.csv")[0] == 200
+        upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", 3, 4)])
+        status, body = manager.get("/ratings/BJ-001/export.xlsx")
+        assert status == 400 and b"more than 2 ratings" in body
+    finally:
+        server.close()
+
+
 def test_pdf_escapes_node_names(site: Site, server: Server) -> None:
     site.sql("UPDATE org_node SET name = '<b>A & B</i>' WHERE code = 'BJ-001'")
     upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", 1, 4)])

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from xml.sax.saxutils import escape
 
+from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
@@ -20,8 +21,8 @@ from .access import ALL, READERS, roles, scoped_node
 from .period import Period, parse_month, parse_period
 from .views import _scope, rating_rows
 
-# one export is built in memory (an XLSX file must be): at most this many ratings
-EXPORT_MAX_ROWS = 100_000
+# one export is built in memory (an XLSX file must be): at most this many ratings (a setting)
+EXPORT_MAX_ROWS = settings.EXPORT_MAX_ROWS
 FORMATS = ("csv", "xlsx")
 REPORT_HEADER = ["level", "code", "name", "n", "n_all", "index", "csat", "csat_lo", "csat_hi",
                  "response_rate", "prompts", "small_n", "shrunk_index"]  # fmt: skip

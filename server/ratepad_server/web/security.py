@@ -2,8 +2,8 @@
 stack as well, so the live streams' async views stay async).
 
 * ``SecurityHeaders``: a Content-Security-Policy on every answer (scripts only from the site's
-  own static files: no inline script, no ``eval``), and the session and CSRF cookies marked
-  ``Secure`` when the request came over HTTPS (directly, or through the trusted proxy's
+  own static files: no inline script, no ``eval``), and its cookies (session, CSRF, language)
+  marked ``Secure`` when the request came over HTTPS (directly, or through the trusted proxy's
   ``X-Forwarded-Proto``); HSTS, ``X-Content-Type-Options``, ``Referrer-Policy`` and
   ``X-Frame-Options`` come from Django's own middleware and the settings.
 * ``BadRequestPage``: a page's ``BadRequest`` (a date out of range, a bad form field) is
@@ -12,7 +12,6 @@ stack as well, so the live streams' async views stay async).
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
@@ -42,9 +41,8 @@ class SecurityHeaders(MiddlewareMixin):
     ) -> HttpResponseBase:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         if request.is_secure():  # over plain HTTP a Secure cookie would never come back
-            for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
-                if name in response.cookies:
-                    response.cookies[name]["secure"] = True
+            for morsel in response.cookies.values():  # session, CSRF, language, messages
+                morsel["secure"] = True
         return response
 
 
