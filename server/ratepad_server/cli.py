@@ -1,4 +1,5 @@
-"""``ratepad server init | load-org | enroll-agent | run`` (the CLI contract in server.md).
+"""``ratepad server init | load-org | enroll-agent | run | users | keys`` (the CLI contract in
+server.md).
 
 ``main(argv)`` configures Django for the ``--db`` given, once per process.
 """
@@ -59,6 +60,9 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
         help="a reverse proxy's address ('*': any) whose X-Forwarded-For/-Proto/"
         "-Host headers are believed",
     )
+    p.add_argument("--allow-default-passwords", action="store_true",
+                   help="start even while users still have the organisation file's initial "
+                   "passwords (a demo, a test)")  # fmt: skip
     p = sub.add_parser(
         "rollups",
         help="check the rollups against the raw ratings (exit 1 if they differ), or rebuild them",
@@ -86,6 +90,9 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     p.add_argument("--seed", type=int, default=None)
+    from .accounts import cli as accounts_cli
+
+    accounts_cli.add_parsers(sub, db)  # users ..., keys ...
     return parser
 
 
@@ -262,11 +269,18 @@ def cmd_enroll(branch_code: str, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _refuse_initial_passwords(allowed: bool) -> None:
+    from .accounts.cli import refuse_initial_passwords
+
+    refuse_initial_passwords(allowed)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen)
     if not 1 <= args.threads <= 1000:
         raise Usage("--threads: expected 1..1000")
     _check_database()
+    _refuse_initial_passwords(args.allow_default_passwords)
     from . import asgi
 
     try:
@@ -311,6 +325,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
             return cmd_enroll(args.branch, args.json)
         if args.action == "rollups":
             return cmd_rollups(check=args.check)
+        if args.action in ("users", "keys"):
+            from .accounts import cli as accounts_cli
+
+            return accounts_cli.run(args)
         if args.action == "partitions":
             return cmd_partitions()
         if args.action == "sendalerts":

@@ -48,7 +48,7 @@ DATABASES = {"default": parse_db_url(os.environ.get("RATEPAD_DB"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "ratepad_server.accounts.apps.AdminConfig",  # Django's admin, its login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "ratepad_server.live",
     "ratepad_server.api",
     "ratepad_server.audit",
+    "ratepad_server.accounts.apps.AccountsConfig",
     "ratepad_server.reports",
     "ratepad_server.alerts",
     "ratepad_server.web",
@@ -104,6 +105,16 @@ TEMPLATES = [
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# one throttle for every login: the web's, the admin pages', the API's token call
+AUTHENTICATION_BACKENDS = ["ratepad_server.accounts.backends.ThrottledModelBackend"]
+_VALIDATION = "django.contrib.auth.password_validation."
+AUTH_PASSWORD_VALIDATORS = [  # every way a password is set: web, admin pages, CLI
+    {"NAME": _VALIDATION + "UserAttributeSimilarityValidator"},
+    {"NAME": _VALIDATION + "MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": _VALIDATION + "CommonPasswordValidator"},
+    {"NAME": _VALIDATION + "NumericPasswordValidator"},
+    {"NAME": "ratepad_server.accounts.passwords.NotTheInitialPassword"},
 ]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"

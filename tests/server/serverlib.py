@@ -59,7 +59,7 @@ class Server:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ratepad_server", "run", "--db", self.db, "--listen",
-             f"127.0.0.1:{self.port}", *self.extra],
+             f"127.0.0.1:{self.port}", "--allow-default-passwords", *self.extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=server_env(), cwd=self.cwd,
         )  # fmt: skip
         assert self.proc.stdout is not None

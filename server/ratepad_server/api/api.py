@@ -17,8 +17,9 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ..ingest.api import router as ingest_router
 from ..org.access import AccessDenied, NotFound
 from . import views
-from .auth import UserAuth, issue_token
-from .schemas import Error, TokenIn, TokenOut
+from .auth import UserAuth, current_token, issue_token, live_tokens, revoke
+from .models import ApiToken
+from .schemas import Error, TokenIn, TokenInfo, TokenOut
 
 api = NinjaAPI(
     title="ratepad server",
@@ -70,18 +71,49 @@ auth_router = Router(tags=["auth"])
 
 @auth_router.post("/token", auth=None, response={200: TokenOut, 401: Error, 429: Error})
 def token(request: HttpRequest, body: TokenIn) -> tuple[int, dict[str, Any]]:
-    """A bearer token for the other calls (valid 12 hours). After 5 failed attempts for a user
-    name in 15 minutes (or 20 from one address), 429 until that window has passed, as for the
-    web's login."""
-    from ..audit.log import throttled
+    """A bearer token for the other calls (valid 12 hours, or until revoked). After 5 failed
+    attempts for a user name in 15 minutes (or 20 from one address), 429 until that window has
+    passed: the same throttle as the web's and the admin pages' logins."""
+    from ..accounts.backends import was_throttled
     from .auth import TOKEN_LIFETIME
 
-    if throttled(request, body.username):
-        return 429, {"detail": _("too many failed logins; try again later")}
     issued = issue_token(body.username, body.password, request)
+    if issued is None and was_throttled(request):
+        return 429, {"detail": _("too many failed logins; try again later")}
     if issued is None:
         return 401, {"detail": _("wrong user name or password")}
     return 200, {"token": issued, "expires_at": datetime.now(UTC) + TOKEN_LIFETIME}
+
+
+@auth_router.post("/logout", response={204: None})
+def logout(request: HttpRequest) -> tuple[int, None]:
+    """Revoke the token this call is made with."""
+    row = current_token(request)
+    if row is not None:
+        revoke(request, ApiToken.objects.filter(pk=row.pk), "logout", row.user)
+    return 204, None
+
+
+@auth_router.get("/tokens", response=list[TokenInfo])
+def tokens(request: HttpRequest) -> list[dict[str, Any]]:
+    """The caller's live tokens, newest first."""
+    row = current_token(request)
+    assert row is not None  # UserAuth set it
+    return [
+        {"id": t.pk, "created_at": t.created_at, "expires_at": t.expires_at,
+         "current": t.pk == row.pk}
+        for t in live_tokens(row.user)
+    ]  # fmt: skip
+
+
+@auth_router.delete("/tokens/{token_id}", response={204: None, 404: Error})
+def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, Any]:
+    """Revoke one of the caller's tokens (404 for anyone else's)."""
+    row = current_token(request)
+    assert row is not None
+    if not revoke(request, live_tokens(row.user).filter(pk=token_id), "revoked", row.user):
+        return 404, {"detail": _("no such token")}
+    return 204, None
 
 
 api.add_router("/auth", auth_router)

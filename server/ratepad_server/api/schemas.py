@@ -22,6 +22,13 @@ class TokenOut(Schema):
     expires_at: datetime
 
 
+class TokenInfo(Schema):
+    id: int
+    created_at: datetime
+    expires_at: datetime
+    current: bool  # the token this call was made with
+
+
 class Error(Schema):
     detail: str
 

@@ -27,7 +27,10 @@ class AuditConfig(AppConfig):
                 record(request, "logout", user, user=user)
 
         def failed(sender: Any, credentials: Any, request: Any = None, **kwargs: Any) -> None:
-            record(request, "login.failed", username=str(credentials.get("username", ""))[:150])
+            from ..accounts.backends import was_throttled
+
+            action = "login.throttled" if was_throttled(request) else "login.failed"
+            record(request, action, username=str(credentials.get("username", ""))[:150])
 
         user_logged_in.connect(logged_in, weak=False, dispatch_uid="ratepad-audit-login")
         user_logged_out.connect(logged_out, weak=False, dispatch_uid="ratepad-audit-logout")

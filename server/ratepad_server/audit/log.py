@@ -1,5 +1,5 @@
-"""``record(...)``: one audit entry; login, logout and failed logins are recorded from Django's
-auth signals (connected in ``AuditConfig.ready``)."""
+"""``record(...)``: one audit entry; login, logout, failed and throttled logins are recorded
+from Django's auth signals (connected in ``AuditConfig.ready``)."""
 
 from __future__ import annotations
 
@@ -58,14 +58,12 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 
 def throttled(request: HttpRequest, username: str) -> bool:
     """True after 5 failed logins for ``username`` in 15 minutes, or 20 from the request's
-    address: the web login and the API's token call both refuse then (recorded)."""
+    address: every login path refuses then (``accounts.backends``; the refusal is recorded as
+    ``login.throttled`` and does not count as a failure)."""
     failures = AuditEntry.objects.filter(
         action="login.failed", at__gte=timezone.now() - THROTTLE_WINDOW
     )
     ip = client_ip(request)
     by_user = failures.filter(username=username).count() if username else 0
     by_ip = failures.filter(ip=ip).count() if ip else 0
-    if by_user >= THROTTLE_FAILURES or by_ip >= THROTTLE_IP_FAILURES:
-        record(request, "login.throttled", username=username)
-        return True
-    return False
+    return by_user >= THROTTLE_FAILURES or by_ip >= THROTTLE_IP_FAILURES

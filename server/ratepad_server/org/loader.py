@@ -3,7 +3,9 @@
 Loading the same file twice changes nothing; a changed file updates names, moves nodes,
 rebinds keypads (closing the old binding, so history is kept) and adds what is new. Nothing is
 deleted: a window or a user missing from the file stays as it is. A user's password is set
-when the user is created only (a deployment changes it from the CLI or the web later).
+when the user is created only, as an initial password (``accounts.passwords``): not held to the
+password policy, but ``server run`` refuses to start until it is changed (the web, the admin
+pages, ``ratepad server users set-password``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from ..accounts.passwords import mark_initial
 from .models import Binding, Node, Role, Staff, Window
 from .orgfile import ROLES, OrgFileError, check_org, read_org_file
 
@@ -181,6 +184,7 @@ def _load_users(
             if "password" not in row:
                 raise OrgFileError(f"{what}: a new user needs a password")
             user = user_model.objects.create_user(row["username"], password=row["password"])
+            mark_initial(user)  # known to the file's readers: to be changed before production
             result.users += 1
         role = Role.objects.filter(user=user).first() or Role(user=user)
         if role.pk is None or (role.role, role.node_id, role.staff_id) != (

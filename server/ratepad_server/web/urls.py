@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from ..accounts import views as accounts
 from . import exports, loop, views
 
 app_name = "web"
@@ -31,4 +32,6 @@ urlpatterns = [
     path("notifications/read", loop.notifications_read, name="notifications_read"),
     path("survey/", views.survey, name="survey"),
     path("audit/", views.audit, name="audit"),
+    path("account/", accounts.account, name="account"),
+    path("account/tokens/<int:pk>/revoke", accounts.token_revoke, name="token_revoke"),
 ]

@@ -23,8 +23,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from ratepad.errors import RatepadError
 from ratepad.surveys import ScoreTable, parse_scores_csv, survey_report
 
+from ..accounts.backends import was_throttled
 from ..alerts.models import Alert, Appeal
-from ..audit.log import record, throttled
+from ..audit.log import record
 from ..audit.models import AuditEntry
 from ..ingest.models import Device, Rating
 from ..live.feed import Style
@@ -38,18 +39,17 @@ from .period import Period, parse_period
 
 # -- login ---------------------------------------------------------------------------------------
 class LoginView(auth_views.LoginView):
-    """Django's login, throttled: after 5 failures in 15 minutes for a user name, or 20 from
-    one address, further attempts are refused for the rest of that window (429)."""
+    """Django's login, behind the one throttle of every login (``accounts.backends``): after 5
+    failures in 15 minutes for a user name, or 20 from one address, 429 with a message."""
 
     template_name = "web/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if throttled(request, str(request.POST.get("username", ""))[:150]):
-            form = self.get_form()
-            return render(request, self.template_name,
+    def form_invalid(self, form: Any) -> HttpResponse:
+        if was_throttled(self.request):
+            return render(self.request, self.template_name,
                           {"form": form, "throttled": True}, status=429)  # fmt: skip
-        return super().post(request, *args, **kwargs)
+        return super().form_invalid(form)
 
 
 @require_GET

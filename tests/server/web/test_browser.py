@@ -47,7 +47,7 @@ WALKS = {
         "/appeals/",
     ],
     "bj-viewer": ["/report/BJ/", "/live/BJ-001/", "/alerts/"],
-    "s001": ["/ratings/BJ-001/", "/appeals/", "/notifications/"],
+    "s001": ["/ratings/BJ-001/", "/appeals/", "/notifications/", "/account/"],
 }
 
 

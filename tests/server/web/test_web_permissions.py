@@ -31,6 +31,12 @@ ADMIN = _m(**{"hq-admin": 200, "bj-manager": 403, "bj-viewer": 403, "sh-manager"
               "bj001-admin": 200, "s001": 403})  # fmt: skip
 EVERYONE = dict.fromkeys(CALLERS, 302)
 
+
+def _every(status: int) -> dict[str, int]:
+    """Every logged-in caller gets ``status``; anonymous callers are sent to the login page."""
+    return _m(**dict.fromkeys(CALLERS[1:], status))
+
+
 # url name -> (method, args, query or form, expected status per caller)
 EXPECTED: dict[str, tuple[str, list[Any], Any, dict[str, int]]] = {
     "web:home": ("GET", [], "", EVERYONE),
@@ -55,6 +61,8 @@ EXPECTED: dict[str, tuple[str, list[Any], Any, dict[str, int]]] = {
     "web:notifications_read": ("POST", [], {}, {**EVERYONE, "anonymous": LOGIN}),
     "web:survey": ("GET", [], "", {**READ, "sh-manager": 200}),
     "web:audit": ("GET", [], "", ADMIN),
+    "web:account": ("GET", [], "", _every(200)),
+    "web:token_revoke": ("POST", [999999], {}, _every(404)),
     "set_language": ("POST", [], {"language": "en", "next": "/"}, EVERYONE),
 }
 
