@@ -28,12 +28,15 @@ def test_unbound_and_foreign_keypads_go_to_quarantine(site: Site, server: Server
     assert (body["stored"], body["quarantined"], body["duplicates"]) == (1, 2, 0)
     again = upload(server, key, ratings=[rating("K9", 1), rating("K4", 1)])[1]
     assert (again["stored"], again["quarantined"]) == (0, 2)  # kept once, still in quarantine
+    other = upload(server, key, ratings=[rating("K9", 1, 1)])[1]  # other content, same key
+    assert (other["stored"], other["quarantined"]) == (0, 1)  # kept beside the first
     status, q = call(server.url, "/api/v1/quarantine?node=BJ-001", site.tokens["bj-manager"])
     assert status == 200
     assert {(r["serial"], r["reason"]) for r in q["quarantine"]} == {
         ("K9", "no_binding"),
         ("K4", "other_branch"),
     }
+    assert len(q["quarantine"]) == 3
     # SH sees nothing of it: the agent of BJ-001 cannot write into SH-001's windows
     status, sh = call(server.url, "/api/v1/ratings?node=SH", site.tokens["sh-manager"])
     assert status == 200 and sh["ratings"] == []

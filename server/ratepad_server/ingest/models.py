@@ -92,7 +92,7 @@ class Quarantine(models.Model):
     time = models.DateTimeField()  # the item's (a rating's time, a prompt's issue, ...)
     reason = models.CharField(max_length=32)
     item = models.JSONField(default=dict)  # the item as uploaded (schemas.*In)
-    digest = models.CharField(max_length=64, default="")  # of ``item``: a resend is kept once
+    digest = models.CharField(max_length=64, default="")  # of ``item``
     agent = models.ForeignKey(
         AgentKey, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
@@ -109,17 +109,11 @@ class Quarantine(models.Model):
 
     class Meta:
         verbose_name_plural = "quarantine"
+        # a resend is kept once; a different item under the same key is kept beside it
         constraints = [
             models.UniqueConstraint(
-                fields=["branch", "serial", "journal_seq"],
-                condition=models.Q(kind="rating"),
-                name="quarantine_rating_key",
-            ),
-            models.UniqueConstraint(
-                fields=["branch", "kind", "serial", "digest"],
-                condition=~models.Q(kind="rating"),
-                name="quarantine_item_key",
-            ),
+                fields=["branch", "kind", "serial", "digest"], name="quarantine_item_key"
+            )
         ]
 
     def __str__(self) -> str:

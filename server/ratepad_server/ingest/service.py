@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ..live.feed import feed
 from ..org.models import Binding, Window
@@ -323,7 +323,10 @@ def assign_quarantined(item: Quarantine, window: Window) -> str:
     transaction): "stored", or "duplicate" / "conflict" if its key was taken meanwhile (then
     it is kept as a conflict, never a second copy)."""
     now = timezone.now()
-    r = RatingIn.model_validate(item.item)
+    try:
+        r = RatingIn.model_validate(item.item)
+    except ValidationError:
+        raise CannotAssign("its content was not kept (quarantined by an older version)") from None
     when = from_ms(r.time_ms)
     if when not in accepted(now):
         raise CannotAssign(f"its time {when:%Y-%m-%d %H:%M} is outside the accepted span")

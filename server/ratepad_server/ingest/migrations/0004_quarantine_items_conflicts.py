@@ -111,17 +111,7 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="quarantine",
             constraint=models.UniqueConstraint(
-                condition=models.Q(("kind", "rating")),
-                fields=("branch", "serial", "journal_seq"),
-                name="quarantine_rating_key",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="quarantine",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("kind", "rating"), _negated=True),
-                fields=("branch", "kind", "serial", "digest"),
-                name="quarantine_item_key",
+                fields=("branch", "kind", "serial", "digest"), name="quarantine_item_key"
             ),
         ),
         migrations.AddField(
