@@ -1,15 +1,14 @@
 """Monthly partitions on PostgreSQL, created ahead by a scheduled step, never by a batch.
 
 ``ensure_ahead()`` creates every month of the accepted span (``bounds``) and ``AHEAD`` months
-more: ``ratepad server init`` and ``ratepad server partitions`` call it, and the maintenance
-loop calls ``ensure_ahead_if_due()`` (at most hourly). The ingest path only asks which months
-exist (``present``): DDL inside a batch would let one batch create thousands of tables.
+more: ``ratepad server init`` and ``ratepad server partitions`` call it, and so does the alert
+worker's periodic maintenance (hourly). The ingest path only asks which months exist
+(``present``): DDL inside a batch would let one batch create thousands of tables.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -20,11 +19,9 @@ from .bounds import accepted
 from .migrations import PARTITIONED_TABLES
 
 AHEAD = 3  # months created beyond the accepted span: a quarter without the scheduled step
-EVERY = 3600.0  # seconds between two runs of ensure_ahead_if_due
 
 _known: set[tuple[str, datetime]] = set()
 _lock = threading.Lock()
-_last_run = [-EVERY]  # monotonic time of the last ensure_ahead_if_due
 
 
 def month_of(when: datetime) -> datetime:
@@ -58,14 +55,6 @@ def ensure_ahead(now: datetime | None = None) -> list[datetime]:
         with _lock:
             _known.update((t, m) for t in PARTITIONED_TABLES for m in months)
     return months
-
-
-def ensure_ahead_if_due() -> None:
-    """``ensure_ahead()`` if this process has not run it for ``EVERY`` seconds (a loop's tick)."""
-    if time.monotonic() - _last_run[0] < EVERY:
-        return
-    ensure_ahead()
-    _last_run[0] = time.monotonic()
 
 
 def present(table: str, months: Iterable[datetime]) -> set[datetime]:
