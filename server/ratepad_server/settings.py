@@ -10,6 +10,7 @@
   ``RATEPAD_SESSION_AT_BROWSER_CLOSE`` (1; 0: no) also ends it when the browser closes.
 * ``RATEPAD_HSTS_SECONDS`` (31536000; 0: none): HSTS sent on HTTPS answers.
 * ``RATEPAD_WEBHOOK_ALLOW``: the hosts alert webhooks may call (see ``alerts/webhooks.py``).
+* ``RATEPAD_EXPORT_MAX_ROWS`` (100000): the most ratings one export holds (more: 400).
 * ``RATEPAD_ACCEPT_PAST_DAYS`` (730), ``RATEPAD_ACCEPT_FUTURE_HOURS`` (24): the times ingest
   accepts, around the server's clock.
 * ``RATEPAD_LIVE_MAX_STREAMS`` (2000), ``RATEPAD_LIVE_MAX_PER_USER`` (8): open live streams
