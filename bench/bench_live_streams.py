@@ -88,6 +88,12 @@ def batch(serial: str, first_seq: int, n: int) -> bytes:
     ]}).encode()  # fmt: skip
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ingest(port: int, keys: Sequence[str], branches: Sequence[str], agents: int,
            batches: int, size: int, first_seq: int) -> float:  # fmt: skip
     """Ratings/s of ``agents`` threads posting ``batches`` batches each (of ``size``)."""
@@ -245,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--idle", type=int, default=150)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating runs without/with")
     args = ap.parse_args(argv)
     os.environ["RATEPAD_LIVE_MAX_PER_USER"] = str(args.streams)  # the server inherits it
     with tempfile.TemporaryDirectory(prefix="ratepad-bench-live-") as tmp:
@@ -261,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             site = setup_site(db, work, args.branches)
             server = Server(db, work)
             try:
-                run(server.port, site, args)
+                assert server.proc is not None
+                run(server.port, server.proc.pid, site, args)
             finally:
                 server.close()
         finally:
@@ -270,35 +278,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(port: int, site: dict[str, Any], args: argparse.Namespace) -> None:
+def run(port: int, pid: int, site: dict[str, Any], args: argparse.Namespace) -> None:
     keys, tokens, branches = site["keys"], site["tokens"], site["branches"]
     per_run = args.agents * args.batches * args.batch
     print(f"server: {args.db}, {args.branches} branches; ingest: {args.agents} agents x "
           f"{args.batches} batches x {args.batch} ratings", flush=True)  # fmt: skip
     ingest(port, keys, branches, args.agents, 2, args.batch, 1)  # warm up
     seq = 1 + args.agents * 2 * args.batch
-    without = ingest(port, keys, branches, args.agents, args.batches, args.batch, seq)
-    seq += per_run
-    print(f"  ingest, no live stream:        {without:9,.0f} ratings/s", flush=True)
     who = [i % len(branches) for i in range(args.streams)]
-    readers = Readers(port, [tokens[i] for i in who], [branches[i] for i in who])
-    with_streams = ingest(port, keys, branches, args.agents, args.batches, args.batch, seq)
-    seq += per_run
-    counts = readers.stop()
-    print(f"  ingest, {args.streams} live streams open: {with_streams:9,.0f} ratings/s "
-          f"({with_streams / without:.2f} x; target >= 0.9 x)", flush=True)  # fmt: skip
     # each batch goes to one branch: the streams of that branch each receive it
     batches_of = [0] * len(branches)
     for a in range(args.agents):
         for i in range(args.batches):
             batches_of[(a + i * args.agents) % len(branches)] += 1
     expected = sum(batches_of[b] * args.batch for b in who)
-    print(f"  ratings the streams received: {sum(counts):,} of {expected:,} "
-          f"(each rating reaches the {args.streams // len(branches)} streams of its branch)",
+    without: list[tuple[float, float]] = []  # (ratings/s, server CPU ms per 1,000 ratings)
+    with_streams: list[tuple[float, float]] = []
+
+    def measured(first: int) -> tuple[float, float]:
+        cpu = cpu_seconds(pid)
+        rate = ingest(port, keys, branches, args.agents, args.batches, args.batch, first)
+        return rate, (cpu_seconds(pid) - cpu) * 1e6 / per_run
+
+    for r in range(args.rounds):  # alternating: the machine's other load hits both alike
+        without.append(measured(seq))
+        seq += per_run
+        readers = Readers(port, [tokens[i] for i in who], [branches[i] for i in who])
+        reading = cpu_seconds(readers.proc.pid)
+        with_streams.append(measured(seq))
+        reading = cpu_seconds(readers.proc.pid) - reading
+        seq += per_run
+        counts = readers.stop()
+        print(f"  round {r + 1}: {without[-1][0]:7,.0f} ratings/s ({without[-1][1]:.0f} ms CPU per "
+              f"1,000) without, {with_streams[-1][0]:7,.0f} ({with_streams[-1][1]:.0f} ms) with "
+              f"{args.streams} streams; the streams received {sum(counts):,} of {expected:,} "
+              f"(the reading process: {reading * 1e6 / per_run:.0f} ms CPU per 1,000 ratings "
+              "on the same cores)", flush=True)  # fmt: skip
+    r0, r1 = (statistics.median(rate for rate, _ in runs) for runs in (without, with_streams))
+    c0, c1 = (statistics.median(c for _, c in runs) for runs in (without, with_streams))
+    print(f"  ingest, no live stream (median):  {r0:9,.0f} ratings/s, server CPU {c0:.0f} ms "
+          "per 1,000 ratings", flush=True)  # fmt: skip
+    print(f"  ingest, {args.streams} live streams (median): {r1:9,.0f} ratings/s ({r1 / r0:.2f} x; "
+          f"target >= 0.9 x), server CPU {c1:.0f} ms per 1,000 ratings ({c1 / c0:.2f} x); "
+          f"each rating reaches the {args.streams // len(branches)} streams of its branch",
           flush=True)  # fmt: skip
-    again = ingest(port, keys, branches, args.agents, args.batches, args.batch, seq)
-    seq += per_run
-    print(f"  ingest, streams closed again:  {again:9,.0f} ratings/s", flush=True)
 
     serial = f"{branches[0]}-K0"
     quiet = [page_and_upload(port, keys[0], serial, seq + i) for i in range(10)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -47,7 +48,7 @@ class LiveEvent:
     """One published event; its rows are read-only, shared by every subscriber."""
 
     kind: str  # the SSE event name: rating, device or alert
-    rows: tuple[Mapping[str, Any], ...]
+    rows: tuple[MappingProxyType[str, Any], ...]
 
     @property
     def branches(self) -> set[int]:
@@ -68,9 +69,12 @@ class Style:
 
     flag_text: tuple[tuple[str, str], ...] = ()
 
+    @functools.cached_property
+    def _text(self) -> dict[str, str]:
+        return dict(self.flag_text)
+
     def flags(self, names: Iterable[str]) -> list[str]:
-        text = dict(self.flag_text)
-        return [text.get(n, n) for n in names]
+        return [self._text.get(n, n) for n in names]
 
 
 class LimitReached(Exception):
@@ -96,6 +100,8 @@ class Subscription:
         self.pending_bytes = 0
         return out
 
+
+GATHER = 0.05  # seconds the dispatcher collects events before it hands them out
 
 # a stream whose client reads slower than this much arrives is ended (it reconnects and
 # reloads) rather than buffering without bound
@@ -221,7 +227,10 @@ class Feed:
         assert self._inbox is not None
         while True:
             events = list(await self._inbox.get())
-            while not self._inbox.empty():  # what arrived meanwhile: one round for all
+            # a batch's ratings arrive as several notifications within milliseconds: gather
+            # them, and whatever else comes meanwhile, into one round (one write per stream)
+            await asyncio.sleep(GATHER)
+            while not self._inbox.empty():
                 events.extend(self._inbox.get_nowait())
             unknown = {
                 r["window"]
@@ -269,7 +278,8 @@ class Feed:
             branch = row.get("branch")
             if not isinstance(branch, int) or branch not in self.branch_codes:
                 continue
-            out = {**row, "branch": self.branch_codes[branch]}
+            out = row.copy()  # the shared row stays as it is
+            out["branch"] = self.branch_codes[branch]
             window = row.get("window")
             if isinstance(window, int):
                 out["window"] = self.window_codes.get(window, str(window))
