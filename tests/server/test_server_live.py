@@ -171,3 +171,64 @@ def test_open_streams_and_half_open_sockets_leave_uploads_and_pages_answering(
         page_and_upload(server.port, site.keys["BJ-001"], "K1", 2)
     finally:
         server.close()
+
+
+def test_requests_share_the_thread_pool_and_an_event_stream_holds_none() -> None:
+    """``asgi.SyncViewThreads`` with 2 threads: while an event stream is open, two synchronous
+    requests still run at the same time (each waits for the other inside), and a third waits
+    for a free thread (never more than 2 at once)."""
+    import asyncio
+    import threading
+
+    from asgiref.sync import sync_to_async
+
+    from ratepad_server.asgi import SyncViewThreads
+
+    both_inside = threading.Barrier(2, timeout=10)
+    inside, most, lock = 0, 0, threading.Lock()
+    threads: set[str] = set()
+
+    def view(meet: bool) -> None:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+            threads.add(threading.current_thread().name)
+        if meet:
+            both_inside.wait()  # BrokenBarrierError if the other cannot run meanwhile
+        with lock:
+            inside -= 1
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/events":
+            await sync_to_async(view)(False)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
+            await stream_done.wait()
+        else:
+            await sync_to_async(view)(scope["path"] == "/meet")
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def request(pool: SyncViewThreads, path: str) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and path == "/events":
+                stream_open.set()
+
+        await pool({"type": "http", "path": path}, receive, send)
+
+    async def main() -> None:
+        pool = SyncViewThreads(app, threads=2)
+        stream = asyncio.create_task(request(pool, "/events"))
+        await stream_open.wait()
+        await asyncio.gather(*(request(pool, p) for p in ("/meet", "/meet", "/other")))
+        stream_done.set()
+        await stream
+
+    stream_open, stream_done = asyncio.Event(), asyncio.Event()
+    asyncio.run(main())
+    assert most == 2
+    assert len(threads) == 2
