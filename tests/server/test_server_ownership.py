@@ -32,9 +32,14 @@ def test_a_squatting_key_takes_nothing_from_the_rightful_branch(site: Site, serv
     body = upload(server, squatter, ratings=fake,
                   prompts=[prompt("K4", 1, "timed_out", "S001"), prompt("K4", 2, "cancelled")],
                   sessions=[{"serial": "K4", "staff_id": "S001", "started_at_ms": T0}],
-                  devices=[device("K4", "fault", T0 + 3_600_000)])[1]  # fmt: skip
+                  devices=[device("K4", "fault", T0 + 1000), device("K4", "rating", T0 + 2000)],
+                  )[1]  # fmt: skip
     assert (body["stored"], body["quarantined"], body["duplicates"]) == (0, 6, 0)
     assert (body["prompts"], body["sessions"], body["devices"]) == (0, 0, 0)
+    # its device states are kept as one row per keypad: the latest
+    held = "SELECT count(*), max(CAST(item AS TEXT)) FROM ingest_quarantine WHERE kind = 'device'"
+    count, latest = site.sql(held) or (0, "")
+    assert count == 1 and '"rating"' in latest, (count, latest)
     # SH-001's own agent then uploads K4's real records: all of it stores
     real = [rating("K4", s, 5, staff="S101") for s in range(1, 7)]
     body = upload(server, owner, ratings=real, prompts=[prompt("K4", 1), prompt("K4", 2)],

@@ -92,7 +92,8 @@ class Quarantine(models.Model):
     time = models.DateTimeField()  # the item's (a rating's time, a prompt's issue, ...)
     reason = models.CharField(max_length=32)
     item = models.JSONField(default=dict)  # the item as uploaded (schemas.*In)
-    digest = models.CharField(max_length=64, default="")  # of ``item``
+    # of ``item`` (of a device state: of its serial and reason, the latest state is kept)
+    digest = models.CharField(max_length=64, default="")
     agent = models.ForeignKey(
         AgentKey, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )

@@ -117,18 +117,30 @@ class Held:
 
     def add(self, kind: str, item: BaseModel, serial: str, when: datetime, reason: str) -> None:
         data = item.model_dump()
+        # a device state is a keypad's latest: one row per keypad and reason, the latest state
+        # (a keypad moved without updating the organisation file reports one per change)
+        key = {"serial": serial, "reason": reason} if kind == "device" else data
         self.rows.append(
             Quarantine(
                 kind=kind, serial=serial, time=when, reason=reason, item=data,
-                digest=item_digest(data), agent_id=self.agent.pk, branch_id=self.agent.branch_id,
+                digest=item_digest(key), agent_id=self.agent.pk, branch_id=self.agent.branch_id,
                 created_at=self.now,
                 journal_seq=data["journal_seq"] if kind == "rating" else None,
             )
         )  # fmt: skip
 
     def write(self) -> None:
-        # a resend of a held item is kept once (unique per uploading branch)
-        Quarantine.objects.bulk_create(self.rows, ignore_conflicts=True)
+        # a resend of a held item is kept once (unique per uploading branch and digest)
+        items = [q for q in self.rows if q.kind != "device"]
+        Quarantine.objects.bulk_create(items, ignore_conflicts=True)
+        latest = {q.digest: q for q in sorted(
+            (q for q in self.rows if q.kind == "device"), key=lambda q: q.time)}  # fmt: skip
+        Quarantine.objects.bulk_create(
+            list(latest.values()),
+            update_conflicts=True,
+            unique_fields=["branch", "kind", "serial", "digest"],
+            update_fields=["item", "time", "agent", "created_at"],
+        )
 
 
 @dataclass
