@@ -180,7 +180,7 @@ def cmd_init() -> int:
 
 
 def cmd_partitions() -> int:
-    from django.db import DatabaseError
+    from django.db import DatabaseError, connection
 
     from .ingest.partitions import ensure_ahead
 
@@ -189,7 +189,10 @@ def cmd_partitions() -> int:
         months = ensure_ahead()
     except DatabaseError as exc:
         raise Usage(f"cannot use the database: {_first_line(exc)}") from None
-    print(f"ratepad server: partitions from {months[0]:%Y-%m} to {months[-1]:%Y-%m} present")
+    if connection.vendor != "postgresql":
+        print("ratepad server: SQLite needs no partitions")
+    else:
+        print(f"ratepad server: partitions from {months[0]:%Y-%m} to {months[-1]:%Y-%m} present")
     return EXIT_OK
 
 
