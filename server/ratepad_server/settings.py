@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "ratepad_server.web.security.SecurityHeaders",  # CSP; Secure cookies on HTTPS
+    "ratepad_server.web.security.ControlCharacters",  # %00 in a URL: 400
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -251,6 +251,27 @@ def test_dates_out_of_range_are_400_with_the_reason(site: Site, server: Server) 
                 site.tokens["bj-manager"])[0] == 200  # fmt: skip
 
 
+def test_control_characters_outside_the_upload_are_refused(site: Site, server: Server) -> None:
+    """NUL in a URL, a query, a login name or an admin's JSON: a 4xx with the reason, never a
+    500 (PostgreSQL refuses NUL in any query), and the failed login is still in the audit log."""
+    token = site.tokens["hq-admin"]
+    for path in ("/api/v1/summary?node=B%00J", "/api/v1/ratings?node=BJ&since%00=1",
+                 "/api/v1/nodes?node=%01", "/api/v1/summary?node=BJ%C2%85"):  # fmt: skip
+        status, body = call(server.url, path, token)
+        assert status == 400 and "control character" in body["detail"], (path, status, body)
+    status, body = call(server.url, "/api/v1/auth/token", body={"username": "hq\u0000admin",
+                        "password": "wrong-password"})  # fmt: skip
+    assert status == 401, (status, body)
+    assert site.sql("SELECT count(*) FROM audit_auditentry WHERE action = 'login.failed'"
+                    " AND username = 'hq\ufffdadmin'") == (1,)  # fmt: skip
+    assign = {"serial": "K\u00001", "journal_seq": 1, "window": "BJ-001-W1"}
+    status, body = call(server.url, "/api/v1/quarantine/assign", token, assign)
+    assert status == 422, (status, body)
+    manager = logged_in(server.url, "bj-manager")
+    status, page = manager.get("/report/B%00J/")
+    assert status == 400 and 'id="reason"' in page.decode(), status
+
+
 # -- access: unknown nodes, appeals ------------------------------------------------------------
 def test_unknown_nodes_and_other_branches_are_refused_alike(site: Site, server: Server) -> None:
     token = site.tokens["bj-manager"]

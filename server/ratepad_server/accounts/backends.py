@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from ..audit.log import throttled
+from ..text import has_control
 
 _MARK = "_ratepad_login_throttled"
 
@@ -31,6 +32,8 @@ class ThrottledModelBackend(ModelBackend):
         **kwargs: Any,
     ) -> User | None:
         name = str(username if username is not None else kwargs.get("username", ""))[:150]
+        if has_control(name):
+            return None  # no user has such a name (and PostgreSQL refuses NUL in a query)
         if request is not None and throttled(request, name):
             setattr(request, _MARK, True)
             raise PermissionDenied  # Django stops here and sends user_login_failed

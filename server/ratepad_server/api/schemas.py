@@ -9,6 +9,8 @@ from pydantic import Field
 
 from ratepad.flags import FLAGS
 
+from ..ingest.schemas import Serial
+
 _FLAGS_DOC = "the rating's flags, of: " + "; ".join(f"{f.name} ({f.meaning})" for f in FLAGS)
 
 
@@ -110,9 +112,9 @@ class QuarantineOut(Schema):
 
 
 class AssignIn(Schema):
-    serial: str = Field(min_length=1, max_length=64)
-    journal_seq: int = Field(ge=1)
-    window: str = Field(min_length=1, max_length=64)
+    serial: Serial
+    journal_seq: int = Field(ge=1, lt=2**62)
+    window: Serial  # a window's code: printable, at most 64
 
 
 class AssignOut(Schema):

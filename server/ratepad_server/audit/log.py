@@ -11,6 +11,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 from django.utils import timezone
 
+from ..text import printable
 from .models import AuditEntry
 
 
@@ -35,7 +36,7 @@ def record(
     if user is None and request is not None:
         user = request.user
     real = user if isinstance(user, User) else None
-    name = username or (real.get_username() if real is not None else "")
+    name = printable(username or (real.get_username() if real is not None else ""))
     return AuditEntry.objects.create(
         user=real,
         username=name,
@@ -44,7 +45,7 @@ def record(
         object_id=str(getattr(obj, "pk", "") or "") if obj is not None else "",
         node_path=node_path,
         detail={
-            k: v if isinstance(v, (int, float, bool, type(None))) else str(v)
+            k: v if isinstance(v, (int, float, bool, type(None))) else printable(str(v))
             for k, v in detail.items()
         },
         ip=client_ip(request),
@@ -64,6 +65,6 @@ def throttled(request: HttpRequest, username: str) -> bool:
         action="login.failed", at__gte=timezone.now() - THROTTLE_WINDOW
     )
     ip = client_ip(request)
-    by_user = failures.filter(username=username).count() if username else 0
+    by_user = failures.filter(username=printable(username)).count() if username else 0
     by_ip = failures.filter(ip=ip).count() if ip else 0
     return by_user >= THROTTLE_FAILURES or by_ip >= THROTTLE_IP_FAILURES

@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from ..text import CONTROL_CLASS, PRINTABLE_PATTERN
+
 
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,13 +20,12 @@ class Schema(BaseModel):
 
 # printable text only: a control character (NUL above all, which PostgreSQL's text refuses) is
 # bad input, refused with the batch (422) before anything reaches the database
-PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
-Text64 = Annotated[str, StringConstraints(max_length=64, pattern=PRINTABLE)]
-Serial = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
+Text64 = Annotated[str, StringConstraints(max_length=64, pattern=PRINTABLE_PATTERN)]
+Serial = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)]
 # a fault is one word: the faults are stored joined by spaces (``Device.faults``) and split
 # on reading
 Fault = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f-\x9f]+$")
+    str, StringConstraints(min_length=1, max_length=64, pattern=rf"^[^\s{CONTROL_CLASS}]+$")
 ]
 FAULTS_WIDTH = 200  # Device.faults and DeviceStatus.faults: max_length
 MAX_MS = 7_258_118_400_000  # 2200: later than any keypad or host clock we can store
@@ -60,7 +61,9 @@ class PromptIn(Schema):
 
 class SessionIn(Schema):
     serial: Serial
-    staff_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
+    staff_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)
+    ]
     started_at_ms: int = Ms
     ended_at_ms: int | None = MaybeMs
 
@@ -69,7 +72,7 @@ class DeviceIn(Schema):
     serial: Serial
     connected: bool
     firmware: Text64 | None = None
-    state: Annotated[str, StringConstraints(max_length=32, pattern=PRINTABLE)] | None = None
+    state: Annotated[str, StringConstraints(max_length=32, pattern=PRINTABLE_PATTERN)] | None = None
     faults: list[Fault] = Field(default_factory=list, max_length=32)
     unacked: int | None = Field(default=None, ge=0, lt=2**31)
     presses: int | None = Field(default=None, ge=0, lt=2**31)

@@ -37,5 +37,7 @@ def node_in_scope(role: Role, code: str | None) -> Node:
 def staff_filter(role: Role) -> str | None:
     """A staff user sees only their own ratings: their staff id, else None (no filter)."""
     if role.role == Role.STAFF:
-        return role.staff.staff_id if role.staff else "\x00"
+        # a staff user bound to no staff member sees nothing: DEL, a control character the
+        # upload refuses in a staff id (unlike NUL, PostgreSQL accepts it in a query)
+        return role.staff.staff_id if role.staff else "\x7f"
     return None

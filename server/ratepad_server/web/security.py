@@ -6,6 +6,8 @@ stack as well, so the live streams' async views stay async).
   marked ``Secure`` when the request came over HTTPS (directly, or through the trusted proxy's
   ``X-Forwarded-Proto``); HSTS, ``X-Content-Type-Options``, ``Referrer-Policy`` and
   ``X-Frame-Options`` come from Django's own middleware and the settings.
+* ``ControlCharacters``: a path or query string holding a control character (``%00`` above
+  all, which PostgreSQL refuses in any query) is answered 400 before any view runs.
 * ``BadRequestPage``: a page's ``BadRequest`` (a date out of range, a bad form field) is
   answered with the reason, in the site's layout, 400 (the JSON API answers its own).
 """
@@ -13,9 +15,12 @@ stack as well, so the live streams' async views stay async).
 from __future__ import annotations
 
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation import gettext as _
+
+from ..text import has_control
 
 # style-src allows inline styles: ECharts builds its tooltips as HTML with style attributes
 # (styles cannot run code; scripts stay strictly the site's files)
@@ -51,3 +56,16 @@ class BadRequestPage(MiddlewareMixin):
         if not isinstance(exc, BadRequest) or request.path.startswith("/api/"):
             return None
         return render(request, "web/error.html", {"reason": str(exc)}, status=400)
+
+
+class ControlCharacters(MiddlewareMixin):
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        if not has_control(request.path) and not any(
+            has_control(k) or any(has_control(v) for v in values)
+            for k, values in request.GET.lists()
+        ):
+            return None
+        reason = _("The address holds a control character.")
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": reason}, status=400)
+        return render(request, "web/error.html", {"reason": reason}, status=400)
