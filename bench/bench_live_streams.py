@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT / "tests" / "server"))
 
 from serverlib import Server, call, server_env  # noqa: E402
 
-T0 = 1_796_000_000_000
 PASSWORD = "bench-password-of-a-manager"
 
 SETUP = """
@@ -80,9 +79,12 @@ def setup_site(db: str, work: Path, branches: int) -> dict[str, Any]:
 
 
 def batch(serial: str, first_seq: int, n: int) -> bytes:
+    """``n`` ratings of ``serial`` from ``first_seq`` on, taken within the last two hours
+    (the server accepts times up to two years back, and keeps partitions for them)."""
+    start = int(time.time() * 1000) - 7_200_000
     return json.dumps({"ratings": [
         {"serial": serial, "journal_seq": s, "boot_id": 1, "uptime_ms": s * 1000,
-         "time_ms": T0 + s * 1000, "time_exact": True, "score": 1 + s % 5, "key_count": 5,
+         "time_ms": start + s % 3_600_000, "time_exact": True, "score": 1 + s % 5, "key_count": 5,
          "level_value": 60, "staff_id": "", "prompt_id": 0, "flags": 0}
         for s in range(first_seq, first_seq + n)
     ]}).encode()  # fmt: skip

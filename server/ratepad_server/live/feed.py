@@ -60,7 +60,9 @@ class LiveEvent:
         rows = event.get("rows")
         if kind is None or not isinstance(rows, list):
             return None
-        return cls(kind, tuple(MappingProxyType(dict(r)) for r in rows if isinstance(r, dict)))
+        # the publisher hands its rows over (fresh from json.loads or from the ingest batch):
+        # read-only views of them, no copies
+        return cls(kind, tuple(MappingProxyType(r) for r in rows if isinstance(r, dict)))
 
 
 @dataclass(frozen=True)
