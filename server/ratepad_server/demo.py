@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -141,8 +142,28 @@ class _Stopped(Exception):
     """SIGTERM or SIGINT arrived."""
 
 
-def _raise_stopped(sig: int, frame: FrameType | None) -> None:
-    raise _Stopped
+class _StopSignals:
+    """SIGTERM and SIGINT raise ``_Stopped`` in the main thread, except inside ``held()``
+    (where a stop would lose track of a child just started): there they raise on leaving."""
+
+    def __init__(self) -> None:
+        self.holding = self.arrived = False
+
+    def __call__(self, sig: int, frame: FrameType | None) -> None:
+        if self.holding:
+            self.arrived = True
+        else:
+            raise _Stopped
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.arrived:
+            raise _Stopped
 
 
 def run_demo(listen: str, seconds: float | None, seed: int | None) -> int:
@@ -153,7 +174,8 @@ def run_demo(listen: str, seconds: float | None, seed: int | None) -> int:
     import ratepad.sim
 
     handled = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, _raise_stopped) for sig in handled}
+    stop_signals = _StopSignals()
+    previous = {sig: signal.signal(sig, stop_signals) for sig in handled}
     work = Path(tempfile.mkdtemp(prefix="ratepad-server-demo-"))
     db = f"sqlite:///{work / 'server.sqlite3'}"
     env = {**os.environ, "RATEPAD_SECRET_KEY": secrets.token_urlsafe(40),
@@ -165,9 +187,8 @@ def run_demo(listen: str, seconds: float | None, seed: int | None) -> int:
     try:
         try:
             keys = _prepare(work, db)
-            signal.pthread_sigmask(signal.SIG_BLOCK, handled)  # no stop between the two
-            proc = _spawn_server(work, db, listen, env)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
+            with stop_signals.held():  # (a blocked signal mask would pass on to the child)
+                proc = _spawn_server(work, db, listen, env)
             url = _server_url(proc, work)
             ratepad.sim.reset()
             branches = [_Branch(code, keys[code], url, work, seed + i)
@@ -216,5 +237,6 @@ def _stop_server(proc: subprocess.Popen[str]) -> None:
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
+        print("ratepad server demo: the server did not stop within 30 s: killed", file=sys.stderr)
         proc.kill()
         proc.wait()

@@ -101,6 +101,7 @@ def test_demo_sigterm_leaves_no_process_and_no_folder() -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert "ratings uploaded" in out
+    assert "killed" not in err  # the server child stopped on its SIGTERM, not SIGKILL
     assert not folder.exists()
     for child in children:
         assert not Path(f"/proc/{child}").exists(), f"child {child} still runs"
