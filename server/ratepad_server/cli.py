@@ -74,10 +74,11 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
                       "change of RATEPAD_TIME_ZONE, or as a repair)")  # fmt: skip
     db(p)
     db(sub.add_parser("partitions", help="create the monthly partitions (PostgreSQL) of every "
-                      "accepted month and some ahead; run it at least monthly"))  # fmt: skip
+                      "accepted month and 3 ahead (the alert worker does it hourly)"))  # fmt: skip
     p = sub.add_parser("sendalerts", help="send the alerts' e-mails and webhook calls and run "
                        "the periodic maintenance until SIGTERM ('run' does it too)")  # fmt: skip
-    p.add_argument("--once", action="store_true", help="one round, then exit")
+    p.add_argument("--once", action="store_true", help="one round with every periodic step "
+                   "(silent agents, partitions ahead), then exit (for cron)")  # fmt: skip
     db(p)
     p = sub.add_parser(
         "demo",

@@ -103,16 +103,27 @@ def _check_silent() -> None:
 
 # the periodic steps of every worker, in order; a step that fails is logged and tried again
 # at its next turn
-PERIODIC: list[Periodic] = [Periodic("silent agents", SILENT_EVERY, _check_silent)]
+def _partitions_ahead() -> None:
+    from ..ingest.partitions import ensure_ahead
+
+    ensure_ahead()  # PostgreSQL: next month's partitions exist long before its first upload
 
 
-def run_once() -> int:
-    """One round: what is due is sent, the periodic steps that are due run. The number of
-    deliveries handled."""
+PERIODIC: list[Periodic] = [
+    Periodic("silent agents", SILENT_EVERY, _check_silent),
+    # first after 5 minutes: ``init`` made three months ahead, and a server that starts does
+    # not wait on DDL
+    Periodic("partitions ahead", 3600.0, _partitions_ahead, due=time.monotonic() + 300.0),
+]
+
+
+def run_once(*, every_step: bool = False) -> int:
+    """One round: what is due is sent, the periodic steps that are due run (``every_step``:
+    all of them, as ``sendalerts --once`` from cron does). The number of deliveries handled."""
     try:
         done = deliver_once()
         for step in PERIODIC:
-            if time.monotonic() >= step.due and not _stop.is_set():
+            if (every_step or time.monotonic() >= step.due) and not _stop.is_set():
                 step.due = time.monotonic() + step.every
                 try:
                     step.run()

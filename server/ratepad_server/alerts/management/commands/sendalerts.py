@@ -1,5 +1,6 @@
 """``sendalerts``: the alerts' deliveries and the periodic maintenance, in a process of its own
-(``ratepad server sendalerts``), until SIGTERM or SIGINT; ``--once``: one round, then exit."""
+(``ratepad server sendalerts``), until SIGTERM or SIGINT; ``--once``: one round with every
+periodic step, then exit (for cron)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ class Command(BaseCommand):
     help = "Send the alerts' e-mails and webhook calls and run the periodic maintenance."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--once", action="store_true", help="one round, then exit")
+        parser.add_argument("--once", action="store_true", help="one round with every periodic "
+                            "step (silent agents, partitions ahead), then exit")  # fmt: skip
         parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                             help="between two rounds (default 1)")  # fmt: skip
 
@@ -24,7 +26,7 @@ class Command(BaseCommand):
         if not 0.1 <= interval <= 3600:
             raise CommandError("--interval: expected 0.1..3600 seconds")
         if once:
-            done = worker.run_once()
+            done = worker.run_once(every_step=True)
             self.stdout.write(f"sendalerts: {done} deliveries handled")
             return
 
