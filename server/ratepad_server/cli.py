@@ -279,6 +279,24 @@ def _refuse_initial_passwords(allowed: bool) -> None:
     refuse_initial_passwords(allowed)
 
 
+def _answer_to_listen_address(host: str) -> None:
+    """The address given to ``--listen`` is a name the server answers to (agents configured
+    with ``http://10.1.2.3:8080/`` send that as Host); a wildcard address names no host, so
+    without ``RATEPAD_ALLOWED_HOSTS`` only localhost would be answered: said once on stderr."""
+    from django.conf import settings
+    from django.http.request import validate_host
+
+    if host in ("0.0.0.0", "::", ""):
+        if not os.environ.get("RATEPAD_ALLOWED_HOSTS"):
+            print("ratepad server: listening on every address, but answering only to "
+                  f"{','.join(settings.ALLOWED_HOSTS)}: set RATEPAD_ALLOWED_HOSTS to the names "
+                  "agents and browsers use", file=sys.stderr, flush=True)  # fmt: skip
+        return
+    name = f"[{host}]" if ":" in host else host
+    if not validate_host(name, settings.ALLOWED_HOSTS):
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, name]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen)
     if not 1 <= args.threads <= 1000:
@@ -292,6 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise Usage(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     actual = int(sock.getsockname()[1])
+    _answer_to_listen_address(host)
     print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
     from .alerts import worker
 

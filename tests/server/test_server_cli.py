@@ -176,3 +176,18 @@ def test_postgresql_connections_run_without_jit(site: Site) -> None:
     ) as conn:  # fmt: skip
         row = conn.execute("SHOW jit").fetchone()
     assert row is not None and row[0] == "off"
+
+
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
+def test_run_answers_to_its_listen_address(site: Site) -> None:
+    """Agents configured with the address the server listens on send it as Host: answered,
+    though RATEPAD_ALLOWED_HOSTS names only localhost; another name is still refused (400)."""
+    srv = site.server("--listen", "127.0.0.2:0")
+    try:
+        status, _ = call(f"http://127.0.0.2:{srv.port}/", "/api/v1/openapi.json")
+        assert status == 200
+        foreign = {"Host": f"evil.example:{srv.port}"}
+        status, _ = call(f"http://127.0.0.2:{srv.port}/", "/api/v1/openapi.json", headers=foreign)
+        assert status == 400
+    finally:
+        srv.close()
