@@ -34,6 +34,7 @@ from typing import Any, cast
 
 import h11
 from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -46,7 +47,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # seconds for a request's head and body to arrive (``RATEPAD_REQUEST_READ_TIMEOUT``)
-REQUEST_READ_TIMEOUT = float(os.environ.get("RATEPAD_REQUEST_READ_TIMEOUT", "20"))
+REQUEST_READ_TIMEOUT = float(settings.RATEPAD_REQUEST_READ_TIMEOUT)
 GRACEFUL_TIMEOUT = 20  # seconds for requests in flight when the server stops
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle keep-alive connection stays open
 PREREAD_BYTES = 1024 * 1024  # a body up to this size is read before a thread is taken

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .envconf import ConfigError
+
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
@@ -144,7 +146,13 @@ def _setup(db: str | None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
     import django
 
-    django.setup()
+    try:
+        django.setup()
+        # the modules that read RATEPAD_* settings when imported: a bad value is found now,
+        # not at the first request
+        from .alerts import engine, worker  # noqa: F401  (engine imports the reports')
+    except ConfigError as exc:
+        raise Usage(str(exc)) from None
 
 
 def _check_database() -> None:
@@ -361,7 +369,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
             call_command("sendalerts", once=args.once)
             return EXIT_OK
         return cmd_run(args)
-    except Usage as exc:
+    except (Usage, ConfigError) as exc:
         message = str(exc)
         print(message if message.startswith(prog) else f"{prog}: {message}", file=sys.stderr)
         return EXIT_USAGE

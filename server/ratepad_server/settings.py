@@ -31,6 +31,15 @@ import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
 from .dburl import parse_db_url
+from .envconf import integer, number, parsed
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
 
 django_stubs_ext.monkeypatch()  # ModelAdmin[Model] and friends at run time, as typed
 
@@ -84,8 +93,10 @@ ROOT_URLCONF = "ratepad_server.urls"
 WSGI_APPLICATION = "ratepad_server.wsgi.application"
 ASGI_APPLICATION = "ratepad_server.asgi.application"  # what ``ratepad server run`` serves
 # open live streams (/api/v1/live, the wall's events): more answer 429
-RATEPAD_LIVE_MAX_STREAMS = int(os.environ.get("RATEPAD_LIVE_MAX_STREAMS", "2000"))
-RATEPAD_LIVE_MAX_PER_USER = int(os.environ.get("RATEPAD_LIVE_MAX_PER_USER", "8"))
+RATEPAD_LIVE_MAX_STREAMS = integer("RATEPAD_LIVE_MAX_STREAMS", 2000, 1, 1_000_000)
+RATEPAD_LIVE_MAX_PER_USER = integer("RATEPAD_LIVE_MAX_PER_USER", 8, 1, 10_000)
+# seconds for a request's head and body to arrive (asgi.py closes the connection after)
+RATEPAD_REQUEST_READ_TIMEOUT = number("RATEPAD_REQUEST_READ_TIMEOUT", 20, 1, 3600)
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -122,24 +133,26 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 SESSION_COOKIE_HTTPONLY = True
 # a bank's working day, not Django's two weeks; Secure cookies on HTTPS: web/security.py
-SESSION_COOKIE_AGE = int(float(os.environ.get("RATEPAD_SESSION_HOURS", "8")) * 3600)
+SESSION_COOKIE_AGE = int(number("RATEPAD_SESSION_HOURS", 8, 0.1, 24 * 30) * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = os.environ.get("RATEPAD_SESSION_AT_BROWSER_CLOSE", "1") != "0"
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 # sent by SecurityMiddleware on HTTPS answers only (directly or by the trusted proxy)
-SECURE_HSTS_SECONDS = int(os.environ.get("RATEPAD_HSTS_SECONDS", "31536000"))
+SECURE_HSTS_SECONDS = integer("RATEPAD_HSTS_SECONDS", 31_536_000, 0, 2 * 31_536_000)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # alerts by e-mail: RATEPAD_SMTP=host:port (no TLS on a loopback relay; RATEPAD_SMTP_TLS=1)
 _smtp_host, _sep, _smtp_port = os.environ.get("RATEPAD_SMTP", "localhost:25").rpartition(":")
-EMAIL_HOST, EMAIL_PORT = _smtp_host or "localhost", int(_smtp_port or 25)
+EMAIL_HOST = _smtp_host or "localhost"
+EMAIL_PORT = parsed("RATEPAD_SMTP", "localhost:25", lambda v: _port(v.rpartition(":")[2] or "25"),
+                    "HOST:PORT")  # fmt: skip
 EMAIL_HOST_USER = os.environ.get("RATEPAD_SMTP_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("RATEPAD_SMTP_PASSWORD", "")
 EMAIL_USE_TLS = bool(os.environ.get("RATEPAD_SMTP_TLS"))
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("RATEPAD_MAIL_FROM", "ratepad@localhost")
 # a ratings export holds at most this many rows (more: 400, choose a shorter period)
-EXPORT_MAX_ROWS = int(os.environ.get("RATEPAD_EXPORT_MAX_ROWS", "100000"))
+EXPORT_MAX_ROWS = integer("RATEPAD_EXPORT_MAX_ROWS", 100_000, 1, 10_000_000)
 # alert webhooks: the hosts and networks they may call (alerts/webhooks.py); none by default
 WEBHOOK_ALLOW = os.environ.get("RATEPAD_WEBHOOK_ALLOW", "")
 
@@ -161,8 +174,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 # ingest accepts rating, prompt, session and device times from this many days before to this
 # many hours after the server's clock; other times are kept in quarantine (ingest/bounds.py)
-ACCEPT_PAST_DAYS = int(os.environ.get("RATEPAD_ACCEPT_PAST_DAYS", "730"))
-ACCEPT_FUTURE_HOURS = int(os.environ.get("RATEPAD_ACCEPT_FUTURE_HOURS", "24"))
+ACCEPT_PAST_DAYS = integer("RATEPAD_ACCEPT_PAST_DAYS", 730, 1, 36_500)
+ACCEPT_FUTURE_HOURS = integer("RATEPAD_ACCEPT_FUTURE_HOURS", 24, 0, 24 * 366)
 
 LOGGING = {
     "version": 1,

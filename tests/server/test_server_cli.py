@@ -191,3 +191,29 @@ def test_run_answers_to_its_listen_address(site: Site) -> None:
         assert status == 400
     finally:
         srv.close()
+
+
+BAD_SETTINGS = [
+    ("RATEPAD_ACCEPT_PAST_DAYS", "abc"),
+    ("RATEPAD_MIN_N", "-1"),
+    ("RATEPAD_EXPORT_MAX_ROWS", "1e99"),
+    ("RATEPAD_TIME_ZONE", "Mars/Base"),
+    ("RATEPAD_OPENING_HOURS", "18:00-08:00"),
+    ("RATEPAD_HOLIDAYS", "2026-13-01"),
+    ("RATEPAD_SMTP", "relay:99999"),
+    ("RATEPAD_REQUEST_READ_TIMEOUT", "nan"),
+]
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A RATEPAD_* value that cannot be used stops the command before it serves anything, with
+    one line naming the variable, not a traceback (nor a 500 at the first request)."""
+    for name, value in BAD_SETTINGS:
+        out = subprocess.run(
+            [sys.executable, "-m", "ratepad", "server", "run", "--allow-default-passwords"],
+            capture_output=True, text=True, env={**server_env(), name: value}, cwd=tmp_path,
+            timeout=120,
+        )  # fmt: skip
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1, (name, out.stderr)
+        assert lines[0].startswith(f"ratepad server: {name}="), lines

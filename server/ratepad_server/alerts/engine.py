@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from django.utils import timezone
 from ratepad import metrics
 from ratepad.flags import RatingFlags
 
+from ..envconf import parsed
 from ..ingest.models import Rating
 from ..live.feed import CHANNEL, feed
 from ..org.models import Node, Role, Window
@@ -39,7 +39,16 @@ from ..rollups.service import KPI_EXCLUDED
 from .models import ACKNOWLEDGED, LIFE, OPEN, RESOLVED, Alert, Delivery, Notification, Rule
 from .webhooks import check_url
 
-OPENING = os.environ.get("RATEPAD_OPENING_HOURS", "08:30-17:30")  # local time
+
+def _hours(text: str) -> tuple[time, time]:
+    lo, _, hi = text.partition("-")
+    start, end = time.fromisoformat(lo.strip()), time.fromisoformat(hi.strip())
+    if not start < end:
+        raise ValueError(text)
+    return start, end
+
+
+OPENING = parsed("RATEPAD_OPENING_HOURS", "08:30-17:30", _hours, "HH:MM-HH:MM")  # local time
 log = logging.getLogger(__name__)
 
 
@@ -49,12 +58,17 @@ def _days(text: str) -> frozenset[int]:
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
         out.update(range(int(lo), int(hi or lo) + 1))
+    if not out or not out <= set(range(1, 8)):
+        raise ValueError(text)
     return frozenset(out)
 
 
-OPENING_DAYS = _days(os.environ.get("RATEPAD_OPENING_DAYS", "1-5"))
-HOLIDAYS = {date.fromisoformat(d) for d in os.environ.get("RATEPAD_HOLIDAYS", "").split(",")
-            if d.strip()}  # fmt: skip
+def _dates(text: str) -> frozenset[date]:
+    return frozenset(date.fromisoformat(d.strip()) for d in text.split(",") if d.strip())
+
+
+OPENING_DAYS = parsed("RATEPAD_OPENING_DAYS", "1-5", _days, "ISO weekdays such as 1-5 or 1,2,3")
+HOLIDAYS = parsed("RATEPAD_HOLIDAYS", "", _dates, "dates YYYY-MM-DD, comma-separated")
 
 
 class TransitionError(ValueError):
@@ -74,8 +88,7 @@ def add_working_days(start: date, days: int) -> date:
 
 def in_opening_hours(when: datetime) -> bool:
     local = when.astimezone(TZ)
-    lo, _, hi = OPENING.partition("-")
-    start, end = time.fromisoformat(lo), time.fromisoformat(hi)
+    start, end = OPENING
     return (
         local.isoweekday() in OPENING_DAYS
         and local.date() not in HOLIDAYS

@@ -13,7 +13,6 @@ address cannot crash-loop the worker. ``stop`` ends it between two rows.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from ..envconf import number
 from .models import Delivery
 from .webhooks import post_json
 
@@ -82,7 +82,7 @@ def deliver_once() -> int:
     return done
 
 
-SILENT_EVERY = float(os.environ.get("RATEPAD_SILENT_CHECK_S", "30"))  # between two looks
+SILENT_EVERY = number("RATEPAD_SILENT_CHECK_S", 30, 1, 86_400)  # between two looks
 
 
 @dataclass

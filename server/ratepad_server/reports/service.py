@@ -13,7 +13,6 @@ misuse rates, and whether n is too small to be a verdict (``small``).
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,14 +25,15 @@ from django.db.models import Q, QuerySet, Sum
 from ratepad import metrics
 from ratepad.errors import MetricsError
 
+from ..envconf import integer, number
 from ..org.models import Node, Staff, Window
 from ..rollups.models import DayRollup, HourRollup, NodeDayRollup
 from ..rollups.service import COLUMNS, FLAG_COLUMNS, HOURS, TZ, hour_of
 
 __all__ = ["TZ"]
 LEVEL_VALUES: dict[int, float] = {1: 0, 2: 40, 3: 60, 4: 80, 5: 100}  # server.md's default
-MIN_N = int(os.environ.get("RATEPAD_MIN_N", "30"))  # below this, values are greyed out
-PRIOR_WEIGHT = float(os.environ.get("RATEPAD_PRIOR_WEIGHT", "20"))  # shrinkage pseudo-ratings
+MIN_N = integer("RATEPAD_MIN_N", 30, 0, 1_000_000)  # below this, values are greyed out
+PRIOR_WEIGHT = number("RATEPAD_PRIOR_WEIGHT", 20, 0, 1_000_000)  # shrinkage pseudo-ratings
 _SUMS = {c: Sum(c) for c in COLUMNS}
 _SUMS_HOURS = {**_SUMS, **{h: Sum(h) for h in HOURS}}
 

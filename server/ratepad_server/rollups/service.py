@@ -10,7 +10,6 @@ Days and hours of the day are local (``TZ``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -23,10 +22,12 @@ from ratepad.flags import APPEAL_UPHELD as APPEAL_UPHELD  # the rollups' callers
 from ratepad.flags import KPI_EXCLUDED as KPI_EXCLUDED
 from ratepad.flags import ROLLUP_FLAGS
 
+from ..envconf import parsed
 from ..org.models import Node
 from .models import SHARDS
 
-TZ = ZoneInfo(os.environ.get("RATEPAD_TIME_ZONE", "Asia/Shanghai"))  # reports' local time
+# the reports' local time
+TZ = parsed("RATEPAD_TIME_ZONE", "Asia/Shanghai", ZoneInfo, "a time zone such as Asia/Shanghai")
 KPI_COLUMNS = ("n_all", "n", "s1", "s2", "s3", "s4", "s5", "top2", "level_n", "level_sum",
                "prompts", "answered")  # fmt: skip
 # a column per flag the rollups count, named as the flag (the models' fields match these)
