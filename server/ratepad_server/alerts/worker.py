@@ -82,7 +82,7 @@ def deliver_once() -> int:
     return done
 
 
-SILENT_EVERY = number("RATEPAD_SILENT_CHECK_S", 30, 1, 86_400)  # between two looks
+SILENT_EVERY = number("RATEPAD_SILENT_CHECK_S", 30, 0.1, 86_400)  # between two looks
 
 
 @dataclass
