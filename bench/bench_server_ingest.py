@@ -1,7 +1,7 @@
 """The ratepad server: sustained durable ingest into PostgreSQL, and press → committed latency.
 
 Everything runs here: a throwaway PostgreSQL cluster (initdb + pg_ctl, fsync on: durable), the
-server processes (``ratepad server run``, waitress), the agents.
+server processes (``ratepad server run``, uvicorn), the agents.
 
 1. Ingest: ``--agents`` concurrent agents (threads, one HTTP connection each, one branch key
    each) post batches of ``--batch`` new ratings to ``--servers`` server instances; a batch
@@ -232,7 +232,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=8, help="batches per agent")
     ap.add_argument("--batch", type=int, default=500, help="ratings per batch")
     ap.add_argument("--servers", type=int, default=2, help="server instances")
-    ap.add_argument("--threads", type=int, default=8, help="waitress threads per server")
+    ap.add_argument("--threads", type=int, default=8, help="request threads per server")
     ap.add_argument("--presses", type=int, default=200)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-server-"))

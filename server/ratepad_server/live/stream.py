@@ -23,7 +23,7 @@ from .feed import LimitReached, Style, Subscription, feed
 KEEP_ALIVE = 15.0  # seconds between two comment lines on a quiet stream
 # at most one write per stream in this many seconds: under a busy ingest each write carries
 # many events, so hundreds of streams cost the server a few writes each per second
-COALESCE = 0.1
+COALESCE = 0.25
 RETRY_AFTER = 30  # seconds, in a 429's Retry-After
 
 
