@@ -279,6 +279,13 @@ def test_unknown_nodes_and_other_branches_are_refused_alike(site: Site, server: 
     foreign = call(server.url, "/api/v1/summary?node=SH-001", token)
     assert unknown[0] == foreign[0] == 403
     assert unknown[1]["detail"].replace("NOPE", "X") == foreign[1]["detail"].replace("SH-001", "X")
+    admin = site.tokens["bj001-admin"]
+    answers = []
+    for window in ("NOPE-W1", "SH-001-W1"):  # unknown, another subtree's: one answer
+        status, body = call(server.url, "/api/v1/quarantine/assign", admin,
+                            {"serial": "K1", "journal_seq": 1, "window": window})  # fmt: skip
+        answers.append((status, body["detail"].replace(window, "X")))
+    assert answers[0] == answers[1] and answers[0][0] == 403, answers
     manager = logged_in(server.url, "bj-manager")
     for page in ("/report/{}/", "/live/{}/", "/ratings/{}/export.csv", "/report/{}/monthly.pdf"):
         assert manager.get(page.format("NOPE"))[0] == manager.get(page.format("SH-001"))[0] == 403

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import Field
@@ -210,9 +211,11 @@ def assign(request: HttpRequest, body: AssignIn) -> Any:
     role = _role(request)
     require_role(role, Role.ADMIN)
     window = Window.objects.select_related("branch").filter(code=body.window).first()
-    if window is None:
-        raise NotFound(f"no window {body.window!r}")
-    node_in_scope(role, window.branch.code)
+    if window is None or not role.node.contains(window.branch):
+        # an unknown window is refused like another subtree's: no oracle of window codes
+        raise AccessDenied(
+            _("window %(code)s is outside your part of the organisation") % {"code": body.window}
+        )
     scope = node_in_scope(role, None)
     with transaction.atomic():
         item = (
