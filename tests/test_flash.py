@@ -230,6 +230,22 @@ def test_flash_deploys_the_bundle_and_the_serial_number(bundle: Path, sim: RawRe
 
 
 @pytest.mark.micropython
+def test_flash_onto_a_fresh_micropython_without_lib(bundle: Path, sim: RawReplSim) -> None:
+    """A freshly flashed MicroPython holds only boot.py: no /lib, no /journal; its os.mkdir
+    makes one level at a time, so /lib comes before /lib/rpfw."""
+    sim.exec("import os\nfor d in ('/lib', '/journal'):\n    try:\n        os.rmdir(d)\n"
+             "    except OSError:\n        pass\nprint(sorted(os.listdir('/')))")  # fmt: skip
+    with pytest.raises(FileNotFoundError):
+        sim.read_file("/lib/rpfw/core.mpy")
+    out = run("flash", "--port", sim.port, "--serial", "RP-0002", "--bundle", str(bundle),
+              "--no-verify")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for path, data in bundle_files(bundle).items():
+        assert sim.read_file(path) == data, path
+    assert sim.read_file("/journal/settings").endswith(b"serial=RP-0002\n")
+
+
+@pytest.mark.micropython
 def test_flash_checks_the_hello_read_after_the_reset(bundle: Path, sim: RawReplSim) -> None:
     good = codec.Hello(
         protocol_version=codec.PROTOCOL_VERSION,

@@ -682,9 +682,9 @@ def _check_board(transport: Any, port: str, loaded: _Bundle, listener: Listener)
 
 def _deploy(transport: Any, loaded: _Bundle, listener: Listener, exec_error: Any) -> None:
     dests = {"/" + name for name, _, _ in loaded.files}
-    dirs = sorted({d for d in (os.path.dirname(p) for p in dests) if d != "/"}, key=len)
-    for directory in dirs:  # parents first ("/lib" before "/lib/rpfw")
-        if not transport.fs_isdir(directory):
+    dirs = sorted({a for p in dests for a in _ancestors(p)}, key=len)
+    for directory in dirs:  # parents first: a fresh MicroPython has no /lib, and its os.mkdir
+        if not transport.fs_isdir(directory):  # makes one level only (ENOENT otherwise)
             transport.fs_mkdir(directory)
     # Leftovers of other firmware versions (a stale rpfw/x.py would even shadow x.mpy).
     for directory in (d for d in dirs if d.startswith("/lib/")):
@@ -712,10 +712,16 @@ def _deploy(transport: Any, loaded: _Bundle, listener: Listener, exec_error: Any
         )
 
 
+def _ancestors(path: str) -> list[str]:
+    """The folders above ``path``, outermost first (``/lib/rpfw/x.mpy``: /lib, /lib/rpfw)."""
+    parts = path.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def _write_serial(transport: Any, serial: str) -> None:
-    directory = os.path.dirname(SETTINGS_PATH)
-    if not transport.fs_isdir(directory):
-        transport.fs_mkdir(directory)
+    for directory in _ancestors(SETTINGS_PATH):
+        if not transport.fs_isdir(directory):
+            transport.fs_mkdir(directory)
     old = bytes(transport.fs_readfile(SETTINGS_PATH)) if transport.fs_exists(SETTINGS_PATH) else b""
     new = set_serial_in_settings(old, serial)
     tmp = SETTINGS_PATH + ".tmp"
