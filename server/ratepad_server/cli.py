@@ -274,6 +274,11 @@ def cmd_enroll(branch_code: str, as_json: bool) -> int:
     if branch.kind != Node.BRANCH:
         raise Usage(f'--branch {branch_code!r} is not a branch (kind = "branch")')
     row, key = enroll(branch)
+    from .accounts.cli import actor
+    from .audit.log import record
+
+    record(None, "agent_key.enroll", row, username=actor(), node_path=branch.path,
+           branch=branch.code)  # fmt: skip
     if as_json:
         print(json.dumps({"key": key, "key_id": row.key_id, "branch": branch.code}))
     else:

@@ -147,3 +147,6 @@ def test_agent_keys_listed_revoked_and_rotated(site: Site, server: Server) -> No
     one_line_error(ratepad(site, "keys", "revoke", "nope"), "'nope': no such agent key")
     one_line_error(ratepad(site, "keys", "rotate", _key_id(bj)), "is revoked")
     assert count(site, "action LIKE 'agent_key.%'") == 3
+    enrolled = json.loads(ratepad(site, "enroll-agent", "--branch", "SH-001", "--json").stdout)
+    assert _heartbeat(server, enrolled["key"]) == 200
+    assert count(site, "action = 'agent_key.enroll' AND username LIKE '%(cli)'") == 1

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     return commands[(args.action, args.what)](args)
 
 
-def _actor() -> str:
+def actor() -> str:
     """Who ran the command, for the audit log (the operating system's user)."""
     try:
         return f"{getpass.getuser()} (cli)"
@@ -111,7 +111,7 @@ def cmd_set_password(args: argparse.Namespace) -> int:
         raise Usage(f"{args.user!r}: {' '.join(exc.messages)} Nothing changed.") from None
     user.set_password(password)
     user.save()  # forgets an initial password (accounts.passwords)
-    record(None, "password.reset", user, username=_actor(), target=user.get_username())
+    record(None, "password.reset", user, username=actor(), target=user.get_username())
     print(f"ratepad server: {args.user}: password set")
     return 0
 
@@ -121,7 +121,7 @@ def cmd_revoke_tokens(args: argparse.Namespace) -> int:
     from ..api.models import ApiToken
 
     user = _user(args.user)
-    count = revoke(None, ApiToken.objects.filter(user=user), f"by {_actor()}")
+    count = revoke(None, ApiToken.objects.filter(user=user), f"by {actor()}")
     print(f"ratepad server: {args.user}: {count} API tokens revoked")
     return 0
 
@@ -190,7 +190,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
     row = _key_row(args.key_id)
     revoke(row)
-    record(None, "agent_key.revoke", row, username=_actor(), node_path=row.branch.path,
+    record(None, "agent_key.revoke", row, username=actor(), node_path=row.branch.path,
            branch=row.branch.code)  # fmt: skip
     print(f"ratepad server: key {row.key_id} ({row.branch.code}) revoked at {_iso(row.revoked_at)}")
     return 0
@@ -209,7 +209,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         raise Usage(f"key {old.key_id} is revoked: enroll a new one with 'ratepad server "
                     f"enroll-agent --branch {old.branch.code}'")  # fmt: skip
     new, key = rotate(old, timedelta(hours=args.overlap))
-    record(None, "agent_key.rotate", old, username=_actor(), node_path=old.branch.path,
+    record(None, "agent_key.rotate", old, username=actor(), node_path=old.branch.path,
            branch=old.branch.code, new_key_id=new.key_id,
            revoked_at=_iso(old.revoked_at))  # fmt: skip
     if args.json:
