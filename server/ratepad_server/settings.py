@@ -78,10 +78,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "ratepad_server.web.security.SecurityHeaders",  # CSP; Secure cookies on HTTPS
-    "ratepad_server.web.security.ControlCharacters",  # %00 in a URL: 400
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "ratepad_server.web.security.ControlCharacters",  # %00 in a URL: 400, in the reader's language
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
