@@ -155,9 +155,6 @@ class Uploader:
         self._conn.execute("PRAGMA busy_timeout = 10000")
         self._stop = threading.Event()
         self._wake = threading.Event()
-        # one batch on the wire at a time: the background thread and a ``drain`` share one
-        # HTTP connection, and the same batch must not be read from the store twice at once
-        self._sending = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ratepad-upload", daemon=True)
         # counters (tests, the bench, the log)
         self.batches = 0
@@ -311,10 +308,6 @@ class Uploader:
 
     def upload_once(self) -> int:
         """Send one batch if anything is waiting; the number of items the server committed."""
-        with self._sending:
-            return self._upload_once()
-
-    def _upload_once(self) -> int:
         batch = self.next_batch()
         if batch.empty and not batch.outbox:
             if time.monotonic() - self._last_sent >= self.config.heartbeat_s:
