@@ -299,10 +299,8 @@ def live(request: HttpRequest, q: Query[LiveQuery]) -> HttpResponseBase:
     role = _role(request)
     require_role(role, Role.ADMIN, Role.MANAGER, Role.VIEWER)
     node = node_in_scope(role, q.node)
-    branches = dict(Node.objects.filter(path__startswith=node.path).values_list("pk", "code"))
-    windows = dict(Window.objects.filter(branch_id__in=branches).values_list("pk", "code"))
-    return open_stream(user=role.user_id, branches=branches, windows=windows,
-                       seconds=q.seconds, kinds=("rating", "device"), style=Style())  # fmt: skip
+    return open_stream(user=role.user_id, node=node, seconds=q.seconds,
+                       kinds=("rating", "device"), style=Style())  # fmt: skip
 
 
 __all__ = ["AccessDenied", "router"]

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
 
+from ..org.models import Node, Window
 from .feed import LimitReached, Style, Subscription, feed
 
 KEEP_ALIVE = 15.0  # seconds between two comment lines on a quiet stream
@@ -58,15 +59,11 @@ class _EventStream:
 
 
 def open_stream(
-    *,
-    user: int,
-    branches: Mapping[int, str],
-    windows: Mapping[int, str],
-    seconds: float,
-    kinds: Iterable[str],
-    style: Style,
+    *, user: int, node: Node, seconds: float, kinds: Iterable[str], style: Style
 ) -> HttpResponseBase:
-    """The event stream of ``branches`` (ids → codes) for ``user``, or 429 over a limit."""
+    """The event stream of ``node``'s subtree for ``user``, or 429 over a limit."""
+    branches = dict(Node.objects.filter(path__startswith=node.path).values_list("pk", "code"))
+    windows = dict(Window.objects.filter(branch_id__in=branches).values_list("pk", "code"))
     try:
         sub = feed.subscribe(user, branches, windows, kinds, style)
     except LimitReached as exc:

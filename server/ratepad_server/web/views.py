@@ -185,16 +185,14 @@ def live_events(request: HttpRequest, code: str) -> HttpResponseBase:
     """Server-sent events for the wall: ratings, device states and alerts of the subtree, as
     they commit on any server instance (the server's live fan-out, ``live.stream``)."""
     node = scoped_node(request, code)
-    branches = dict(Node.objects.filter(path__startswith=node.path).values_list("pk", "code"))
-    windows = dict(Window.objects.filter(branch_id__in=branches).values_list("pk", "code"))
     try:
         seconds = min(3600.0, max(0.1, float(request.GET.get("seconds", "600"))))
     except ValueError:
         seconds = 600.0
     style = Style(tuple((name, flag_labels.label(name)) for name in flag_labels.LABELS))
     kinds = ("rating", "device", "alert")
-    return open_stream(user=user_of(request).pk, branches=branches, windows=windows,
-                       seconds=seconds, kinds=kinds, style=style)  # fmt: skip
+    return open_stream(user=user_of(request).pk, node=node, seconds=seconds, kinds=kinds,
+                       style=style)  # fmt: skip
 
 
 def _flags(flags: int) -> list[str]:
