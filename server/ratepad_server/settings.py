@@ -128,6 +128,7 @@ AUTH_PASSWORD_VALIDATORS = [  # every way a password is set: web, admin pages, C
     {"NAME": _VALIDATION + "CommonPasswordValidator"},
     {"NAME": _VALIDATION + "NumericPasswordValidator"},
     {"NAME": "ratepad_server.accounts.passwords.NotTheInitialPassword"},
+    {"NAME": "ratepad_server.accounts.passwords.MaximumLength"},
 ]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"

@@ -12,10 +12,13 @@ from typing import Final
 CONTROL_CLASS: Final = r"\x00-\x1f\x7f-\x9f"
 PRINTABLE_PATTERN: Final = rf"^[^{CONTROL_CLASS}]*$"
 _CONTROL = re.compile(f"[{CONTROL_CLASS}]")
+# in a form's text (a comment, a note), tab and line breaks are text
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def has_control(text: str) -> bool:
-    return _CONTROL.search(text) is not None
+def has_control(text: str, *, lines: bool = False) -> bool:
+    """Whether ``text`` holds a control character (``lines``: tab, CR and LF allowed)."""
+    return (_CONTROL_IN_TEXT if lines else _CONTROL).search(text) is not None
 
 
 def printable(text: str) -> str:

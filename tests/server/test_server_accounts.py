@@ -47,9 +47,14 @@ def test_set_password_applies_the_policy_and_ends_the_initial_password(
     one_line_error(weak, "bj-viewer", "too short", "Nothing changed")
     one_line_error(ratepad(site, "users", "set-password", "bj-viewer"), "no password on stdin")
     one_line_error(ratepad(site, "users", "set-password", "nobody", stdin="x\n"), "no such user")
-    assert token(server, "bj-viewer", "bj-viewer-pw")[0] == 200  # still the old one
+    long = ratepad(site, "users", "set-password", "bj-viewer", stdin="Tulip " * 200 + "\n")
+    one_line_error(long, "bj-viewer", "longer than 1000")  # the token call takes no more
+    status, issued = token(server, "bj-viewer", "bj-viewer-pw")
+    assert status == 200  # still the old one
     good = ratepad(site, "users", "set-password", "bj-viewer", stdin="Tulip harbour 57\n")
     assert good.returncode == 0, good.stderr
+    old = call(server.url, "/api/v1/nodes", issued["token"])[0]
+    assert old == 401  # a new password ends the tokens issued under the old one
     assert token(server, "bj-viewer", "bj-viewer-pw")[0] == 401
     assert token(server, "bj-viewer", "Tulip harbour 57")[0] == 200
     row = site.sql("SELECT count(*) FROM accounts_initialpassword i JOIN auth_user u "

@@ -176,6 +176,14 @@ def test_rules_refuse_webhooks_outside_the_allowlist(site: Site, server: Server)
                                               "level": "2", "webhook": url})  # fmt: skip
         assert status == 400 and b"webhook" in body, (url, status)
     assert site.sql("SELECT count(*) FROM alerts_rule") == (0,)
+    for field in ("name", "emails", "node"):  # NUL: PostgreSQL refuses it in any text
+        form = {"name": "x", "node": "BJ", "kind": "low_rating", "level": "2"}
+        status, body = admin.post("/rules/", {**form, field: form.get(field, "a") + "\x00b"})
+        assert status == 400 and b'id="reason"' in body, (field, status)
+    assert site.sql("SELECT count(*) FROM alerts_rule") == (0,)
+    big = {"ratings": [], "devices": [], "pad": "x" * (9 * 1024 * 1024)}
+    status, body = call(server.url, "/api/v1/ingest/batch", site.keys["BJ-001"], big)
+    assert status == 413, (status, body)  # the agent sends a batch refused so in halves
 
 
 # -- headers, hosts, sessions ------------------------------------------------------------------

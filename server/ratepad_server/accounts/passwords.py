@@ -14,6 +14,9 @@ from django.utils.translation import gettext as _
 
 from .models import InitialPassword
 
+# the longest password any login path takes (the API's token call refuses longer ones)
+MAX_LENGTH = 1000
+
 
 def mark_initial(user: AbstractBaseUser) -> None:
     """``user``'s password was just set from the organisation file."""
@@ -47,6 +50,26 @@ class NotTheInitialPassword:
     def password_changed(self, password: str, user: Any = None) -> None:
         if isinstance(user, AbstractBaseUser) and user.pk is not None:
             InitialPassword.objects.filter(user_id=user.pk).delete()
+            from ..api.auth import revoke
+            from ..api.models import ApiToken
+
+            # a stolen token must not outlive the password it was issued under
+            revoke(None, ApiToken.objects.filter(user_id=user.pk), "password changed", user)
 
     def get_help_text(self) -> str:
         return _("Your password cannot be the initial one from the organisation file.")
+
+
+class MaximumLength:
+    """A password validator: at most ``MAX_LENGTH`` characters, so that every login path (the
+    API's token call included) takes every password the policy admits."""
+
+    def validate(self, password: str, user: Any = None) -> None:
+        if len(password) > MAX_LENGTH:
+            raise ValidationError(
+                _("The password is longer than %(n)d characters.") % {"n": MAX_LENGTH},
+                code="password_too_long",
+            )
+
+    def get_help_text(self) -> str:
+        return _("Your password has at most %(n)d characters.") % {"n": MAX_LENGTH}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Router
@@ -59,6 +60,12 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         {"detail": f"{where}: {first.get('msg', 'invalid')}", "errors": exc.errors},
         status=422,
     )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # 413, not 400: an agent sends a batch the server finds too large again in halves
+    return _error(request, 413, _("the request body is larger than the server takes"))
 
 
 @api.exception_handler(HttpError)

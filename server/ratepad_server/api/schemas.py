@@ -9,6 +9,7 @@ from pydantic import Field
 
 from ratepad.flags import FLAGS
 
+from ..accounts.passwords import MAX_LENGTH as PASSWORD_MAX_LENGTH
 from ..ingest.schemas import Serial
 
 _FLAGS_DOC = "the rating's flags, of: " + "; ".join(f"{f.name} ({f.meaning})" for f in FLAGS)
@@ -16,7 +17,7 @@ _FLAGS_DOC = "the rating's flags, of: " + "; ".join(f"{f.name} ({f.meaning})" fo
 
 class TokenIn(Schema):
     username: str = Field(min_length=1, max_length=150)
-    password: str = Field(min_length=1, max_length=1000)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
 
 
 class TokenOut(Schema):

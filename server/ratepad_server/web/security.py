@@ -7,7 +7,9 @@ stack as well, so the live streams' async views stay async).
   ``X-Forwarded-Proto``); HSTS, ``X-Content-Type-Options``, ``Referrer-Policy`` and
   ``X-Frame-Options`` come from Django's own middleware and the settings.
 * ``ControlCharacters``: a path or query string holding a control character (``%00`` above
-  all, which PostgreSQL refuses in any query) is answered 400 before any view runs.
+  all, which PostgreSQL refuses in any query), or a posted form field holding one other than
+  tab and line breaks, is answered 400 before any view runs (multipart bodies are left to
+  their views, which bound their size before parsing them).
 * ``BadRequestPage``: a page's ``BadRequest`` (a date out of range, a bad form field) is
   answered with the reason, in the site's layout, 400 (the JSON API answers its own).
 """
@@ -60,9 +62,16 @@ class BadRequestPage(MiddlewareMixin):
 
 class ControlCharacters(MiddlewareMixin):
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        if not has_control(request.path) and not any(
-            has_control(k) or any(has_control(v) for v in values)
-            for k, values in request.GET.lists()
+        form = (
+            request.POST.lists()
+            if request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
+            else ()
+        )
+        if not (
+            has_control(request.path)
+            or any(has_control(k) or any(map(has_control, v)) for k, v in request.GET.lists())
+            or any(has_control(k) or any(has_control(x, lines=True) for x in v) for k, v in form)
         ):
             return None
         reason = _("The address holds a control character.")
