@@ -167,7 +167,7 @@ class EmulatedPico:
         return sum(1 << i for i, g in enumerate(self.led_gpios) if out.get(str(g)) == 1)
 
     def status_led(self) -> bool:
-        return self.state.get("outputs", {}).get(str(STATUS_LED)) == 1
+        return bool(self.state.get("outputs", {}).get(str(STATUS_LED)) == 1)
 
     def buzzer(self) -> tuple[int, int] | None:
         """(frequency Hz, duty 0..65535) while the buzzer sounds."""
