@@ -77,7 +77,7 @@ def test_a_missing_partition_holds_the_rating_not_the_batch(site: Site) -> None:
         out = subprocess.run(
             [sys.executable, "-m", "ratepad", "server", "sendalerts", "--once", "--db", site.db],
             capture_output=True, text=True, env=server_env(), cwd=site.dir, timeout=120,
-        )  # fmt: skip
+        )
         assert out.returncode == 0, out.stderr
         made = site.sql(f"SELECT to_regclass('ingest_rating_{month:%Y%m}')::text")
         assert made == (f"ingest_rating_{month:%Y%m}",)
@@ -101,6 +101,20 @@ BAD = [
         "session staff NUL",
         {"sessions": [{"serial": "K1", "staff_id": "S\x00", "started_at_ms": T0}]},
     ),
+    # a staff id is an identifier: not blank, no space at either end, no bidi override
+    *(
+        (
+            f"session staff {sid!r}",
+            {"sessions": [{"serial": "K1", "staff_id": sid, "started_at_ms": T0}]},
+        )
+        for sid in ("   ", " S001", "S001 ", "S\u202e100", "\u200bS001")
+    ),
+    ("rating staff bidi", {"ratings": [{**rating("K1", 1), "staff_id": "\u202eS001"}]}),
+    # numbers are numbers, flags are booleans: nothing is coerced
+    ("time as text", {"ratings": [{**rating("K1", 1), "time_ms": str(T0)}]}),
+    ("time as float", {"ratings": [{**rating("K1", 1), "time_ms": T0 + 0.5}]}),
+    ("score as float", {"ratings": [{**rating("K1", 1), "score": 5.0}]}),
+    ("exact as 1", {"ratings": [{**rating("K1", 1), "time_exact": 1}]}),
     ("firmware NUL", {"devices": [device("idle", T0, firmware="1.0\x00")]}),
     ("state NUL", {"devices": [device("idle\x00", T0)]}),
     ("fault NUL", {"devices": [device("idle", T0, faults=["stuck\x00key"])]}),

@@ -11,16 +11,18 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from ..text import CONTROL_CLASS, PRINTABLE_PATTERN
+from ..text import CONTROL_CLASS, IDENTIFIER_PATTERN, PRINTABLE_PATTERN
 
 
 class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a number sent as a string or a float, a bool as 0/1, is bad input, not coerced
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # printable text only: a control character (NUL above all, which PostgreSQL's text refuses) is
 # bad input, refused with the batch (422) before anything reaches the database
 Text64 = Annotated[str, StringConstraints(max_length=64, pattern=PRINTABLE_PATTERN)]
+StaffId = Annotated[str, StringConstraints(max_length=64, pattern=IDENTIFIER_PATTERN)]
 Serial = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)]
 # a fault is one word: the faults are stored joined by spaces (``Device.faults``) and split
 # on reading
@@ -43,7 +45,7 @@ class RatingIn(Schema):
     score: int = Field(ge=1, le=9)
     key_count: int = Field(ge=1, le=9)
     level_value: int | None = Field(default=None, ge=-1000, le=1000)
-    staff_id: Text64 = ""
+    staff_id: StaffId = ""
     prompt_id: int = Field(default=0, ge=0, lt=2**62)
     flags: int = Field(default=0, ge=0, lt=2**31)
 
@@ -51,7 +53,7 @@ class RatingIn(Schema):
 class PromptIn(Schema):
     serial: Serial
     prompt_id: int = Field(ge=0, lt=2**62)
-    staff_id: Text64 = ""
+    staff_id: StaffId = ""
     state: Literal["issued", "answered", "timed_out", "cancelled"]
     issued_at_ms: int | None = MaybeMs
     timeout_ms: int | None = Field(default=None, ge=0, lt=2**62)
@@ -61,9 +63,7 @@ class PromptIn(Schema):
 
 class SessionIn(Schema):
     serial: Serial
-    staff_id: Annotated[
-        str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)
-    ]
+    staff_id: Annotated[StaffId, StringConstraints(min_length=1)]
     started_at_ms: int = Ms
     ended_at_ms: int | None = MaybeMs
 
@@ -76,7 +76,7 @@ class DeviceIn(Schema):
     faults: list[Fault] = Field(default_factory=list, max_length=32)
     unacked: int | None = Field(default=None, ge=0, lt=2**31)
     presses: int | None = Field(default=None, ge=0, lt=2**31)
-    staff_id: Text64 | None = None
+    staff_id: StaffId | None = None
     updated_at_ms: int = Ms
 
     @model_validator(mode="after")
