@@ -10,6 +10,11 @@
 #   read_size 32, lookahead 32 ........... extmod/vfs_lfs.c defaults of VfsLfs2(readsize, lookahead)
 #   cache_size 4 * max(read, prog), block_cycles 100 ...... extmod/vfs_lfsx.c init_config
 #   (MicroPython also stores an mtime attribute with each file; not modelled here)
+#   free blocks as os.statvfs counts them: extmod/vfs_lfsx.c statvfs gives block_count less the
+#   blocks lfs2_fs_traverse visits, and that (lib/littlefs/lfs2.c lfs2_fs_traverse_ with
+#   includeorphans) visits each directory's metadata pair twice, in the metadata list and from
+#   its parent's entry; lfs_fs_size (littlefs-python's used_block_count) visits it once. So every
+#   folder costs 4 blocks of statvfs free space, not 2 (measured on the real rp2 binary).
 # File operations map as MicroPython's VfsLfs2 maps them: open "ab" = WRONLY|CREAT|APPEND,
 # "wb" = WRONLY|CREAT|TRUNC, close = lfs_file_close (the commit); errors are OSError(errno).
 #
@@ -152,8 +157,8 @@ class LfsStorage:
         return self._do(self.fs.listdir, self.root)
 
     def free_blocks(self):
-        used = self._do(lambda: self.fs.used_block_count)
-        return self.dev.block_size, self.dev.block_count - used
+        # (block size, free blocks) as os.statvfs gives them on the keypad (see the top)
+        return self.dev.block_size, self._do(statvfs_free, self.fs)
 
     def size(self, name):
         try:
@@ -216,19 +221,57 @@ class LfsStorage:
             pass
 
 
-def board_storage(board, firmware_bytes=0):
-    # A fresh keypad flash of `board` ("pico", "pico_w"), with `firmware_bytes` of other files
-    # (the firmware's own .mpy files share the filesystem with the journal).
+def statvfs_free(fs):
+    # Free blocks as MicroPython's os.statvfs reports them for littlefs `fs` (see the top).
+    folders = 0
+    for top, dirs, files in fs.walk("/"):
+        folders += len(dirs)
+    return fs.block_count - fs.used_block_count - 2 * folders
+
+
+# The firmware as `ratepad flash` lays it out (the bundle of firmware 0.1.0 from `ratepad fw
+# build`: path, bytes), before the journal's folder exists: what shares the flash with the journal.
+FIRMWARE_FILES = (
+    ("lib/rpfw/__init__.mpy", 31), ("lib/rpfw/board.mpy", 589), ("lib/rpfw/codec.mpy", 7909),
+    ("lib/rpfw/commands.mpy", 2016), ("lib/rpfw/core.mpy", 5433),
+    ("lib/rpfw/debounce.mpy", 949), ("lib/rpfw/device.mpy", 4466),
+    ("lib/rpfw/journal.mpy", 3721), ("lib/rpfw/link.mpy", 1352), ("lib/rpfw/rules.mpy", 2065),
+    ("lib/rpfw/settings.mpy", 2302), ("lib/rpfw/storage.mpy", 901), ("lib/rpfw/ticks.mpy", 285),
+    ("lib/rpfw/usbhid.mpy", 2326), ("board.json", 2699), ("boot.py", 1082), ("main.py", 687),
+)
+
+
+def install(fs, files):
+    # Write `files` ((path, bytes or a size), ...) as `ratepad flash` does: each folder above a
+    # file made outermost first, then the file in one go.
+    for path, data in files:
+        if isinstance(data, int):
+            data = bytes(data)
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts)):
+            folder = "/" + "/".join(parts[:i])
+            try:
+                fs.mkdir(folder)
+            except FileExistsError:
+                pass
+        with fs.open("/" + path.strip("/"), "wb") as f:
+            f.write(data)
+
+
+def board_storage(board, firmware_bytes=None, firmware=None):
+    # A keypad flash of `board` ("pico", "pico_w") with the firmware on it as `ratepad flash`
+    # puts it: `firmware` ((path, bytes or size), ...), else FIRMWARE_FILES; or, with
+    # `firmware_bytes`, that many bytes of .mpy files in /lib/rpfw. The journal's folder comes
+    # after it, as on a keypad's first boot.
     bs, bc = GEOMETRY[board]
-    st = LfsStorage(FlashDevice(bs, bc))
-    if firmware_bytes:
-        st.fs.mkdir("/lib")
+    dev = FlashDevice(bs, bc)
+    fs = mount(dev)
+    if firmware_bytes is not None:
         chunk = 2 * (bs - 8)  # two blocks with their CTZ pointers
-        i = 0
+        firmware = []
         while firmware_bytes > 0:
             n = chunk if firmware_bytes > chunk else firmware_bytes
-            with st.fs.open("/lib/m%d.mpy" % i, "wb") as f:
-                f.write(bytes(n))
+            firmware.append(("lib/rpfw/m%d.mpy" % len(firmware), n))
             firmware_bytes -= n
-            i += 1
-    return st
+    install(fs, FIRMWARE_FILES if firmware is None else firmware)
+    return LfsStorage(dev, fs=fs)

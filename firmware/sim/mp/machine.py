@@ -290,7 +290,7 @@ class WDT:
 
     def __init__(self, id=0, timeout=5000):
         if timeout > _WDT_MAX_MS:
-            raise ValueError("WDT timeout too long")
+            raise ValueError("timeout exceeds %d" % _WDT_MAX_MS)
         self.timeout = timeout
         self.feeds = 0
         self.fed_at = WDT.clock() if WDT.clock else 0
@@ -317,7 +317,10 @@ class _Builtin:
         self.desc_cfg = desc_cfg
 
 
-# What MicroPython's rp2 port compiles in: a CDC ACM (the REPL) behind an IAD, strings 1-4.
+# What MicroPython's rp2 port compiles in: a CDC ACM (the REPL) behind an IAD, strings 1-4;
+# the bytes of TinyUSB's TUD_CDC_DESCRIPTOR (lib/tinyusb/src/device/usbd.h: ACM capabilities 6 =
+# line coding + send break, notification endpoint polled every 1 ms), as the real rp2 binary
+# answers them (tests/test_fakes_vs_rp2040.py).
 _CDC_DEV = bytes((18, 1, 0x00, 0x02, 0xEF, 0x02, 0x01, 64, 0x8A, 0x2E, 0x05, 0x00, 0x00, 0x01,
                   1, 2, 3, 1))
 _CDC_CFG = bytes((
@@ -326,9 +329,9 @@ _CDC_CFG = bytes((
     9, 4, 0, 0, 1, 2, 2, 0, 4,  # interface 0: CDC control, 1 endpoint, string 4
     5, 0x24, 0x00, 0x20, 0x01,  # CDC header
     5, 0x24, 0x01, 0x00, 0x01,  # call management
-    4, 0x24, 0x02, 0x02,  # ACM
+    4, 0x24, 0x02, 0x06,  # ACM: line requests and send break
     5, 0x24, 0x06, 0x00, 0x01,  # union
-    7, 5, 0x81, 3, 8, 0, 16,  # notification IN 0x81
+    7, 5, 0x81, 3, 8, 0, 1,  # notification IN 0x81, every 1 ms
     9, 4, 1, 0, 2, 0x0A, 0, 0, 0,  # interface 1: CDC data, 2 endpoints
     7, 5, 0x02, 2, 64, 0, 0,  # bulk OUT 0x02
     7, 5, 0x82, 2, 64, 0, 0,  # bulk IN 0x82

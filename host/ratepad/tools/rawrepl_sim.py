@@ -11,9 +11,15 @@ filesystem then holds whatever a tool copied::
         board.read_file("/lib/rpfw/core.mpy")
 
 The board it poses as is a Raspberry Pi Pico (``sys.platform == "rp2"``) running the VM's
-MicroPython version, or the ``version`` given, so a tool's version check can be tested.
+MicroPython version, or the ``version`` given, so a tool's version check can be tested.  Its
+filesystem starts as a freshly flashed Pico's does: empty (no ``/lib``), and ``os`` and ``open``
+answer as MicroPython's littlefs does on the real rp2 binary (measured, see
+tests/test_fakes_vs_rp2040.py): errno numbers (ENOENT is 2, not the VM's WASI 44), ``os.stat``
+and ``os.ilistdir`` tuples as extmod/vfs_lfsx.c builds them, ``os.remove`` and ``os.rmdir`` both
+``lfs_remove`` (either takes a file or an empty folder), ``os.mkdir`` one level only (ENOENT).
 What it does not do: a soft reset clears the VM's modules and globals but runs neither boot.py
-nor main.py (the VM has no ``machine`` module or USB), and there is no hard reset.
+nor main.py (the VM has no ``machine`` module or USB), there is no hard reset, and
+``os.statvfs`` is the VM's (a Pico's flash figures are the ``rp2040`` engine's to give).
 
 ``python -m ratepad.tools.rawrepl_sim`` serves one until interrupted and prints its port.
 """
@@ -68,7 +74,86 @@ def _board_errno(match: re.Match[str]) -> str:
     return f"OSError: [Errno {code}] {name}"
 
 
+# The VM folder that is the board's filesystem, "/" for the board's code: it starts empty, as a
+# fresh Pico's does (the VM's own root holds /tmp, /dev, ...). The VM's VfsPosix(root) cannot
+# serve it (its rename passes one buffer as both paths: extmod/vfs_posix.c
+# vfs_posix_get_path_str), so `os` and `open` below put the folder in front of every path.
+BOARD_ROOT = "/board"
 _PERSONA = """\
+def __rp_littlefs(errnos, top):
+    # os and open as MicroPython's littlefs answers them (extmod/vfs_lfsx.c), see the docstring
+    import builtins, sys
+    import os as real
+    real_open = getattr(builtins, '_rp_real_open', builtins.open)
+    builtins._rp_real_open = real_open
+    try:
+        real.mkdir(top)
+    except OSError:
+        pass
+    def at(path):
+        return top + path if path.startswith('/') else path
+    def call(f, *args, **kw):
+        try:
+            return f(*args, **kw)
+        except OSError as e:
+            n = e.args[0] if e.args else 0
+            raise OSError(errnos.get(n, n)) from None
+    def stat(path):
+        st = call(real.stat, at(path))
+        folder = st[0] & 0x4000
+        return (0x4000 if folder else 0x8000, 0, 0, 0, 0, 0, 0 if folder else st[6],
+                st[7], st[8], st[9])
+    def kind(path):
+        try:
+            return stat(path)[0]
+        except OSError:
+            return 0
+    def ilistdir(path=''):
+        out = []
+        for entry in call(real.ilistdir, at(path)):
+            full = entry[0] if path in ('', '.') else path.rstrip('/') + '/' + entry[0]
+            out.append((entry[0], stat(full)[0], 0, stat(full)[6]))
+        return iter(out)
+    def listdir(path=''):
+        return [entry[0] for entry in ilistdir(path)]
+    def remove(path):
+        if stat(path)[0] & 0x4000:
+            call(real.rmdir, at(path))
+        else:
+            call(real.remove, at(path))
+    def rename(old, new):
+        was, there = kind(old), kind(new)
+        if was and there and was != there:
+            raise OSError(21 if there == 0x4000 else 20)  # EISDIR, ENOTDIR
+        call(real.rename, at(old), at(new))
+    def getcwd():
+        cwd = real.getcwd()
+        return cwd[len(top):] or '/' if cwd.startswith(top) else cwd
+    def open(path, *args, **kw):
+        if kind(path) == 0x4000:
+            raise OSError(21)  # EISDIR
+        return call(real_open, at(path), *args, **kw)
+    class Os:
+        def __getattr__(self, name):
+            return getattr(real, name)
+    board = Os()
+    board.mkdir = lambda path: call(real.mkdir, at(path))
+    board.chdir = lambda path: call(real.chdir, at(path))
+    board.statvfs = lambda path: call(real.statvfs, at(path))
+    board.getcwd = getcwd
+    board.stat = stat
+    board.ilistdir = ilistdir
+    board.listdir = listdir
+    board.remove = remove
+    board.rmdir = remove
+    board.rename = rename
+    sys.modules['os'] = board
+    builtins.open = open
+    real.chdir(top)
+    if top + '/lib' not in sys.path:
+        sys.path.append(top + '/lib')
+__rp_littlefs({errnos!r}, {top!r})
+del __rp_littlefs
 def __rp_persona(version, platform, machine):
     import sys
     real = sys
@@ -85,6 +170,7 @@ def __rp_persona(version, platform, machine):
     fake = Sys()
     fake.implementation = impl
     fake.platform = platform
+    fake.path = ['', '.frozen', '/lib']  # what the board shows; imports use the real list
     real.modules['sys'] = fake
 __rp_persona({version!r}, {platform!r}, {machine!r})
 del __rp_persona
@@ -120,7 +206,7 @@ class RawReplSim:
         window: int = 128,
     ) -> None:
         self._own_vm = vm is None
-        self.vm = MicroPythonVM() if vm is None else vm
+        self.vm = MicroPythonVM(sys_path=()) if vm is None else vm
         self.version: tuple[int, ...] = version or tuple(
             int(v) for v in self.vm.version.split(".")[:3]
         )
@@ -147,12 +233,12 @@ class RawReplSim:
     def read_file(self, path: str) -> bytes:
         """A file of the board's filesystem (``FileNotFoundError`` if absent)."""
         with self._lock:
-            return self.vm.read_file(path)
+            return self.vm.read_file(BOARD_ROOT + path)
 
     def add_files(self, files: dict[str, bytes]) -> None:
         """Put files onto the board's filesystem, creating parent directories."""
         with self._lock:
-            self.vm.add_files(files)
+            self.vm.add_files({BOARD_ROOT + path: data for path, data in files.items()})
 
     def exec(self, code: str) -> str:
         """Run code on the board (outside the REPL) and return its console output."""
@@ -188,7 +274,11 @@ class RawReplSim:
         with self._lock:
             self.vm.exec(
                 _PERSONA.format(
-                    version=tuple(self.version), platform=self.platform, machine=self.machine
+                    version=tuple(self.version),
+                    platform=self.platform,
+                    machine=self.machine,
+                    errnos={wasi: board for wasi, (board, _) in _WASI_ERRNO.items()},
+                    top=BOARD_ROOT,
                 )
             )
 
