@@ -96,6 +96,18 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     from .accounts import cli as accounts_cli
 
     accounts_cli.add_parsers(sub, db)  # users ..., keys ...
+    from .ops import cli as ops_cli
+
+    ops_cli.add_options(sub)  # --log-format, --db-replica
+    from .loadtest import command as loadtest
+
+    loadtest.add_parser(sub, db)
+    from .casework import cli as casework_cli
+
+    casework_cli.add_parsers(sub, db)  # holidays ...
+    from . import backups
+
+    backups.add_parsers(sub, db)  # backup, restore, pgbackrest-config
     return parser
 
 
@@ -347,6 +359,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
             return run_demo(args.listen, args.seconds, args.seed)
         # bad arguments and files fail before Django starts and the database is opened
         _check_url(args.db)
+        from .ops import cli as ops_cli
+
+        ops_cli.apply(args)  # --log-format, --db-replica: to the environment the settings read
+        if args.action in ("backup", "restore", "pgbackrest-config"):  # before a database opens
+            from . import backups
+
+            return backups.run(args)
         if args.action == "run":
             _listen(args.listen)
         org = read_org(args.file) if args.action == "load-org" else {}
@@ -365,8 +384,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
             from .accounts import cli as accounts_cli
 
             return accounts_cli.run(args)
+        if args.action == "holidays":
+            from .casework import cli as casework_cli
+
+            return casework_cli.run(args)
         if args.action == "partitions":
             return cmd_partitions()
+        if args.action == "loadtest":
+            from .loadtest import command as loadtest
+
+            return loadtest.run(args)
         if args.action == "sendalerts":
             from django.core.management import call_command
 

@@ -40,10 +40,16 @@ class Cluster:
     """``initdb`` + ``pg_ctl start`` in ``base``; superuser ``ratepad``, trust auth on loopback."""
 
     def __init__(
-        self, base: Path | None = None, *, fsync: bool = True, reuse: bool = False
+        self,
+        base: Path | None = None,
+        *,
+        fsync: bool = True,
+        reuse: bool = False,
+        extra_conf: str = "",
     ) -> None:
         """``reuse``: start the cluster already in ``base`` if there is one (benchmarks that
-        keep their generated data between runs)."""
+        keep their generated data between runs); ``extra_conf``: more postgresql.conf lines (WAL
+        archiving)."""
         bin_dir = pg_bin()
         if bin_dir is None:
             raise RuntimeError("PostgreSQL is not installed (make setup installs it)")
@@ -77,7 +83,12 @@ class Cluster:
         }
         with (self.data / "postgresql.conf").open("a") as f:
             f.writelines(f"{k} = {v}\n" for k, v in settings.items())
+            f.write(extra_conf)
         self.start()
+
+    def as_owner(self, *argv: str) -> list[str]:
+        """``argv`` run as the user the cluster runs as (pgBackRest must be that user)."""
+        return [*self._as, *argv]
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run(
@@ -121,6 +132,15 @@ class Cluster:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def owned_by_clusters(path: Path) -> Path:
+    """``path`` (a directory) made the clusters' user's: a data directory to restore into, a
+    backup repository."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(path, "postgres", "postgres")
+    return path
 
 
 def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> None:
