@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 def _sqlite_path(url: str | None, action: str) -> Path:
     from .dburl import parse_db_url
 
-    settings = parse_db_url(url)
+    settings = parse_db_url(url or os.environ.get("RATEPAD_DB"))  # as the settings read it
     if settings["ENGINE"] != "django.db.backends.sqlite3":
         raise Usage(f"{action} copies an SQLite database; back up PostgreSQL with pgBackRest "
                     "(see 'ratepad server pgbackrest-config')")  # fmt: skip

@@ -12,10 +12,13 @@ uploads; restored into new clusters, to the latest WAL and to a moment between t
 
 from __future__ import annotations
 
+import configparser
+import shlex
 import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -28,6 +31,8 @@ from serverlib import Server, Site, build_template, call, rating, upload
 from test_server_cli import ratepad
 
 BATCH = 50
+UNITS = Path(__file__).resolve().parents[2] / "packaging" / "systemd"
+INSTALLED = "/opt/ratepad/.venv/bin/ratepad"  # where the units expect ratepad
 
 
 class Uploader(threading.Thread):
@@ -286,3 +291,60 @@ def test_postgresql_pgbackrest_full_incremental_and_point_in_time_restore(
         for cluster in reversed(clusters):
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# -- the systemd units -------------------------------------------------------------------
+
+
+def read_unit(path: Path) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    unit.read_string(path.read_text())
+    return unit
+
+
+def ratepad_argv(command: str) -> list[str] | None:
+    """The arguments after ``ratepad server`` of an ExecStart line, if it runs ratepad (also
+    inside ``/bin/sh -c '...'``)."""
+    argv = shlex.split(command)
+    if argv[:2] == ["/bin/sh", "-c"]:
+        argv = shlex.split(argv[2].removeprefix("exec "))
+    if argv[0] != INSTALLED:
+        return None
+    assert argv[1] == "server", command
+    return argv[2:]
+
+
+def test_the_systemd_units_load_and_run_commands_ratepad_has() -> None:
+    from ratepad_server.backups import STANZA
+    from ratepad_server.cli import build_parser
+
+    units = sorted(UNITS.glob("*.service")) + sorted(UNITS.glob("*.timer"))
+    names = {u.name for u in units}
+    assert {"ratepad.service", "ratepad-worker.service", "ratepad-sqlite-backup.timer",
+            "pgbackrest-ratepad-full.timer", "pgbackrest-ratepad-incr.timer"} <= names  # fmt: skip
+    actions = set()
+    for path in units:
+        unit = read_unit(path)
+        if path.suffix == ".timer":
+            assert path.with_suffix(".service").name in names, path.name
+            assert unit["Timer"]["OnCalendar"] and unit["Install"]["WantedBy"] == "timers.target"
+            continue
+        command = unit["Service"]["ExecStart"]
+        argv = ratepad_argv(command)
+        if argv is None:
+            assert f"--stanza={STANZA}" in command, command
+            continue
+        args = build_parser().parse_args(argv)  # a bad option: Usage raised
+        actions.add(args.action)
+    assert actions == {"run", "sendalerts", "backup"}
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed: the units were parsed only")
+    with tempfile.TemporaryDirectory() as tmp:
+        real = str(Path(sys.executable).with_name("ratepad"))  # the venv's, to be executable
+        for path in units:
+            (Path(tmp) / path.name).write_text(path.read_text().replace(INSTALLED, real))
+        out = subprocess.run([analyze, "verify", "--man=no", *sorted(names)], cwd=tmp,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (out.returncode, out.stdout + out.stderr) == (0, "")
