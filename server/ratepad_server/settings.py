@@ -19,6 +19,10 @@
   and body) before its connection is closed (``asgi.py``).
 * ``RATEPAD_TRUSTED_PROXY``: set (by ``run --trusted-proxy``) when a reverse proxy terminates
   TLS; requests then count as HTTPS when it says so in ``X-Forwarded-Proto``.
+* ``RATEPAD_DB_REPLICA``: the ``--db-replica`` URL, a hot standby the reports read from
+  (``dbrouter.py``); ``RATEPAD_REPLICA_LAG_WARN_S`` (60): the lag the report page tells of.
+* ``RATEPAD_LOG_FORMAT`` (text; json), ``RATEPAD_METRICS_ALLOW`` (loopback),
+  ``RATEPAD_METRICS_TOKEN``, ``PROMETHEUS_MULTIPROC_DIR``: logs and ``/metrics`` (``ops/``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ from pathlib import Path
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
+from .dbrouter import replica_databases
 from .dburl import parse_db_url
 from .envconf import integer, number, parsed
+from .ops.config import log_format, logging_config, metrics_dir, networks
 
 
 def _port(text: str) -> int:
@@ -55,6 +61,8 @@ if os.environ.get("RATEPAD_TRUSTED_PROXY"):
     USE_X_FORWARDED_HOST = True
 
 DATABASES = {"default": parse_db_url(os.environ.get("RATEPAD_DB"))}
+DATABASES.update(parsed("RATEPAD_DB_REPLICA", "", replica_databases, "postgresql://user@host/db"))
+DATABASE_ROUTERS = ["ratepad_server.dbrouter.ReportsFromReplica"]  # reports from the replica
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
@@ -75,8 +83,10 @@ INSTALLED_APPS = [
     "ratepad_server.alerts",
     "ratepad_server.web",
 ]
+    "ratepad_server.ops",  # /healthz, /readyz, /metrics; JSON logs
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ratepad_server.ops.endpoints.OpsEndpoints",  # first: no session, locale or host check
     "ratepad_server.web.security.SecurityHeaders",  # CSP; Secure cookies on HTTPS
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -178,9 +188,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 ACCEPT_PAST_DAYS = integer("RATEPAD_ACCEPT_PAST_DAYS", 730, 1, 36_500)
 ACCEPT_FUTURE_HOURS = integer("RATEPAD_ACCEPT_FUTURE_HOURS", 24, 0, 24 * 366)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["stderr"], "level": "WARNING"},
-}
+LOGGING = logging_config(parsed("RATEPAD_LOG_FORMAT", "text", log_format, "text or json"))
+# /metrics: who may read it (ops/endpoints.py); the directory the host's processes share
+METRICS_ALLOW = parsed("RATEPAD_METRICS_ALLOW", "127.0.0.1,::1", networks,
+                       "addresses or networks, comma-separated, or *")  # fmt: skip
+METRICS_TOKEN = os.environ.get("RATEPAD_METRICS_TOKEN", "").strip()
+parsed("PROMETHEUS_MULTIPROC_DIR", "", metrics_dir, "a directory the server can write")

@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..envconf import number
+from ..ops import metrics
 from .models import Delivery
 from .webhooks import post_json
 
@@ -136,7 +137,9 @@ def run_once(*, every_step: bool = False) -> int:
 
 def run(interval: float = 1.0) -> None:
     """Rounds every ``interval`` seconds until ``stop`` (or ``request_stop``)."""
+                    metrics.database_error("worker", exc)
     while not _stop.wait(interval):
+        metrics.worker_round()
         try:
             run_once()
         except Exception as exc:  # the database away: the next round tries again
@@ -148,6 +151,7 @@ def request_stop() -> None:
     _stop.set()
 
 
+            metrics.database_error("worker", exc)
 def start(interval: float = 1.0) -> None:
     global _thread
     if _thread is None:

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ratepad import flags as rating_flags
 
+from ..dbrouter import replica_reads
 from ..ingest import service as ingest
 from ..ingest.models import Conflict, Device, Quarantine, Rating
 from ..live.feed import Style
@@ -113,7 +114,8 @@ def summary(request: HttpRequest, q: Query[Span]) -> dict[str, Any]:
     require_role(role, *READERS)
     node = node_in_scope(role, q.node)
     since, until = _utc(q.since, "since"), _utc(q.until, "until")
-    return reports.summary(node, since, until, staff_filter(role))
+    with replica_reads(request):
+        return reports.summary(node, since, until, staff_filter(role))
 
 
 class NodeQuery(Schema):

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
 
+from ..ops.metrics import live_streams
 from ..org.models import Node, Window
 from .feed import LimitReached, Style, Subscription, feed
 
@@ -33,7 +34,8 @@ class _EventStream:
 
     def __init__(self, sub: Subscription, seconds: float) -> None:
         self.sub, self.seconds = sub, seconds
-        self._release = weakref.finalize(self, feed.unsubscribe, sub)
+        self._release = weakref.finalize(self, _unsubscribe, sub)
+        live_streams(feed.open_streams())
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._events()
@@ -56,6 +58,11 @@ class _EventStream:
 
     def close(self) -> None:
         self._release()
+
+
+def _unsubscribe(sub: Subscription) -> None:
+    feed.unsubscribe(sub)
+    live_streams(feed.open_streams())
 
 
 def open_stream(

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from ..audit.log import record
+from ..dbrouter import reads_from_replica
 from ..reports import service as reports
 from .access import ALL, READERS, roles, scoped_node
 from .period import Period, parse_month, parse_period
@@ -127,6 +128,7 @@ def _respond(name: str, table: list[list[Any]], fmt: str) -> HttpResponse:
 
 @roles(*READERS)
 @require_GET
+@reads_from_replica
 def export_report(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     if fmt not in FORMATS:
         raise BadRequest("format: csv or xlsx")
@@ -137,6 +139,7 @@ def export_report(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 
 @roles(*ALL)
 @require_GET
+@reads_from_replica
 def export_ratings(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     if fmt not in FORMATS:
         raise BadRequest("format: csv or xlsx")
@@ -148,6 +151,7 @@ def export_ratings(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 # -- the monthly PDF -----------------------------------------------------------------------------
 @roles(*READERS)
 @require_GET
+@reads_from_replica
 def monthly_pdf(request: HttpRequest, code: str) -> HttpResponse:
     node = scoped_node(request, code)
     period = parse_month(request)

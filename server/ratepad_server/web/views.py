@@ -27,6 +27,7 @@ from ..accounts.backends import was_throttled
 from ..alerts.models import Alert, Appeal
 from ..audit.log import record
 from ..audit.models import AuditEntry
+from ..dbrouter import reads_from_replica
 from ..ingest.models import Device, Rating
 from ..live.feed import Style
 from ..live.stream import open_stream
@@ -98,6 +99,7 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 
 @roles(*READERS)
 @require_GET
+@reads_from_replica
 def report(request: HttpRequest, code: str) -> HttpResponse:
     node = scoped_node(request, code)
     period = parse_period(request)
