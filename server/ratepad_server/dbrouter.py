@@ -5,10 +5,12 @@ API's summary, exports) read there; everything else, and every write, uses the p
 The replica's connection is read-only twice over: a standby refuses writes, and its sessions
 start with ``default_transaction_read_only`` (a URL naming a primary by mistake writes nothing
 either). How far behind it is (``status``) is measured every ``CHECK_EVERY`` seconds per
-process: 0 when it has replayed everything the primary has flushed, else the time since the
-last transaction it replayed. Over ``RATEPAD_REPLICA_LAG_WARN_S`` (60) seconds the report page
-says so; every answer read from the replica carries ``Ratepad-Replica-Lag`` (seconds). A
-replica that does not answer is left aside (reads go to the primary) until it answers again.
+process (``RATEPAD_REPLICA_CHECK_S``, 5): 0 when it has replayed everything the primary has
+flushed, else the time since the last transaction it replayed. Over
+``RATEPAD_REPLICA_LAG_WARN_S`` (60) seconds the report page says so; every answer read from
+the replica carries ``Ratepad-Replica-Lag`` (seconds). A replica that does not answer, or
+fails a view's query, is left aside (reads go to the primary) for ``RETRY_DOWN`` seconds,
+then tried again.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ if TYPE_CHECKING:  # imported by the settings: no Django at import time
     from django.http import HttpRequest
 
 REPLICA = "replica"  # its alias in DATABASES
-CHECK_EVERY = 5.0  # seconds between two measurements of the lag, per process
-RETRY_DOWN = 30.0  # seconds before a replica that did not answer is tried again
+# seconds between two measurements of the lag, per process
+CHECK_EVERY = number("RATEPAD_REPLICA_CHECK_S", 5, 0.1, 3600)
+RETRY_DOWN = max(CHECK_EVERY, 30.0)  # seconds before a replica away is tried again
 LAG_WARN_S = number("RATEPAD_REPLICA_LAG_WARN_S", 60, 0, 86_400)
 log = logging.getLogger("ratepad.replica")
 _reading = ContextVar("ratepad_reads_from_replica", default=False)
@@ -149,8 +152,23 @@ def replica_reads(request: HttpRequest) -> Iterator[ReplicaStatus | None]:
     token = _reading.set(True)
     try:
         yield state
+    except Exception:
+        _forget_if_failed()
+        raise
     finally:
         _reading.reset(token)
+
+
+def _forget_if_failed() -> None:
+    """The replica's connection failed inside a view: left aside until ``RETRY_DOWN``."""
+    global _last
+    from django.db import connections
+
+    if connections[REPLICA].errors_occurred:
+        connections[REPLICA].close()
+        with _lock:
+            _last = ReplicaStatus(False, 0.0, time.monotonic())
+        log.warning("replica failed a query: reports read from the primary")
 
 
 def reads_from_replica(

@@ -150,3 +150,20 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) 
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def standby_of(primary: Cluster) -> Cluster:
+    """A hot standby of ``primary`` in a new throwaway cluster: ``pg_basebackup -R`` (its
+    standby.signal and primary_conninfo: streaming replication from the primary's port), then
+    started on a port of its own."""
+    base = owned_by_clusters(Path(tempfile.mkdtemp(prefix="ratepad-pg-standby-")))
+    base.chmod(0o755)
+    subprocess.run(
+        primary.as_owner(str(primary.bin / "pg_basebackup"), "-D", str(base / "data"),
+                         "-h", "127.0.0.1", "-p", str(primary.port), "-U", "ratepad", "-R",
+                         "-X", "stream", "--checkpoint=fast", "--no-sync"),
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    with (base / "data" / "postgresql.conf").open("a") as f:  # the last setting counts
+        f.write(f"port = {free_port()}\nunix_socket_directories = '{base}'\n")
+    return Cluster(base, reuse=True)  # starts the cluster found there, on that port
