@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import ToolError
 from ..scenario import Scenario, ScenarioError, run
+from ..scenario.timeline import ENGINES
 from .common import EXIT_OK, EXIT_PROBLEMS, UsageError, positive_float
 
 MAX_SEED = 2**63 - 1
@@ -57,6 +58,12 @@ def _check_engine(engine: str) -> None:
         from ..sim.mpkeypad import vm_missing
 
         reason = vm_missing()
+        if reason is not None:
+            raise UsageError(reason)
+    elif engine == "rp2040":
+        from ..sim.rp2040 import missing
+
+        reason = missing()
         if reason is not None:
             raise UsageError(reason)
 
@@ -352,9 +359,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--engine",
-        choices=["cpython", "micropython"],
+        choices=ENGINES,
         default="cpython",
-        help="where the firmware runs (default cpython)",
+        help="where the firmware runs: its core on CPython (default) or on the MicroPython VM, "
+        "or all of it on MicroPython's Pico image in an emulated RP2040 (needs "
+        "$RATEPAD_MICROPYTHON_IMAGE)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--keys", action="store_true", help="also one line per debounced key edge")

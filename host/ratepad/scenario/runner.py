@@ -12,6 +12,7 @@ from typing import Any
 from ..capture.pcapng import CaptureWriter
 from ..events import Rating
 from ..sim.keypad import SimulatedKeypad
+from ..sim.rp2040.engine import Rp2040Keypad
 from ..transports.base import to_reports
 from ..wire import codec
 from ..wire.session import Session
@@ -36,6 +37,7 @@ EPOCH0 = 1_800_000_000_000  # the host's wall clock at scenario time 0 (ms since
 class _Device(Lane):
     session: Session | None = None
     held_in: list[tuple[int, bytes]] = field(default_factory=list)  # stalled keypad->host bytes
+    link_ups: int = 0  # the keypad's enumerations seen (rp2040: the host opens each one)
 
 
 COUNTERS = ("presses", "unprompted", "repeats", "multi_key")  # the firmware's rules counters
@@ -110,8 +112,20 @@ class Runner(Timeline[_Device]):
         lane.held_in.clear()
 
     def _open_session(self, dev: _Device) -> None:
+        if isinstance(dev.keypad, Rp2040Keypad) and not dev.keypad.link_ready:
+            return  # opened once the host has enumerated it (_follow_enumeration)
         dev.session = Session(clock=self.clock, software="ratepad-sim")
         self._to_keypad(dev, dev.session.open())
+
+    def _follow_enumeration(self, dev: _Device) -> None:
+        """An emulated keypad that enumerated again (the cable, a power-up, a reboot) is a new
+        device to the host: it opens a new session on it."""
+        kp = dev.keypad
+        if isinstance(kp, Rp2040Keypad) and kp.link_ups != dev.link_ups:
+            dev.link_ups = kp.link_ups
+            if kp.link_ready:
+                self.on_link_lost(dev, self.now)
+                self._open_session(dev)
 
     def _exchange(self, dev: _Device) -> bool:
         """Move the keypad's reports to the host and the host's answers back; True if any."""
@@ -189,6 +203,7 @@ class Runner(Timeline[_Device]):
         lane.keypad.disconnect(t)
 
     def on_settle(self, lane: _Device, t: int) -> None:
+        self._follow_enumeration(lane)
         self._exchange(lane)
 
     def link_times(self) -> list[int]:
@@ -285,6 +300,8 @@ def keypad_counters(kp: Keypad) -> dict[str, int]:
     if isinstance(kp, SimulatedKeypad):
         rules = kp.core.rules
         return {name: int(getattr(rules, name)) for name in COUNTERS}
+    if isinstance(kp, Rp2040Keypad):
+        return {}  # in the emulated chip's RAM: not read
     ref = kp._ref  # the keypad's name in the VM (MicroPythonKeypad), one round trip for all
     values = kp.vm.eval("[" + ", ".join(f"{ref}.core.rules.{n}" for n in COUNTERS) + "]")
     return {name: int(v) for name, v in zip(COUNTERS, values, strict=True)}

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from ..sim.serve import Dropped, KeypadServer, Refused
 from ..transports.base import to_reports
 from .model import Scenario, ScenarioError
-from .timeline import HOST_ACTIONS, Keypad, Lane, Timeline, link_faults
+from .timeline import HOST_ACTIONS, Keypad, Lane, Timeline, check_engine, link_faults
 
 __all__ = ["HOST_ACTIONS", "ScenarioServer", "ServeError", "parse_address", "skipped_notes"]
 
@@ -86,8 +86,7 @@ class ScenarioServer(Timeline[_Device]):
     ) -> None:
         if not speed > 0:
             raise ServeError("--speed must be more than 0")
-        if engine not in ("cpython", "micropython"):
-            raise ScenarioError(f"unknown engine {engine!r} (cpython or micropython)")
+        check_engine(engine)
         self.speed = speed
         self.stats: Counter[str] = Counter()
         self._cond = threading.Condition()

@@ -18,14 +18,17 @@ from typing import Generic, TypeVar
 
 from ..sim.keypad import SimulatedKeypad
 from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
+from ..sim.rp2040.engine import Rp2040Engine, Rp2040Keypad
 from .model import Action, Scenario, ScenarioError
 
 __all__ = [
+    "ENGINES",
     "HOST_ACTIONS",
     "POWER_RETURN_MS",
     "Keypad",
     "Lane",
     "Timeline",
+    "check_engine",
     "link_faults",
     "press_edges",
     "take_edges",
@@ -43,7 +46,17 @@ HOST_ACTIONS = (
 )
 """Actions of the host, not of the keypad or its cable: the subclass decides what they do."""
 
-Keypad = SimulatedKeypad | MicroPythonKeypad
+ENGINES = ("cpython", "micropython", "rp2040")
+"""Where the firmware runs: the core on CPython, the core on the MicroPython VM (WebAssembly), the
+whole firmware on the real MicroPython image in an emulated RP2040."""
+
+Keypad = SimulatedKeypad | MicroPythonKeypad | Rp2040Keypad
+
+
+def check_engine(engine: str) -> None:
+    """ScenarioError unless ``engine`` is one of ``ENGINES``."""
+    if engine not in ENGINES:
+        raise ScenarioError(f"unknown engine {engine!r} ({', '.join(ENGINES)})")
 
 
 @dataclass
@@ -65,17 +78,18 @@ class Timeline(Generic[L]):
     """A scenario's keypads and their timeline; subclasses supply the link (see the hooks)."""
 
     def __init__(self, scenario: Scenario, engine: str = "cpython") -> None:
-        if engine not in ("cpython", "micropython"):
-            raise ScenarioError(f"unknown engine {engine!r} (cpython or micropython)")
+        check_engine(engine)
         self.scenario = scenario
         self.rng = random.Random(scenario.seed)
         self.now = 0
         self.actions = list(scenario.events)
         self.next_action = 0
         self._order = 0
-        self.engine: MicroPythonEngine | None = None
+        self.engine: MicroPythonEngine | Rp2040Engine | None = None
         if engine == "micropython":
             self.engine = MicroPythonEngine()
+        elif engine == "rp2040":
+            self.engine = Rp2040Engine()
         self.lanes: dict[str, L] = {}
         try:
             for d in scenario.devices:

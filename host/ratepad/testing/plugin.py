@@ -10,7 +10,9 @@ Fixtures:
 * ``ratepad_scenario`` — a factory: ``ratepad_scenario(path_or_dict, engine=...)`` runs a
   scenario file and returns its result (``.ratings``, ``.key_edges``, ``.stats``).
 
-Marker ``@pytest.mark.micropython_engine`` runs the scenarios of a test on the MicroPython VM.
+Marker ``@pytest.mark.micropython_engine`` runs the scenarios of a test on the MicroPython VM,
+``@pytest.mark.rp2040_engine`` on the MicroPython Pico image in an emulated RP2040 (the test is
+skipped, with the reason, where that cannot run).
 Tests that need a simulated keypad are skipped when ``--ratepad-device`` points at hardware and
 they use ``ratepad_customer``.
 """
@@ -41,10 +43,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _engine_markers() -> dict[str, str]:
+    """Marker name -> engine, for every engine but the default (the first)."""
+    from ..scenario.timeline import ENGINES
+
+    return {f"{engine}_engine": engine for engine in ENGINES[1:]}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "micropython_engine: run this test's scenarios on the MicroPython VM"
-    )
+    for marker, engine in _engine_markers().items():
+        config.addinivalue_line("markers", f"{marker}: run this test's scenarios on {engine}")
 
 
 class Customer:
@@ -129,12 +137,18 @@ def ratepad_fleet() -> Iterator[Callable[..., list[Any]]]:
 def ratepad_scenario(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """A factory: ``ratepad_scenario(path_or_dict, engine=None)`` runs a scenario on the
     virtual clock and returns its result (``.ratings``, ``.key_edges``, ``.stats``); the engine
-    is MicroPython under ``@pytest.mark.micropython_engine``, CPython otherwise."""
+    is the one the test's ``<engine>_engine`` marker names, CPython otherwise."""
     from ..scenario import Runner, load, parse
+    from ..scenario.timeline import ENGINES
 
-    default_engine = (
-        "micropython" if request.node.get_closest_marker("micropython_engine") else "cpython"
-    )
+    marked = [e for m, e in _engine_markers().items() if request.node.get_closest_marker(m)]
+    default_engine = marked[0] if marked else ENGINES[0]
+    if default_engine == "rp2040":
+        from ..sim.rp2040 import missing
+
+        reason = missing()
+        if reason is not None:
+            pytest.skip(reason)
 
     def run(source: str | Path | dict[str, Any], engine: str | None = None) -> Any:
         if isinstance(source, dict):

@@ -95,6 +95,10 @@ export class Pico {
       wd.alarm.enable = false;
       this.resetRequested = true;
     };
+    this._pwmAlarms = new Map();
+    mcu.pwm.channels.forEach((ch, i) => {
+      for (const a of [ch.alarmA, ch.alarmB, ch.alarmBottom]) this._pwmAlarms.set(a.clockAlarm, i);
+    });
     this._trapFlash();
     this.host = new UsbHost(mcu.usbCtrl, clock, { log: (s) => this.log('usb: ' + s) });
     mcu.core.PC = XIP_BASE; // straight into boot2, as rp2040js's MicroPython demo does
@@ -162,9 +166,16 @@ export class Pico {
     }
   }
 
-  /** Nanoseconds on the clock of the next thing due while the core sleeps (Infinity: none). */
+  /** Nanoseconds on the clock of the next thing due that can wake the sleeping core
+   * (Infinity: none). A PWM slice's counter wraps are clock alarms in rp2040js but run in
+   * hardware on the chip: they matter only with the slice's interrupt enabled. */
   nextAlarm() {
-    return this.clock.nextAlarm ? this.clock.nextAlarm.nanos : Infinity;
+    const pwm = this.mcu.pwm;
+    for (let a = this.clock.nextAlarm; a; a = a.next) {
+      const slice = this._pwmAlarms.get(a);
+      if (slice === undefined || (pwm.intEnable >> slice) & 1) return a.nanos;
+    }
+    return Infinity;
   }
 
   gpioOut(n) {

@@ -38,6 +38,8 @@ export class Keypad {
     this.cutNextOp = -1; // the power fails in the next flash operation, at this step
     this.opLog = null; // [] while recording flash operations
     this.totalInstructions = 0; // over every chip since creation
+    this.pendingHid = []; // OUT reports waiting for the HID interface to open
+    this.linkUps = 0; // times the HID interface was opened by the host
     this.log = o.log ?? (() => {});
     this.powerOn(o.clockStart ?? 0, null);
   }
@@ -65,6 +67,9 @@ export class Keypad {
   }
 
   powerOff(what = 'power_off') {
+    this.pendingHid = [];
+    this.hidOut = null;
+    this.cdcOut = null;
     if (!this.chip) return;
     this.totalInstructions += this.chip.instructions;
     this.chip = null;
@@ -75,6 +80,7 @@ export class Keypad {
 
   setAttached(on) {
     this.attached = on;
+    if (!on) this.pendingHid = [];
     this.chip?.host.setAttached(on);
   }
 
@@ -108,6 +114,7 @@ export class Keypad {
   /** Keypad time (ns) of the next thing due on the sleeping chip, or null. */
   nextDue() {
     if (!this.chip) return null;
+    if (!this.chip.mcu.core.waiting) return this.now; // busy: it runs on
     const n = this.chip.nextAlarm();
     return n === Infinity ? null : n + this.chipBase;
   }
@@ -137,12 +144,20 @@ export class Keypad {
       const hidDesc = hid.extra.find((d) => d[1] === 0x21);
       const len = hidDesc ? hidDesc[7] | (hidDesc[8] << 8) : 64;
       h.control(setup(0x81, 6, 0x2200, hid.number, len), null, (d) => { this.reportDescriptor = d; });
-      h.control(setup(0x21, 0x0a, 0, hid.number, 0), null, () => { this.hidOut = outEp ? outEp.addr : null; });
+      h.control(setup(0x21, 0x0a, 0, hid.number, 0), null, () => {
+        this.hidOut = outEp ? outEp.addr : null;
+        this.linkUps++;
+        for (const b of this.pendingHid.splice(0)) this.hidWrite(b);
+      });
     }
   }
 
+  /** An OUT report; one written while the cable is in but the interface is not open yet waits
+   * for it (a host writes once it has opened the device). */
   hidWrite(bytes) {
-    if (this.chip && this.hidOut !== null && this.chip.host.configured) this.chip.host.write(this.hidOut, bytes);
+    if (!this.chip || !this.attached) return;
+    if (this.hidReady) this.chip.host.write(this.hidOut, bytes);
+    else this.pendingHid.push(bytes);
   }
 
   cdcWrite(bytes) {
@@ -165,6 +180,7 @@ export class Keypad {
       buzzer: chip && buzzer >= 0 ? chip.pwmOn(buzzer) : null,
       configured: !!h?.configured,
       hidReady: this.hidReady,
+      linkUps: this.linkUps,
       cdcReady: this.cdcReady,
       enumerations: h?.enumerations ?? 0,
       strings: h?.strings ?? {},
