@@ -4,14 +4,11 @@ Errors under /api/ answer JSON (``{"detail": ...}``), never an HTML page or inte
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
-from django.views import defaults
 
 from .api.api import api
+from .web import errors
 
 urlpatterns = [
     path("api/v1/", api.urls),
@@ -21,17 +18,8 @@ urlpatterns = [
 ]
 
 
-def _json_or(page: Any, status: int, detail: str) -> Any:
-    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.path.startswith("/api/"):
-            return JsonResponse({"detail": detail}, status=status)
-        response: HttpResponse = page(request, *args, **kwargs)
-        return response
-
-    return view
-
-
-handler400 = _json_or(defaults.bad_request, 400, "bad request")
-handler403 = _json_or(defaults.permission_denied, 403, "forbidden")
-handler404 = _json_or(defaults.page_not_found, 404, "not found")
-handler500 = _json_or(defaults.server_error, 500, "internal error (see the server's log)")
+# every error in the site's layout and the reader's language; under /api/, JSON
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

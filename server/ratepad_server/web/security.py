@@ -17,12 +17,12 @@ stack as well, so the live streams' async views stay async).
 from __future__ import annotations
 
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext as _
 
 from ..text import has_control
+from . import errors
 
 # style-src allows inline styles: ECharts builds its tooltips as HTML with style attributes
 # (styles cannot run code; scripts stay strictly the site's files)
@@ -57,7 +57,7 @@ class BadRequestPage(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if not isinstance(exc, BadRequest) or request.path.startswith("/api/"):
             return None
-        return render(request, "web/error.html", {"reason": str(exc)}, status=400)
+        return errors.page(request, 400, str(exc))
 
 
 class ControlCharacters(MiddlewareMixin):
@@ -75,6 +75,4 @@ class ControlCharacters(MiddlewareMixin):
         ):
             return None
         reason = _("The address holds a control character.")
-        if request.path.startswith("/api/"):
-            return JsonResponse({"detail": reason}, status=400)
-        return render(request, "web/error.html", {"reason": reason}, status=400)
+        return errors.page(request, 400, reason)

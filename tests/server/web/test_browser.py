@@ -119,7 +119,7 @@ def test_each_role_walks_its_pages(site: Site, server: Server, browser: WebDrive
             _shot(browser, f"{user}-{i}")
         if user == "s001":  # a clerk sees no report and no live wall
             browser.get(server.url + "report/BJ-001/")
-            assert "403" in browser.title or "Forbidden" in browser.page_source
+            assert "(403)" in browser.find_element(By.TAG_NAME, "h1").text
     # English, switched in the page
     _login(browser, server.url, "bj-manager")
     browser.get(server.url + "report/BJ/")
