@@ -121,17 +121,17 @@ def _describe(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _ratepad_migrations(path: Path) -> set[tuple[str, str]]:
+def _ratepad_migrations(path: Path, *, check: bool = True) -> set[tuple[str, str]]:
     """The migrations applied to the ratepad database ``path``; Usage if it is not one (not
-    SQLite, damaged, or another application's)."""
+    SQLite, damaged (``check``: every page read), or another application's)."""
     try:
         with _open(path, read_only=True) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             if not set(RATEPAD_TABLES) <= tables:
                 raise Usage(f"{path}: not a ratepad server database")
-            check = conn.execute("PRAGMA quick_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise Usage(f"{path}: damaged ({check[0] if check else 'no answer'})")
+            found = conn.execute("PRAGMA quick_check").fetchone() if check else ("ok",)
+            if found is None or found[0] != "ok":
+                raise Usage(f"{path}: damaged ({found[0] if found else 'no answer'})")
             return {(app, name) for app, name in conn.execute(
                 "SELECT app, name FROM django_migrations")}  # fmt: skip
     except sqlite3.DatabaseError as exc:
@@ -170,7 +170,7 @@ def _fsync_dir(directory: Path) -> None:
 def cmd_backup(database: Path, target: Path, *, force: bool) -> int:
     if not database.is_file():
         raise Usage(f"{database}: no such database")
-    _ratepad_migrations(database)
+    _ratepad_migrations(database, check=False)  # the copy is checked: the live file read once
     target = Path(os.path.abspath(target))
     if target.is_dir():
         raise Usage(f"{target} is a directory: name the backup file")
@@ -245,6 +245,8 @@ def cmd_restore(backup: Path, database: Path, *, force: bool) -> int:
                     "unknown here): restore it with that version")  # fmt: skip
     if not database.parent.is_dir():
         raise Usage(f"{database.parent}: no such directory")
+    if database.exists() and database.samefile(backup):
+        raise Usage(f"{backup} is the database itself")
     if database.exists() and database.stat().st_size and not force:
         raise Usage(f"{database} exists: give --force to replace it (with the server stopped)")
     pid = _open_elsewhere(database)

@@ -125,29 +125,37 @@ def test_sqlite_backup_while_uploading_then_restore_into_a_fresh_database(
 
 
 @pytest.mark.parametrize("site", ["sqlite"], indirect=True)
-def test_sqlite_backup_and_restore_refuse_bad_input_in_one_line(site: Site, tmp_path: Path) -> None:
+def test_sqlite_backup_and_restore_refuse_bad_input_in_one_line(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refused(*argv: str) -> str:
+        """A refusal that comes before Django starts: run in this process (no interpreter to
+        start)."""
+        from ratepad_server.cli import main
+
+        assert main(list(argv)) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        return err
+
     database = Path(site.db.removeprefix("sqlite:///"))
     backup = tmp_path / "ratepad-backup.sqlite3"
     backup.write_bytes(b"an older backup")
-    refused = one_line(ratepad("backup", str(backup), "--db", site.db, cwd=tmp_path))
-    assert "--force" in refused and backup.read_bytes() == b"an older backup"
+    assert "--force" in refused("backup", str(backup), "--db", site.db)
+    assert backup.read_bytes() == b"an older backup"
     assert ratepad("backup", str(backup), "--force", "--db", site.db, cwd=tmp_path).returncode == 0
-    assert "pgbackrest" in one_line(
-        ratepad("backup", str(backup), "--db", "postgresql://ratepad@127.0.0.1/x", cwd=tmp_path)
-    )
-    one_line(ratepad("backup", str(tmp_path / "b"), "--db", str(tmp_path / "none"), cwd=tmp_path))
+    assert "pgbackrest" in refused("backup", str(backup), "--db", "postgresql://ratepad@h/x")
+    refused("backup", str(tmp_path / "b"), "--db", str(tmp_path / "none"))
     assert not (tmp_path / "none").exists()  # a missing database is not created
 
     target = tmp_path / "target.sqlite3"
     text = tmp_path / "notes.txt"
     text.write_text("not a database\n")
-    assert "not a ratepad server database" in one_line(
-        ratepad("restore", str(text), "--db", str(target), cwd=tmp_path)
-    )
+    assert "not a ratepad server database" in refused("restore", str(text), "--db", str(target))
     other = tmp_path / "other.sqlite3"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
-    one_line(ratepad("restore", str(other), "--db", str(target), cwd=tmp_path))
-    one_line(ratepad("restore", str(tmp_path / "missing"), "--db", str(target), cwd=tmp_path))
+    assert "not a ratepad server database" in refused("restore", str(other), "--db", str(target))
+    assert "no such file" in refused("restore", str(tmp_path / "missing"), "--db", str(target))
     newer = tmp_path / "newer.sqlite3"
     shutil.copyfile(backup, newer)
     with sqlite3.connect(newer) as conn:
