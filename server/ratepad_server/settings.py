@@ -82,11 +82,11 @@ INSTALLED_APPS = [
     "ratepad_server.reports",
     "ratepad_server.alerts",
     "ratepad_server.web",
-]
     "ratepad_server.ops",  # /healthz, /readyz, /metrics; JSON logs
+]
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
     "ratepad_server.ops.endpoints.OpsEndpoints",  # first: no session, locale or host check
+    "django.middleware.security.SecurityMiddleware",
     "ratepad_server.web.security.SecurityHeaders",  # CSP; Secure cookies on HTTPS
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -140,6 +140,7 @@ AUTH_PASSWORD_VALIDATORS = [  # every way a password is set: web, admin pages, C
     {"NAME": "ratepad_server.accounts.passwords.NotTheInitialPassword"},
     {"NAME": "ratepad_server.accounts.passwords.MaximumLength"},
 ]
+CSRF_FAILURE_VIEW = "ratepad_server.web.errors.csrf_failure"  # in the layout, translated
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 SESSION_COOKIE_HTTPONLY = True
