@@ -71,6 +71,8 @@ def test_metrics_count_uploads_streams_silent_agents_and_database_errors(
         assert value(samples, "ratepad_agents_silent") == 1
         assert value(samples, "ratepad_database_up") == 1
         assert value(samples, "ratepad_alert_delivery_lag_seconds") == 0
+        wait_for(lambda: value(scrape(server), "ratepad_alert_worker_last_round_timestamp_seconds")
+                 > 0, 15, "the alert worker's first round")  # fmt: skip
         names = {name for name, _ in samples if name.startswith("ratepad_")}
         assert names <= EXPORTED, names - EXPORTED  # the list the docs are checked against
 
@@ -89,6 +91,8 @@ def test_metrics_count_uploads_streams_silent_agents_and_database_errors(
         assert value(samples, "ratepad_database_up") == 0
         assert value(samples, "ratepad_database_errors_total", where="request") >= 1
         assert value(samples, "ratepad_database_errors_total", where="scrape") >= 1
+        wait_for(lambda: value(scrape(server), "ratepad_database_errors_total", where="worker")
+                 >= 1, 15, "the alert worker to fail on the missing table")  # fmt: skip
     finally:
         server.close()
     logged = [json.loads(line) for line in (site.dir / "server.log").read_text().splitlines()
@@ -147,6 +151,31 @@ def test_metrics_answer_only_the_allowed_addresses_and_token(sqlite_server: Any)
     assert call(locked.url, "/metrics")[0] == 401
     assert call(locked.url, "/metrics", "wrong")[0] == 401
     assert "ratepad_ingest_batches_total" in str(scrape(locked, "s3cret"))
+
+
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
+def test_processes_sharing_the_directory_are_counted_together(
+    site: Site, sqlite_server: Any, tmp_path: Path
+) -> None:
+    first = sqlite_server(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+    second = sqlite_server()  # the same directory
+    key = site.keys["BJ-001"]
+    upload(first, key, ratings=[rating("K1", s) for s in (1, 2)])
+    upload(second, key, ratings=[rating("K1", s) for s in (3, 4, 5)])
+    stream = urllib.request.urlopen(urllib.request.Request(
+        f"{second.url}api/v1/live?node=BJ&seconds=60",
+        headers={"Authorization": f"Bearer {site.tokens['bj-manager']}"},
+    ), timeout=30)  # fmt: skip
+    samples = scrape(first)  # the other process's uploads and stream too
+    assert value(samples, "ratepad_ingest_ratings_total", result="stored") == 5
+    assert value(samples, "ratepad_ingest_batch_seconds_count", kind="data") == 2
+    assert value(samples, "ratepad_live_streams_open") == 1
+    second.kill()  # SIGKILL: it cannot say its stream is gone ...
+    stream.close()
+    sqlite_server()  # ... the next process to start forgets it; its counts stay
+    samples = scrape(first)
+    assert value(samples, "ratepad_live_streams_open") == 0
+    assert value(samples, "ratepad_ingest_ratings_total", result="stored") == 5
 
 
 @pytest.mark.parametrize(
