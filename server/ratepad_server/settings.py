@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "ratepad_server.accounts.apps.AccountsConfig",
     "ratepad_server.reports",
     "ratepad_server.alerts",
+    "ratepad_server.casework",  # after alerts: its ingest receiver runs second
     "ratepad_server.web",
     "ratepad_server.ops",  # /healthz, /readyz, /metrics; JSON logs
 ]

@@ -39,6 +39,8 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("GET", "api/v1/devices"): ("?node=BJ-001", NO_STAFF),
     ("GET", "api/v1/live"): ("?node=BJ-001&seconds=0.2", NO_STAFF),
     ("GET", "api/v1/quarantine"): ("?node=BJ-001", MANAGE),
+    ("GET", "api/v1/loop/report"): ("?node=BJ-001", NO_STAFF),
+    ("GET", "api/v1/loop/cases"): ("?node=BJ-001", NO_STAFF),
     ("GET", "api/v1/conflicts"): ("?node=BJ-001", {**MANAGE, "bj-manager": 403}),
     ("POST", "api/v1/quarantine/assign"): (
         {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W1"},

@@ -76,14 +76,11 @@ class TransitionError(ValueError):
 
 
 def add_working_days(start: date, days: int) -> date:
-    """``days`` working days (Mon–Fri, not in RATEPAD_HOLIDAYS) after ``start``."""
-    d = start
-    left = max(0, days)
-    while left:
-        d += timedelta(days=1)
-        if d.weekday() < 5 and d not in HOLIDAYS:
-            left -= 1
-    return d
+    """``days`` working days after ``start``, by the holiday calendar in the database (the
+    statutory holidays and adjusted working weekends, ``casework.calendar``)."""
+    from ..casework.calendar import add_working_days as by_calendar
+
+    return by_calendar(start, days)
 
 
 def in_opening_hours(when: datetime) -> bool:

@@ -129,7 +129,9 @@ def run_once(*, every_step: bool = False) -> int:
                 try:
                     step.run()
                 except Exception as exc:
+                    metrics.database_error("worker", exc)
                     log.warning("worker: %s: %s", step.name, exc)
+        metrics.worker_round()
         return done
     finally:
         close_old_connections()
@@ -137,12 +139,11 @@ def run_once(*, every_step: bool = False) -> int:
 
 def run(interval: float = 1.0) -> None:
     """Rounds every ``interval`` seconds until ``stop`` (or ``request_stop``)."""
-                    metrics.database_error("worker", exc)
     while not _stop.wait(interval):
-        metrics.worker_round()
         try:
             run_once()
         except Exception as exc:  # the database away: the next round tries again
+            metrics.database_error("worker", exc)
             log.warning("delivery worker: %s", exc)
 
 
@@ -151,7 +152,6 @@ def request_stop() -> None:
     _stop.set()
 
 
-            metrics.database_error("worker", exc)
 def start(interval: float = 1.0) -> None:
     global _thread
     if _thread is None:

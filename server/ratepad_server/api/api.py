@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from ..casework.api import router as casework_router
 from ..ingest.api import router as ingest_router
 from ..org.access import AccessDenied, NotFound
 from . import views
@@ -125,4 +126,5 @@ def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, Any]:
 
 api.add_router("/auth", auth_router)
 api.add_router("/ingest", ingest_router)
+api.add_router("/loop", casework_router)
 api.add_router("", views.router)

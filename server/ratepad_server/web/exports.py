@@ -292,6 +292,9 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
             escape(f"灰色: n < {reports.MIN_N}, 样本太小 (grey: too few ratings to judge)"), body
         )
     )
+    from ..casework.pdf import loop_flowables
+
+    story += loop_flowables(node, period.first, font, body)  # the 好差评 loop's month
     out = io.BytesIO()
     SimpleDocTemplate(
         out,

@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from ..accounts import views as accounts
-from . import exports, loop, views
+from . import appeals, casework, exports, loop, views
 
 app_name = "web"
 urlpatterns = [
@@ -26,8 +26,14 @@ urlpatterns = [
     path("alerts/<int:pk>/comment", loop.alert_comment, name="alert_comment"),
     path("rules/", loop.rules, name="rules"),
     path("rules/<int:pk>/toggle", loop.rule_toggle, name="rule_toggle"),
-    path("appeals/", loop.appeals, name="appeals"),
-    path("appeals/<int:pk>/decide", loop.appeal_decide, name="appeal_decide"),
+    path("appeals/", appeals.appeals, name="appeals"),
+    path("appeals/<int:pk>/decide", appeals.appeal_decide, name="appeal_decide"),
+    path("cases/", casework.cases, name="cases"),
+    path("cases/<int:pk>/", casework.case, name="case"),
+    path("cases/<int:pk>/step", casework.case_step, name="case_step"),
+    path("cases/report/", casework.loop_month, name="loop_month"),
+    path("cases/rules/", casework.loop_policy, name="loop_policy"),
+    path("holidays/", casework.holidays, name="holidays"),
     path("notifications/", loop.notifications, name="notifications"),
     path("notifications/read", loop.notifications_read, name="notifications_read"),
     path("survey/", views.survey, name="survey"),

@@ -57,6 +57,12 @@ EXPECTED: dict[str, tuple[str, list[Any], Any, dict[str, int]]] = {
     "web:rule_toggle": ("POST", [1], {}, {**ADMIN, "hq-admin": 302, "bj001-admin": 302}),
     "web:appeals": ("GET", [], "", {**ALL, "sh-manager": 200}),
     "web:appeal_decide": ("POST", [1], {"decision": "?"}, ACT),
+    "web:cases": ("GET", [], "", OWN_SUBTREE),
+    "web:case": ("GET", [1], "", READ),  # the case of K1#1, a 1
+    "web:case_step": ("POST", [1], {"step": "?"}, ACT),
+    "web:loop_month": ("GET", [], "", OWN_SUBTREE),
+    "web:loop_policy": ("GET", [], "", ADMIN),
+    "web:holidays": ("GET", [], "", {**ADMIN, "bj001-admin": 403}),  # a top node's admin only
     "web:notifications": ("GET", [], "", {**ALL, "sh-manager": 200}),
     "web:notifications_read": ("POST", [], {}, {**EVERYONE, "anonymous": LOGIN}),
     "web:survey": ("GET", [], "", {**READ, "sh-manager": 200}),
