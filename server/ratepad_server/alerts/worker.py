@@ -110,8 +110,15 @@ def _partitions_ahead() -> None:
     ensure_ahead()  # PostgreSQL: next month's partitions exist long before its first upload
 
 
+def _escalate_cases() -> None:
+    from ..casework.service import escalate_overdue
+
+    escalate_overdue()  # overdue cases of the loop to the parent node's managers
+
+
 PERIODIC: list[Periodic] = [
     Periodic("silent agents", SILENT_EVERY, _check_silent),
+    Periodic("overdue cases", 300.0, _escalate_cases),
     # first after 5 minutes: ``init`` made three months ahead, and a server that starts does
     # not wait on DDL
     Periodic("partitions ahead", 3600.0, _partitions_ahead, due=time.monotonic() + 300.0),
