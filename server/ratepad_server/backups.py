@@ -286,7 +286,7 @@ def pgbackrest_config(args: argparse.Namespace) -> str:
     for path in (args.repo, args.pg_data, args.pg_socket_path, args.config, args.log_path,
                  args.lock_path):  # fmt: skip
         if path is not None and any(c in str(path) for c in "\n\r#'"):
-            raise Usage(f"{path}: a path for pgBackRest cannot hold a line break, # or '")
+            raise Usage(f"{str(path)!r}: a path for pgBackRest cannot hold a line break, # or '")
     for option, value in (("--stanza", args.stanza), ("--pg-user", args.pg_user)):
         if not value or not all(c.isalnum() or c in "_-" for c in value):
             raise Usage(f"{option} {value!r}: expected letters, digits, '-' and '_'")

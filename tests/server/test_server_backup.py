@@ -156,6 +156,10 @@ def test_sqlite_backup_and_restore_refuse_bad_input_in_one_line(
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
     assert "not a ratepad server database" in refused("restore", str(other), "--db", str(target))
     assert "no such file" in refused("restore", str(tmp_path / "missing"), "--db", str(target))
+    pgbackrest_config = ["pgbackrest-config", "--repo", str(tmp_path), "--pg-data", "/x"]
+    assert "--full-retention" in refused(*pgbackrest_config, "--full-retention", "0")
+    assert "--stanza" in refused(*pgbackrest_config, "--stanza", "a]b")
+    assert "line break" in refused(*pgbackrest_config, "--config", "/etc/x\ny")
     newer = tmp_path / "newer.sqlite3"
     shutil.copyfile(backup, newer)
     with sqlite3.connect(newer) as conn:
