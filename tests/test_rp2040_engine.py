@@ -1,0 +1,142 @@
+"""The ``rp2040`` engine: scenarios on the real MicroPython Pico image in an emulated RP2040 give
+the ratings the other engines give (architecture.md, "Scenario files": seq, score, staff,
+prompted and flags equal, at_ms within 2 ms), run to run the same; what it needs and lacks is one
+line and exit 2.
+
+The image and the boot ROM are the ones in ``../shared/micropython-rp2`` beside the checkout
+(``$RATEPAD_MICROPYTHON_IMAGE`` if set); without them, or Node.js, or rp2040js, the tests that
+need them skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ratepad.scenario import Runner, load, parse
+from ratepad.sim.mpkeypad import vm_missing
+from ratepad.sim.rp2040 import IMAGE_ENV, missing
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "micropython-rp2"
+SCENARIOS = ROOT / "tests" / "scenarios"
+AT_MS_TOLERANCE = 2
+
+# prompted and bouncy, unprompted, a repeat inside the guard, a chord, a key held past stuck_ms
+KEYS = {
+    "seed": 11,
+    "until_ms": 21000,
+    "devices": [
+        {
+            "id": "K1",
+            "config": {
+                "debounce_ms": 5,
+                "chord_ms": 20,
+                "repeat_guard_ms": 3000,
+                "stuck_ms": 5000,
+            },
+        }
+    ],
+    "events": [
+        {"at_ms": 0, "device": "K1", "do": "connect"},
+        {"at_ms": 50, "device": "K1", "do": "login", "staff": "S002", "name": "Bo"},
+        {"at_ms": 100, "device": "K1", "do": "prompt", "staff": "S002", "timeout_ms": 30000},
+        {"at_ms": 1000, "device": "K1", "do": "press", "score": 4, "bounce_ms": 5},
+        {"at_ms": 2000, "device": "K1", "do": "press", "score": 4},
+        {"at_ms": 6000, "device": "K1", "do": "press", "score": 2},
+        {"at_ms": 9000, "device": "K1", "do": "raw", "key": 1, "edges": [[0, 1], [150, 0]]},
+        {"at_ms": 9005, "device": "K1", "do": "raw", "key": 3, "edges": [[0, 1], [150, 0]]},
+        {"at_ms": 12000, "device": "K1", "do": "raw", "key": 5, "edges": [[0, 1], [8000, 0]]},
+    ],
+}
+
+
+def use_shared_image(mp: pytest.MonkeyPatch) -> None:
+    """Point the engine at ../shared/micropython-rp2 unless the environment names an image."""
+    if not os.environ.get(IMAGE_ENV):
+        mp.setenv(IMAGE_ENV, str(SHARED / "micropython-v1.28.0-RPI_PICO.bin"))
+
+
+@pytest.fixture(scope="module")
+def pico_image() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        use_shared_image(mp)
+        reason = missing()
+        if reason is not None:
+            pytest.skip(reason)
+        yield
+
+
+def _comparable(rating: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rating.items() if k != "at_ms"}
+
+
+def _agree(ours: list[dict[str, Any]], theirs: list[dict[str, Any]], what: str) -> None:
+    assert [_comparable(r) for r in ours] == [_comparable(r) for r in theirs], what
+    for a, b in zip(ours, theirs, strict=True):
+        assert abs(a["at_ms"] - b["at_ms"]) <= AT_MS_TOLERANCE, (what, a, b)
+
+
+@pytest.mark.usefixtures("pico_image")
+@pytest.mark.parametrize(
+    "source",
+    ["contract_example.json", "suite/power_cut.json", "keys"],
+)
+def test_the_same_scenario_gives_the_same_ratings_on_every_engine(source: str) -> None:
+    scenario = parse(KEYS) if source == "keys" else load(SCENARIOS / source)
+    real = Runner(scenario, engine="rp2040").run()
+    assert real.ratings, "the scenario stores ratings"
+    engines = ["cpython"] + ([] if vm_missing() else ["micropython"])
+    for engine in engines:
+        other = Runner(scenario, engine=engine).run()
+        _agree(real.ratings, other.ratings, f"rp2040 against {engine} on {source}")
+        assert real.stats.get("power_cuts", 0) == other.stats.get("power_cuts", 0)
+    if source == "keys":  # what the keys did, as the firmware rated them
+        flags = [(r["score"], r["prompted"], r["flags"]) for r in real.ratings]
+        assert flags == [(4, True, []), (2, False, ["unprompted"]), (5, False, ["unprompted"])]
+
+
+@pytest.mark.usefixtures("pico_image")
+def test_the_rp2040_engine_is_deterministic() -> None:
+    scenario = load(SCENARIOS / "suite" / "prompted_press.json")
+    first, second = (Runner(scenario, engine="rp2040").run() for _ in range(2))
+    assert first.ratings and first.ratings[0]["prompted"]
+    assert (first.ratings, first.stats, first.latency_ms, first.confirmed) == (
+        second.ratings,
+        second.stats,
+        second.latency_ms,
+        second.confirmed,
+    )
+
+
+def _sim(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ratepad", "sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_a_missing_image_node_or_rp2040js_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    scenario = str(SCENARIOS / "suite" / "prompted_press.json")
+    cases = [
+        ({IMAGE_ENV: ""}, IMAGE_ENV),
+        ({IMAGE_ENV: str(tmp_path / "nothing.uf2")}, "no such file"),
+        ({"PATH": str(tmp_path)}, "Node.js"),
+        ({"RATEPAD_NODE_MODULES": str(tmp_path)}, "rp2040js"),
+    ]
+    image = str(SHARED / "micropython-v1.28.0-RPI_PICO.bin")
+    for change, says in cases:
+        env = {**os.environ, IMAGE_ENV: os.environ.get(IMAGE_ENV) or image, **change}
+        out = _sim("--engine", "rp2040", scenario, env=env)
+        assert out.returncode == 2, (change, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and says in lines[0] and "Traceback" not in out.stderr, lines
