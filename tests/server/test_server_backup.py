@@ -13,6 +13,7 @@ uploads; restored into new clusters, to the latest WAL and to a moment between t
 from __future__ import annotations
 
 import configparser
+import resource
 import shlex
 import shutil
 import sqlite3
@@ -27,7 +28,7 @@ from typing import Any
 import psycopg
 import pytest
 from pg import Cluster, free_port, owned_by_clusters, pg_bin, wait_for
-from serverlib import Server, Site, build_template, call, rating, upload
+from serverlib import Server, Site, build_template, call, rating, server_env, upload
 from test_server_cli import ratepad
 
 BATCH = 50
@@ -182,6 +183,39 @@ def test_sqlite_backup_and_restore_refuse_bad_input_in_one_line(
         holder.close()
     done = ratepad("restore", str(backup), "--force", "--db", site.db, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def small_files_only() -> None:
+    """In the child: writing past 64 kB fails (EFBIG; Python ignores SIGXFSZ), like a full
+    disk."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (65_536, 65_536))
+
+
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
+def test_a_copy_that_fails_midway_exits_1_and_replaces_nothing(site: Site, tmp_path: Path) -> None:
+    def failing(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "ratepad", "server", *args], capture_output=True, text=True,
+            env=server_env(), cwd=tmp_path, timeout=120, preexec_fn=small_files_only,
+        )  # fmt: skip
+        assert out.returncode == 1, (out.stdout, out.stderr)
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+        return out.stderr
+
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    failing("backup", str(backups / "ratepad.sqlite3"), "--db", site.db)
+    assert list(backups.iterdir()) == []  # no backup, no partial file left
+    backup = backups / "ratepad.sqlite3"
+    assert ratepad("backup", str(backup), "--db", site.db, cwd=tmp_path).returncode == 0
+    target = tmp_path / "target.sqlite3"
+    shutil.copyfile(backup, target)
+    with sqlite3.connect(target) as conn:
+        conn.execute("UPDATE org_node SET name = 'as it was' WHERE code = 'HQ'")
+    conn.close()
+    failing("restore", str(backup), "--force", "--db", str(target))
+    assert sqlite_rows(target, "SELECT name FROM org_node WHERE code = 'HQ'") == [("as it was",)]
+    assert sqlite_rows(target, "PRAGMA quick_check") == [("ok",)]
 
 
 # -- PostgreSQL with pgBackRest ----------------------------------------------------------
