@@ -358,12 +358,17 @@ def summarize(
     for s in stats:
         print(f"  {s['name'][:34]:34} {s['requests']:9,} {s['failures']:7,} {s['rps']:7.1f} "
               f"{s['p50_ms']:7.0f} {s['p99_ms']:7.0f} {s['max_ms']:8.0f}")  # fmt: skip
+    agent_rps = sum(s["rps"] for s in stats if s["name"].startswith(("heartbeat", "upload")))
+    beats = sum(s["rps"] for s in stats if s["name"] == "heartbeat")
+    print(f"  agents' requests: {agent_rps:,.0f}/s (heartbeats {beats:,.0f}/s); ratings "
+          f"stored: {stored / args.seconds:,.1f}/s over the run")  # fmt: skip
     print(
         f"  agents played: {counts['agents']:,} of {args.agents:,}; live walls open: "
         f"{counts['walls']}; rating events received by the walls: {counts['wall_events']:,}"
     )
     print(f"  ratings: sent {sent:,}, stored in the database {stored:,} "
-          f"({'= sent' if stored == sent else 'DIFFERENT from sent'}); committed answers: "
+          f"({'= sent' if stored == sent else 'DIFFERENT from sent'}); sent but never answered "
+          f"(on the wire at the end): {counts['unanswered']:,}; committed answers: "
           f"{counts['stored']:,} stored, {counts['duplicates']:,} duplicates; resent after an "
           f"error {counts['resent_after_error']:,}; sent again after a commit "
           f"{counts['resent_committed']:,} (answered as duplicates: "

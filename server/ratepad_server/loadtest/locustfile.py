@@ -62,6 +62,10 @@ def _started(environment: Environment, **_: Any) -> None:
 
 
 def _write_counts(environment: Environment, **_: Any) -> None:
+    # ratings sent but never answered: on the wire when the run ended, or failed since
+    COUNTS["unanswered"] = sum(
+        sum(1 for r in a.outbox["ratings"] if r["journal_seq"] in a.on_wire) for a in AGENTS
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"counts-{os.getpid()}.json").write_text(json.dumps(dict(COUNTS)))
 
@@ -107,6 +111,7 @@ class _Agent:
 
 
 _agent_users = itertools.count()
+AGENTS: list[_Agent] = []  # this process's
 
 
 class WindowAgents(FastHttpUser):
@@ -130,6 +135,7 @@ class WindowAgents(FastHttpUser):
             for plan in (AgentPlan(*row) for row in rows)
         ]  # fmt: skip
         COUNTS["agents"] += len(self.agents)
+        AGENTS.extend(self.agents)
         self.heartbeat_s = float(PLAN["heartbeat_s"])
         self.resend_share = float(PLAN["resend_share"])
         self.rng = rng
