@@ -13,6 +13,7 @@ uploads; restored into new clusters, to the latest WAL and to a moment between t
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import resource
 import shlex
 import shutil
@@ -28,7 +29,7 @@ from typing import Any
 import psycopg
 import pytest
 from pg import Cluster, free_port, owned_by_clusters, pg_bin, wait_for
-from serverlib import Server, Site, build_template, call, rating, server_env, upload
+from serverlib import T0, Server, Site, build_template, call, rating, server_env, upload
 from test_server_cli import ratepad
 
 BATCH = 50
@@ -183,6 +184,61 @@ def test_sqlite_backup_and_restore_refuse_bad_input_in_one_line(
         holder.close()
     done = ratepad("restore", str(backup), "--force", "--db", site.db, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
+def test_after_a_restore_agents_send_again_what_the_backup_lacks(
+    site: Site, tmp_path: Path
+) -> None:
+    """The procedure production.md gives: the agent's ratings cursor removed, it uploads every
+    rating again; the server stores those the restored database lacks, each once."""
+    from ratepad.agent.config import UploadConfig
+    from ratepad.agent.store import Store
+    from ratepad.agent.upload import Uploader
+
+    store_path = tmp_path / "agent.db"
+    config = UploadConfig("", site.keys["BJ-001"])
+
+    def produce(seqs: range) -> None:
+        store = Store(store_path)
+        store.add_simulated([{"device": "K1", "seq": s, "score": 1 + s % 5, "at_ms": s * 1000}
+                             for s in seqs], T0)  # fmt: skip
+        store.close()
+
+    def drain(server: Server) -> None:
+        uploader = Uploader(store_path, dataclasses.replace(config, url=server.url))
+        try:
+            assert uploader.drain(30), uploader.last_error
+        finally:
+            uploader.stop()
+
+    database = Path(site.db.removeprefix("sqlite:///"))
+    backup = tmp_path / "backup.sqlite3"
+    server = site.server()
+    try:
+        produce(range(1, 101))
+        drain(server)
+        assert ratepad("backup", str(backup), "--db", site.db, cwd=tmp_path).returncode == 0
+        produce(range(101, 201))
+        drain(server)
+    finally:
+        server.close()
+    assert len(sqlite_rows(database, RATINGS)) == 200
+    restored = ratepad("restore", str(backup), "--force", "--db", site.db, cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert len(sqlite_rows(database, RATINGS)) == 100  # what the backup had
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("DELETE FROM upload_cursor WHERE stream = 'ratings'")
+    conn.close()
+    server = site.server()
+    try:
+        drain(server)
+    finally:
+        server.close()
+    keys = sqlite_rows(database, "SELECT serial, journal_seq FROM ingest_rating")
+    assert sorted(keys) == [("K1", s) for s in range(1, 201)]  # every one, once
+    check = ratepad("rollups", "--check", "--db", site.db, cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def small_files_only() -> None:
