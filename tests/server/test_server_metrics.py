@@ -142,23 +142,12 @@ def sqlite_server(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.mark.parametrize("site", ["sqlite"], indirect=True)
-def test_metrics_answer_only_the_allowed_addresses_and_token(sqlite_server: Any) -> None:
-    elsewhere = sqlite_server(RATEPAD_METRICS_ALLOW="10.0.0.0/8")
-    status, text = call(elsewhere.url, "/metrics")
-    assert status == 403 and "RATEPAD_METRICS_ALLOW" in text
-    assert call(elsewhere.url, "/healthz")[0] == 200  # never restricted
-    locked = sqlite_server(RATEPAD_METRICS_ALLOW="127.0.0.0/8,::1", RATEPAD_METRICS_TOKEN="s3cret")
-    assert call(locked.url, "/metrics")[0] == 401
-    assert call(locked.url, "/metrics", "wrong")[0] == 401
-    assert "ratepad_ingest_batches_total" in str(scrape(locked, "s3cret"))
-
-
-@pytest.mark.parametrize("site", ["sqlite"], indirect=True)
-def test_processes_sharing_the_directory_are_counted_together(
+def test_processes_sharing_the_directory_are_counted_together_for_the_allowed_scrapers(
     site: Site, sqlite_server: Any, tmp_path: Path
 ) -> None:
-    first = sqlite_server(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
-    second = sqlite_server()  # the same directory
+    first = sqlite_server(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+                          RATEPAD_METRICS_TOKEN="s3cret")  # fmt: skip
+    second = sqlite_server()  # the same directory and token
     key = site.keys["BJ-001"]
     upload(first, key, ratings=[rating("K1", s) for s in (1, 2)])
     upload(second, key, ratings=[rating("K1", s) for s in (3, 4, 5)])
@@ -166,16 +155,22 @@ def test_processes_sharing_the_directory_are_counted_together(
         f"{second.url}api/v1/live?node=BJ&seconds=60",
         headers={"Authorization": f"Bearer {site.tokens['bj-manager']}"},
     ), timeout=30)  # fmt: skip
-    samples = scrape(first)  # the other process's uploads and stream too
+    assert call(first.url, "/metrics")[0] == 401  # the token is required
+    assert call(first.url, "/metrics", "wrong")[0] == 401
+    samples = scrape(first, "s3cret")  # the other process's uploads and stream too
     assert value(samples, "ratepad_ingest_ratings_total", result="stored") == 5
     assert value(samples, "ratepad_ingest_batch_seconds_count", kind="data") == 2
     assert value(samples, "ratepad_live_streams_open") == 1
     second.kill()  # SIGKILL: it cannot say its stream is gone ...
     stream.close()
-    sqlite_server()  # ... the next process to start forgets it; its counts stay
-    samples = scrape(first)
+    # ... the next process to start forgets it; its counts stay
+    third = sqlite_server(RATEPAD_METRICS_ALLOW="10.0.0.0/8")
+    samples = scrape(first, "s3cret")
     assert value(samples, "ratepad_live_streams_open") == 0
     assert value(samples, "ratepad_ingest_ratings_total", result="stored") == 5
+    status, text = call(third.url, "/metrics", "s3cret")  # not from an allowed address
+    assert status == 403 and "RATEPAD_METRICS_ALLOW" in text
+    assert call(third.url, "/healthz")[0] == 200  # never restricted
 
 
 @pytest.mark.parametrize(
