@@ -75,6 +75,7 @@ export class Pico {
     this.dead = false;
     this.onFlashOp = null; // (op) => void, for every erase/program begun
     this.resetRequested = false;
+    this.hung = false; // the firmware stopped running (see runTo)
     const sim = new Simulator(); // only its clock and chip: the run loop is runTo()
     const clock = (this.clock = sim.clock);
     clock.nanosCounter = o.clockStart ?? 0;
@@ -155,7 +156,10 @@ export class Pico {
     const core = this.mcu.core;
     const clock = this.clock;
     while (clock.nanosCounter < target && !this.dead && !this.resetRequested) {
-      if (core.waiting) {
+      if (this.hung) { // no instruction runs; time and the peripherals go on
+        const dt = clock.nanosToNextAlarm;
+        clock.tick(dt > 0 ? Math.min(dt, target - clock.nanosCounter) : target - clock.nanosCounter);
+      } else if (core.waiting) {
         const dt = clock.nanosToNextAlarm;
         clock.tick(dt > 0 ? Math.min(dt, target - clock.nanosCounter) : target - clock.nanosCounter);
       } else {

@@ -47,11 +47,12 @@ class PicoConsole:
         """Held while the thread touches the Pico: take it to do anything else to the Pico."""
         self.error: BaseException | None = None
         """What stopped the thread, if anything did (the emulator failing)."""
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.port = os.ttyname(self._slave)
-        """The pseudo-terminal a tool opens, like /dev/ttyACM0 of a real board."""
+        self._master = self._slave = -1
+        self.port = ""
+        """The pseudo-terminal a tool opens, like /dev/ttyACM0 of a real board; a new one each
+        time the board comes back after leaving the bus."""
+        self._plug_in()
+        self._cdc_up = False  # the host has the board's CDC port open (as of the last step)
         self._server = socket.create_server(("127.0.0.1", 0))
         self.tcp_url = f"tcp://127.0.0.1:{self._server.getsockname()[1]}/{device_id}"
         """The keypad's HID link for ``ratepad.open`` and the CLI."""
@@ -71,8 +72,33 @@ class PicoConsole:
         except BaseException as exc:  # the emulator failed: keep the reason for the test
             self.error = exc
 
+    def _plug_in(self) -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.port = os.ttyname(self._slave)
+
+    def _unplug(self) -> None:
+        # The board left the bus (a reset, a re-plug of its USB): its port goes away, and a
+        # program holding it open gets an error, as with a real /dev/ttyACM0 (closing a pty's
+        # master hangs up its terminal).
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._master = self._slave = -1
+
+    def _follow_the_bus(self) -> None:
+        up = self.pico.console_ready
+        if self._cdc_up and not up:
+            self._unplug()
+        elif up and self._master < 0:
+            self._plug_in()
+        self._cdc_up = up
+
     def _step(self, wait: float) -> bool:
-        sources: list[int | socket.socket] = [self._master, self._server]
+        sources: list[int | socket.socket] = [self._server]
+        if self._master >= 0:
+            sources.append(self._master)
         if self._client is not None:
             sources.append(self._client)
         ready, _, _ = select.select(sources, [], [], wait)
@@ -88,8 +114,9 @@ class PicoConsole:
             if self._client is not None and self._client in ready:
                 moved |= self._read_client()
             self.pico.run_for(STEP_MS)
+            self._follow_the_bus()
             out = self.pico.take_console()
-            if out:
+            if out and self._master >= 0:
                 self._write_pty(out)
                 moved = True
             reports = self.pico.take_reports()
@@ -163,10 +190,7 @@ class PicoConsole:
                 with contextlib.suppress(OSError):
                     sock.close()
         self._client = None
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._master = self._slave = -1
+        self._unplug()
 
     def __enter__(self) -> Self:
         return self

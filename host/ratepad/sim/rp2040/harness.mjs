@@ -15,11 +15,15 @@
 //          chip, or in the next flash erase/program at that step (0..15 of 16)
 //   oplog  {kp, on}                         record flash operations -> {ops: [...]} when turned off
 //   flash  {kp}                             -> base64 of the littlefs region
+//   hang   {kp}                             the firmware stops running (interrupts off, stuck):
+//          the clock and the peripherals, the watchdog among them, go on
+//   replay {fs, ops, done, step?}           the littlefs image `fs` after the first `done` flash
+//          operations of an oplog and `step` of the next (a power cut there) -> {fs}
 //   close  {kp}
 import fs from 'fs';
 import readline from 'readline';
 import { Keypad } from './keypad.mjs';
-import { flashImage } from './chip.mjs';
+import { flashImage, applyFlashOp, FS_OFFSET } from './chip.mjs';
 
 const [firmwarePath, bootromPath] = process.argv.slice(2);
 const firmware = flashImage(fs.readFileSync(firmwarePath));
@@ -95,6 +99,16 @@ const ops = {
     return { ops: log };
   },
   flash(req) { return { fs: Buffer.from(keypad(req).fsImage()).toString('base64') }; },
+  hang(req) { const kp = keypad(req); if (kp.chip) kp.chip.hung = true; return {}; },
+  replay(req) {
+    const fs = new Uint8Array(Buffer.from(req.fs, 'base64'));
+    const flash = new Uint8Array(FS_OFFSET + fs.length).fill(0xff);
+    flash.set(fs, FS_OFFSET);
+    const ops = req.ops.map((op) => ({ ...op, data: op.data ? new Uint8Array(Buffer.from(op.data, 'base64')) : null }));
+    for (let i = 0; i < req.done; i++) applyFlashOp(flash, ops[i]);
+    if (req.step !== undefined && req.step !== null && req.done < ops.length) applyFlashOp(flash, ops[req.done], req.step);
+    return { fs: Buffer.from(flash.subarray(FS_OFFSET)).toString('base64') };
+  },
   close(req) { keypads.delete(req.kp); return {}; },
 };
 

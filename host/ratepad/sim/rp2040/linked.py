@@ -37,6 +37,7 @@ class LinkedPico:
         self.frames: list[Frame] = []  # every frame the keypad sent, decoded, with its header
         self._decoder = StreamDecoder()
         self._link_ups = 0
+        self.on_step: Callable[[], None] | None = None  # called after every step of time
 
     def clock(self) -> int:
         return EPOCH0 + self.pico.now // MS
@@ -62,6 +63,8 @@ class LinkedPico:
         return rid
 
     def _pump(self) -> None:
+        if self.on_step is not None:
+            self.on_step()
         ups = int(self.pico.state.get("linkUps", 0))
         if ups != self._link_ups:  # enumerated again: a new device to the host
             self._link_ups = ups

@@ -22,7 +22,7 @@ from typing import Any
 from ...tools import fwsource
 from .harness import Harness, HarnessError, b64
 
-__all__ = ["MS", "EmulatedPico", "board_pins"]
+__all__ = ["MS", "EmulatedPico", "board_pins", "replay_flash_ops"]
 
 MS = 1_000_000  # keypad time is in nanoseconds
 _NAMES = itertools.count(1)
@@ -119,6 +119,10 @@ class EmulatedPico:
         """The power fails in the next flash erase or program, ``step`` of its 16 parts done."""
         self.h.request("cut", kp=self.name, next_op=step)
 
+    def hang(self) -> None:
+        """The firmware stops running (stuck with interrupts off); time and the watchdog go on."""
+        self.h.request("hang", kp=self.name)
+
     def record_flash_ops(self) -> None:
         self.h.request("oplog", kp=self.name, on=True)
 
@@ -183,3 +187,13 @@ class EmulatedPico:
 
     def boots(self) -> Iterable[dict[str, Any]]:
         return [e for e in self.events if e["what"] == "boot"]
+
+
+def replay_flash_ops(
+    harness: Harness, fs: bytes, ops: list[dict[str, Any]], done: int, step: int | None = None
+) -> bytes:
+    """The littlefs image ``fs`` after the first ``done`` of ``ops`` (``flash_ops()``) and, with
+    ``step``, the next one torn there by a power cut (the emulator's own rule for a torn
+    erase or program)."""
+    r = harness.request("replay", fs=b64(fs), ops=ops, done=done, step=step)
+    return base64.b64decode(r["fs"])
