@@ -669,15 +669,40 @@ def _check_board(transport: Any, port: str, loaded: _Bundle, listener: Listener)
                 {"message": "board mismatch", "board": detected},
             )
         )
-    # boot.py leaves rpfw.usbhid.MAINTENANCE behind: False means the device loop was running
-    # (our Ctrl-C stopped it) and its watchdog, which cannot be stopped, resets the board soon.
+    # boot.py leaves rpfw.usbhid.MAINTENANCE behind: False means a normal boot, yet the REPL
+    # answers. The device loop reads Ctrl-C as data (kbd_intr(-1)), so either it stopped on an
+    # error, and its watchdog, which cannot be stopped, resets the board soon; or our Ctrl-C
+    # stopped main.py while it was still importing, before the loop and its watchdog started,
+    # and the REPL stays free (seen on the real rp2 binary). The watchdog tells which.
     if transport.eval("getattr(sys.modules.get('rpfw.usbhid'), 'MAINTENANCE', None)") is False:
+        transport.exec(_WATCHDOG_CHECK)
+        if transport.eval("_rp_watchdog") is False:
+            listener(
+                Event(
+                    "warning",
+                    f"the keypad on {port} was interrupted while starting, before its device loop"
+                    " ran: its REPL is free, flashing it",
+                    {"message": "start interrupted"},
+                )
+            )
+            return FlashResult(port=port, micropython=found, board=detected)
         raise FirmwareToolError(
             f"the keypad on {port} is running normally, not in maintenance mode: it now restarts "
             "in maintenance mode by itself; wait for the port to come back (about 10 s) and run "
             "ratepad flash again (or unplug it, hold key 1 and plug it back in)"
         )
     return FlashResult(port=port, micropython=found, board=detected)
+
+
+# Whether the RP2040's watchdog runs: CTRL (0x40058000) bit 30, ENABLE, which pico-sdk's
+# watchdog_enable sets (hardware_watchdog/watchdog.c; hardware/regs/watchdog.h); None elsewhere.
+_WATCHDOG_CHECK = """\
+try:
+    import machine
+    _rp_watchdog = bool(machine.mem32[0x40058000] & 0x40000000)
+except Exception:
+    _rp_watchdog = None
+"""
 
 
 def _deploy(transport: Any, loaded: _Bundle, listener: Listener, exec_error: Any) -> None:
