@@ -36,9 +36,19 @@ LEVELS = (1, 5)  # the scale of the largest keypad
 MIN_N = (1, 1_000_000)
 MINUTES = (1, 7 * 24 * 60)  # up to a week
 DEADLINE_DAYS = (1, 365)
+DIGEST_MINUTES = (0, 24 * 60)
 INDEX_MAX = 100.0  # the satisfaction index's scale (level values 0..100)
-PARAMETERS = ("level", "threshold", "min_n", "minutes", "deadline_days")
+PARAMETERS = ("level", "threshold", "min_n", "minutes", "deadline_days", "digest_minutes")
 SHARE_KINDS = ("bad_share", "unprompted")  # Rule.BAD_SHARE, Rule.UNPROMPTED: a share, 0..1
+# the parameters each kind uses (the form shows and takes only these; the rest keep defaults)
+_EVERY_KIND = ("minutes", "deadline_days", "digest_minutes")
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "low_rating": ("level", *_EVERY_KIND),  # minutes: older ratings go to the digest
+    "bad_share": ("level", "threshold", "min_n", *_EVERY_KIND),
+    "low_index": ("threshold", "min_n", *_EVERY_KIND),
+    "unprompted": ("threshold", "min_n", *_EVERY_KIND),
+    "offline": _EVERY_KIND,
+}
 
 
 def finite_number(x: float) -> None:
@@ -85,7 +95,15 @@ class Rule(models.Model):
     )
     emails = models.CharField(_("e-mail to"), max_length=1000, blank=True, default="")
     webhook = models.URLField(_("webhook"), blank=True, default="")
+    # e-mails and webhook calls of this rule's alerts: 0 = one per alert at once, else one
+    # digest per target every that many minutes
+    digest_minutes = models.IntegerField(
+        _("delivery digest (minutes, 0 = each alert at once)"), default=0, db_default=0,
+        validators=_between(*DIGEST_MINUTES),
+    )  # fmt: skip
     active = models.BooleanField(default=True)
+    # deleted rules are kept (their alerts refer to them, the audit log names them), hidden
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -93,6 +111,7 @@ class Rule(models.Model):
             _check_between("min_n", *MIN_N),
             _check_between("minutes", *MINUTES),
             _check_between("deadline_days", *DEADLINE_DAYS),
+            _check_between("digest_minutes", *DIGEST_MINUTES),
             # NaN fails both comparisons on PostgreSQL; SQLite stores NaN as NULL (refused)
             _check_between("threshold", 0, INDEX_MAX),
             models.CheckConstraint(
@@ -149,10 +168,99 @@ class Alert(models.Model):
     resolved_at = models.DateTimeField(null=True)
     resolved_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
     resolution = models.TextField(default="")
+    # not in the live queue: ratings older than the rule's minutes (a returning agent's
+    # backlog) or past the branch's cap of open alerts, folded per rule and branch
+    digest = models.BooleanField(default=False)
+    count = models.IntegerField(default=1)  # the events folded into it (ratings, hits)
+    last_at = models.DateTimeField(null=True)  # the latest fold
+    detail = models.JSONField(default=dict)  # the engine's reason, see ``explanation``
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["branch", "state"])]
+        indexes = [
+            models.Index(fields=["branch", "state"]),
+            models.Index(fields=["digest", "state", "created_at"]),
+            models.Index(fields=["state", "deadline"]),
+        ]
+
+    @property
+    def overdue(self) -> bool:
+        from django.utils import timezone
+
+        from ..reports.service import TZ
+
+        return self.state != RESOLVED and self.deadline < timezone.now().astimezone(TZ).date()
+
+    def explanation(self) -> str:
+        """Why the engine raised it, in the reader's language (``detail``, see ``explain``);
+        for the kinds that count ratings, the count is the alert's (every fold adds to it)."""
+        if self.detail.get("what") in COUNTED:
+            return explain({**self.detail, "k": self.count})
+        return explain(self.detail)
+
+
+COUNTED = ("low_rating", "backlog", "over_cap")
+
+
+def explain(detail: dict[str, object]) -> str:
+    """The engine's decision as a sentence ("3 of 4 ratings ≤ 2 in 15 min at 2号窗口")."""
+    what = detail.get("what")
+    template = _EXPLAIN.get(str(what))
+    if template is None:
+        return ""
+    values = dict(detail)
+    if "share" in values and isinstance(values["share"], int | float):
+        values["percent"] = round(100 * float(values["share"]))
+    try:
+        return str(template) % values
+    except (KeyError, TypeError, ValueError):
+        return ""
+
+
+_EXPLAIN = {
+    "low_rating": _("%(k)d rating(s) ≤ %(level)d at %(window)s, the last a %(score)d"),
+    "bad_share": _("%(k)d of %(n)d ratings ≤ %(level)d in %(minutes)d min at %(window)s"),
+    "low_index": _("index %(index).1f < %(threshold)g over %(n)d ratings in %(minutes)d min "
+                   "at %(window)s"),
+    "unprompted": _("%(k)d of %(n)d ratings without a prompt (%(percent)d %%) in %(minutes)d "
+                    "min at %(window)s"),
+    "offline": _("keypad %(serial)s offline at %(time)s"),
+    "silent": _("keypad %(serial)s: no word from its agent since %(time)s"),
+    "backlog": _("%(k)d rating(s) older than %(minutes)d min at %(branch)s arrived late: "
+                 "kept out of the live queue"),
+    "over_cap": _("%(k)d more alert(s) at %(branch)s beyond the %(cap)d open ones: kept out "
+                  "of the live queue"),
+}  # fmt: skip
+
+
+class AlertRating(models.Model):
+    """A rating folded into an alert (the first one and every repeat while it is open)."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="ratings")
+    serial = models.CharField(max_length=64)
+    journal_seq = models.BigIntegerField()
+    time = models.DateTimeField()
+    score = models.SmallIntegerField()
+    staff_id = models.CharField(max_length=64, default="")
+    window = models.ForeignKey(Window, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-time", "-id"]
+
+
+class AlertEvent(models.Model):
+    """One line of an alert's history: raised, acknowledged, assigned, commented, resolved,
+    notified (``data``: what else belongs to it, e.g. the assignee, the users notified)."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    actor = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=32)
+    note = models.TextField(default="")
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["at", "id"]
 
 
 class Comment(models.Model):
@@ -199,6 +307,8 @@ class Notification(models.Model):
     alert = models.ForeignKey(Alert, null=True, on_delete=models.CASCADE, related_name="+")
     appeal = models.ForeignKey(Appeal, null=True, on_delete=models.CASCADE, related_name="+")
     text = models.CharField(max_length=500)
+    # where it leads when it is about neither an alert nor an appeal (a case of the loop)
+    link = models.CharField(max_length=500, default="", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True)
 
@@ -216,6 +326,8 @@ class Delivery(models.Model):
     subject = models.CharField(max_length=500, default="")
     body = models.JSONField(default=dict)
     alert = models.ForeignKey(Alert, null=True, on_delete=models.CASCADE, related_name="+")
+    # a digest: ``body["alerts"]`` gathers the alerts of its rule until ``next_try_at``
+    digest = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     next_try_at = models.DateTimeField(db_index=True)
     claimed_until = models.DateTimeField(null=True)

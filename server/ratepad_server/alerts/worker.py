@@ -53,7 +53,8 @@ def claim_one() -> Delivery | None:
 
 def send(d: Delivery) -> None:
     if d.channel == Delivery.EMAIL:
-        text = "\n".join(f"{k}: {v}" for k, v in d.body.items())
+        alerts = d.body.get("alerts") if d.digest else [d.body]  # a digest: one block each
+        text = "\n\n".join("\n".join(f"{k}: {v}" for k, v in a.items()) for a in alerts or [])
         send_mail(d.subject, text, settings.DEFAULT_FROM_EMAIL, [d.target])
     else:  # checked against the allowlist again, on the addresses of now
         post_json(d.target, d.body, timeout=10)

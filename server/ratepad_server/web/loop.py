@@ -3,31 +3,42 @@ appeals (a staff member disputes a rating; a manager upholds or rejects) and not
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import (
     NON_FIELD_ERRORS,
     BadRequest,
-    PermissionDenied,
     ValidationError,
 )
-from django.db import IntegrityError, transaction
-from django.db.models import Field
+from django.core.paginator import Paginator
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Count, Field, Max, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ..alerts.engine import TransitionError, transition
+from ..alerts.engine import TransitionError, record_event, transition
+from ..alerts.models import (
+    ACKNOWLEDGED,
+    KIND_FIELDS,
+    OPEN,
+    Alert,
+    Comment,
+    Notification,
+    Rule,
+)
 from ..alerts.models import PARAMETERS as RULE_PARAMETERS
-from ..alerts.models import Alert, Appeal, Comment, Notification, Rule
+from ..alerts.preview import preview_rule
 from ..audit.log import record
-from ..ingest.models import Rating
-from ..org.models import Node, Role
-from ..rollups.service import APPEAL_UPHELD, Deltas
+from ..org.models import Node, Role, Staff
+from ..reports.service import TZ
 from .access import ACTORS, ADMINS, ALL, READERS, check_path, get_role, roles, scoped_node, user_of
 
 
@@ -40,16 +51,110 @@ def _alert(request: HttpRequest, pk: int) -> Alert:
     return alert
 
 
+PAGE = 50  # alerts per page of the queue
+SORTS = {  # ?sort= → the order (the newest first unless asked otherwise)
+    "-created": ("-created_at", "-id"),
+    "created": ("created_at", "id"),
+    "deadline": ("deadline", "-created_at", "-id"),
+    "-deadline": ("-deadline", "-created_at", "-id"),
+    "-count": ("-count", "-created_at", "-id"),
+}
+SORT_LABELS = [
+    ("-created", _("newest first")),
+    ("created", _("oldest first")),
+    ("deadline", _("deadline, soonest first")),
+    ("-deadline", _("deadline, latest first")),
+    ("-count", _("largest count first")),
+]
+UNRESOLVED = (OPEN, ACKNOWLEDGED)
+
+
+def _today() -> date:
+    return timezone.now().astimezone(TZ).date()
+
+
+def _queue(request: HttpRequest, role: Role) -> tuple[QuerySet[Alert], dict[str, str]]:
+    """The alerts the query string asks for (``state``, ``node``, ``rule``, ``assignee``,
+    ``overdue``, ``digest``), inside the caller's subtree, and the filters as understood."""
+    g = request.GET
+    node = scoped_node(request, g["node"]) if g.get("node") else role.node
+    rows = Alert.objects.filter(branch__path__startswith=node.path, digest=g.get("digest") == "1")
+    state = g.get("state", "")
+    if state == "unresolved":
+        rows = rows.filter(state__in=UNRESOLVED)
+    elif state:
+        if state not in dict(Alert.STATES):
+            raise BadRequest("state: open, acknowledged, resolved or unresolved")
+        rows = rows.filter(state=state)
+    if g.get("rule"):
+        if not g["rule"].isdigit():
+            raise BadRequest("rule: a rule's number")
+        rows = rows.filter(rule_id=int(g["rule"]))
+    assignee = g.get("assignee", "")
+    if assignee == "-":
+        rows = rows.filter(assignee__isnull=True)
+    elif assignee:
+        rows = rows.filter(assignee__username=assignee)
+    if g.get("overdue") == "1":
+        rows = rows.filter(state__in=UNRESOLVED, deadline__lt=_today())
+    shown = {k: g.get(k, "") for k in ("state", "node", "rule", "assignee", "overdue", "digest")}
+    return rows, shown
+
+
+def _overview(node: Node) -> dict[str, int]:
+    """Counts of the subtree's alerts for the queue's head: open, acknowledged, overdue, and
+    the digests' (kept out of the live queue: the "n more")."""
+    rows = Alert.objects.filter(branch__path__startswith=node.path, state__in=UNRESOLVED)
+    return rows.aggregate(
+        open=Count("id", filter=Q(state=OPEN, digest=False)),
+        acknowledged=Count("id", filter=Q(state=ACKNOWLEDGED, digest=False)),
+        overdue=Count("id", filter=Q(deadline__lt=_today(), digest=False)),
+        digests=Count("id", filter=Q(digest=True)),
+        more=Sum("count", filter=Q(digest=True), default=0),
+    )
+
+
 @roles(*READERS)
 @require_GET
 def alerts(request: HttpRequest) -> HttpResponse:
     role = get_role(request)
-    state = request.GET.get("state", "")
-    rows = Alert.objects.select_related("branch", "window", "rule", "assignee").filter(
-        branch__path__startswith=role.node.path)  # fmt: skip
-    if state:
-        rows = rows.filter(state=state)
-    return render(request, "web/alerts.html", {"alerts": rows[:300], "state": state})
+    rows, shown = _queue(request, role)
+    sort = request.GET.get("sort", "-created")
+    if sort not in SORTS:
+        raise BadRequest("sort: " + ", ".join(SORTS))
+    rows = rows.select_related("branch", "window", "rule", "assignee").order_by(*SORTS[sort])
+    page = Paginator(rows, PAGE).get_page(request.GET.get("page"))
+    query = {k: v for k, v in shown.items() if v}
+    rules = Rule.objects.filter(node__path__startswith=role.node.path).order_by("name")
+    return render(request, "web/alerts.html", {
+        "page": page, "alerts": page.object_list, "shown": shown, "sort": sort,
+        "query": urlencode({**query, "sort": sort}), "filters": urlencode(query),
+        "overview": _overview(role.node), "today": _today(), "rules": rules,
+        "sort_labels": SORT_LABELS, "assignable": _assignable_in(role),
+        "states": [("", _("all")), ("unresolved", _("unresolved")), *Alert.STATES],
+        # compatibility: the old ?state= links
+        "state": shown["state"],
+    })  # fmt: skip
+
+
+def _assignable_in(role: Role) -> QuerySet[Any]:
+    """Managers and admins of the caller's subtree (the bulk form; each alert checks again)."""
+    if role.role not in ACTORS:
+        return get_user_model().objects.none()
+    return get_user_model().objects.filter(
+        ratepad_role__role__in=ACTORS, ratepad_role__node__path__startswith=role.node.path
+    ).order_by("username")  # fmt: skip
+
+
+def _assignable(role: Role, branch: Node) -> QuerySet[Any]:
+    """Who may be assigned an alert at ``branch``: managers and admins whose subtree holds the
+    branch, inside the caller's own subtree (an empty list for a viewer)."""
+    if role.role not in ACTORS:
+        return get_user_model().objects.none()
+    above = [p for p in _ancestors(branch) if p.startswith(role.node.path)]
+    return get_user_model().objects.filter(
+        ratepad_role__role__in=ACTORS, ratepad_role__node__path__in=above
+    ).order_by("username")  # fmt: skip
 
 
 @roles(*READERS)
@@ -57,44 +162,109 @@ def alerts(request: HttpRequest) -> HttpResponse:
 def alert(request: HttpRequest, pk: int) -> HttpResponse:
     a = _alert(request, pk)
     role = get_role(request)
-    assignable = get_user_model().objects.filter(
-        ratepad_role__role__in=ACTORS, ratepad_role__node__path__startswith=role.node.path
-    ).order_by("username") if role.role in ACTORS else []  # fmt: skip
+    ratings = list(a.ratings.select_related("window")[:200])
+    staff_ids = {r.staff_id for r in ratings if r.staff_id} | ({a.staff_id} - {""})
+    names = dict(Staff.objects.filter(staff_id__in=staff_ids).values_list("staff_id", "name"))
+    day = a.created_at.astimezone(TZ).date()
+    first = min((r.time for r in ratings), default=a.created_at).astimezone(TZ).date()
     return render(request, "web/alert.html", {
-        "alert": a, "comments": a.comments.select_related("author"), "assignable": assignable,
-        "overdue": a.state != "resolved" and a.deadline < timezone.now().date(),
+        "alert": a, "history": _history(a), "assignable": _assignable(role, a.branch),
+        "overdue": a.overdue, "ratings": ratings, "more_ratings": max(0, a.count - len(ratings))
+        if ratings else 0, "staff_names": names, "since": first.isoformat(),
+        "until": max(day, _today()).isoformat(),
     })  # fmt: skip
+
+
+def _history(a: Alert) -> list[dict[str, Any]]:
+    """State changes, assignments, comments and notifications, in time order."""
+    lines = [{"at": e.at, "who": e.actor.username if e.actor else "", "action": e.action,
+              "label": EVENT_LABELS.get(e.action, e.action), "note": e.note, "data": e.data}
+             for e in a.events.select_related("actor")]  # fmt: skip
+    lines += [{"at": c.at, "who": c.author.username if c.author else "", "action": "comment",
+               "label": EVENT_LABELS["comment"], "note": c.text, "data": {}}
+              for c in a.comments.select_related("author")]  # fmt: skip
+    return sorted(lines, key=lambda line: line["at"])
+
+
+EVENT_LABELS = {
+    "raised": _("raised"),
+    "notified": _("notified"),
+    "acknowledge": _("acknowledged"),
+    "assign": _("assigned"),
+    "resolve": _("resolved"),
+    "comment": _("comment"),
+}
+
+
+def _act(request: HttpRequest, a: Alert, action: str, note: str, assignee: str) -> None:
+    """One action on one alert (``BadRequest`` says why it cannot be done)."""
+    user = user_of(request)
+    if action == "assign":
+        target = get_user_model().objects.filter(username=assignee).first()
+        target_role = Role.objects.select_related("node").filter(user=target).first()
+        if target is None or target_role is None or target_role.role not in ACTORS:
+            raise BadRequest("assign to a manager or an admin")
+        check_path(request, target_role.node.path)
+        if not a.branch.path.startswith(target_role.node.path):
+            raise BadRequest("assign to someone whose part of the organisation holds the alert")
+        with transaction.atomic():
+            Alert.objects.filter(pk=a.pk).update(assignee=target)
+            Notification.objects.create(user=target, alert=a, text=f"assigned: {a.summary}")
+            record_event(a, "assign", user, note, assignee=target.username)
+        record(request, "alert.assign", a, node_path=a.branch.path, assignee=assignee)
+    elif action in ("acknowledge", "resolve"):
+        if action == "resolve" and not note:
+            raise BadRequest("say how it was resolved")
+        try:
+            transition(a, action, user, note)
+        except TransitionError as exc:
+            raise BadRequest(str(exc)) from None
+        record(request, f"alert.{action}", a, node_path=a.branch.path, note=note)
+    else:
+        raise BadRequest("unknown action")
 
 
 @roles(*ACTORS)
 @require_POST
 def alert_act(request: HttpRequest, pk: int) -> HttpResponse:
     a = _alert(request, pk)
+    note = request.POST.get("note", "").strip()[:5000]
+    _act(request, a, request.POST.get("action", ""), note, request.POST.get("assignee", ""))
+    return HttpResponseRedirect(reverse("web:alert", args=[a.pk]))
+
+
+BULK_MAX = 500  # alerts one bulk action takes
+
+
+@roles(*ACTORS)
+@require_POST
+def alerts_bulk(request: HttpRequest) -> HttpResponse:
+    """Acknowledge, assign or resolve the ticked alerts with one note; those whose state does
+    not allow it are skipped and counted."""
+    ids = request.POST.getlist("ids")
+    if not ids or len(ids) > BULK_MAX or not all(i.isdigit() for i in ids):
+        raise BadRequest(f"tick 1 to {BULK_MAX} alerts")
     action = request.POST.get("action", "")
     note = request.POST.get("note", "").strip()[:5000]
-    if action == "assign":
-        username = request.POST.get("assignee", "")
-        user = get_user_model().objects.filter(username=username).first()
-        user_role = Role.objects.select_related("node").filter(user=user).first()
-        if user is None or user_role is None or user_role.role not in ACTORS:
-            raise BadRequest("assign to a manager or an admin")
-        check_path(request, user_role.node.path)
-        Alert.objects.filter(pk=a.pk).update(assignee=user)
-        Notification.objects.create(user=user, alert=a, text=f"assigned: {a.summary}")
-        record(request, "alert.assign", a, node_path=a.branch.path, assignee=username)
-    elif action in ("acknowledge", "resolve"):
-        if action == "resolve" and not note:
-            raise BadRequest("say how it was resolved")
-        try:
-            transition(a, action, user_of(request), note)
-        except TransitionError as exc:
-            raise BadRequest(str(exc)) from None
-        record(request, f"alert.{action}", a, node_path=a.branch.path, note=note)
-    else:
+    if action == "resolve" and not note:
+        raise BadRequest("say how they were resolved")
+    if action not in ("acknowledge", "assign", "resolve"):
         raise BadRequest("unknown action")
-    if note and action != "resolve":
-        Comment.objects.create(alert=a, author=user_of(request), text=note)
-    return HttpResponseRedirect(reverse("web:alert", args=[a.pk]))
+    role = get_role(request)
+    chosen = Alert.objects.select_related("branch", "rule").filter(
+        pk__in=[int(i) for i in ids], branch__path__startswith=role.node.path)  # fmt: skip
+    done = skipped = 0
+    for a in chosen:
+        try:
+            _act(request, a, action, note, request.POST.get("assignee", ""))
+            done += 1
+        except BadRequest:
+            skipped += 1
+    back = request.POST.get("back", "")
+    query = urlencode({"done": done, "skipped": skipped})
+    safe = back if back.startswith("?") and "\n" not in back else "?"
+    return HttpResponseRedirect(reverse("web:alerts") + safe + ("&" if safe != "?" else "")
+                                + query)  # fmt: skip
 
 
 @roles(*ACTORS)
@@ -110,39 +280,121 @@ def alert_comment(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # -- rules ---------------------------------------------------------------------------------------
+def _rule(request: HttpRequest, pk: int) -> Rule:
+    rule = Rule.objects.select_related("node").filter(pk=pk, deleted_at__isnull=True).first()
+    if rule is None:
+        raise Http404("no such rule")
+    check_path(request, rule.node.path)
+    return rule
+
+
+def _nodes(role: Role) -> list[Node]:
+    """The nodes a rule may be set at: the caller's subtree, in tree order, indented."""
+    nodes = list(Node.objects.filter(path__startswith=role.node.path).order_by("path"))
+    top = role.node.path.count("/")
+    for n in nodes:
+        n.depth_pad = "\u3000" * (n.path.count("/") - top)  # type: ignore[attr-defined]
+    return nodes
+
+
 @roles(*ADMINS)
 @require_http_methods(["GET", "POST"])
 def rules(request: HttpRequest) -> HttpResponse:
+    """The rules of the subtree; a POST here creates one (as ``rule_new``)."""
+    if request.method == "POST":
+        return _rule_form(request, None, request.POST.get("kind", ""))
     role = get_role(request)
-    error = ""
+    rows = list(Rule.objects.select_related("node").filter(
+        node__path__startswith=role.node.path, deleted_at__isnull=True
+    ).order_by("node__path", "name"))  # fmt: skip
+    for r in rows:  # the table's parameter columns: "–" where the kind does not use one
+        r.used = [{"used": f in KIND_FIELDS[r.kind], "value": getattr(r, f)}  # type: ignore[attr-defined]
+                  for f in RULE_PARAMETERS]  # fmt: skip
+    return render(request, "web/rules.html", {"rules": rows, "kinds": Rule.KINDS})
+
+
+@roles(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def rule_new(request: HttpRequest) -> HttpResponse:
+    return _rule_form(request, None, request.GET.get("kind") or request.POST.get("kind", ""))
+
+
+@roles(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = _rule(request, pk)
+    return _rule_form(request, rule, rule.kind)
+
+
+def _rule_form(request: HttpRequest, rule: Rule | None, kind: str) -> HttpResponse:
+    """The form of one kind of rule (only the fields it uses): new or edited, saved, or tested
+    on last week (``preview``)."""
+    if kind not in dict(Rule.KINDS):
+        raise BadRequest("kind: " + ", ".join(dict(Rule.KINDS)))
+    role = get_role(request)
+    fields = KIND_FIELDS[kind]
+    error, preview = "", None
+    draft = rule or Rule(kind=kind, node=role.node)
     if request.method == "POST":
         p = request.POST
+        before = _rule_values(draft) if rule else {}
         try:
-            node = scoped_node(request, p.get("node", "") or role.node.code)
-            kind = p.get("kind", "")
-            if kind not in dict(Rule.KINDS):
-                raise ValueError("unknown kind")
-            rule = Rule(
-                node=node,
+            draft = Rule(
+                pk=rule.pk if rule else None, kind=kind, active=rule.active if rule else True,
+                node=scoped_node(request, p.get("node", "") or role.node.code),
                 name=p.get("name", "").strip()[:200] or kind,
-                kind=kind,
                 emails=p.get("emails", "").strip()[:1000],
                 webhook=p.get("webhook", "").strip(),
-                # as typed: the model's validators convert them and say what is wrong
-                **{f: p.get(f, "").strip() or _rule_field(f).default for f in RULE_PARAMETERS},
+                # as typed: the model's validators convert them and say what is wrong; the
+                # fields this kind does not use keep their defaults
+                **{f: (p.get(f, "").strip() if f in fields else "") or _default(rule, f)
+                   for f in RULE_PARAMETERS},
             )  # fmt: skip
-            rule.full_clean()
-            rule.save()
-            record(request, "rule.create", rule, node_path=node.path, kind=kind)
-            return HttpResponseRedirect(reverse("web:rules"))
+            draft._state.adding = rule is None  # an edit updates its row
+            draft.full_clean()
+            _check_emails(draft.emails)
+            if "preview" in p:
+                preview = preview_rule(draft)
+            else:
+                draft.save()
+                after = _rule_values(draft)
+                if rule:
+                    changed = {k: [before.get(k), v] for k, v in after.items()
+                               if before.get(k) != v}  # fmt: skip
+                    record(request, "rule.edit", draft, node_path=draft.node.path,
+                           changed=changed)  # fmt: skip
+                else:
+                    record(request, "rule.create", draft, node_path=draft.node.path, kind=kind)
+                return HttpResponseRedirect(reverse("web:rules"))
         except ValidationError as exc:
             error = _validation_message(exc)
         except ValueError as exc:
             error = str(exc)
-    rows = Rule.objects.select_related("node").filter(node__path__startswith=role.node.path)
-    return render(request, "web/rules.html", {"rules": rows, "kinds": Rule.KINDS,
-                                              "error": error},
-                  status=400 if error else 200)  # fmt: skip
+    return render(request, "web/rule.html", {
+        "rule": draft, "editing": rule is not None, "kind": kind,
+        "kind_label": dict(Rule.KINDS)[kind], "fields": fields, "nodes": _nodes(role),
+        "error": error, "preview": preview,
+    }, status=400 if error else 200)  # fmt: skip
+
+
+def _check_emails(text: str) -> None:
+    """Each address of the rule's "e-mail to" (commas or spaces between them) is one."""
+    for address in text.replace(",", " ").split():
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValidationError(
+                {"emails": _("not an e-mail address: %(address)s") % {"address": address}}
+            ) from None
+
+
+def _default(rule: Rule | None, name: str) -> Any:
+    return getattr(rule, name) if rule is not None else _rule_field(name).default
+
+
+def _rule_values(rule: Rule) -> dict[str, Any]:
+    return {f: getattr(rule, f) for f in ("name", "node_id", "emails", "webhook", "active",
+                                          *RULE_PARAMETERS)}  # fmt: skip
 
 
 def _rule_field(name: str) -> Field[Any, Any]:
@@ -167,10 +419,7 @@ def _validation_message(exc: ValidationError) -> str:
 @roles(*ADMINS)
 @require_POST
 def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    rule = Rule.objects.select_related("node").filter(pk=pk).first()
-    if rule is None:
-        raise Http404("no such rule")
-    check_path(request, rule.node.path)
+    rule = _rule(request, pk)
     problems = rule.problems()
     if problems and not rule.active:  # switched off for bad parameters: it stays off
         raise BadRequest("this rule's parameters are out of bounds: " + "; ".join(problems))
@@ -179,134 +428,65 @@ def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("web:rules"))
 
 
-# -- appeals -------------------------------------------------------------------------------------
-@roles(*ALL)
-@require_http_methods(["GET", "POST"])
-def appeals(request: HttpRequest) -> HttpResponse:
-    role = get_role(request)
-    if request.method == "POST":
-        return _new_appeal(request, role)
-    rows = Appeal.objects.select_related("branch").filter(branch__path__startswith=role.node.path)
-    if role.role == Role.STAFF:
-        rows = rows.filter(staff_id=role.staff.staff_id if role.staff else "\x00")
-    return render(request, "web/appeals.html", {"appeals": rows[:300]})
-
-
-def _new_appeal(request: HttpRequest, role: Role) -> HttpResponse:
-    if role.role != Role.STAFF or role.staff is None:
-        raise PermissionDenied("only a staff member appeals their own ratings")
-    try:
-        serial, seq = request.POST["serial"], int(request.POST["journal_seq"])
-    except (KeyError, ValueError):
-        raise BadRequest("serial and journal_seq") from None
-    reason = request.POST.get("reason", "").strip()[:5000]
-    if not reason:
-        raise BadRequest("give a reason")
-    rating = Rating.objects.filter(serial=serial, journal_seq=seq, window__isnull=False).first()
-    branch = Node.objects.filter(pk=rating.branch_id or 0).first() if rating else None
-    # their own rating in their own branch: a rating of another branch carrying the same
-    # staff id (ids are only unique within a branch's roster) is not theirs; one answer for
-    # all three so that it does not tell which ratings exist
-    if (
-        rating is None
-        or branch is None
-        or rating.staff_id != role.staff.staff_id
-        or branch.pk != role.staff.branch_id
-        or not role.node.contains(branch)
-    ):
-        raise Http404("no such rating of yours")
-    try:
-        with transaction.atomic():
-            appeal = Appeal.objects.create(
-                serial=serial,
-                journal_seq=seq,
-                rating_time=rating.time,
-                staff_id=rating.staff_id,
-                branch=branch,
-                reason=reason,
-                created_by=user_of(request),
-            )
-    except IntegrityError:
-        raise BadRequest("this rating has been appealed already") from None
-    for user_id in Role.objects.filter(
-        role__in=ACTORS, node__path__in=_ancestors(branch)
-    ).values_list("user_id", flat=True):
-        Notification.objects.create(
-            user_id=user_id, appeal=appeal, text=f"appeal by {rating.staff_id}: {serial}#{seq}"
-        )
-    record(request, "appeal.create", appeal, node_path=branch.path, serial=serial, seq=seq)
-    return HttpResponseRedirect(reverse("web:appeals"))
+@roles(*ADMINS)
+@require_POST
+def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deleted, and kept: its alerts still name it, the audit log holds what it was."""
+    rule = _rule(request, pk)
+    Rule.objects.filter(pk=pk).update(active=False, deleted_at=timezone.now())
+    record(request, "rule.delete", rule, node_path=rule.node.path, kind=rule.kind,
+           rule=_rule_values(rule))  # fmt: skip
+    return HttpResponseRedirect(reverse("web:rules"))
 
 
 def _ancestors(node: Node) -> list[str]:
     return ["/".join(node.path.split("/")[: i + 1]) + "/" for i in range(1, node.path.count("/"))]
 
 
-@roles(*ACTORS)
-@require_POST
-def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    appeal = Appeal.objects.select_related("branch").filter(pk=pk).first()
-    if appeal is None:  # refused like another subtree's: the answer tells nothing
-        raise PermissionDenied("outside your part of the organisation")
-    check_path(request, appeal.branch.path)
-    decision = request.POST.get("decision", "")
-    if decision not in (Appeal.UPHELD, Appeal.REJECTED):
-        raise BadRequest("decision: upheld or rejected")
-    note = request.POST.get("note", "").strip()[:5000]
-    with transaction.atomic():
-        changed = Appeal.objects.filter(pk=pk, state=Appeal.PENDING).update(
-            state=decision, reviewer=user_of(request), decided_at=timezone.now(), decision_note=note
-        )
-        if changed != 1:
-            raise BadRequest("decided already")
-        if decision == Appeal.UPHELD:
-            _exclude(appeal.serial, appeal.journal_seq, appeal.rating_time)
-    if appeal.created_by_id:
-        Notification.objects.create(
-            user_id=appeal.created_by_id,
-            appeal=appeal,
-            text=f"appeal {appeal.serial}#{appeal.journal_seq}: {decision}",
-        )
-    record(request, f"appeal.{decision}", appeal, node_path=appeal.branch.path, note=note)
-    return HttpResponseRedirect(reverse("web:appeals"))
-
-
-def _exclude(serial: str, seq: int, when: datetime) -> None:
-    """An upheld appeal: the rating is kept and flagged, and leaves the KPIs (its rollup row
-    loses it, ``n_all`` still counts it)."""
-    r = Rating.objects.filter(serial=serial, journal_seq=seq, time=when).first()
-    if r is None or r.window_id is None or r.flags & APPEAL_UPHELD:
-        return
-    Rating.objects.filter(id=r.id, time=r.time).update(flags=r.flags | APPEAL_UPHELD)
-    deltas = Deltas()
-    deltas.add_rating(
-        r.time,
-        r.window_id,
-        r.branch_id or 0,
-        r.staff_id,
-        r.score,
-        r.key_count,
-        r.level_value,
-        r.flags,
-        exclude=True,
-    )
-    deltas.write()
-
-
 # -- notifications -------------------------------------------------------------------------------
+NOTES_PAGE = 30  # groups per page
+
+
 @roles(*ALL)
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
-    rows = Notification.objects.filter(user=user_of(request))[:200]
-    return render(request, "web/notifications.html", {"notes": rows})
+    """The caller's notifications, one line per alert (or appeal): how many, how many unread,
+    the latest; paged."""
+    groups = (
+        Notification.objects.filter(user=user_of(request))
+        .values("alert_id", "appeal_id", "link")
+        .annotate(
+            n=Count("id"),
+            unread=Count("id", filter=Q(read_at__isnull=True)),
+            last=Max("created_at"),
+            last_id=Max("id"),
+        )
+        .order_by("-last", "-last_id")
+    )
+    page = Paginator(groups, NOTES_PAGE).get_page(request.GET.get("page"))
+    rows: list[dict[str, Any]] = [dict(g) for g in page.object_list]
+    texts = dict(Notification.objects.filter(pk__in=[g["last_id"] for g in rows])
+                 .values_list("pk", "text"))  # fmt: skip
+    found = Alert.objects.select_related("branch").in_bulk([g["alert_id"] for g in rows
+                                                            if g["alert_id"]])  # fmt: skip
+    for g in rows:
+        g["text"] = texts.get(g["last_id"], "")
+        g["alert"] = found.get(g["alert_id"]) if g["alert_id"] else None
+    return render(request, "web/notifications.html", {"page": page, "groups": rows})
 
 
 @roles(*ALL)
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
-    Notification.objects.filter(user=user_of(request), read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
+    """Mark read: the ticked groups (``alert``/``appeal`` ids), or all of them."""
+    mine = Notification.objects.filter(user=user_of(request), read_at__isnull=True)
+    alerts_ = [int(i) for i in request.POST.getlist("alert") if i.isdigit()]
+    appeals_ = [int(i) for i in request.POST.getlist("appeal") if i.isdigit()]
+    links = [x for x in request.POST.getlist("link") if x]
+    if alerts_ or appeals_ or links:
+        other = Q(alert__isnull=True, appeal__isnull=True, link__in=links)
+        mine = mine.filter(Q(alert_id__in=alerts_) | Q(appeal_id__in=appeals_) | other)
+    mine.update(read_at=timezone.now())
     return HttpResponseRedirect(reverse("web:notifications"))
 
 

@@ -44,7 +44,7 @@ class WebClient:
             if not self._cookie("csrftoken"):
                 self.request("GET", "/login/")
             fields = {"csrfmiddlewaretoken": self._cookie("csrftoken"), **(data or {})}
-            body = urllib.parse.urlencode(fields).encode()
+            body = urllib.parse.urlencode(fields, doseq=True).encode()  # lists: repeated fields
         req = urllib.request.Request(self.base + path, data=body, method=method,
                                      headers=self.headers)  # fmt: skip
         if body is not None:
