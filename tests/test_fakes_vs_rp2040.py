@@ -1,0 +1,157 @@
+"""The fakes against what the real MicroPython binary answered (``rp2040_facts.py``, measured on
+MicroPython v1.28.0's rp2 image in the emulated Pico; ``test_rp2040_flash.py`` checks those
+figures against the live binary again where the emulator runs).
+
+Each fake difference the real binary showed has its test here: littlefs free space as
+``os.statvfs`` counts it and the firmware's own files on the simulated flash
+(``firmware/sim/lfsstorage.py``), the USB descriptors and ``machine``'s answers
+(``firmware/sim/mp/machine.py``, on CPython and on the MicroPython VM), and the raw-REPL
+simulator's filesystem (``ratepad.tools.rawrepl_sim``).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rp2040_facts as facts
+from firmware_engines import VM_SETUP, cpython_namespace, load_into_vm
+
+pytest.importorskip("littlefs")
+
+NS = cpython_namespace()
+lfsstorage: Any = NS.import_module("sim.lfsstorage")
+PROBES = Path(__file__).resolve().parent / "rp2040_probes"
+
+
+def fresh_pico_fs() -> tuple[Any, Any]:
+    dev = lfsstorage.FlashDevice(*lfsstorage.GEOMETRY["pico"])
+    return dev, lfsstorage.mount(dev)
+
+
+def statvfs_free(key: str) -> int:
+    free: int = facts.FS_CALLS[key][3]
+    return free
+
+
+# -- littlefs free space ---------------------------------------------------------------------
+def test_free_space_counts_each_folder_as_micropython_statvfs_does() -> None:
+    """MicroPython's statvfs counts a folder's metadata pair twice (lfs2_fs_traverse); littlefs'
+    own lfs_fs_size, which the fake used, once: 2 blocks more free per folder than the Pico."""
+    dev, fs = fresh_pico_fs()
+    assert lfsstorage.statvfs_free(fs) == statvfs_free("statvfs_fresh")
+    fs.mkdir("/d")
+    assert lfsstorage.statvfs_free(fs) == statvfs_free("statvfs_one_dir")
+    fs.mkdir("/d/e")
+    assert lfsstorage.statvfs_free(fs) == statvfs_free("statvfs_two_dirs_nested")
+    storage = lfsstorage.LfsStorage(dev, root="/d", fs=fs)
+    assert storage.free_blocks() == (4096, statvfs_free("statvfs_two_dirs_nested"))
+
+
+def test_the_firmware_takes_on_the_simulated_flash_what_it_took_on_the_pico() -> None:
+    dev, fs = fresh_pico_fs()
+    lfsstorage.install(fs, facts.BUNDLE)
+    assert lfsstorage.statvfs_free(fs) == facts.FREE_AFTER_BUNDLE
+    storage = lfsstorage.LfsStorage(dev, fs=fs)  # makes /journal, as a first boot would
+    storage.replace("settings", b"serial=RP-1\n")
+    assert storage.free_blocks() == (4096, facts.FREE_AFTER_SETTINGS)
+
+
+def test_a_simulated_keypad_has_the_free_space_of_a_real_one() -> None:
+    """The simulator's flash holds the firmware as ratepad flash installs it (it held none),
+    so after the first boot's journal it has what the Pico had, and advertises what it would."""
+    from ratepad.sim.keypad import SimulatedKeypad
+
+    kp = SimulatedKeypad("RP-1", flash="pico")
+    assert kp.storage.free_blocks() == (4096, facts.FREE_AFTER_FIRST_BOOT)
+
+
+def test_the_simulators_firmware_is_the_size_of_the_current_bundle() -> None:
+    """lfsstorage.FIRMWARE_FILES (what a simulated keypad's flash holds besides the journal)
+    takes the blocks the firmware built now takes: if this fails, copy the bundle's sizes
+    (``ratepad fw build``, manifest.json) into it."""
+    from ratepad.sim.rp2040 import flashfs
+
+    _, current = fresh_pico_fs()
+    lfsstorage.install(current, flashfs.bundle_files())
+    _, simulated = fresh_pico_fs()
+    lfsstorage.install(simulated, lfsstorage.FIRMWARE_FILES)
+    assert lfsstorage.statvfs_free(simulated) == lfsstorage.statvfs_free(current)
+
+
+# -- USB and machine -------------------------------------------------------------------------
+def test_the_keypads_usb_descriptors_are_what_the_real_binary_enumerates() -> None:
+    """The fake's built-in CDC had ACM capabilities 2 and a 16 ms notification interval;
+    TinyUSB's TUD_CDC_DESCRIPTOR says 6 and 1 ms."""
+    machine: Any = NS.import_module("machine")
+    machine.fake_reset()
+    usbdesc: Any = NS.import_module("sim.usbdesc")
+    device, configuration, _report, strings, *_ = usbdesc.keypad_descriptors()
+    assert device == facts.USB_KEYPAD["device"]
+    assert configuration == facts.USB_KEYPAD["configuration"]
+    real = {i: s for i, s in facts.USB_KEYPAD["strings"].items() if i != 3}  # 3: the serial
+    assert strings == real
+
+
+def _machine_facts_source() -> str:
+    return (PROBES / "machine_facts.py").read_text(encoding="utf-8")
+
+
+def test_the_fake_machine_answers_as_the_real_one_on_cpython() -> None:
+    machine: Any = NS.import_module("machine")
+    machine.fake_reset()
+    scope: dict[str, Any] = {"__name__": "machine_facts"}
+    exec(compile(_machine_facts_source(), "machine_facts.py", "exec"), scope)
+    try:
+        assert scope["facts"](machine) == facts.MACHINE_FACTS
+    finally:
+        machine.fake_reset()
+
+
+@pytest.mark.micropython
+def test_the_fake_machine_answers_as_the_real_one_on_the_micropython_vm() -> None:
+    from ratepad.tools.mpvm import MicroPythonVM
+
+    with MicroPythonVM(timeout=60) as vm:
+        load_into_vm(vm)
+        vm.exec(VM_SETUP + "machine.fake_reset()\n")
+        vm.exec(_machine_facts_source().replace('if __name__ == "__main__":', "if True:"))
+        out = vm.exec("print(repr(facts(machine)))")
+    assert ast.literal_eval(out.strip()) == facts.MACHINE_FACTS
+
+
+# -- the raw-REPL simulator --------------------------------------------------------------------
+@pytest.mark.micropython
+def test_the_raw_repl_simulator_answers_filesystem_calls_as_the_real_board() -> None:
+    """A fresh board's filesystem is empty (the simulator's had /lib and the VM's own folders);
+    errno numbers, os.stat, os.remove/rmdir and rename answer as littlefs does. Not compared:
+    statvfs (the VM's own; flash figures are the rp2040 engine's) and a folder's st_size."""
+    pytest.importorskip("mpremote")
+    from ratepad.tools.rawrepl_sim import RawReplSim
+
+    with RawReplSim() as board:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mpremote",
+                "connect",
+                board.port,
+                "run",
+                str(PROBES / "fs_calls.py"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    assert out.returncode == 0, out.stderr
+    answers = ast.literal_eval(out.stdout.strip())
+    skip = (*facts.FS_STATVFS, *facts.FS_UNDEFINED)
+    assert {k: v for k, v in answers.items() if k not in skip} == {
+        k: v for k, v in facts.FS_CALLS.items() if k not in skip
+    }
