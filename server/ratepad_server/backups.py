@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .cli import Usage
 
@@ -107,7 +108,8 @@ def _sqlite_path(url: str | None, action: str) -> Path:
 
 @contextlib.contextmanager
 def _open(path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
-    uri = f"file:{path.as_posix()}{'?mode=ro' if read_only else ''}"
+    # quoted: a '?' or '#' in a file name is part of the name, not of the URI
+    uri = f"file:{quote(path.as_posix())}{'?mode=ro' if read_only else ''}"
     conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
     try:
         yield conn
@@ -209,8 +211,9 @@ def cmd_backup(database: Path, target: Path, *, force: bool) -> int:
     except (OSError, sqlite3.Error) as exc:
         raise CopyFailed(f"{target}: {_describe(exc)} (nothing written)") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
+        for leftover in (partial, partial.with_name(partial.name + "-journal")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
     size = target.stat().st_size / 1e6
     print(f"ratepad server: {database} backed up to {target} ({ratings} ratings, {size:.1f} MB)")
     return EXIT_OK
