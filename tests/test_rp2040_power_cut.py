@@ -51,6 +51,11 @@ def _ratings(frames: list[Frame]) -> list[Frame]:
     return [f for f in frames if isinstance(f.message, codec.Rating)]
 
 
+def _rating(frame: Frame) -> codec.Rating:
+    assert isinstance(frame.message, codec.Rating)
+    return frame.message
+
+
 def _workload(link: LinkedPico, arrivals: list[tuple[int, int]]) -> None:
     """Ratings on keys 1..RATINGS, each ACKed, with time for the ACK to reach the flash.
     ``arrivals``: (instructions executed by the end of a step, frames received by then)."""
@@ -97,7 +102,7 @@ def _after_cut(harness: Harness, image: bytes, name: str) -> dict[str, Any]:
     new = _ratings(link.frames)[len(sent)]
     link.pico.close()
     assert link.hello is not None
-    return {"acked": link.hello.acked_seq, "sent": sent, "new": new.message.journal_seq}
+    return {"acked": link.hello.acked_seq, "sent": sent, "new": _rating(new).journal_seq}
 
 
 def test_the_journal_survives_power_cuts_at_random_instructions(harness: Harness) -> None:
@@ -109,7 +114,7 @@ def test_the_journal_survives_power_cuts_at_random_instructions(harness: Harness
     end = int(ref.pico.state["instructions"])
     first: dict[int, Frame] = {}
     for f in _ratings(ref.frames):
-        first.setdefault(f.message.journal_seq, f)
+        first.setdefault(_rating(f).journal_seq, f)
     assert sorted(first) == list(range(1, RATINGS + 1))
     erases = [op for op in ops if op["kind"] == "erase"]
     programs = [op for op in ops if op["kind"] == "program"]
@@ -133,8 +138,8 @@ def test_the_journal_survives_power_cuts_at_random_instructions(harness: Harness
     for cut in cuts:
         out = outcomes[where[cut]]
         frames_then = max((n for i, n in arrivals if i <= cut), default=0)
-        sent_before = {f.message.journal_seq for f in _ratings(ref.frames[:frames_then])}
-        resent = {f.message.journal_seq for f in out["sent"]}
+        sent_before = {_rating(f).journal_seq for f in _ratings(ref.frames[:frames_then])}
+        resent = {_rating(f).journal_seq for f in out["sent"]}
         # nothing it had sent is lost: ACKed (the ACK reached the flash) or sent again
         lost = {s for s in sent_before if s > out["acked"] and s not in resent}
         assert not lost, (cut, where[cut], lost, out["acked"])
@@ -145,7 +150,7 @@ def test_the_journal_survives_power_cuts_at_random_instructions(harness: Harness
         # only for a frame this boot has sent before (RAM does not outlive the cut)
         seen: set[int] = set()
         for f in out["sent"]:
-            seq = f.message.journal_seq
+            seq = _rating(f).journal_seq
             assert f.message == first[seq].message, (cut, f.message, first[seq].message)
             want = codec.HeaderFlags.RETRANSMIT if seq in seen else codec.HeaderFlags(0)
             assert f.flags == want, (cut, seq, f.flags)
