@@ -80,7 +80,8 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
     p = sub.add_parser("sendalerts", help="send the alerts' e-mails and webhook calls and run "
                        "the periodic maintenance until SIGTERM ('run' does it too)")  # fmt: skip
     p.add_argument("--once", action="store_true", help="one round with every periodic step "
-                   "(silent agents, partitions ahead), then exit (for cron)")  # fmt: skip
+                   "(silent agents, overdue cases, partitions ahead), then exit "
+                   "(for cron)")  # fmt: skip
     db(p)
     p = sub.add_parser(
         "demo",
