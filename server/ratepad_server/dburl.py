@@ -1,4 +1,17 @@
-"""``--db URL`` → Django's DATABASES entry: an SQLite file (the default) or PostgreSQL."""
+"""``--db URL`` → Django's DATABASES entry: an SQLite file (the default) or PostgreSQL.
+
+PostgreSQL with automatic failover (pg_auto_failover, see docs/failover.md) is named by every
+node of the group, libpq's multi-host form, which psycopg passes through as host and port lists:
+
+    postgresql://ratepad@db1:5432,db2:5432/ratepad?target_session_attrs=read-write
+
+Each new connection tries the hosts in order and keeps the first that takes writes, so after a
+failover the next connection finds the new primary. Such a URL gets, unless it says otherwise,
+``target_session_attrs=read-write`` (the server writes), ``connect_timeout=5`` (a host that
+vanished without a reset costs each new connection 5 s, not the kernel's TCP timeout, before
+the next host is tried) and TCP keepalives (a connection to a primary that died with its
+machine is found dead in about 25 s instead of holding its request's thread for many minutes).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +20,14 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 DEFAULT_SQLITE = "ratepad-server.sqlite3"
+# a URL naming several hosts (a failover group) gets these unless it sets them itself
+HA_DEFAULTS = {
+    "target_session_attrs": "read-write",
+    "connect_timeout": "5",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
 
 
 class DatabaseURLError(ValueError):
@@ -14,7 +35,8 @@ class DatabaseURLError(ValueError):
 
 
 def parse_db_url(url: str | None) -> dict[str, Any]:
-    """``None`` or a path: SQLite; ``sqlite:///PATH``; ``postgresql://user:pw@host:port/db``."""
+    """``None`` or a path: SQLite; ``sqlite:///PATH``; ``postgresql://user:pw@host:port/db``
+    or ``postgresql://user:pw@host1:port1,host2:port2/db?...`` (a failover group)."""
     if not url:
         return _sqlite(Path.cwd() / DEFAULT_SQLITE)
     if "://" not in url:
@@ -29,22 +51,26 @@ def parse_db_url(url: str | None) -> dict[str, Any]:
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise DatabaseURLError(f"--db {url!r}: no database name (postgresql://host/NAME)")
-        try:
-            port = parts.port
-        except ValueError:
-            raise DatabaseURLError(f"--db {url!r}: bad port") from None
+        userinfo, _, hostlist = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        hosts = [_host_port(url, item) for item in hostlist.split(",")]
         options = dict(parse_qsl(parts.query))
-        host = options.pop("host", None) or unquote(parts.hostname or "")
+        host = options.pop("host", None) or ",".join(h for h, _ in hosts)
+        ports = [p for _, p in hosts]  # an empty one: the default port (libpq's rule)
+        port = options.pop("port", None) or (",".join(ports) if any(ports) else "")
+        if len(hosts) > 1:
+            for key, value in HA_DEFAULTS.items():
+                options.setdefault(key, value)
         # no JIT: the server's queries are short (rollups, indexed lookups); compiling one
         # costs more than running it (seconds, seen on the live wall's latest ratings)
         options["options"] = " ".join(filter(None, [options.get("options"), "-c jit=off"]))
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
+            "USER": unquote(user),
+            "PASSWORD": unquote(password),
             "HOST": host,
-            "PORT": str(port or ""),
+            "PORT": port,
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
@@ -52,6 +78,22 @@ def parse_db_url(url: str | None) -> dict[str, Any]:
     raise DatabaseURLError(
         f"--db {url!r}: expected a file path, sqlite:///PATH or postgresql://user@host/db"
     )
+
+
+def _host_port(url: str, item: str) -> tuple[str, str]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (host, port or "")."""
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":")
+        if rest and not rest.startswith(":"):
+            raise DatabaseURLError(f"--db {url!r}: bad host {item!r}")
+    else:
+        host, _, port = item.partition(":")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise DatabaseURLError(f"--db {url!r}: bad port")
+    if not host and item:
+        raise DatabaseURLError(f"--db {url!r}: bad host {item!r}")
+    return unquote(host), port
 
 
 def keep_sqlite_owner_only(url: str | None) -> None:

@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ratepad_server.web.security.BadRequestPage",
+    "ratepad_server.dbfail.DatabaseUnavailable",  # the database away: 503 + Retry-After
 ]
 ROOT_URLCONF = "ratepad_server.urls"
 WSGI_APPLICATION = "ratepad_server.wsgi.application"

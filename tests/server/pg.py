@@ -30,6 +30,12 @@ def pg_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
+def as_clusters_user() -> list[str]:
+    """The prefix that runs a command as the user the test clusters run as: as root, Debian's
+    ``postgres`` (PostgreSQL refuses root); else the caller."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,9 +65,8 @@ class Cluster:
         self.data = self.base / "data"
         self.port = free_port()
         self.log = self.base / "postgres.log"
-        self._as: list[str] = []
-        if os.geteuid() == 0:
-            self._as = ["runuser", "-u", "postgres", "--"]
+        self._as = as_clusters_user()
+        if self._as:
             shutil.chown(self.base, "postgres", "postgres")
         self.base.chmod(0o755)
         conf = self.data / "postgresql.conf"
