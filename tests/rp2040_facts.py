@@ -107,6 +107,15 @@ MACHINE_FACTS: dict[str, Any] = {
         ),
     ],
 }
+# machine.reset_cause() at the REPL after each way of (re)starting: a soft reset (Ctrl-D) keeps
+# the cause; machine.reset() is a watchdog reboot on rp2.
+RESET_CAUSES = {
+    "power on": 1,
+    "soft reset": 1,
+    "machine.reset()": 3,
+    "watchdog": 3,
+    "power cycle": 1,
+}
 HEAP_BYTES = 245888  # gc.mem_free() + gc.mem_alloc() at the REPL
 
 # USB as the emulated host enumerated it: MicroPython alone (CDC REPL), then the keypad after

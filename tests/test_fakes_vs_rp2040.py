@@ -97,6 +97,26 @@ def test_the_keypads_usb_descriptors_are_what_the_real_binary_enumerates() -> No
     assert strings == real
 
 
+def test_the_fake_machines_reset_causes_are_the_real_ones() -> None:
+    machine: Any = NS.import_module("machine")
+    causes = facts.RESET_CAUSES
+    try:
+        machine.fake_reset()  # power on
+        assert machine.reset_cause() == causes["power on"]
+        with pytest.raises(machine.Reset):
+            machine.soft_reset()
+        assert machine.reset_cause() == causes["soft reset"]
+        with pytest.raises(machine.Reset):
+            machine.reset()
+        assert machine.reset_cause() == causes["machine.reset()"]
+        machine.fake_reset(machine.WDT_RESET)  # how the tests stand for a watchdog bite
+        assert machine.reset_cause() == causes["watchdog"]
+        machine.fake_reset()
+        assert machine.reset_cause() == causes["power cycle"]
+    finally:
+        machine.fake_reset()
+
+
 def _machine_facts_source() -> str:
     return (PROBES / "machine_facts.py").read_text(encoding="utf-8")
 
@@ -155,3 +175,58 @@ def test_the_raw_repl_simulator_answers_filesystem_calls_as_the_real_board() -> 
     assert {k: v for k, v in answers.items() if k not in skip} == {
         k: v for k, v in facts.FS_CALLS.items() if k not in skip
     }
+
+
+# -- the recorded figures, against the live binary ---------------------------------------------
+def test_the_recorded_figures_are_what_the_live_binary_answers() -> None:
+    """A fresh emulated Pico answers the probes, USB strings and reset causes as recorded (the
+    figures the tests above hold the fakes to; the flash tests check the rest)."""
+    from rp2040_live import harness, probe, wait_for
+
+    from ratepad.sim.rp2040.console import PicoConsole
+    from ratepad.sim.rp2040.pico import EmulatedPico
+
+    def cause(board: PicoConsole) -> int:
+        value: int = probe(board.port, "reset_cause.py")
+        return value
+
+    with harness() as h:
+        pico = EmulatedPico(h)  # erased flash
+        try:
+            with PicoConsole(pico) as board:
+                wait_for(board, lambda: pico.console_ready, "enumerated")
+                strings = [e["strings"] for e in pico.events if e["what"] == "configured"]
+                assert strings[0] == {
+                    name: facts.USB_FRESH["strings"][i]
+                    for i, name in enumerate(("manufacturer", "product", "serial"), 1)
+                }
+                answers = probe(board.port, "fs_calls.py")
+                skip = facts.FS_UNDEFINED
+                assert {k: v for k, v in answers.items() if k not in skip} == {
+                    k: v for k, v in facts.FS_CALLS.items() if k not in skip
+                }
+                assert probe(board.port, "machine_facts.py") == facts.MACHINE_FACTS
+                assert cause(board) == facts.RESET_CAUSES["power on"]
+                with board.lock:
+                    boots = len(list(pico.boots()))
+                    pico.write_console(b"\x04")  # soft reset at the friendly REPL
+                    pico.run_for(300)
+                assert cause(board) == facts.RESET_CAUSES["soft reset"]
+                with board.lock:
+                    pico.write_console(b"import machine; machine.reset()\r")
+                wait_for(board, lambda: len(list(pico.boots())) > boots, "reset")
+                wait_for(board, lambda: pico.console_ready, "back")
+                assert cause(board) == facts.RESET_CAUSES["machine.reset()"]
+                with board.lock:
+                    pico.write_console(b"import machine; w = machine.WDT(timeout=100)\r")
+                wait_for(board, lambda: len(list(pico.boots())) > boots + 1, "bitten")
+                wait_for(board, lambda: pico.console_ready, "back")
+                assert cause(board) == facts.RESET_CAUSES["watchdog"]
+                with board.lock:
+                    pico.power(False)
+                    pico.run_for(10)
+                    pico.power(True)
+                wait_for(board, lambda: pico.console_ready, "powered")
+                assert cause(board) == facts.RESET_CAUSES["power cycle"]
+        finally:
+            pico.close()
