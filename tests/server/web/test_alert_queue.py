@@ -28,13 +28,14 @@ def _ids(page: str) -> list[int]:
 def _many_alerts(site: Site, rule: int, n: int) -> None:
     """``n`` open alerts of ``rule`` at BJ-001 and SH-001, straight into the database (half
     each), the older half overdue."""
+    day = "" if site.cluster is None else "DATE "  # SQLite keeps dates as text
     site.sql(
         "INSERT INTO alerts_alert (rule_id, branch_id, serial, staff_id, summary, state, "
         "deadline, created_at, resolution, digest, count, detail, open_key) "
         f"WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n}) "
         "SELECT " + str(rule) + ", (SELECT id FROM org_node WHERE code = "
         "CASE WHEN i % 2 = 0 THEN 'BJ-001' ELSE 'SH-001' END), 'K9', '', 'bulk ' || i, "
-        "'open', CASE WHEN i <= " + str(n // 2) + " THEN '2000-01-03' ELSE '2099-01-05' END, "
+        f"'open', CASE WHEN i <= {n // 2} THEN {day}'2000-01-03' ELSE {day}'2099-01-05' END, "
         "CURRENT_TIMESTAMP, '', false, 1, '{}', 'bulk:' || i FROM seq"
     )
 
