@@ -141,7 +141,8 @@ def test_a_bad_rating_is_verified_rectified_answered_and_closed(site: Site, serv
     page = body.decode()
     assert status == 200 and 'data-state="verify"' in page
     assert 'class="score s1">1</b>' in page and "BJ-001-W1" in page and "王小明" in page
-    assert re.search(r'href="/alerts/\d+/" id="case-alert"', page)  # its low-rating alert
+    alert = re.search(r'href="/alerts/(\d+)/" id="case-alert"', page)  # its low-rating alert
+    assert alert is not None
     assert 'href="/ratings/BJ-001/?since=' in page  # the rating itself
     viewer = logged_in(server.url, "bj-viewer")
     assert viewer.get(f"/cases/{pk}/")[0] == 200
@@ -166,6 +167,8 @@ def test_a_bad_rating_is_verified_rectified_answered_and_closed(site: Site, serv
                      ("answer", "bj001-admin"), ("close", "bj001-admin")]  # fmt: skip
     assert "queue sign replaced" in page and "apologised" in page
     assert site.sql("SELECT count(*) FROM audit_auditentry WHERE action LIKE 'case.%'") == (4,)
+    page = manager.get(f"/alerts/{alert[1]}/")[1].decode()  # the alert: its case and steps
+    assert f'href="/cases/{pk}/"' in page and "case.rectify" in page
     assert site.sql("SELECT on_time FROM casework_case") in ((True,), (1,))
     # a 'not genuine' verdict skips rectify and answer
     upload(server.url, key, ratings=[rating("K1", 4, 1)])
@@ -226,6 +229,7 @@ def test_deadlines_skip_holidays_and_overdue_cases_escalate_once(
         assert out.returncode == 0, out.stderr
     body = manager.get("/notifications/")[1]
     assert body.count(f"overdue case {pk}".encode()) == 1
+    assert f'href="/cases/{pk}/"'.encode() in body
     body = logged_in(server.url, "hq-admin").get("/notifications/")[1]
     assert f"overdue case {pk}".encode() not in body  # BJ's managers, not everyone above
     page = manager.get(f"/cases/{pk}/")[1].decode()

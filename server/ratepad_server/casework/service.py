@@ -12,10 +12,12 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..alerts.models import Alert, Notification
+from ..alerts.engine import record_event
+from ..alerts.models import ACKNOWLEDGED, OPEN, AlertRating, Notification
 from ..audit.log import record
 from ..org.models import Node, Role, Window
 from ..reports.service import TZ
@@ -46,12 +48,15 @@ def open_cases(*, agent: Any, ratings: Sequence[Sequence[Any]], **kwargs: Any) -
         return 0
     now = timezone.now()
     deadline = add_working_days(local_date(now), policy.case_days)
+    # the alerts this batch raised or folded the ratings into (the alerts' receiver ran first):
+    # among the branch's unresolved alerts, a bounded set (the alerts' cap per branch)
     alerts = {
         (s, q): pk
-        for s, q, pk in Alert.objects.filter(
-            branch=branch, serial__in={r[0] for r in bad}, journal_seq__in={r[1] for r in bad}
-        ).values_list("serial", "journal_seq", "pk")
-    }
+        for s, q, pk in AlertRating.objects.filter(
+            alert__branch=branch, alert__state__in=(OPEN, ACKNOWLEDGED),
+            serial__in={r[0] for r in bad}, journal_seq__in={r[1] for r in bad},
+        ).values_list("serial", "journal_seq", "alert_id")
+    }  # fmt: skip
     Case.objects.bulk_create(
         [Case(serial=r[0], journal_seq=r[1], rating_time=r[4], score=r[6], staff_id=r[9] or "",
               window_id=r[12], branch=branch, alert_id=alerts.get((r[0], r[1])),
@@ -104,6 +109,9 @@ def do_step(case: Case, step: str, user: User, given: StepInput) -> Case:
             raise StepError(_("The case was changed meanwhile: reload it."))
         row.at = now
         row.save()
+        alert = case.alert
+        if alert is not None:  # the step in the alert's history too
+            record_event(alert, f"case.{step}", user, note, case=case.pk)
     case.refresh_from_db()
     return case
 
@@ -143,7 +151,10 @@ def escalate_overdue(now: datetime | None = None, limit: int = 1000) -> int:
                                 note=f"overdue since {case.deadline}: to {where}")  # fmt: skip
             text = (f"逾期未办结 overdue case {case.pk}: {case.serial}#{case.journal_seq} "
                     f"({case.branch.code}), deadline {case.deadline}")  # fmt: skip
-            Notification.objects.bulk_create([Notification(user_id=u, text=text) for u in managers])
+            link = reverse("web:case", args=[case.pk])
+            Notification.objects.bulk_create(
+                [Notification(user_id=u, text=text, link=link) for u in managers]
+            )
             record(None, "case.escalate", case, username="(worker)", node_path=case.branch.path,
                    to=where, deadline=case.deadline.isoformat())  # fmt: skip
         done += 1
