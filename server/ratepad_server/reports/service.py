@@ -327,17 +327,32 @@ def heatmap_and_flow(scope: Scope) -> dict[str, Any]:
     }
 
 
-def compare(scope: Scope, now: Cell | None = None) -> dict[str, Any]:
-    """环比 (previous period of the same length) and 同比 (same period a year earlier)."""
+Span = tuple[datetime, datetime]  # [since, until)
+
+
+def compare(
+    scope: Scope,
+    now: Cell | None = None,
+    previous: Span | None = None,
+    last_year: Span | None = None,
+) -> dict[str, Any]:
+    """环比 (``previous``; default: the period of the same length just before) and 同比
+    (``last_year``; default: shifted by a year), each with its dates, n, CSAT and the test of
+    the difference (None when either period has no ratings)."""
     span = scope.until - scope.since
     now = now if now is not None else total(scope)
     out: dict[str, Any] = {}
     year = timedelta(days=365 if span < timedelta(days=365) else 366)
-    for name, delta in (("previous", span), ("last_year", year)):
-        before = total(scope.shifted(scope.since - delta, scope.until - delta))
+    spans = {
+        "previous": previous or (scope.since - span, scope.until - span),
+        "last_year": last_year or (scope.since - year, scope.until - year),
+    }
+    for name, (since, until) in spans.items():
+        before = total(scope.shifted(since, until))
         row: dict[str, Any] = {
-            "since": scope.since - delta,
-            "until": scope.until - delta,
+            "since": since,
+            "until": until,
+            "last": until - timedelta(days=1),
             "n": before.n,
             "csat": before.stats()["csat"],
         }

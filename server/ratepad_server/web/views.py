@@ -116,7 +116,8 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
         "node": node, "period": period, "scope": scope, "crumbs": _breadcrumbs(request, node),
         "total": parent.stats(), "rows": [_row(r) for r in kids],
         "staff": [_row(r) for r in staff],
-        "ranking": ranked, "compare": reports.compare(scope, parent),
+        "ranking": ranked,
+        "compare": reports.compare(scope, parent, *period.comparison_spans()),
         "efficiency": reports.staff_efficiency(scope, staff or None) if at_branch else [],
         "min_n": reports.MIN_N,
         "chart": {

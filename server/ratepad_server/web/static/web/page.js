@@ -7,6 +7,13 @@
   document.querySelectorAll("select[data-autosubmit]").forEach((select) => {
     select.addEventListener("change", () => select.form.submit());
   });
+  // a date typed into a period form makes it a custom period (else the preset wins)
+  document.querySelectorAll("form.period input[type=date]").forEach((input) => {
+    input.addEventListener("change", () => {
+      const preset = input.form.elements.namedItem("period");
+      if (preset) preset.value = "custom";
+    });
+  });
   const wall = document.getElementById("wall");
   if (wall) {
     window.ALERT_URL = wall.dataset.alertUrl;
