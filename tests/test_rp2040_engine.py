@@ -115,6 +115,31 @@ def test_the_rp2040_engine_is_deterministic() -> None:
     )
 
 
+@pytest.mark.usefixtures("pico_image")
+def test_serve_plays_the_real_firmware_to_a_host() -> None:
+    """``ratepad sim --serve --engine rp2040``: a host on TCP prompts, the keypad rates."""
+    import ratepad
+    from ratepad.scenario.serve import ScenarioServer
+
+    scenario = {
+        "seed": 5,
+        "until_ms": 6000,
+        "devices": [{"id": "K1", "keys": 5, "config": {"debounce_ms": 5}}],
+        "events": [
+            {"at_ms": 0, "device": "K1", "do": "connect"},
+            {"at_ms": 3000, "device": "K1", "do": "press", "score": 3},
+        ],
+    }
+    server = ScenarioServer(parse(scenario), ("127.0.0.1", 0), 2, "rp2040")
+    try:
+        server.start()
+        with ratepad.open(server.urls()["K1"]) as kp:
+            rating = kp.start_prompt("S1", timeout=30).wait(20)
+            assert (rating.journal_seq, rating.score, rating.prompted) == (1, 3, True)
+    finally:
+        server.close()
+
+
 def _sim(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ratepad", "sim", *args],
