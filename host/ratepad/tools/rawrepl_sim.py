@@ -21,6 +21,13 @@ What it does not do: a soft reset clears the VM's modules and globals but runs n
 nor main.py (the VM has no ``machine`` module or USB), there is no hard reset, and
 ``os.statvfs`` is the VM's (a Pico's flash figures are the ``rp2040`` engine's to give).
 
+Beside the emulated Pico (``ratepad.sim.rp2040.console``: the real MicroPython binary, on which
+``ratepad flash`` and ``selftest`` are tested end to end) this simulator stays for what that
+board cannot be or does slowly: any MicroPython version or board (the tool's refusals), a keypad
+claiming to run normally, a busy port, in about a second a test instead of tens. It is kept
+honest by a test running the same filesystem probe on it as on the real binary
+(tests/test_fakes_vs_rp2040.py).
+
 ``python -m ratepad.tools.rawrepl_sim`` serves one until interrupted and prints its port.
 """
 
