@@ -103,9 +103,12 @@ def test_the_same_scenario_gives_the_same_ratings_on_every_engine(source: str) -
 
 
 @pytest.mark.usefixtures("pico_image")
-def test_the_rp2040_engine_is_deterministic() -> None:
-    scenario = load(SCENARIOS / "suite" / "prompted_press.json")
-    first, second = (Runner(scenario, engine="rp2040").run() for _ in range(2))
+@pytest.mark.rp2040_engine
+def test_the_rp2040_engine_is_deterministic(ratepad_scenario: Any) -> None:
+    """Twice the same run: once through the pytest plugin's marker, once through the runner."""
+    path = SCENARIOS / "suite" / "prompted_press.json"
+    first = ratepad_scenario(path)
+    second = Runner(load(path), engine="rp2040").run()
     assert first.ratings and first.ratings[0]["prompted"]
     assert (first.ratings, first.stats, first.latency_ms, first.confirmed) == (
         second.ratings,
