@@ -92,6 +92,9 @@ MACHINE_FACTS: dict[str, Any] = {
     "builtin_default_is_cdc": True,
     "usb_active": False,
     "submit_inactive": ("OSError", (22,)),
+    "config_without_strs": "TypeError",
+    "config_bad_dev": ("ValueError", ("desc_dev",)),
+    "config_bad_strs": ("ValueError", ("desc_strs",)),
     "builtin": [
         ("BUILTIN_NONE", 0, 0, 1, bytes.fromhex("12010002ef0201408a2e0500000101020301"), b""),
         (

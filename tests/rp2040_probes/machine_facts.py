@@ -52,6 +52,11 @@ def facts(machine):
     ]
     r["usb_active"] = u.active()
     r["submit_inactive"] = exc(lambda: u.submit_xfer(0x83, bytearray(8)))
+    # config(): desc_strs is required (the docs say optional); the descriptors must be buffers
+    missing = exc(lambda: u.config(b"", b""))
+    r["config_without_strs"] = missing and missing[0]
+    r["config_bad_dev"] = exc(lambda: u.config(1, b"", None))
+    r["config_bad_strs"] = exc(lambda: u.config(b"", b"", 5))
     return r
 
 

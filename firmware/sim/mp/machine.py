@@ -35,7 +35,10 @@
 #   active(v) only flags the change; the USB task applies it later, and until then submit_xfer
 #     raises OSError(EINVAL) ............ usb_device_active, usb_device_check_active
 #   active(True) with no descriptors and no built-in driver: OSError(EINVAL) ... usb_device_active
-#   config() is allowed while active ... usb_device_config (no active check)
+#   config() is allowed while active ... usb_device_config (no active check); desc_strs is a
+#     required argument (TypeError without it, although the docs call it optional), desc_dev and
+#     desc_cfg must be buffers and desc_strs None or indexable (ValueError naming the argument)
+#                                        usb_device_config allowed_args and its checks
 #   builtin_driver can only change while inactive (EINVAL) ............ usb_device_attr
 #   submit_xfer: ValueError for endpoint 0, OSError(EBUSY) when a transfer is already in flight
 #     on the endpoint (usbd_edpt_claim fails), TypeError for a read-only OUT buffer, else the
@@ -381,8 +384,18 @@ class USBDevice:
             raise OSError(_EINVAL)
         self._builtin = value
 
-    def config(self, desc_dev, desc_cfg, desc_strs=None, open_itf_cb=None, reset_cb=None,
+    def config(self, desc_dev, desc_cfg, desc_strs, open_itf_cb=None, reset_cb=None,
                control_xfer_cb=None, xfer_cb=None):
+        for name, desc in (("desc_dev", desc_dev), ("desc_cfg", desc_cfg)):
+            if not isinstance(desc, (bytes, bytearray, memoryview)):
+                raise ValueError(name)
+        if desc_strs is not None:
+            try:
+                desc_strs[0]  # indexable (the C code asks for a subscr slot)
+            except TypeError:
+                raise ValueError("desc_strs")
+            except (IndexError, KeyError):
+                pass
         self.desc_dev = desc_dev
         self.desc_cfg = desc_cfg
         self.desc_strs = desc_strs
