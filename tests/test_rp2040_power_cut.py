@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -105,7 +106,25 @@ def _after_cut(harness: Harness, image: bytes, name: str) -> dict[str, Any]:
     return {"acked": link.hello.acked_seq, "sent": sent, "new": _rating(new).journal_seq}
 
 
-def test_the_journal_survives_power_cuts_at_random_instructions(harness: Harness) -> None:
+PARTS = 3  # the cuts' images are booted in this many tests (each within pytest's timeout)
+
+
+@dataclass
+class Workload:
+    start_fs: bytes
+    start: int
+    ops: list[dict[str, Any]]
+    arrivals: list[tuple[int, int]]
+    frames: list[Frame]
+    first: dict[int, Frame]
+    cuts: list[int]
+    where: dict[int, tuple[int, int | None]]
+    erases: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def workload(harness: Harness) -> Workload:
+    """The workload once, its flash operations, and the cut points drawn over it."""
     ref, start_fs, start = _start(harness, "ref")
     ref.pico.record_flash_ops()
     arrivals: list[tuple[int, int]] = []
@@ -119,52 +138,65 @@ def test_the_journal_survives_power_cuts_at_random_instructions(harness: Harness
     erases = [op for op in ops if op["kind"] == "erase"]
     programs = [op for op in ops if op["kind"] == "program"]
     assert erases and programs, ops
-
     rng = random.Random(SEED)
     cuts = sorted(rng.randrange(start, end) for _ in range(RANDOM_CUTS))
-    inside = [
-        e["instruction"] + rng.randrange(STEPS) for e in erases for _ in range(CUTS_PER_ERASE)
-    ]
-    inside += [p["instruction"] + rng.randrange(STEPS) for p in rng.sample(programs, TORN_PROGRAMS)]
-    cuts += inside
+    torn = [e for e in erases for _ in range(CUTS_PER_ERASE)]
+    torn += rng.sample(programs, TORN_PROGRAMS)
+    cuts += [op["instruction"] + rng.randrange(STEPS) for op in torn]
     where = {c: _where(c, ops) for c in cuts}
-    assert sum(1 for c in cuts if where[c][1] is not None) >= CUTS_PER_ERASE + TORN_PROGRAMS
+    return Workload(start_fs, start, ops, arrivals, list(ref.frames), first, cuts, where, erases)
 
+
+def test_the_cut_points(workload: Workload) -> None:
+    w = workload
+    assert len(w.cuts) >= 200
+    inside = [c for c in w.cuts if w.where[c][1] is not None]
+    in_erases = [c for c in inside if w.ops[w.where[c][0]]["kind"] == "erase"]
+    assert len(in_erases) >= CUTS_PER_ERASE and len(inside) - len(in_erases) >= TORN_PROGRAMS
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_the_journal_survives_power_cuts_at_random_instructions(
+    harness: Harness, workload: Workload, part: int
+) -> None:
+    w = workload
+    keys = sorted(set(w.where.values()), key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+    mine = set(keys[part::PARTS])
     outcomes: dict[tuple[int, int | None], dict[str, Any]] = {}
-    for key in sorted(set(where.values()), key=lambda k: (k[0], -1 if k[1] is None else k[1])):
-        image = replay_flash_ops(harness, start_fs, ops, *key)
+    for key in sorted(mine, key=keys.index):
+        image = replay_flash_ops(harness, w.start_fs, w.ops, *key)
         outcomes[key] = _after_cut(harness, image, f"cut{key[0]}.{key[1]}")
 
-    for cut in cuts:
-        out = outcomes[where[cut]]
-        frames_then = max((n for i, n in arrivals if i <= cut), default=0)
-        sent_before = {_rating(f).journal_seq for f in _ratings(ref.frames[:frames_then])}
+    for cut in (c for c in w.cuts if w.where[c] in mine):
+        out = outcomes[w.where[cut]]
+        frames_then = max((n for i, n in w.arrivals if i <= cut), default=0)
+        sent_before = {_rating(f).journal_seq for f in _ratings(w.frames[:frames_then])}
         resent = {_rating(f).journal_seq for f in out["sent"]}
         # nothing it had sent is lost: ACKed (the ACK reached the flash) or sent again
         lost = {s for s in sent_before if s > out["acked"] and s not in resent}
-        assert not lost, (cut, where[cut], lost, out["acked"])
+        assert not lost, (cut, w.where[cut], lost, out["acked"])
         # no sequence number reused
         top = max(sent_before | resent | {out["acked"]})
-        assert out["new"] == top + 1, (cut, where[cut], out["new"], top)
+        assert out["new"] == top + 1, (cut, w.where[cut], out["new"], top)
         # each rating sent again is the one first sent, field for field; flags: RETRANSMIT
         # only for a frame this boot has sent before (RAM does not outlive the cut)
         seen: set[int] = set()
         for f in out["sent"]:
             seq = _rating(f).journal_seq
-            assert f.message == first[seq].message, (cut, f.message, first[seq].message)
+            assert f.message == w.first[seq].message, (cut, f.message, w.first[seq].message)
             want = codec.HeaderFlags.RETRANSMIT if seq in seen else codec.HeaderFlags(0)
             assert f.flags == want, (cut, seq, f.flags)
             seen.add(seq)
 
-    # one cut made for real, in the middle of an erase: the flash it leaves is the rebuilt one
+
+def test_a_real_cut_leaves_the_rebuilt_flash(harness: Harness, workload: Workload) -> None:
+    """One cut made for real, in the middle of an erase: the flash it leaves is the one the
+    other tests rebuild from the operation log."""
+    w = workload
     real, real_fs, real_start = _start(harness, "real")
-    assert (real_fs, real_start) == (
-        start_fs,
-        start,
-    )  # the same keypad, instruction for instruction
-    cut = erases[0]["instruction"] + STEPS // 2
+    assert (real_fs, real_start) == (w.start_fs, w.start)  # the same keypad, to the instruction
+    cut = w.erases[0]["instruction"] + STEPS // 2
     real.pico.cut_at(cut)
     _workload(real, [])
     assert not real.pico.powered
-    assert real.pico.fs_image() == replay_flash_ops(harness, start_fs, ops, *_where(cut, ops))
-    assert len(cuts) >= 200
+    assert real.pico.fs_image() == replay_flash_ops(harness, w.start_fs, w.ops, *_where(cut, w.ops))
