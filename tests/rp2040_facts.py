@@ -136,3 +136,18 @@ USB_KEYPAD = {
     ),
     "strings": {1: "ratepad", 2: "ratepad keypad", 3: "RP-1", 4: "Board CDC", 5: "ratepad link"},
 }
+
+# The REPL byte for byte, as mpremote and ratepad flash drive it (after "\r\x03\x03" at the
+# friendly prompt): (sent, received). The banner's build date is the image's.
+BANNER = (
+    b"MicroPython v1.28.0 on 2026-12-07; Raspberry Pi Pico with RP2040\r\n"
+    b'Type "help()" for more information.\r\n>>> '
+)
+REPL_TRANSCRIPT = [
+    (b"\r\x01", b"\r\n>>> \r\nraw REPL; CTRL-B to exit\r\n>"),  # raw REPL
+    (b"\x05A\x01", b"R\x01\x80\x00\x01"),  # raw-paste: accepted, a 128-byte window
+    (b"\x04", b"\x04\x04\x04>"),  # empty code: end of paste, no output, no error
+    (b"\x04", b"OK\r\nMPY: soft reboot\r\nraw REPL; CTRL-B to exit\r\n>"),  # soft reset
+    (b"\x02", b"\r\n" + BANNER),  # friendly REPL
+    (b"\x04", b"\r\nMPY: soft reboot\r\n" + BANNER),  # soft reset there
+]

@@ -12,8 +12,12 @@ simulator's filesystem (``ratepad.tools.rawrepl_sim``).
 from __future__ import annotations
 
 import ast
+import os
+import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +181,45 @@ def test_the_raw_repl_simulator_answers_filesystem_calls_as_the_real_board() -> 
     }
 
 
+def _exchange(fd: int, sent: bytes, expected: bytes) -> bytes:
+    """Send ``sent`` on the terminal ``fd``; what comes back until ``expected``'s last bytes
+    arrive (at most 5 s)."""
+    os.write(fd, sent)
+    got = b""
+    deadline = time.monotonic() + 5
+    while not got.endswith(expected[-4:]) and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.05)[0]:
+            got += os.read(fd, 4096)
+    return got
+
+
+def _drain(fd: int) -> None:
+    """Read what the board still sends, until it is quiet for 0.3 s (at most 3 s)."""
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and select.select([fd], [], [], 0.3)[0]:
+        os.read(fd, 4096)
+
+
+@pytest.mark.micropython
+def test_the_raw_repl_simulator_speaks_the_real_boards_repl() -> None:
+    """Byte for byte as the real board (its Ctrl-D at the friendly prompt lacked the "\\r\\n"
+    pyexec ends the line with); only the banner's build date differs."""
+    from ratepad.tools.rawrepl_sim import RawReplSim
+
+    def dated(data: bytes) -> bytes:
+        return re.sub(rb" on \d{4}-\d\d-\d\d;", b" on (date);", data)
+
+    with RawReplSim(version=(1, 28, 0)) as board:
+        fd = os.open(board.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, b"\r\x03\x03")
+            _drain(fd)
+            for sent, expected in facts.REPL_TRANSCRIPT:
+                assert dated(_exchange(fd, sent, expected)) == dated(expected), sent
+        finally:
+            os.close(fd)
+
+
 # -- the recorded figures, against the live binary ---------------------------------------------
 def test_the_recorded_figures_are_what_the_live_binary_answers() -> None:
     """A fresh emulated Pico answers the probes, USB strings and reset causes as recorded (the
@@ -206,6 +249,14 @@ def test_the_recorded_figures_are_what_the_live_binary_answers() -> None:
                     k: v for k, v in facts.FS_CALLS.items() if k not in skip
                 }
                 assert probe(board.port, "machine_facts.py") == facts.MACHINE_FACTS
+                fd = os.open(board.port, os.O_RDWR | os.O_NOCTTY)
+                try:
+                    os.write(fd, b"\r\x03\x03")
+                    _drain(fd)
+                    for sent, expected in facts.REPL_TRANSCRIPT:
+                        assert _exchange(fd, sent, expected) == expected, sent
+                finally:
+                    os.close(fd)
                 assert cause(board) == facts.RESET_CAUSES["power on"]
                 with board.lock:
                     boots = len(list(pico.boots()))

@@ -410,6 +410,7 @@ class RawReplSim:
             self._send(b"\r\n>>> ")
         elif c == 0x04:  # Ctrl-D: soft reset (a board would now run boot.py and main.py)
             self._line.clear()
+            self._send(b"\r\n")  # shared/runtime/pyexec.c: the friendly REPL ends its line
             self._soft_reset()
             self._send(self._banner())
         elif c == 0x0D:  # Enter: run the line; an expression's value is printed
