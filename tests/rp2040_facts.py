@@ -119,7 +119,6 @@ RESET_CAUSES = {
     "watchdog": 3,
     "power cycle": 1,
 }
-HEAP_BYTES = 245888  # gc.mem_free() + gc.mem_alloc() at the REPL
 
 # USB as the emulated host enumerated it: MicroPython alone (CDC REPL), then the keypad after
 # its boot.py (serial RP-1); string 3 is the serial, string 4 MicroPython's CDC interface.

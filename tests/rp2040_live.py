@@ -1,11 +1,10 @@
-"""The emulated Pico for the tools' tests: the MicroPython image beside the checkout
-(``../shared/micropython-rp2/``) unless ``$RATEPAD_MICROPYTHON_IMAGE`` names another; a test that
-needs it skips with the one-line reason when Node.js, rp2040js or the image is missing."""
+"""The emulated Pico for the tools' tests: the image ``test_rp2040_engine.use_shared_image``
+names; a test that needs it skips with the one-line reason when Node.js, rp2040js or the image
+is missing."""
 
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import threading
@@ -16,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_rp2040_engine import use_shared_image
 
-from ratepad.sim.rp2040 import IMAGE_ENV, Harness, missing
+from ratepad.sim.rp2040 import Harness, missing
 from ratepad.sim.rp2040.console import PicoConsole
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_IMAGE = ROOT.parent / "shared" / "micropython-rp2" / "micropython-v1.28.0-RPI_PICO.bin"
 PROBES = Path(__file__).resolve().parent / "rp2040_probes"
 
 
@@ -29,8 +27,7 @@ PROBES = Path(__file__).resolve().parent / "rp2040_probes"
 def harness() -> Iterator[Harness]:
     """One emulator process, or a skip with the reason."""
     with pytest.MonkeyPatch.context() as mp:
-        if IMAGE_ENV not in os.environ and SHARED_IMAGE.is_file():
-            mp.setenv(IMAGE_ENV, str(SHARED_IMAGE))
+        use_shared_image(mp)
         reason = missing()
         if reason is not None:
             pytest.skip(reason)
