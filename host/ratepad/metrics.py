@@ -19,6 +19,7 @@ Every error raised on purpose is a ``MetricsError`` with a one-line message.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,18 +30,34 @@ from ratepad import _special
 from ratepad.errors import MetricsError
 
 __all__ = [
+    "MIN_N",
+    "IPAGrid",
+    "IPAPoint",
+    "MeanInterval",
+    "NetPromoter",
+    "ToleranceShare",
     "TwoProportions",
+    "alpha_complete",
     "alpha_from_covariance",
     "cronbach_alpha",
     "csat",
+    "enough",
     "feldt_interval",
     "funnel_limits",
+    "importance_performance",
     "item_matrix",
     "level_index",
+    "mean_interval",
+    "net_promoter",
+    "paired_difference",
     "pairwise_covariance",
+    "pearson",
+    "row_means",
     "shrunk_index",
     "shrunk_rate",
     "spaced_values",
+    "t_critical",
+    "tolerance_zone",
     "top_count",
     "two_proportions",
     "wilson",
@@ -430,3 +447,300 @@ def cronbach_alpha(
         raise MetricsError(f"missing must be 'pairwise' or 'listwise', got {missing!r}")
     alpha = alpha_from_covariance(pairwise_covariance(matrix))
     return alpha, feldt_interval(alpha, len(matrix), len(matrix[0]), c)
+
+
+# --- service-quality surveys --------------------------------------------------------------------
+# Gap scores (SERVQUAL), the zone of tolerance, NPS, CES and importance-performance. Every figure
+# carries its n; a report hides a figure below its minimum n (``MIN_N``, the usual organisational
+# rule) but the functions compute it whenever it is defined.
+
+MIN_N = 10
+"""The least number of respondents behind a survey figure before a report shows it."""
+
+
+class MeanInterval(TypedDict):
+    """A mean with its Student-t interval (:func:`mean_interval`)."""
+
+    n: int
+    mean: float
+    sd: float
+    se: float
+    ci: tuple[float, float]
+
+
+class NetPromoter(TypedDict):
+    """Result of :func:`net_promoter`; ``nps``, ``se`` and ``ci`` are in points (-100..100)."""
+
+    n: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float
+    se: float
+    ci: tuple[float, float]
+
+
+class ToleranceShare(TypedDict):
+    """Result of :func:`tolerance_zone`: shares (0..1) of respondents below, inside and above
+    their zone of tolerance, the inside share with its Wilson interval."""
+
+    n: int
+    below: float
+    inside: float
+    above: float
+    ci: tuple[float, float]
+
+
+class IPAPoint(TypedDict):
+    """One attribute of an importance-performance grid."""
+
+    name: str
+    importance: float
+    performance: float
+    n: int
+    quadrant: Literal["concentrate", "keep_up", "low_priority", "overkill"]
+
+
+class IPAGrid(TypedDict):
+    """Result of :func:`importance_performance`: the points and the mean lines."""
+
+    points: list[IPAPoint]
+    importance_mean: float
+    performance_mean: float
+
+
+def enough(n: int, min_n: int = MIN_N) -> bool:
+    """Whether n respondents are enough to show a figure (``min_n`` >= 1)."""
+    if _count(min_n, "min_n") < 1:
+        raise MetricsError(f"min_n must be >= 1, got {min_n}")
+    return _count(n, "n") >= min_n
+
+
+def t_critical(df: float, confidence: float = 0.95) -> float:
+    """Two-sided Student-t critical value with ``df`` degrees of freedom: t^2 follows
+    F(1, df), so t = sqrt(F_{confidence}(1, df))."""
+    d = _finite(df, "df")
+    if d <= 0.0:
+        raise MetricsError(f"df must be > 0, got {df!r}")
+    return math.sqrt(_special.f_isf(1.0 - _confidence(confidence), 1.0, d))
+
+
+def _values(values: Iterable[float | None]) -> list[float]:
+    """The present values (None and NaN are missing), checked."""
+    return [x for x in _aligned(list(values)) if x is not None]
+
+
+_WHOLE = frozenset({int, type(None)})
+_REAL = frozenset({int, float, type(None)})
+
+
+def _whole(rows: Iterable[Iterable[object]]) -> bool:
+    """Every cell an int or None (survey answers): nothing to check or convert. At C speed."""
+    return set(map(type, itertools.chain.from_iterable(rows))) <= _WHOLE
+
+
+def _plain(v: object) -> bool:
+    """A present finite int or float, or None: needs no conversion (the fast path)."""
+    return v is None or type(v) is int or (type(v) is float and v - v == 0.0)
+
+
+def mean_interval(values: Iterable[float | None], confidence: float = 0.95) -> MeanInterval:
+    """Mean of the present values (None and NaN are missing) with the Student-t interval
+    mean +- t_{n-1} sd / sqrt(n), sd with divisor n - 1. Needs n >= 2."""
+    xs = _values(values)
+    n = len(xs)
+    if n < 2:
+        raise MetricsError(f"a mean with an interval needs at least 2 values, got {n}")
+    mean = math.fsum(xs) / n
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+    se = sd / math.sqrt(n)
+    half = t_critical(n - 1, confidence) * se
+    return {"n": n, "mean": mean, "sd": sd, "se": se, "ci": (mean - half, mean + half)}
+
+
+def paired_difference(
+    first: Sequence[float | None], second: Sequence[float | None], confidence: float = 0.95
+) -> MeanInterval:
+    """Mean of first - second over the respondents with both (the paired t interval), e.g. a
+    SERVQUAL gap (perception - expectation), adequacy (perception - adequate) or superiority
+    (perception - desired)."""
+    if len(first) != len(second):
+        raise MetricsError(f"{len(first)} and {len(second)} values: a pair per respondent")
+    diffs = [
+        a - b
+        for a, b in zip(_aligned(first), _aligned(second), strict=True)
+        if a is not None and b is not None
+    ]
+    return mean_interval(diffs, confidence)
+
+
+def _aligned(values: Sequence[float | None]) -> list[float | None]:
+    kinds = set(map(type, values))
+    if kinds <= _WHOLE:
+        return list(values)
+    if kinds <= _REAL and math.isfinite(sum(v for v in values if v is not None)):
+        return list(values)  # a NaN or an infinity would make the sum not finite
+    if all(map(_plain, values)):
+        return list(values)
+    return [None if v is None else _present(v, i, 0) for i, v in enumerate(values)]
+
+
+def row_means(rows: Sequence[Sequence[float | None]]) -> list[float | None]:
+    """Per respondent, the mean of the items they answered (None when they answered none): a
+    dimension's score from its items."""
+    out: list[float | None] = []
+    whole = _whole(rows)
+    for row in rows:
+        present = [v for v in (row if whole else _aligned(row)) if v is not None]
+        if not present:
+            out.append(None)
+        else:  # a sum of ints is exact
+            out.append((sum(present) if whole else math.fsum(present)) / len(present))
+    return out
+
+
+def tolerance_zone(
+    perception: Sequence[float | None],
+    adequate: Sequence[float | None],
+    desired: Sequence[float | None],
+    confidence: float = 0.95,
+) -> ToleranceShare:
+    """Shares of respondents whose perception lies below their adequate level, inside the zone
+    of tolerance (adequate <= perception <= desired) and above their desired level, over the
+    respondents with all three; the inside share with its Wilson interval."""
+    if not len(perception) == len(adequate) == len(desired):
+        raise MetricsError("perception, adequate and desired need one value per respondent")
+    below = inside = above = 0
+    for p, a, d in zip(_aligned(perception), _aligned(adequate), _aligned(desired), strict=True):
+        if p is None or a is None or d is None:
+            continue
+        if p < a:
+            below += 1
+        elif p > d:
+            above += 1
+        else:
+            inside += 1
+    n = below + inside + above
+    if n == 0:
+        raise MetricsError("no respondent answered perception, adequate and desired")
+    return {
+        "n": n,
+        "below": below / n,
+        "inside": inside / n,
+        "above": above / n,
+        "ci": wilson(inside, n, confidence),
+    }
+
+
+def net_promoter(scores: Iterable[float | None], confidence: float = 0.95) -> NetPromoter:
+    """Net Promoter Score of 0..10 answers: 100 (share of 9-10 - share of 0-6).
+
+    Its standard error is that of a difference of two shares of one multinomial sample,
+    Var(p+ - p-) = (p+ + p- - (p+ - p-)^2) / n, and the interval the normal one,
+    NPS +- z SE (in points), clipped to [-100, 100].
+    """
+    promoters = passives = detractors = 0
+    for i, x in enumerate(_aligned(list(scores))):
+        if x is None:
+            continue
+        if x != int(x) or not 0 <= x <= 10:
+            raise MetricsError(f"answer {i}: {x!r} is not a 0..10 score")
+        if x >= 9:
+            promoters += 1
+        elif x >= 7:
+            passives += 1
+        else:
+            detractors += 1
+    n = promoters + passives + detractors
+    if n == 0:
+        raise MetricsError("no answers: the NPS is undefined")
+    pp, pd = promoters / n, detractors / n
+    score = pp - pd
+    se = math.sqrt(max(0.0, pp + pd - score * score) / n)
+    half = _z(confidence) * se
+    return {
+        "n": n,
+        "promoters": promoters,
+        "passives": passives,
+        "detractors": detractors,
+        "nps": 100.0 * score,
+        "se": 100.0 * se,
+        "ci": (100.0 * max(-1.0, score - half), 100.0 * min(1.0, score + half)),
+    }
+
+
+def pearson(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[float, int]:
+    """Pearson's r over the pairs where both are present: (r, n). Needs n >= 3 and variance."""
+    if len(x) != len(y):
+        raise MetricsError(f"{len(x)} and {len(y)} values: a pair per respondent")
+    pairs = [
+        (a, b)
+        for a, b in zip(_aligned(x), _aligned(y), strict=True)
+        if a is not None and b is not None
+    ]
+    n = len(pairs)
+    if n < 3:
+        raise MetricsError(f"a correlation needs at least 3 pairs, got {n}")
+    mx = math.fsum(a for a, _ in pairs) / n
+    my = math.fsum(b for _, b in pairs) / n
+    sxx = math.fsum((a - mx) ** 2 for a, _ in pairs)
+    syy = math.fsum((b - my) ** 2 for _, b in pairs)
+    if sxx <= 0.0 or syy <= 0.0:
+        raise MetricsError("no variance: the correlation is undefined")
+    sxy = math.fsum((a - mx) * (b - my) for a, b in pairs)
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy))), n
+
+
+def importance_performance(
+    attributes: Mapping[str, tuple[float, float, int]],
+) -> IPAGrid:
+    """An importance-performance grid: ``attributes`` maps a name to (importance, performance,
+    n); importance is stated (the mean importance answer) or derived (the correlation of the
+    attribute's score with overall satisfaction). The mean lines are the plain means over the
+    attributes; a point on a line counts as above it. Quadrants (Martilla and James 1977):
+    high importance and low performance "concentrate", high both "keep_up", low both
+    "low_priority", low importance and high performance "overkill"."""
+    if not attributes:
+        raise MetricsError("no attributes: the grid is empty")
+    items = [
+        (name, _finite(i, f"importance of {name}"), _finite(p, f"performance of {name}"), n)
+        for name, (i, p, n) in attributes.items()
+    ]
+    im = math.fsum(i for _, i, _, _ in items) / len(items)
+    pm = math.fsum(p for _, _, p, _ in items) / len(items)
+    points: list[IPAPoint] = []
+    for name, i, p, n in items:
+        high_i, high_p = i >= im, p >= pm
+        quadrant: Literal["concentrate", "keep_up", "low_priority", "overkill"] = (
+            ("keep_up" if high_p else "concentrate")
+            if high_i
+            else ("overkill" if high_p else "low_priority")
+        )
+        points.append(
+            {"name": name, "importance": i, "performance": p, "n": n, "quadrant": quadrant}
+        )
+    return {"points": points, "importance_mean": im, "performance_mean": pm}
+
+
+def alpha_complete(rows: Sequence[Sequence[float]]) -> float:
+    """Cronbach's alpha of respondents x items with no missing score, from the item variances
+    and the variance of the total, k/(k-1) (1 - sum var_i / var_total): the same figure as
+    :func:`cronbach_alpha` in O(n k) instead of O(n k^2)."""
+    matrix = item_matrix(rows) if not _whole(rows) or len(rows) < 2 else [list(r) for r in rows]
+    if any(None in row for row in matrix):
+        raise MetricsError("alpha_complete needs every score present")
+    if len(matrix[0]) < 2 or any(len(row) != len(matrix[0]) for row in matrix):
+        raise MetricsError("at least 2 items, the same in every row, are needed")
+    k = len(matrix[0])
+    n = len(matrix)
+
+    def variance(xs: list[float]) -> float:
+        m = math.fsum(xs) / n
+        return math.fsum((x - m) ** 2 for x in xs) / (n - 1)
+
+    columns = [[row[j] for row in matrix] for j in range(k)]
+    trace = math.fsum(variance(c) for c in columns)  # type: ignore[arg-type]
+    total = variance([math.fsum(row) for row in matrix])  # type: ignore[arg-type]
+    if not has_variance(total, trace):
+        raise MetricsError("the total score has no variance: alpha is undefined")
+    return (k / (k - 1)) * (1.0 - trace / total)
