@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -414,3 +418,95 @@ def test_a_failover_group_url_names_every_node() -> None:
     for bad in ("postgresql://rp@db1:5432,db2:x/ratepad", "postgresql://rp@db1,:5432/ratepad"):
         with pytest.raises(DatabaseURLError):
             parse_db_url(bad)
+
+
+class _FlakyIngest(ThreadingHTTPServer):
+    """An ingest endpoint that is away for its first ``away`` requests (503, as the server
+    answers while its database fails over), then commits slowly; it notes every rating it got
+    and how many requests were on the wire at once."""
+
+    def __init__(self, away: int) -> None:
+        self.away = away
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.on_wire = 0
+        self.most_on_wire = 0
+        self.got: list[tuple[str, int]] = []
+        super().__init__(("127.0.0.1", 0), _FlakyHandler)
+
+
+class _FlakyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real server
+    server: _FlakyIngest
+
+    def do_POST(self) -> None:
+        srv = self.server
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with srv.lock:
+            srv.requests += 1
+            srv.on_wire += 1
+            srv.most_on_wire = max(srv.most_on_wire, srv.on_wire)
+            away = srv.requests <= srv.away
+        time.sleep(0.02)  # a commit takes a while: a second sender would overlap
+        answer: dict[str, Any]
+        if away:
+            answer, status = {"detail": "The database cannot be reached just now"}, 503
+        else:
+            with srv.lock:
+                srv.got += [(r["serial"], r["journal_seq"]) for r in body["ratings"]]
+            answer, status = {"committed": True}, 200
+        data = json.dumps(answer).encode()
+        with srv.lock:
+            srv.on_wire -= 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if away:
+            self.send_header("Retry-After", "5")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_uploader_resends_after_503_one_batch_on_the_wire(tmp_path: Path) -> None:
+    """While the database fails over the server answers 503: the agent's uploader keeps every
+    rating and sends it again until committed. ``drain()`` (the demo's, at its end) running
+    beside the uploader's own thread shares its HTTP connection: one batch is on the wire at a
+    time, no answer is read by the wrong thread, no rating is lost."""
+    from ratepad.agent.config import UploadConfig
+    from ratepad.agent.store import Store
+    from ratepad.agent.upload import Uploader
+
+    db = tmp_path / "agent.db"
+    Store(db).close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.executemany(
+        "INSERT INTO ratings (serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact,"
+        " score, key_count, level, level_value, staff_id, prompt_id, flags, flag_names,"
+        " received_at_ms) VALUES ('K1', ?, 1, 0, ?, 1, 4, 5, 'good', 80, 'S001', 0, 0, '', 0)",
+        [(seq, 1_796_000_000_000 + seq * 1000) for seq in range(1, 401)],
+    )
+    conn.close()
+    ingest = _FlakyIngest(away=3)
+    threading.Thread(target=ingest.serve_forever, daemon=True).start()
+    crashes: list[str] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda args: crashes.append(
+        f"{args.exc_type.__name__}: {args.exc_value}"
+    )
+    config = UploadConfig(f"http://127.0.0.1:{ingest.server_address[1]}/", "k" * 20, batch=10)
+    uploader = Uploader(db, config, poll_s=0.01, max_backoff_s=0.05)
+    try:
+        uploader.start()
+        assert uploader.drain(60), uploader.last_error
+        uploader.stop()
+    finally:
+        threading.excepthook = previous_hook
+        ingest.shutdown()
+        ingest.server_close()
+    assert not crashes, crashes
+    assert uploader.failures >= 1  # the 503s were met, and outlived
+    assert sorted(set(ingest.got)) == [("K1", seq) for seq in range(1, 401)]
+    assert ingest.most_on_wire == 1

@@ -11,8 +11,10 @@
   again and the server, deduping on (serial, journal_seq), stores nothing twice.
 * **Resumable after days offline.** The cursor and the outbox are in the store; a restarted
   agent carries on where the last committed batch ended, oldest first, in batches.
-* **Backoff.** A failed request waits 0.5 s, doubling to ``max_backoff_s`` with jitter (a
-  branch's agents coming back together do not hammer the server in step).
+* **Backoff.** A failed request (no answer, or 503 while the server's database fails over)
+  waits 0.5 s, doubling to ``max_backoff_s`` with jitter (a branch's agents coming back
+  together do not hammer the server in step).
+* **One batch on the wire at a time**, whether the background thread or ``drain`` sends it.
 * TLS: the server's certificate is verified, against ``ca`` when given (a bank's own CA).
 """
 
@@ -155,6 +157,10 @@ class Uploader:
         self._conn.execute("PRAGMA busy_timeout = 10000")
         self._stop = threading.Event()
         self._wake = threading.Event()
+        # one batch on the wire at a time: ``drain`` beside the background thread would share
+        # the HTTP connection (an answer read by the wrong thread, or the connection closed
+        # under a read) and read the same batch from the store twice
+        self._sending = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ratepad-upload", daemon=True)
         # counters (tests, the bench, the log)
         self.batches = 0
@@ -308,6 +314,10 @@ class Uploader:
 
     def upload_once(self) -> int:
         """Send one batch if anything is waiting; the number of items the server committed."""
+        with self._sending:
+            return self._upload_once()
+
+    def _upload_once(self) -> int:
         batch = self.next_batch()
         if batch.empty and not batch.outbox:
             if time.monotonic() - self._last_sent >= self.config.heartbeat_s:
@@ -377,9 +387,16 @@ class Uploader:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        self._drop_connection()
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.close()
+        # a send that outlasts ``timeout`` keeps its connection and the store's (the daemon
+        # thread ends with the process; the batch, unanswered, goes again next time)
+        if not self._sending.acquire(timeout=1.0):
+            return
+        try:
+            self._drop_connection()
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+        finally:
+            self._sending.release()
 
     def _run(self) -> None:
         backoff = 0.5
