@@ -181,6 +181,7 @@ class Alert(models.Model):
             models.Index(fields=["branch", "state"]),
             models.Index(fields=["digest", "state", "created_at"]),
             models.Index(fields=["state", "deadline"]),
+            models.Index(fields=["created_at", "id"]),  # the queue's order, read backwards
         ]
 
     @property

@@ -122,7 +122,11 @@ def alerts(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "-created")
     if sort not in SORTS:
         raise BadRequest("sort: " + ", ".join(SORTS))
-    rows = rows.select_related("branch", "window", "rule", "assignee").order_by(*SORTS[sort])
+    rows = (
+        rows.select_related("branch", "rule", "assignee")
+        .defer("resolution", "branch__path", "rule__emails", "rule__webhook")
+        .order_by(*SORTS[sort])
+    )
     page = Paginator(rows, PAGE).get_page(request.GET.get("page"))
     query = {k: v for k, v in shown.items() if v}
     rules = Rule.objects.filter(node__path__startswith=role.node.path).order_by("name")
@@ -130,6 +134,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
         "page": page, "alerts": page.object_list, "shown": shown, "sort": sort,
         "query": urlencode({**query, "sort": sort}), "filters": urlencode(query),
         "overview": _overview(role.node), "today": _today(), "rules": rules,
+        "overdue_word": _("overdue"), "alert_base": reverse("web:alerts"),  # + pk + "/"
         "sort_labels": SORT_LABELS, "assignable": _assignable_in(role),
         "states": [("", _("all")), ("unresolved", _("unresolved")), *Alert.STATES],
         # compatibility: the old ?state= links
