@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rp2040_facts as facts
@@ -65,7 +66,7 @@ def older(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, bytes]]:
     return [(e["path"], (out / e["path"]).read_bytes()) for e in built.manifest["files"]]
 
 
-def older_keypad(files: list[tuple[str, bytes]], settings: bytes) -> bytes:
+def older_keypad(files: list[tuple[str, Any]], settings: bytes) -> bytes:
     """The littlefs image of a keypad flashed with ``files`` and ``settings``."""
     lfs = fwsource.load("sim.lfsstorage")
     dev = lfs.FlashDevice(*lfs.GEOMETRY["pico"])
@@ -73,6 +74,29 @@ def older_keypad(files: list[tuple[str, bytes]], settings: bytes) -> bytes:
     lfs.install(fs, [*files, ("journal/settings", settings)])
     fs.unmount()
     return bytes(dev.buffer)
+
+
+BLOB = ("data/photos.bin", 1_000_000)
+
+
+def simulated_capacity(files: list[tuple[str, Any]], settings: str) -> int:
+    """What the simulator's keypad advertises with ``files`` on its flash."""
+    lfs = fwsource.load("sim.lfsstorage")
+    storage = lfs.board_storage("pico", firmware=files)
+    kp = fwsource.load("sim.simkeypad").SimKeypad("RP-0002", settings.encode(), storage=storage)
+    capacity: int = kp.core.journal.capacity
+    return capacity
+
+
+def fake_capacity_on(image: bytes) -> int:
+    """The firmware's journal on a flash image, through the fake littlefs storage."""
+    lfs = fwsource.load("sim.lfsstorage")
+    dev = lfs.FlashDevice(*lfs.GEOMETRY["pico"])
+    dev.buffer[:] = image
+    journal = fwsource.load("rpfw.journal").Journal(lfs.LfsStorage(dev))
+    journal.open()
+    capacity: int = journal.capacity
+    return capacity
 
 
 def ratepad(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -189,7 +213,8 @@ def test_flash_then_selftest_on_a_freshly_started_pico(emulator: Harness, bundle
 def test_flash_over_an_older_firmware_then_selftest_every_key(
     emulator: Harness, bundle: Path, older: list[tuple[str, bytes]]
 ) -> None:
-    image = older_keypad(older, b"keys=4\nthanks_ms=300\nserial=OLD-7\n")
+    # a big file of the customer's fills most of the flash: the journal advertises what fits
+    image = older_keypad([*older, BLOB], b"keys=4\nthanks_ms=300\nserial=OLD-7\n")
     pico = EmulatedPico(emulator, image, nkeys=4)
     try:
         pico.run_until(lambda: pico.hid_ready, timeout_ms=5000)
@@ -224,8 +249,16 @@ def test_flash_over_an_older_firmware_then_selftest_every_key(
             assert f"firmware {VERSION} imports on the board" in out.stdout
 
             keypad_running(board)
+            with board.lock:
+                at_hello = pico.fs_image()
             code, checks = selftest(board, "--key-timeout", "20")
             assert code == 0, checks
+            # the capacity the real keypad advertises is what the simulator's keypad advertises
+            # on the same files, and what the fakes count on the real flash
+            capacity = simulated_capacity([*flashfs.bundle_files(), BLOB], "keys=4\n")
+            assert capacity < 20000
+            assert f"journal for {capacity:,};" in checks[0][2]
+            assert fake_capacity_on(at_hello) == capacity
             assert [c[:2] for c in checks] == [
                 ("PASS", "link"),
                 ("PASS", "self_test"),
