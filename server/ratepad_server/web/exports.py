@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET
 from ..audit.log import record
 from ..dbrouter import reads_from_replica
 from ..reports import service as reports
+from . import ratinglist
 from .access import ALL, READERS, roles, scoped_node
 from .period import Period, parse_month, parse_period
-from .views import _scope, rating_rows
+from .views import _scope
 
 # one export is built in memory (an XLSX file must be): at most this many ratings (a setting)
 EXPORT_MAX_ROWS = settings.EXPORT_MAX_ROWS
@@ -60,9 +61,11 @@ def ratings_table(request: HttpRequest, code: str) -> tuple[str, list[list[Any]]
     scope = _scope(request, node, parse_period(request))
     header = ["time", "serial", "journal_seq", "window", "staff_id", "score", "level_value",
               "flags"]  # fmt: skip
+    # the rows the ratings list shows under the same filters, in its order
+    ratings = ratinglist.filtered(scope, ratinglist.parse_filters(request))
     rows = [[r["time"].astimezone(reports.TZ).isoformat(), r["serial"], r["journal_seq"],
              r["window"], r["staff_id"], r["score"], r["level_value"], " ".join(r["flags"])]
-            for r in rating_rows(scope, limit=EXPORT_MAX_ROWS + 1)]  # fmt: skip
+            for r in ratinglist.rows(scope, ratings[:EXPORT_MAX_ROWS + 1])]  # fmt: skip
     if len(rows) > EXPORT_MAX_ROWS:  # refused, not cut short: a partial export misleads
         raise BadRequest(f"more than {EXPORT_MAX_ROWS} ratings: choose a shorter period or "
                          "one window")  # fmt: skip

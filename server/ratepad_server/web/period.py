@@ -145,10 +145,14 @@ class Period:
         """[since, until) of 环比 and of 同比."""
         return self.previous().span, self.year_before().span
 
-    def query(self) -> str:
+    def pairs(self) -> list[tuple[str, str]]:
+        """The period as URL pairs: the preset, or the two dates."""
         if self.preset in PRESETS:
-            return f"period={self.preset}"
-        return f"since={self.first.isoformat()}&until={self.last.isoformat()}"
+            return [("period", self.preset)]
+        return [("since", self.first.isoformat()), ("until", self.last.isoformat())]
+
+    def query(self) -> str:
+        return "&".join(f"{k}={v}" for k, v in self.pairs())
 
 
 def _bounds(name: str, what: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
@@ -21,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ratepad.errors import RatepadError
+from ratepad.flags import BY_NAME
 from ratepad.surveys import ScoreTable, parse_scores_csv, survey_report
 
 from ..accounts.backends import was_throttled
@@ -33,7 +35,7 @@ from ..live.feed import Style
 from ..live.stream import open_stream
 from ..org.models import Node, Role, Staff, Window
 from ..reports import service as reports
-from . import flag_labels
+from . import flag_labels, ratinglist
 from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node, user_of
 from .period import Period, parse_period
 
@@ -210,32 +212,25 @@ def ratings(request: HttpRequest, code: str) -> HttpResponse:
     node = scoped_node(request, code)
     period = parse_period(request)
     scope = _scope(request, node, period)
-    rows = rating_rows(scope, limit=500)
+    filters = ratinglist.parse_filters(request)
+    page, per = ratinglist.page_of(request, ratinglist.filtered(scope, filters))
+    rows = ratinglist.rows(scope, page.object_list)
     appeals = {(a.serial, a.journal_seq): a for a in Appeal.objects.filter(
         serial__in={r["serial"] for r in rows})}  # fmt: skip
     for r in rows:
         r["appeal"] = appeals.get((r["serial"], r["journal_seq"]))
     summary = reports.total(scope).stats()
+    scope_pairs = [(k, request.GET[k]) for k in ("window", "staff") if request.GET.get(k)]
+    base = [*period.pairs(), *scope_pairs]
     return render(request, "web/ratings.html", {
         "node": node, "period": period, "rows": rows, "total": summary, "scope": scope,
-        "crumbs": _breadcrumbs(request, node), "min_n": reports.MIN_N,
+        "crumbs": _breadcrumbs(request, node), "min_n": reports.MIN_N, "page": page,
+        "filters": filters, "query": urlencode([*base, *filters.query(), ("per", per)]),
+        "filter_base": base, "per": per, "per_choices": ratinglist.PER_PAGE,
+        "sort_labels": ratinglist.SORT_LABELS, "prompted_labels": ratinglist.PROMPTED,
+        "flag_choices": [(n, flag_labels.label(n)) for n in BY_NAME],
+        "windows": Window.objects.filter(branch__path__startswith=node.path).order_by("code"),
     })  # fmt: skip
-
-
-def rating_rows(scope: reports.Scope, limit: int) -> list[dict[str, Any]]:
-    q = Rating.objects.filter(time__gte=scope.since, time__lt=scope.until, window__isnull=False)
-    if scope.window is not None:
-        q = q.filter(window_id=scope.window.pk)
-    else:
-        q = q.filter(branch_id__in=scope.branch_ids())
-    if scope.staff_id is not None:
-        q = q.filter(staff_id=scope.staff_id)
-    codes = dict(Window.objects.filter(branch__path__startswith=scope.node.path)
-                 .values_list("pk", "code"))  # fmt: skip
-    return [{"time": r.time, "serial": r.serial, "journal_seq": r.journal_seq,
-             "window": codes.get(r.window_id or 0, ""), "staff_id": r.staff_id,
-             "score": r.score, "level_value": r.level_value, "flags": _flags(r.flags)}
-            for r in q.order_by("-time")[:limit]]  # fmt: skip
 
 
 # -- questionnaire surveys (Cronbach's alpha) ----------------------------------------------------
