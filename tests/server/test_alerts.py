@@ -282,3 +282,37 @@ def test_a_silent_agent_raises_offline_alerts(site: Site, monkeypatch: pytest.Mo
         assert 'class="tile online" id="tile-BJ-001-W1"' in wall
     finally:
         server.close()
+
+
+def test_deliveries_batched_into_a_digest(
+    site: Site, mailbox: _Mailbox, hook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """A rule that batches its deliveries: its alerts wait in one e-mail per address and one
+    webhook call, sent when the rule's minutes are over, each alert a block of its own."""
+    url, calls = hook
+    server = site.server()
+    try:
+        admin = logged_in(server.url, "hq-admin")
+        rule = {"name": "差评", "node": "BJ-001", "kind": "low_rating", "level": "2",
+                "emails": "duty@example.test", "webhook": url, "digest_minutes": "30"}  # fmt: skip
+        assert admin.post("/rules/", rule)[0] == 302
+        key = site.keys["BJ-001"]
+        upload(server.url, key, ratings=[rating("K1", 1, 1)])
+        upload(server.url, key, ratings=[rating("K2", 2, 2)])
+        assert site.sql("SELECT COUNT(*) FROM alerts_alert") == (2,)
+        pending = site.sql("SELECT COUNT(*), MIN(subject) FROM alerts_delivery "
+                           "WHERE digest = true AND sent_at IS NULL")  # fmt: skip
+        assert pending is not None and tuple(pending) == (2, "[ratepad] 差评: 2 alerts")
+        assert site.sql("SELECT COUNT(*) FROM alerts_delivery WHERE digest = false") == (0,)
+        assert mailbox.messages == [] and calls == []  # not before its time
+        site.sql("UPDATE alerts_delivery SET next_try_at = created_at")  # its minutes over
+        wait_for(lambda: mailbox.messages and calls, 15, "the digest e-mail and webhook call")
+        assert len(mailbox.messages) == 1 and len(calls) == 1
+        content = mailbox.messages[0].content
+        assert b"BJ-001-W1 S001: score 1" in content and b"BJ-001-W2 S001: score 2" in content
+        assert calls[0]["digest"] is True and len(calls[0]["alerts"]) == 2
+        ids = _alert_ids(logged_in(server.url, "bj-manager"))
+        history = admin.get(f"/alerts/{ids[0]}/")[1].decode()
+        assert "duty@example.test" in history and 'class="h-notified"' in history
+    finally:
+        server.close()

@@ -6,7 +6,6 @@ batched puts its alerts into one digest e-mail per target."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -104,23 +103,3 @@ def test_a_branch_past_its_cap_gets_an_n_more_digest(
         assert "beyond the 2 open ones" in page
     finally:
         server.close()
-
-
-def test_deliveries_batched_into_a_digest(site: Site, server: Server) -> None:
-    admin = logged_in(server.url, "hq-admin")
-    rule = {**RULE, "node": "BJ-001", "emails": "duty@example.test, boss@example.test",
-            "digest_minutes": "30"}  # fmt: skip
-    assert admin.post("/rules/", rule)[0] == 302
-    key = site.keys["BJ-001"]
-    upload(server.url, key, ratings=[rating("K1", 1, 1)])
-    upload(server.url, key, ratings=[rating("K2", 2, 2)])
-    assert _one(site, "SELECT COUNT(*) FROM alerts_alert") == (2,)
-    # one pending digest per address, holding both alerts, due in 30 minutes
-    rows = _one(site, "SELECT COUNT(*), MIN(subject), MAX(subject) FROM alerts_delivery "
-                      "WHERE digest = true AND sent_at IS NULL")  # fmt: skip
-    assert rows == (2, "[ratepad] 差评: 2 alerts", "[ratepad] 差评: 2 alerts")
-    assert _one(site, "SELECT COUNT(*) FROM alerts_delivery WHERE digest = false") == (0,)
-    page = logged_in(server.url, "bj-manager").get("/alerts/")[1].decode()
-    ids = sorted({int(m) for m in re.findall(r'href="/alerts/(\d+)/"', page)})
-    history = admin.get(f"/alerts/{ids[0]}/")[1].decode()
-    assert "duty@example.test" in history and 'class="h-notified"' in history
