@@ -92,6 +92,7 @@ MACHINE_FACTS: dict[str, Any] = {
     "builtin_default_is_cdc": True,
     "usb_active": False,
     "submit_inactive": ("OSError", (22,)),
+    "stall_inactive": ("OSError", (22,)),
     "config_without_strs": "TypeError",
     "config_bad_dev": ("ValueError", ("desc_dev",)),
     "config_bad_strs": ("ValueError", ("desc_strs",)),

@@ -52,6 +52,7 @@ def facts(machine):
     ]
     r["usb_active"] = u.active()
     r["submit_inactive"] = exc(lambda: u.submit_xfer(0x83, bytearray(8)))
+    r["stall_inactive"] = exc(lambda: u.stall(0x83))
     # config(): desc_strs is required (the docs say optional); the descriptors must be buffers
     missing = exc(lambda: u.config(b"", b""))
     r["config_without_strs"] = missing and missing[0]

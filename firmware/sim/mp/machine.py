@@ -40,6 +40,7 @@
 #     desc_cfg must be buffers and desc_strs None or indexable (ValueError naming the argument)
 #                                        usb_device_config allowed_args and its checks
 #   builtin_driver can only change while inactive (EINVAL) ............ usb_device_attr
+#   stall() while inactive: OSError(EINVAL), as submit_xfer ........ usb_device_stall
 #   submit_xfer: ValueError for endpoint 0, OSError(EBUSY) when a transfer is already in flight
 #     on the endpoint (usbd_edpt_claim fails), TypeError for a read-only OUT buffer, else the
 #     bool usbd_edpt_xfer returns ...... usb_device_submit_xfer
@@ -431,6 +432,8 @@ class USBDevice:
         return True
 
     def stall(self, ep, *stall):
+        if not self._active or self._trigger:  # usb_device_stall: usb_device_check_active
+            raise OSError(_EINVAL)
         was = self.stalled.get(ep, False)
         if stall:
             self.stalled[ep] = bool(stall[0])
