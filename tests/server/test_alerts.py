@@ -195,8 +195,13 @@ def test_rate_rule_needs_its_minimum_n(site: Site, server: Server) -> None:
     assert _alert_ids(admin) == []  # 5 bad of 5: below n = 6, not a verdict
     upload(server.url, key, ratings=[rating("K1", 6, 1)])
     assert len(_alert_ids(admin)) == 1
-    upload(server.url, key, ratings=[rating("K1", 7, 1)])
-    assert len(_alert_ids(admin)) == 1  # one open alert per window and rule
+    upload(server.url, key, ratings=[rating("K1", 7, 1), rating("K1", 8, 5)])
+    ids = _alert_ids(admin)
+    assert len(ids) == 1  # one open alert per window and rule: the repeat folds into it
+    admin.headers = {"Accept-Language": "en"}
+    page = admin.get(f"/alerts/{ids[0]}/")[1].decode()  # the engine's reason, the latest
+    assert 'id="explanation">7 of 8 ratings ≤ 2 in 60 min at 1号窗口<' in page
+    assert 'id="alert-count">2<' in page
 
 
 def test_upheld_appeal_leaves_the_kpis_kept_and_flagged(site: Site, server: Server) -> None:
