@@ -205,6 +205,8 @@ def test_flash_then_selftest_on_a_freshly_started_pico(emulator: Harness, bundle
     # the descriptors the fakes are held to (test_fakes_vs_rp2040.py), as a host reads them
     assert seen["deviceDescriptor"] == facts.USB_KEYPAD["device"]
     assert seen["configDescriptor"] == facts.USB_KEYPAD["configuration"]
+    fwsource.load("machine").fake_reset()
+    assert seen["reportDescriptor"] == fwsource.load("sim.usbdesc").keypad_descriptors()[2]
     for path, data in flashfs.bundle_files():
         assert on_flash["/" + path] == data, path
     assert on_flash["/journal/settings"] == b"serial=RP-0001\n"
