@@ -11,9 +11,14 @@ bytes both ways between steps; simulated time runs ahead of wall time while the 
         with board.lock:                # anything else done to the Pico meanwhile
             board.pico.press_keys(0b1)
 
+When the board leaves the bus (a reset, boot.py re-plugging its USB) the terminal hangs up, so a
+program holding it gets an error as it would from a vanished ``/dev/ttyACM0``, and a new one
+(:attr:`port`) appears when the board is back.
+
 The TCP side speaks ``ratepad.transports.tcp``'s handshake (``RATEPAD <ID>\\n`` -> ``OK\\n``) and
 then the keypad's byte stream: what the client sends goes out as 64-byte OUT reports, every IN
-report comes back whole (the stream decoder skips the zero padding). One client at a time.
+report comes back whole (the stream decoder skips the zero padding); reports sent while no
+client is connected are dropped. One client at a time.
 """
 
 from __future__ import annotations
