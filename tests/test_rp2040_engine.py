@@ -155,12 +155,19 @@ def _sim(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_a_missing_image_node_or_rp2040js_is_one_line_and_exit_2(tmp_path: Path) -> None:
     scenario = str(SCENARIOS / "suite" / "prompted_press.json")
+    bad = tmp_path / "bad.uf2"
+    bad.write_bytes(b"UF2\n" + bytes(1020))  # UF2, but no block for the RP2040's flash
+    rom = str(SHARED / "bootrom-rp2040-b1.bin")
     cases = [
         ({IMAGE_ENV: ""}, IMAGE_ENV),
         ({IMAGE_ENV: str(tmp_path / "nothing.uf2")}, "no such file"),
         ({"PATH": str(tmp_path)}, "Node.js"),
         ({"RATEPAD_NODE_MODULES": str(tmp_path)}, "rp2040js"),
     ]
+    with pytest.MonkeyPatch.context() as mp:
+        use_shared_image(mp)
+        if missing() is None:  # the emulator can start: a bad image stops it, in one line
+            cases.append(({IMAGE_ENV: str(bad), "RATEPAD_RP2040_BOOTROM": rom}, "holds no block"))
     image = str(SHARED / "micropython-v1.28.0-RPI_PICO.bin")
     for change, says in cases:
         env = {**os.environ, IMAGE_ENV: os.environ.get(IMAGE_ENV) or image, **change}

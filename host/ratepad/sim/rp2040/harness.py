@@ -20,6 +20,7 @@ import base64
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -176,7 +177,11 @@ class Harness:
         return answer["ok"]
 
     def _why(self) -> str:
+        # Node ends an uncaught error with its stack and its own version: say the error
         tail = "".join(self._stderr).strip().splitlines()
+        errors = [line.strip() for line in tail if re.match(r"\s*\w*Error\b.*: ", line)]
+        if errors:
+            return f": {errors[0]}"
         return f": {tail[-1]}" if tail else ""
 
     def close(self) -> None:
