@@ -280,6 +280,18 @@ def test_control_characters_outside_the_upload_are_refused(site: Site, server: S
     assert status == 400 and 'id="reason"' in page.decode(), status
 
 
+def test_the_log_keeps_a_client_error_to_one_line(site: Site, server: Server) -> None:
+    """A client's 4xx is one log line without a traceback, and a line break in its path cannot
+    write a line of its own into the server's log."""
+    clerk = logged_in(server.url, "s001")
+    assert clerk.get("/report/BJ-001/")[0] == 403  # PermissionDenied in the view
+    assert clerk.get("/nope%0aERROR%20forged%20line/")[0] in (400, 404)
+    server.log.flush()
+    text = (server.cwd / "server.log").read_text(encoding="utf-8")
+    assert "Forbidden" in text and "Traceback" not in text
+    assert not any(line.startswith("ERROR forged") for line in text.splitlines()), text[-2000:]
+
+
 # -- access: unknown nodes, appeals ------------------------------------------------------------
 def test_unknown_nodes_and_other_branches_are_refused_alike(site: Site, server: Server) -> None:
     token = site.tokens["bj-manager"]

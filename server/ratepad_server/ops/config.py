@@ -51,7 +51,15 @@ def logging_config(fmt: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"ratepad": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "ratepad"}},
+        # a client's 4xx without a traceback, its path without control characters
+        "filters": {"client_errors": {"()": "ratepad_server.ops.logfilters.ClientErrors"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "ratepad",
+                "filters": ["client_errors"],
+            }
+        },
         "root": {"handlers": ["stderr"], "level": "WARNING"},
     }
 
