@@ -62,7 +62,10 @@ def check(scenario: Scenario, result: Result) -> list[str]:
             dups = sorted(s for s, n in Counter(seqs).items() if n > 1)
             if dups:
                 out.append(f"expect.no_duplicates: {dev} stored seqs {dups[:10]} twice")
-    if exp.get("times_exact"):
+    if exp.get("times_exact") and ratings and not result.key_edges:
+        # the rp2040 engine: debounced edges stay in the emulated chip's RAM
+        out.append("expect.times_exact: cannot be checked: this engine reports no key edges")
+    elif exp.get("times_exact"):
         downs = {(e["device"], e["at_ms"]) for e in result.key_edges if e["down"]}
         wrong = [
             r for r in ratings if not r["time_exact"] or (r["device"], r["at_ms"]) not in downs
