@@ -175,3 +175,29 @@ def test_a_missing_image_node_or_rp2040js_is_one_line_and_exit_2(tmp_path: Path)
         assert out.returncode == 2, (change, out.stderr)
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and says in lines[0] and "Traceback" not in out.stderr, lines
+
+
+def test_times_exact_without_key_edges_says_it_cannot_be_checked() -> None:
+    """The rp2040 engine reports no debounced key edges: the expectation says so, rather than
+    calling a rating late."""
+    from ratepad.scenario.expect import check
+    from ratepad.scenario.runner import Result
+
+    scenario = load(SCENARIOS / "suite" / "prompted_press.json")
+    rating = {
+        "device": "K1",
+        "seq": 1,
+        "score": 5,
+        "at_ms": 1007,
+        "time_exact": True,
+        "staff": "S001",
+        "prompted": True,
+        "flags": [],
+    }
+    problems = check(scenario, Result([rating], [], {}, {"K1": 1}, {"K1": {}}))
+    assert [p for p in problems if "times_exact" in p] == [
+        "expect.times_exact: cannot be checked: this engine reports no key edges"
+    ]
+    edge = {"device": "K1", "key": 5, "down": True, "at_ms": 1007}
+    problems = check(scenario, Result([rating], [edge], {}, {"K1": 1}, {"K1": {}}))
+    assert not [p for p in problems if "times_exact" in p]
