@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "ratepad_server.reports",
     "ratepad_server.alerts",
     "ratepad_server.casework",  # after alerts: its ingest receiver runs second
+    "ratepad_server.surveys",  # questionnaires and return visits (before web: its catalog)
     "ratepad_server.web",
     "ratepad_server.ops",  # /healthz, /readyz, /metrics; JSON logs
 ]

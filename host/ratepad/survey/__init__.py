@@ -14,6 +14,7 @@ from .definition import (
     example_definition,
     example_path,
     load_definition,
+    loads_definition,
     parse_definition,
 )
 from .generate import generate_csv
@@ -33,6 +34,7 @@ __all__ = [
     "example_path",
     "generate_csv",
     "load_definition",
+    "loads_definition",
     "parse_definition",
     "parse_responses",
     "read_responses",

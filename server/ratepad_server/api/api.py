@@ -18,6 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ..casework.api import router as casework_router
 from ..ingest.api import router as ingest_router
 from ..org.access import AccessDenied, NotFound
+from ..surveys.api import router as surveys_router
 from . import views
 from .auth import UserAuth, current_token, issue_token, live_tokens, revoke
 from .models import ApiToken
@@ -127,4 +128,5 @@ def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, Any]:
 api.add_router("/auth", auth_router)
 api.add_router("/ingest", ingest_router)
 api.add_router("/loop", casework_router)
+api.add_router("/surveys", surveys_router)
 api.add_router("", views.router)

@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from ..accounts import views as accounts
-from . import appeals, casework, exports, loop, views
+from . import appeals, casework, exports, loop, surveys, views
 
 app_name = "web"
 urlpatterns = [
@@ -40,7 +40,16 @@ urlpatterns = [
     path("holidays/", casework.holidays, name="holidays"),
     path("notifications/", loop.notifications, name="notifications"),
     path("notifications/read", loop.notifications_read, name="notifications_read"),
-    path("survey/", views.survey, name="survey"),
+    path("survey/", surveys.survey, name="survey"),
+    path("survey/<str:code>/", surveys.node_survey, name="survey_report"),
+    path("survey/<str:code>/export.<str:fmt>", surveys.survey_export, name="survey_export"),
+    path("returnvisits/<str:code>/", surveys.returnvisits, name="returnvisits"),
+    path("returnvisits/<str:code>/new", surveys.returnvisit_new, name="returnvisit_new"),
+    path(
+        "returnvisits/<str:code>/export.<str:fmt>",
+        surveys.returnvisits_export,
+        name="returnvisits_export",
+    ),
     path("audit/", views.audit, name="audit"),
     path("account/", accounts.account, name="account"),
     path("account/tokens/<int:pk>/revoke", accounts.token_revoke, name="token_revoke"),

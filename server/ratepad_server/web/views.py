@@ -18,16 +18,12 @@ from django.http import (
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 
-from ratepad.errors import RatepadError
 from ratepad.flags import BY_NAME
-from ratepad.surveys import ScoreTable, parse_scores_csv, survey_report
 
 from ..accounts.backends import was_throttled
 from ..alerts.models import Alert, Appeal
-from ..audit.log import record
 from ..audit.models import AuditEntry
 from ..dbrouter import reads_from_replica
 from ..ingest.models import Device, Rating
@@ -35,7 +31,7 @@ from ..live.feed import Style
 from ..live.stream import open_stream
 from ..org.models import Node, Role, Staff, Window
 from ..reports import service as reports
-from . import flag_labels, ratinglist
+from . import flag_labels, ratinglist, surveys
 from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node, user_of
 from .period import Period, parse_period
 
@@ -122,6 +118,8 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
         "compare": reports.compare(scope, parent, *period.comparison_spans()),
         "efficiency": reports.staff_efficiency(scope, staff or None) if at_branch else [],
         "min_n": reports.MIN_N,
+        "survey": surveys.survey_context(node, period.first, period.last, period.previous(),
+                                         period.year_before()),
         "chart": {
             "heatmap": time_data["heatmap"], "flow": time_data["flow"],
             "series": time_data["series"], "funnel": reports.funnel(units, parent),
@@ -174,7 +172,8 @@ def live(request: HttpRequest, code: str) -> HttpResponse:
                 "staff_name": names.get(d.staff_id or "", "") if d else "",
             }
         )
-    alerts = Alert.objects.filter(branch_id__in=branch_ids).exclude(state="resolved")[:50]
+    live_alerts = Alert.objects.filter(branch_id__in=branch_ids, digest=False)  # not digests
+    alerts = live_alerts.exclude(state="resolved")[:50]
     context = {
         "node": node, "tiles": tiles, "alerts": alerts, "crumbs": _breadcrumbs(request, node),
         "latest": [{"time": r.time, "window": codes.get(r.window_id or 0, ""), "score": r.score,
@@ -233,58 +232,8 @@ def ratings(request: HttpRequest, code: str) -> HttpResponse:
     })  # fmt: skip
 
 
-# -- questionnaire surveys (Cronbach's alpha) ----------------------------------------------------
-# an upload is analysed inside the request (the statistics grow with items² × respondents):
-# bounded so that one file holds a worker thread for seconds, not minutes
-SURVEY_MAX_BYTES = 5 * 1024 * 1024
-SURVEY_MAX_LINES = 50_000
-SURVEY_MAX_RESPONDENTS, SURVEY_MAX_ITEMS = 10_000, 60
-
-
-def _survey_too_big(request: HttpRequest) -> bool:
-    """Judged on the request's length, before Django parses the multipart body."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return True
-    return length > SURVEY_MAX_BYTES + 64 * 1024  # the form's other fields and boundaries
-
-
-@roles(*READERS)
-@require_http_methods(["GET", "POST"])
-def survey(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {}
-    if request.method == "POST":
-        too_big = _("The file is larger than %(mb)d MB.") % {"mb": SURVEY_MAX_BYTES >> 20}
-        upload = None if _survey_too_big(request) else request.FILES.get("file")
-        if upload is None:
-            context["error"] = too_big if _survey_too_big(request) else _("Choose a CSV file.")
-        elif (upload.size or 0) > SURVEY_MAX_BYTES:
-            context["error"] = too_big
-        else:
-            try:
-                context["report"] = survey_report(_survey_table(upload))
-                context["name"] = upload.name
-                record(request, "survey.analyse", name=upload.name)
-            except UnicodeDecodeError:
-                context["error"] = _("The file is not UTF-8 text.")
-            except (RatepadError, ValueError) as exc:
-                context["error"] = str(exc)
-        status = 400 if "error" in context else 200
-        status = 413 if context.get("error") == too_big else status
-        return render(request, "web/survey.html", context, status=status)
-    return render(request, "web/survey.html", context)
-
-
-def _survey_table(upload: Any) -> ScoreTable:
-    text = upload.read().decode("utf-8-sig")
-    if text.count("\n") > SURVEY_MAX_LINES:
-        raise ValueError(_("At most %(n)d lines.") % {"n": SURVEY_MAX_LINES})
-    table = parse_scores_csv(text, source=upload.name or "upload")
-    if len(table.scores) > SURVEY_MAX_RESPONDENTS or len(table.items) > SURVEY_MAX_ITEMS:
-        raise ValueError(_("At most %(n)d respondents and %(k)d items.")
-                         % {"n": SURVEY_MAX_RESPONDENTS, "k": SURVEY_MAX_ITEMS})  # fmt: skip
-    return table
+# -- questionnaire surveys: web/surveys.py ------------------------------------------------------
+survey = surveys.survey  # the URL map's older name
 
 
 # -- the audit log -------------------------------------------------------------------------------

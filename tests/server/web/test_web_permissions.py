@@ -30,6 +30,7 @@ ACT = {**READ, "hq-admin": 400, "bj-manager": 400, "bj001-admin": 400, "bj-viewe
 ADMIN = _m(**{"hq-admin": 200, "bj-manager": 403, "bj-viewer": 403, "sh-manager": 403,
               "bj001-admin": 200, "s001": 403})  # fmt: skip
 EVERYONE = dict.fromkeys(CALLERS, 302)
+NO_SURVEY = {**READ, **dict.fromkeys(["hq-admin", "bj-manager", "bj-viewer", "bj001-admin"], 404)}
 
 
 def _every(status: int) -> dict[str, int]:
@@ -70,6 +71,11 @@ EXPECTED: dict[str, tuple[str, list[Any], Any, dict[str, int]]] = {
     "web:notifications": ("GET", [], "", {**ALL, "sh-manager": 200}),
     "web:notifications_read": ("POST", [], {}, {**EVERYONE, "anonymous": LOGIN}),
     "web:survey": ("GET", [], "", {**READ, "sh-manager": 200}),
+    "web:survey_report": ("GET", ["BJ-001"], "", READ),
+    "web:survey_export": ("GET", ["BJ-001", "csv"], "", NO_SURVEY),  # readers: 404, none yet
+    "web:returnvisits": ("GET", ["BJ-001"], "", READ),
+    "web:returnvisits_export": ("GET", ["BJ-001", "xlsx"], "", READ),
+    "web:returnvisit_new": ("GET", ["BJ-001"], "", {**ACT, "bj-viewer": 403}),  # 400: no rating
     "web:audit": ("GET", [], "", ADMIN),
     "web:account": ("GET", [], "", _every(200)),
     "web:token_revoke": ("POST", [999999], {}, _every(404)),
