@@ -11,6 +11,7 @@ failover the next connection finds the new primary. Such a URL gets, unless it s
 vanished without a reset costs each new connection 5 s, not the kernel's TCP timeout, before
 the next host is tried) and TCP keepalives (a connection to a primary that died with its
 machine is found dead in about 25 s instead of holding its request's thread for many minutes).
+A URL of several standbys to read from sets its own ``target_session_attrs`` (``standby``).
 """
 
 from __future__ import annotations
