@@ -77,6 +77,9 @@ def _prepare(work: Path, db: str) -> dict[str, str]:
     Rule.objects.get_or_create(node=Node.objects.get(code="DEMO"), kind=Rule.LOW_RATING,
                                defaults={"name": "差评 rating ≤ 2", "level": 2})  # fmt: skip
     keys = {code: enroll(Node.objects.get(code=code))[1] for code in BRANCHES}
+    from .surveys.service import load_demo_surveys  # a survey report to show beside the keypads
+
+    load_demo_surveys(Node.objects.get(code=next(iter(BRANCHES))))
     connections.close_all()
     return keys
 

@@ -177,3 +177,22 @@ def record_visit(origin: Origin, visit: ReturnVisit, user: User | None) -> Retur
     visit.full_clean()
     visit.save()
     return visit
+
+
+def load_demo_surveys(node: Node, seed: int = 1, respondents: int = 400) -> None:
+    """The example survey answered by generated respondents for the last four weeks and the
+    four before (the demo's survey report then has its 环比)."""
+    from datetime import timedelta
+
+    from ratepad.survey import example_definition, example_path, generate_csv
+
+    from ..reports.service import TZ
+
+    today = datetime.now(TZ).date()
+    text = example_path().read_text(encoding="utf-8")
+    for weeks_back, offset in ((0, 0), (4, 1)):
+        last = today - timedelta(days=1 + 28 * weeks_back)
+        import_survey(definition_text=text, definition_kind="toml", node=node, user=None,
+                      responses_text=generate_csv(example_definition(), respondents,
+                                                  seed + offset),
+                      file_name="demo.csv", first=last - timedelta(days=27), last=last)  # fmt: skip
