@@ -295,6 +295,7 @@ def test_appeals_low_ratings_within_the_deadline_and_the_decision_reaches_the_cl
     assert clerk.post("/appeals/", {"serial": "K1", "journal_seq": "1", **reason})[0] == 302
 
 
+@pytest.mark.parametrize("site", ["sqlite"], indirect=True)  # the filters: both, above
 def test_the_review_queue_pages(site: Site, server: Server) -> None:
     upload(server.url, site.keys["BJ-001"], ratings=[rating("K1", i, 1) for i in range(1, 53)])
     clerk = logged_in(server.url, "s001")
