@@ -531,6 +531,7 @@ def _values(values: Iterable[float | None]) -> list[float]:
 
 
 _WHOLE = frozenset({int, type(None)})
+_INT = frozenset({int})
 _REAL = frozenset({int, float, type(None)})
 
 
@@ -544,6 +545,17 @@ def _plain(v: object) -> bool:
     return v is None or type(v) is int or (type(v) is float and v - v == 0.0)
 
 
+def _mean_variance(xs: Sequence[float]) -> tuple[float, float]:
+    """Mean and variance (divisor n - 1) of n >= 2 finite numbers."""
+    n = len(xs)
+    if set(map(type, xs)) <= _INT:  # whole numbers: the sums are exact integers
+        total = sum(xs)
+        return total / n, (n * sum(map(operator.mul, xs, xs)) - total * total) / (n * (n - 1))
+    mean = math.fsum(xs) / n
+    deviations = [x - mean for x in xs]
+    return mean, math.fsum(map(operator.mul, deviations, deviations)) / (n - 1)
+
+
 def mean_interval(values: Iterable[float | None], confidence: float = 0.95) -> MeanInterval:
     """Mean of the present values (None and NaN are missing) with the Student-t interval
     mean +- t_{n-1} sd / sqrt(n), sd with divisor n - 1. Needs n >= 2."""
@@ -551,8 +563,8 @@ def mean_interval(values: Iterable[float | None], confidence: float = 0.95) -> M
     n = len(xs)
     if n < 2:
         raise MetricsError(f"a mean with an interval needs at least 2 values, got {n}")
-    mean = math.fsum(xs) / n
-    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+    mean, variance = _mean_variance(xs)
+    sd = math.sqrt(variance)
     se = sd / math.sqrt(n)
     half = t_critical(n - 1, confidence) * se
     return {"n": n, "mean": mean, "sd": sd, "se": se, "ci": (mean - half, mean + half)}
@@ -591,6 +603,9 @@ def row_means(rows: Sequence[Sequence[float | None]]) -> list[float | None]:
     out: list[float | None] = []
     whole = _whole(rows)
     for row in rows:
+        if whole and None not in row:
+            out.append(sum(row) / len(row))  # type: ignore[arg-type]
+            continue
         present = [v for v in (row if whole else _aligned(row)) if v is not None]
         if not present:
             out.append(None)
@@ -732,15 +747,11 @@ def alpha_complete(rows: Sequence[Sequence[float]]) -> float:
     if len(matrix[0]) < 2 or any(len(row) != len(matrix[0]) for row in matrix):
         raise MetricsError("at least 2 items, the same in every row, are needed")
     k = len(matrix[0])
-    n = len(matrix)
-
-    def variance(xs: list[float]) -> float:
-        m = math.fsum(xs) / n
-        return math.fsum((x - m) ** 2 for x in xs) / (n - 1)
-
+    whole = _whole(matrix)
     columns = [[row[j] for row in matrix] for j in range(k)]
-    trace = math.fsum(variance(c) for c in columns)  # type: ignore[arg-type]
-    total = variance([math.fsum(row) for row in matrix])  # type: ignore[arg-type]
+    trace = math.fsum(_mean_variance(c)[1] for c in columns)  # type: ignore[arg-type]
+    totals = [sum(row) if whole else math.fsum(row) for row in matrix]  # type: ignore[arg-type]
+    total = _mean_variance(totals)[1]
     if not has_variance(total, trace):
         raise MetricsError("the total score has no variance: alpha is undefined")
     return (k / (k - 1)) * (1.0 - trace / total)

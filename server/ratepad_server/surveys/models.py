@@ -57,12 +57,18 @@ class SurveyImport(models.Model):
 
 
 class SurveyResponse(models.Model):
-    """One respondent's answers, in the definition's question order (null: not answered)."""
+    """A block of up to ``BLOCK`` respondents' answers, in file order: one list per respondent,
+    its id then its answers in the definition's question order (null: not answered). Blocks,
+    not a row per respondent: 10,000 respondents are 10 inserts, not 10,000."""
+
+    BLOCK = 1000
 
     survey = models.ForeignKey(SurveyImport, on_delete=models.CASCADE, related_name="responses")
-    row = models.IntegerField()
-    respondent = models.CharField(max_length=64, default="")
-    answers = models.JSONField()
+    first_row = models.IntegerField()  # the block's first respondent, counted from 1
+    rows = models.JSONField()
+
+    class Meta:
+        ordering = ["survey", "first_row"]
 
 
 class ReturnVisit(models.Model):

@@ -29,7 +29,6 @@ from .models import (
 )
 
 MAX_RESPONDENTS = 50_000
-BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -66,14 +65,12 @@ def import_survey(
             definition=definition, node=node, first=d.first, last=d.last, file_name=file_name,
             respondents=len(responses.rows), report=report, created_by=user,
         )  # fmt: skip
+        rows = [[rid[:64], *row] for rid, row in zip(responses.respondents, responses.rows,
+                                                      strict=True)]  # fmt: skip
+        block = SurveyResponse.BLOCK
         SurveyResponse.objects.bulk_create(
-            (
-                SurveyResponse(survey=survey, row=i + 1, respondent=rid[:64], answers=list(row))
-                for i, (rid, row) in enumerate(
-                    zip(responses.respondents, responses.rows, strict=True)
-                )
-            ),
-            batch_size=BATCH,
+            SurveyResponse(survey=survey, first_row=i + 1, rows=rows[i : i + block])
+            for i in range(0, len(rows), block)
         )
     return Imported(survey, d)
 
