@@ -52,8 +52,19 @@ from test_server_exactly_once import AgentProc, agent_pending
 from webclient import WebClient
 
 AUTOCTL = shutil.which("pg_autoctl")
+
+
+def _extension_missing() -> bool:
+    """pg_auto_failover's extension is built per PostgreSQL version (Debian's layout)."""
+    bin_dir = pg_bin()
+    version = bin_dir.parent.name if bin_dir is not None else "?"
+    return not Path(f"/usr/share/postgresql/{version}/extension/pgautofailover.control").exists()
+
+
 needs_autoctl = pytest.mark.skipif(
-    AUTOCTL is None, reason="pg_auto_failover's pg_autoctl is missing (make setup installs it)"
+    AUTOCTL is None or _extension_missing(),
+    reason="pg_auto_failover (pg_autoctl and its extension for the installed PostgreSQL) is"
+    " missing: make setup installs it",
 )
 SECONDS = 15.0  # the keypads' production time; the primary dies a few seconds in
 # pg_auto_failover's monitor settings (docs: "Configuring pg_auto_failover"), shortened from
@@ -103,9 +114,20 @@ class Formation:
         return [*self._as, *self._env, str(AUTOCTL), *args]
 
     def autoctl(self, *args: str) -> None:
+        """One pg_autoctl command, waited for (at most a minute: then it and the PostgreSQL it
+        may have started are killed)."""
         with (self.base / "autoctl.log").open("ab") as log:
-            subprocess.run(self._argv(*args), check=True, stdout=log, stderr=log, cwd=self.base,
-                           timeout=60)  # fmt: skip
+            proc = subprocess.Popen(self._argv(*args), stdout=log, stderr=log, cwd=self.base,
+                                    start_new_session=True)  # fmt: skip
+        try:
+            status = proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        if status != 0:
+            tail = (self.base / "autoctl.log").read_text(errors="replace")[-2000:]
+            raise AssertionError(f"pg_autoctl {' '.join(args[:2])} failed ({status}):\n{tail}")
 
     def _run(self, name: str) -> None:
         log = (self.base / f"{name}.log").open("ab")
