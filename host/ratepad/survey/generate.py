@@ -49,8 +49,10 @@ def generate_csv(definition: SurveyDefinition, n: int, seed: int = 1, missing: f
                 x = 0.55 + 0.35 * _WEIGHT.get(q.attribute, 0.7)
             elif q.kind == "ces":
                 x = perceived + 0.05
-            else:  # overall, nps
-                x = perceived - (0.05 if q.kind == "nps" else 0.0)
+            elif q.kind == "nps":  # most answer 7-9 when the service is fair
+                x = perceived + 0.15
+            else:  # overall
+                x = perceived
             value = round(q.low + span * min(1.0, max(0.0, x + rng.gauss(0, 0.1))))
             blank = q.kind in ("expectation", "perception", "importance") and (
                 rng.random() < missing

@@ -18,8 +18,8 @@
   const names = d.dimensions.map((x) => x.name);
   const round = (x) => (x === null || x === undefined ? null : +x.toFixed(3));
   init("chart-gaps", {
-    legend: { top: 24 },
-    grid: { top: 60 },
+    legend: { bottom: 0 },
+    grid: { top: 50, bottom: 60 },
     xAxis: { type: "category", data: names },
     yAxis: [{ type: "value", name: L.gap }, { type: "value", name: L.perception }],
     series: [
