@@ -282,6 +282,10 @@ def ranking(rows: Iterable[dict[str, Any]], parent: Cell) -> list[dict[str, Any]
     return out
 
 
+FUNNEL_CONFIDENCE = 0.998  # a unit outside these limits differs from its parent (not chance)
+SIGNIFICANT_P = 0.05  # a change against the previous period with p below this is significant
+
+
 def funnel(rows: Iterable[dict[str, Any]], parent: Cell) -> dict[str, Any]:
     """Points (n, CSAT) of the units and the 95 % / 99.8 % limits around the parent's CSAT."""
     p = parent.stats()
@@ -300,8 +304,9 @@ def funnel(rows: Iterable[dict[str, Any]], parent: Cell) -> dict[str, Any]:
         lo998, hi998 = metrics.funnel_limits(p["csat"], n, 0.998)
         limits.append({"n": n, "lo95": lo95, "hi95": hi95, "lo998": lo998, "hi998": hi998})
     for pt in points:
-        lo, hi = metrics.funnel_limits(p["csat"], pt["n"], 0.998)
+        lo, hi = metrics.funnel_limits(p["csat"], pt["n"], FUNNEL_CONFIDENCE)
         pt["outside"] = not lo <= pt["csat"] <= hi
+        pt["lo"], pt["hi"] = lo, hi
     return {"p0": p["csat"], "points": points, "limits": limits}
 
 
@@ -397,3 +402,82 @@ def staff_efficiency(
             }
         )
     return out
+
+
+def significance(
+    rows: list[dict[str, Any]], parent: Cell, before: dict[str, Cell] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per unit code, what its table row says of it: ``badge`` "small" (fewer than ``MIN_N``
+    ratings: no verdict), "low" (CSAT below the parent's funnel limits, the funnel plot's
+    outliers), "improved" (CSAT up against ``before``, the unit's previous period, by the
+    two-proportion test with p < ``SIGNIFICANT_P``) or None; with the funnel's ``lo``/``hi``
+    and the test (``change``) behind it."""
+    points = {pt["code"]: pt for pt in funnel(rows, parent)["points"]}
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        cell: Cell = row["cell"]
+        pt = points.get(row["code"])
+        earlier = (before or {}).get(row["code"])
+        change = None
+        if earlier is not None and earlier.n and cell.n:
+            change = metrics.two_proportions(cell.v["top2"], cell.n, earlier.v["top2"], earlier.n)
+        badge = None
+        if cell.n < MIN_N:
+            badge = "small"
+        elif pt is not None and pt["outside"] and pt["csat"] < (parent.stats()["csat"] or 0):
+            badge = "low"
+        elif change is not None and change["p"] < SIGNIFICANT_P and change["diff"] > 0:
+            badge = "improved"
+        out[row["code"]] = {"badge": badge, "point": pt, "change": change}
+    return out
+
+
+def below_parent(scope: Scope) -> list[dict[str, Any]]:
+    """The windows and staff members of the subtree's branches that the branch's report marks
+    significantly low (``significance``: outside the funnel below the branch's CSAT, at least
+    ``MIN_N`` ratings), worst first; three grouped queries whatever the number of branches."""
+    if scope.window is not None or scope.staff_id is not None:
+        return []
+    windows_of = Window.objects.filter(branch_id__in=scope.branch_ids())
+    staff_of = Staff.objects.filter(branch_id__in=scope.branch_ids())
+    # the nodes that hold windows or staff members: the branches
+    held = {*windows_of.values_list("branch_id", flat=True),
+            *staff_of.values_list("branch_id", flat=True)}  # fmt: skip
+    branches = {n.pk: n for n in Node.objects.filter(pk__in=held)}
+    totals = _cells(scope, "node", list(branches))
+    windows = _cells(scope, "window_id")
+    staff = _cells(scope, "staff_id")
+    units: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for w in windows_of.order_by("code"):
+        units[w.branch_id].append({"kind": "window", "code": w.code, "name": w.name,
+                                   "cell": windows.get(w.pk, Cell())})  # fmt: skip
+    people = staff_of.filter(staff_id__in=[s for s in staff if s])
+    staff_units: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for s in people.order_by("staff_id"):
+        staff_units[s.branch_id].append({"kind": "staff", "code": s.staff_id, "name": s.name,
+                                         "cell": staff[s.staff_id]})  # fmt: skip
+    out = []
+    for pk, branch in branches.items():
+        parent = totals.get(pk, Cell())
+        for rows in (units[pk], staff_units[pk]):
+            verdicts = significance(rows, parent)
+            for row in rows:
+                verdict = verdicts[row["code"]]
+                if verdict["badge"] == "low":
+                    out.append({**row, "branch": branch, "stats": row["cell"].stats(),
+                                "parent": parent.stats(), **verdict})  # fmt: skip
+    out.sort(key=lambda r: r["point"]["csat"] - r["parent"]["csat"])
+    return out
+
+
+def efficiency_total(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``staff_efficiency``'s rows summed: the level's customers served per logged-in hour and
+    minutes between customers over all its staff members."""
+    served = sum(r["served"] for r in rows)
+    hours = sum(r["hours"] for r in rows)
+    return {
+        "served": served,
+        "hours": round(hours, 2),
+        "per_hour": round(served / hours, 2) if hours > 0 else None,
+        "minutes_between": round(hours * 60 / served, 1) if served and hours > 0 else None,
+    }

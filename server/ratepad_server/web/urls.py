@@ -6,11 +6,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from ..accounts import views as accounts
-from . import appeals, casework, exports, loop, surveys, views
+from . import appeals, casework, exports, loop, overview, surveys, views
 
 app_name = "web"
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", overview.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="web:login"), name="logout"),
     path("report/<str:code>/", views.report, name="report"),

@@ -7,16 +7,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    HttpResponseRedirect,
 )
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -49,18 +46,6 @@ class LoginView(auth_views.LoginView):
             return render(self.request, self.template_name,
                           {"form": form, "throttled": True}, status=429)  # fmt: skip
         return super().form_invalid(form)
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return HttpResponseRedirect(reverse("web:login"))
-    role = Role.objects.select_related("node").filter(user=request.user).first()
-    if role is None:
-        raise PermissionDenied("this account has no role")
-    if role.role == Role.STAFF:
-        return HttpResponseRedirect(reverse("web:ratings", args=[role.node.code]))
-    return HttpResponseRedirect(reverse("web:report", args=[role.node.code]))
 
 
 # -- reports -------------------------------------------------------------------------------------
@@ -110,19 +95,33 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
     units = kids if kids else staff
     ranked = reports.ranking(units, parent)
     time_data = reports.heatmap_and_flow(scope)
+    # the badges: each unit against its parent (the funnel) and against its previous period
+    before = scope.shifted(*period.comparison_spans()[0])
+    kid_verdicts = reports.significance(
+        kids, parent, {r["code"]: r["cell"] for r in reports.children(before)} if kids else {}
+    )
+    staff_verdicts = reports.significance(
+        staff, parent, {r["code"]: r["cell"] for r in reports.staff_rows(before)} if staff else {}
+    )
+    funnel = reports.funnel(units, parent)
+    names = {r["code"]: r["name"] for r in units}
+    efficiency = reports.staff_efficiency(scope, staff or None)
     context = {
         "node": node, "period": period, "scope": scope, "crumbs": _breadcrumbs(request, node),
-        "total": parent.stats(), "rows": [_row(r) for r in kids],
-        "staff": [_row(r) for r in staff],
+        "total": parent.stats(),
+        "rows": [{**_row(r), "verdict": kid_verdicts[r["code"]]} for r in kids],
+        "staff": [{**_row(r), "verdict": staff_verdicts[r["code"]]} for r in staff],
+        "outliers": [{**pt, "name": names.get(pt["code"], ""), "below": pt["csat"] < funnel["p0"]}
+                     for pt in funnel["points"] if pt.get("outside")],
         "ranking": ranked,
         "compare": reports.compare(scope, parent, *period.comparison_spans()),
-        "efficiency": reports.staff_efficiency(scope, staff or None) if at_branch else [],
+        "efficiency": efficiency, "efficiency_total": reports.efficiency_total(efficiency),
         "min_n": reports.MIN_N,
         "survey": surveys.survey_context(node, period.first, period.last, period.previous(),
                                          period.year_before()),
         "chart": {
             "heatmap": time_data["heatmap"], "flow": time_data["flow"],
-            "series": time_data["series"], "funnel": reports.funnel(units, parent),
+            "series": time_data["series"], "funnel": funnel,
         },
     }  # fmt: skip
     return render(request, "web/report.html", context)

@@ -40,7 +40,8 @@ function reportCharts() {
       xAxis: { type: "value", name: "n" }, yAxis: { type: "value", min: 0, max: 1 },
       series: [
         { type: "scatter", name: "CSAT", data: f.points.map(p => ({ value: [p.n, p.csat], name: p.code,
-          itemStyle: { color: p.outside ? "#c0392b" : "#2f6fb0" } })) },
+          itemStyle: { color: p.outside ? "#c0392b" : "#2f6fb0" },
+          label: { show: !!p.outside, formatter: "{b}", position: "right" } })) },
         line("lo95", "95%", "dashed"), line("hi95", "95%", "dashed"),
         line("lo998", "99.8%", "solid"), line("hi998", "99.8%", "solid"),
         { type: "line", name: "p0", showSymbol: false, data: f.limits.map(l => [l.n, f.p0]) },

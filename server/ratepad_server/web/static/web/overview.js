@@ -1,0 +1,28 @@
+// ratepad managers' web: the overview's 30-day trend (Apache ECharts, vendored)
+"use strict";
+
+function overviewTrend() {
+  const el = document.getElementById("chart-trend");
+  const node = document.getElementById("overview-data");
+  if (!el || !node || typeof echarts === "undefined") return;
+  const d = JSON.parse(node.textContent);
+  const days = d.series.map(s => s.day.slice(5));
+  const c = echarts.init(el);
+  c.setOption({
+    animation: false,
+    title: { text: el.dataset.title, textStyle: { fontSize: 13 } },
+    tooltip: { trigger: "axis" },
+    legend: { top: 0, right: 0 },
+    grid: { left: 40, right: 40, top: 40, bottom: 30 },
+    xAxis: { type: "category", data: days },
+    yAxis: [{ type: "value", min: 0, max: 100 }, { type: "value", minInterval: 1 }],
+    series: [
+      { type: "line", name: el.dataset.index, data: d.series.map(s => s.index === null ? null : +s.index.toFixed(1)) },
+      { type: "line", name: el.dataset.csat, data: d.series.map(s => s.csat === null ? null : +(s.csat * 100).toFixed(1)) },
+      { type: "bar", name: el.dataset.n, yAxisIndex: 1, data: d.series.map(s => s.n), itemStyle: { opacity: 0.35 } },
+    ],
+  });
+  window.addEventListener("resize", () => c.resize());
+}
+
+document.addEventListener("DOMContentLoaded", overviewTrend);
