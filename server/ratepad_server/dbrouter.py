@@ -50,7 +50,7 @@ def replica_databases(url: str | None = None) -> dict[str, dict[str, Any]]:
     url = url if url is not None else os.environ.get("RATEPAD_DB_REPLICA")
     if not url:
         return {}
-    db = parse_db_url(url)
+    db = parse_db_url(url, writes=False)
     if db["ENGINE"] != "django.db.backends.postgresql":
         raise DatabaseURLError(f"--db-replica {url!r}: expected a PostgreSQL hot standby "
                                "(postgresql://user@host/db)")  # fmt: skip
@@ -185,7 +185,7 @@ def reads_from_replica(
         with replica_reads(request) as state:
             answer = view(request, *args, **kwargs)
         if state is not None and isinstance(answer, HttpResponseBase):
-            answer["Ratepad-Replica-Lag"] = f"{state.lag:.0f}"
+            answer["Ratepad-Replica-Lag"] = f"{state.lag:.1f}"
         return answer
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature

@@ -11,7 +11,8 @@ failover the next connection finds the new primary. Such a URL gets, unless it s
 vanished without a reset costs each new connection 5 s, not the kernel's TCP timeout, before
 the next host is tried) and TCP keepalives (a connection to a primary that died with its
 machine is found dead in about 25 s instead of holding its request's thread for many minutes).
-A URL of several standbys to read from sets its own ``target_session_attrs`` (``standby``).
+The replica URL of reports (``--db-replica``, read only) gets ``prefer-standby`` instead: a
+standby of the group if one answers, else the primary.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 DEFAULT_SQLITE = "ratepad-server.sqlite3"
 # a URL naming several hosts (a failover group) gets these unless it sets them itself
 HA_DEFAULTS = {
-    "target_session_attrs": "read-write",
     "connect_timeout": "5",
     "keepalives_idle": "10",
     "keepalives_interval": "5",
@@ -35,9 +35,10 @@ class DatabaseURLError(ValueError):
     """A --db value that names no database ratepad can use."""
 
 
-def parse_db_url(url: str | None) -> dict[str, Any]:
+def parse_db_url(url: str | None, *, writes: bool = True) -> dict[str, Any]:
     """``None`` or a path: SQLite; ``sqlite:///PATH``; ``postgresql://user:pw@host:port/db``
-    or ``postgresql://user:pw@host1:port1,host2:port2/db?...`` (a failover group)."""
+    or ``postgresql://user:pw@host1:port1,host2:port2/db?...`` (a failover group; ``writes``
+    False: a group to read from)."""
     if not url:
         return _sqlite(Path.cwd() / DEFAULT_SQLITE)
     if "://" not in url:
@@ -62,6 +63,7 @@ def parse_db_url(url: str | None) -> dict[str, Any]:
         if len(hosts) > 1:
             for key, value in HA_DEFAULTS.items():
                 options.setdefault(key, value)
+            options.setdefault("target_session_attrs", "read-write" if writes else "prefer-standby")
         # no JIT: the server's queries are short (rollups, indexed lookups); compiling one
         # costs more than running it (seconds, seen on the live wall's latest ratings)
         options["options"] = " ".join(filter(None, [options.get("options"), "-c jit=off"]))

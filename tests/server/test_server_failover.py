@@ -435,6 +435,12 @@ def test_a_failover_group_url_names_every_node() -> None:
     assert db["OPTIONS"]["target_session_attrs"] == "read-write"
     assert db["OPTIONS"]["connect_timeout"] == "2"  # the URL's own wins
     assert db["OPTIONS"]["keepalives_idle"] == "10"
+    # the reports' replica URL of a group reads from a standby when one answers
+    from ratepad_server.dbrouter import replica_databases
+
+    replica = replica_databases("postgresql://rp@db1:5432,db2:5433/ratepad")["replica"]
+    assert replica["OPTIONS"]["target_session_attrs"] == "prefer-standby"
+    assert "default_transaction_read_only=on" in replica["OPTIONS"]["options"]
     one = parse_db_url("postgresql://rp@db1:5432/ratepad")
     assert (one["HOST"], one["PORT"], one["OPTIONS"]) == ("db1", "5432", {"options": "-c jit=off"})
     for bad in ("postgresql://rp@db1:5432,db2:x/ratepad", "postgresql://rp@db1,:5432/ratepad"):

@@ -88,9 +88,9 @@ def test_reports_read_from_the_standby_and_say_when_it_is_behind(
         assert summary_n(server, site) == 5
         status, csv = web.get("/ratings/BJ/export.csv?since=2026-11-01&until=2026-12-31")
         assert status == 200 and len(csv.decode("utf-8-sig").strip().splitlines()) == 1 + 5
-        assert float(web.last_headers["Ratepad-Replica-Lag"]) > 1
+        assert float(web.last_headers["Ratepad-Replica-Lag"]) >= 1  # past the 1 s warning
         metrics = scraped(server)
-        assert metrics["ratepad_replica_up"] == 1 and metrics["ratepad_replica_lag_seconds"] > 1
+        assert metrics["ratepad_replica_up"] == 1 and metrics["ratepad_replica_lag_seconds"] >= 1
         status, rows = call(
             server.url, "/api/v1/ratings?node=BJ&limit=100", site.tokens["bj-manager"]
         )
