@@ -57,7 +57,9 @@ def main() -> None:
     args = parser.parse_args()
     reuse = args.data is not None and (args.data / "data").exists()
     cluster = Cluster(args.data, fsync=False, reuse=True)
-    env = {**os.environ, "RATEPAD_SECRET_KEY": "bench-secret-of-the-report-benchmark"}
+    # RATEPAD_ALLOWED_HOSTS: the host name Django's test client sends
+    env = {**os.environ, "RATEPAD_SECRET_KEY": "bench-secret-of-the-report-benchmark",
+           "RATEPAD_ALLOWED_HOSTS": "testserver"}  # fmt: skip
     try:
         db = cluster.url("bench_reports")
         gen = [sys.executable, str(ROOT / "bench" / "gen_volume.py"), db]
@@ -112,6 +114,7 @@ def run(repeat: int) -> None:
         ("export XLSX HQ, a year", f"/report/HQ/export.xlsx?{year}", "HQ", y0, "branch_id"),
         ("monthly PDF HQ (an export)", f"/report/HQ/monthly.pdf?month={last_month}", "HQ", m0,
          "branch_id"),
+        ("overview HQ (home)", "/", "HQ", m0, None),
         ("live wall HQ", "/live/HQ/", "HQ", m0, None),
         ("ratings list branch, 30 days", f"/ratings/R1-B01/?{month}", "R1-B01", m0, None),
         ("summary API HQ, a year", f"/api/v1/summary?node=HQ&since={y0:%Y-%m-%dT%H:%M:%SZ}"

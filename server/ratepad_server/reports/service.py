@@ -304,10 +304,15 @@ def funnel(rows: Iterable[dict[str, Any]], parent: Cell) -> dict[str, Any]:
         lo998, hi998 = metrics.funnel_limits(p["csat"], n, 0.998)
         limits.append({"n": n, "lo95": lo95, "hi95": hi95, "lo998": lo998, "hi998": hi998})
     for pt in points:
-        lo, hi = metrics.funnel_limits(p["csat"], pt["n"], FUNNEL_CONFIDENCE)
-        pt["outside"] = not lo <= pt["csat"] <= hi
-        pt["lo"], pt["hi"] = lo, hi
+        pt.update(funnel_verdict(p["csat"], pt["n"], pt["csat"]))
     return {"p0": p["csat"], "points": points, "limits": limits}
+
+
+def funnel_verdict(p0: float, n: int, csat: float) -> dict[str, Any]:
+    """A unit's funnel limits (``FUNNEL_CONFIDENCE``) around its parent's CSAT ``p0`` and
+    whether its own CSAT lies ``outside`` them."""
+    lo, hi = metrics.funnel_limits(p0, n, FUNNEL_CONFIDENCE)
+    return {"outside": not lo <= csat <= hi, "lo": lo, "hi": hi}
 
 
 def heatmap_and_flow(scope: Scope) -> dict[str, Any]:
@@ -412,11 +417,15 @@ def significance(
     outliers), "improved" (CSAT up against ``before``, the unit's previous period, by the
     two-proportion test with p < ``SIGNIFICANT_P``) or None; with the funnel's ``lo``/``hi``
     and the test (``change``) behind it."""
-    points = {pt["code"]: pt for pt in funnel(rows, parent)["points"]}
+    p0 = parent.stats()["csat"]
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
         cell: Cell = row["cell"]
-        pt = points.get(row["code"])
+        pt = None  # the unit's point of the funnel plot (``funnel``), without the curves
+        if p0 is not None and cell.n and cell.n >= MIN_N:  # below MIN_N: no verdict
+            csat = cell.stats()["csat"]
+            pt = {"code": row["code"], "n": cell.n, "csat": csat}
+            pt.update(funnel_verdict(p0, cell.n, csat))
         earlier = (before or {}).get(row["code"])
         change = None
         if earlier is not None and earlier.n and cell.n:
@@ -424,7 +433,7 @@ def significance(
         badge = None
         if cell.n < MIN_N:
             badge = "small"
-        elif pt is not None and pt["outside"] and pt["csat"] < (parent.stats()["csat"] or 0):
+        elif pt is not None and pt["outside"] and pt["csat"] < (p0 or 0):
             badge = "low"
         elif change is not None and change["p"] < SIGNIFICANT_P and change["diff"] > 0:
             badge = "improved"
