@@ -198,6 +198,11 @@ EVENT_LABELS = {
     "assign": _("assigned"),
     "resolve": _("resolved"),
     "comment": _("comment"),
+    # the steps of the closed loop's case about the alert's rating (``casework``)
+    "case.verify": _("verify"),
+    "case.rectify": _("rectify"),
+    "case.answer": _("answer"),
+    "case.close": _("close"),
 }
 
 
