@@ -13,7 +13,8 @@
   agent carries on where the last committed batch ended, oldest first, in batches.
 * **Backoff.** A failed request (no answer, or 503 while the server's database fails over)
   waits 0.5 s, doubling to ``max_backoff_s`` with jitter (a branch's agents coming back
-  together do not hammer the server in step).
+  together do not hammer the server in step); when the server names a ``Retry-After`` (429,
+  503), that, spread by up to half again, capped at ``max_backoff_s``.
 * **One batch on the wire at a time**, whether the background thread or ``drain`` sends it.
 * TLS: the server's certificate is verified, against ``ca`` when given (a bank's own CA).
 """
@@ -53,10 +54,38 @@ RATING_FIELDS = (
 class UploadError(RatepadError):
     """A batch was not committed by the server (network, server down, refused)."""
 
-    def __init__(self, message: str, *, refused: bool = False, status: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: bool = False,
+        status: int = 0,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.refused = refused  # the server said no (bad key, bad batch): retrying slowly
         self.status = status  # the HTTP status, 0 if there was no answer
+        self.retry_after = retry_after  # seconds the server asked for (429, 503), if any
+
+
+def retry_after(header: str | None) -> float | None:
+    """A ``Retry-After`` of delay-seconds (the form the server sends); None if absent or not
+    a number of seconds (an HTTP date is left to the agent's own backoff)."""
+    try:
+        seconds = float(header) if header else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86_400 else None
+
+
+def next_delay(exc: UploadError, backoff: float, max_backoff_s: float, jitter: float) -> float:
+    """How long to wait after ``exc``: the server's Retry-After when it gave one (a failover,
+    a limit), spread by up to half again so a branch's agents do not all come back at once;
+    else the doubling backoff; never more than ``max_backoff_s``. ``jitter`` is in [0, 1)."""
+    if exc.retry_after is not None:
+        return min(exc.retry_after * (1 + jitter / 2), max_backoff_s)
+    delay = max_backoff_s if exc.refused else backoff
+    return min(delay * (0.5 + jitter / 2), max_backoff_s)
 
 
 def _quiet(_: str) -> None:
@@ -310,6 +339,7 @@ class Uploader:
             f"server answered {response.status}: {detail or data[:200]!r}",
             refused=refused,
             status=response.status,
+            retry_after=retry_after(response.getheader("Retry-After")),
         )
 
     def upload_once(self) -> int:
@@ -410,8 +440,7 @@ class Uploader:
                 if str(exc) != reported:
                     self.log(f"upload: {exc} (retrying)")
                     reported = str(exc)
-                delay = self.max_backoff_s if exc.refused else backoff
-                self._stop.wait(delay * random.uniform(0.5, 1.0))
+                self._stop.wait(next_delay(exc, backoff, self.max_backoff_s, random.random()))
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             except sqlite3.Error as exc:
