@@ -69,6 +69,9 @@ def test_badges_attention_and_the_clerks_home(site: Site, server: Server) -> Non
     assert "sigbadge low" in _table_row(html, "staff", "S002")
     assert "sigbadge" not in _table_row(html, "staff", "S001")
     assert "显著偏低" in _row(html, "outlier-BJ-001-W1")  # listed under the funnel
+    ranking = html[html.index('id="ranking"') :]
+    ranking = ranking[: ranking.index("</table>")]
+    assert ranking.count("sigbadge low") == 1  # the ranking of the windows: W1 alone
     # the overview: the window and its staff member need attention, with links to their report
     status, page = manager.get("/")
     home = page.decode()
