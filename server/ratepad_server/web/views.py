@@ -1,0 +1,247 @@
+"""The managers' web: login, reports with drill-down, the live wall, ratings, surveys, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth import views as auth_views
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+)
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from ratepad.flags import BY_NAME
+
+from ..accounts.backends import was_throttled
+from ..alerts.models import Alert, Appeal
+from ..audit.models import AuditEntry
+from ..dbrouter import reads_from_replica
+from ..ingest.models import Device, Rating
+from ..live.feed import Style
+from ..live.stream import open_stream
+from ..org.models import Node, Role, Staff, Window
+from ..reports import service as reports
+from . import flag_labels, ratinglist, surveys
+from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node, user_of
+from .period import Period, parse_period
+
+
+# -- login ---------------------------------------------------------------------------------------
+class LoginView(auth_views.LoginView):
+    """Django's login, behind the one throttle of every login (``accounts.backends``): after 5
+    failures in 15 minutes for a user name, or 20 from one address, 429 with a message."""
+
+    template_name = "web/login.html"
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        if was_throttled(self.request):
+            return render(self.request, self.template_name,
+                          {"form": form, "throttled": True}, status=429)  # fmt: skip
+        return super().form_invalid(form)
+
+
+# -- reports -------------------------------------------------------------------------------------
+def _scope(request: HttpRequest, node: Node, period: Period) -> reports.Scope:
+    window = None
+    if request.GET.get("window"):
+        window = Window.objects.filter(
+            code=request.GET["window"], branch__path__startswith=node.path
+        ).first()
+        if window is None:
+            raise Http404("no such window here")
+    staff = request.GET.get("staff") or None
+    role = get_role(request)
+    if role.role == Role.STAFF:
+        staff = role.staff.staff_id if role.staff else "\x00"
+    return reports.Scope(node, period.since, period.until, window, staff)
+
+
+def _breadcrumbs(request: HttpRequest, node: Node) -> list[Node]:
+    top = get_role(request).node
+    chain = []
+    n: Node | None = node
+    while n is not None:
+        chain.append(n)
+        if n.pk == top.pk:
+            break
+        n = n.parent
+    return list(reversed(chain))
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "stats": row.get("stats") or row["cell"].stats()}
+
+
+@roles(*READERS)
+@require_GET
+@reads_from_replica
+def report(request: HttpRequest, code: str) -> HttpResponse:
+    node = scoped_node(request, code)
+    period = parse_period(request)
+    scope = _scope(request, node, period)
+    parent = reports.total(scope)
+    kids = reports.children(scope)
+    # staff are the last level of the drill-down: listed at a branch or a window, not above
+    at_branch = not Node.objects.filter(parent=node).exists()
+    staff = reports.staff_rows(scope) if at_branch and scope.staff_id is None else []
+    units = kids if kids else staff
+    ranked = reports.ranking(units, parent)
+    time_data = reports.heatmap_and_flow(scope)
+    # the badges: each unit against its parent (the funnel) and against its previous period
+    before = scope.shifted(*period.comparison_spans()[0])
+    kid_verdicts = reports.significance(
+        kids, parent, {r["code"]: r["cell"] for r in reports.children(before)} if kids else {}
+    )
+    staff_verdicts = reports.significance(
+        staff, parent, {r["code"]: r["cell"] for r in reports.staff_rows(before)} if staff else {}
+    )
+    funnel = reports.funnel(units, parent)
+    names = {r["code"]: r["name"] for r in units}
+    efficiency = reports.staff_efficiency(scope, staff or None)
+    context = {
+        "node": node, "period": period, "scope": scope, "crumbs": _breadcrumbs(request, node),
+        "total": parent.stats(),
+        "rows": [{**_row(r), "verdict": kid_verdicts[r["code"]]} for r in kids],
+        "staff": [{**_row(r), "verdict": staff_verdicts[r["code"]]} for r in staff],
+        "outliers": [{**pt, "name": names.get(pt["code"], ""), "below": pt["csat"] < funnel["p0"]}
+                     for pt in funnel["points"] if pt.get("outside")],
+        "ranking": [{**r, "verdict": (kid_verdicts if kids else staff_verdicts)[r["code"]]}
+                    for r in ranked],
+        "compare": reports.compare(scope, parent, *period.comparison_spans()),
+        "efficiency": efficiency, "efficiency_total": reports.efficiency_total(efficiency),
+        "min_n": reports.MIN_N,
+        "survey": surveys.survey_context(node, period.first, period.last, period.previous(),
+                                         period.year_before()),
+        "chart": {
+            "heatmap": time_data["heatmap"], "flow": time_data["flow"],
+            "series": time_data["series"], "funnel": funnel,
+        },
+    }  # fmt: skip
+    return render(request, "web/report.html", context)
+
+
+# -- the live wall -------------------------------------------------------------------------------
+SILENT = timedelta(minutes=3)  # three missed agent heartbeats: the keypad counts as offline
+
+
+def _window_state(device: Device | None, now: datetime) -> str:
+    if device is None or not device.connected:
+        return "offline"
+    heard = device.updated_at  # the agent's clock; its last upload is the server's
+    if device.agent is not None and device.agent.last_upload_at is not None:
+        heard = device.agent.last_upload_at
+    if now - heard > SILENT:
+        return "offline"
+    return "prompted" if device.state == "prompted" else "online"
+
+
+@roles(*READERS)
+@require_GET
+def live(request: HttpRequest, code: str) -> HttpResponse:
+    node = scoped_node(request, code)
+    branch_ids = list(Node.objects.filter(path__startswith=node.path).values_list("pk", flat=True))
+    windows = list(Window.objects.filter(branch_id__in=branch_ids).select_related("branch")
+                   .order_by("code"))  # fmt: skip
+    devices = {d.window_id: d for d in Device.objects.filter(branch_id__in=branch_ids)
+               .select_related("agent")}  # fmt: skip
+    names = dict(Staff.objects.filter(branch_id__in=branch_ids).values_list("staff_id", "name"))
+    now = timezone.now()
+    # the latest of the last day (one partition, the (branch, time) index; an unbounded
+    # "latest 20" would sort every rating of the subtree)
+    latest = list(Rating.objects.filter(branch_id__in=branch_ids, window__isnull=False,
+                                        time__gte=now - timedelta(days=1))
+                  .order_by("-time")[:20])  # fmt: skip
+    codes = {w.pk: w.code for w in windows}
+    tiles = []
+    for w in windows:
+        d = devices.get(w.pk)
+        tiles.append(
+            {
+                "window": w,
+                "state": _window_state(d, now),
+                "serial": d.serial if d else "",
+                "staff_id": (d.staff_id or "") if d else "",
+                "staff_name": names.get(d.staff_id or "", "") if d else "",
+            }
+        )
+    live_alerts = Alert.objects.filter(branch_id__in=branch_ids, digest=False)  # not digests
+    alerts = live_alerts.exclude(state="resolved")[:50]
+    context = {
+        "node": node, "tiles": tiles, "alerts": alerts, "crumbs": _breadcrumbs(request, node),
+        "latest": [{"time": r.time, "window": codes.get(r.window_id or 0, ""), "score": r.score,
+                    "staff_id": r.staff_id, "flags": _flags(r.flags)} for r in latest],
+        "staff_names": names, "time_zone": str(reports.TZ),
+    }  # fmt: skip
+    return render(request, "web/live.html", context)
+
+
+@roles(*READERS)
+@require_GET
+def live_events(request: HttpRequest, code: str) -> HttpResponseBase:
+    """Server-sent events for the wall: ratings, device states and alerts of the subtree, as
+    they commit on any server instance (the server's live fan-out, ``live.stream``)."""
+    node = scoped_node(request, code)
+    try:
+        seconds = min(3600.0, max(0.1, float(request.GET.get("seconds", "600"))))
+    except ValueError:
+        seconds = 600.0
+    style = Style(tuple((name, flag_labels.label(name)) for name in flag_labels.LABELS))
+    kinds = ("rating", "device", "alert")
+    return open_stream(user=user_of(request).pk, node=node, seconds=seconds, kinds=kinds,
+                       style=style)  # fmt: skip
+
+
+def _flags(flags: int) -> list[str]:
+    """What the pages, the live wall and the exports show of a rating's flags."""
+    return flag_labels.labels(flags)
+
+
+# -- ratings (a staff member: their own) ---------------------------------------------------------
+@roles(*ALL)
+@require_GET
+def ratings(request: HttpRequest, code: str) -> HttpResponse:
+    node = scoped_node(request, code)
+    period = parse_period(request)
+    scope = _scope(request, node, period)
+    filters = ratinglist.parse_filters(request)
+    page, per = ratinglist.page_of(request, ratinglist.filtered(scope, filters))
+    rows = ratinglist.rows(scope, page.object_list)
+    appeals = {(a.serial, a.journal_seq): a for a in Appeal.objects.filter(
+        serial__in={r["serial"] for r in rows})}  # fmt: skip
+    for r in rows:
+        r["appeal"] = appeals.get((r["serial"], r["journal_seq"]))
+    summary = reports.total(scope).stats()
+    scope_pairs = [(k, request.GET[k]) for k in ("window", "staff") if request.GET.get(k)]
+    base = [*period.pairs(), *scope_pairs]
+    return render(request, "web/ratings.html", {
+        "node": node, "period": period, "rows": rows, "total": summary, "scope": scope,
+        "crumbs": _breadcrumbs(request, node), "min_n": reports.MIN_N, "page": page,
+        "filters": filters, "query": urlencode([*base, *filters.query(), ("per", per)]),
+        "filter_base": base, "per": per, "per_choices": ratinglist.PER_PAGE,
+        "sort_labels": ratinglist.SORT_LABELS, "prompted_labels": ratinglist.PROMPTED,
+        "flag_choices": [(n, flag_labels.label(n)) for n in BY_NAME],
+        "windows": Window.objects.filter(branch__path__startswith=node.path).order_by("code"),
+    })  # fmt: skip
+
+
+# -- questionnaire surveys: web/surveys.py ------------------------------------------------------
+survey = surveys.survey  # the URL map's older name
+
+
+# -- the audit log -------------------------------------------------------------------------------
+@roles(*ADMINS)
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    role = get_role(request)
+    entries = AuditEntry.objects.select_related("user")
+    if role.node.parent_id is not None:  # a subtree's admin: entries of that subtree
+        entries = entries.filter(node_path__startswith=role.node.path)
+    return render(request, "web/audit.html", {"entries": entries[:500]})
