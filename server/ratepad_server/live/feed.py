@@ -67,9 +67,11 @@ class LiveEvent:
 
 @dataclass(frozen=True)
 class Style:
-    """How a stream shows flags: the text of each flag name (the API: the name itself)."""
+    """How a stream shows flags: the text of each flag name (the API: the name itself); and
+    whether its rating and device rows carry the staff member's name (the web's wall)."""
 
     flag_text: tuple[tuple[str, str], ...] = ()
+    staff_names: bool = False
 
     @functools.cached_property
     def _text(self) -> dict[str, str]:
@@ -125,6 +127,7 @@ class Feed:
         self._stopping = False
         self.branch_codes: dict[int, str] = {}
         self.window_codes: dict[int, str] = {}
+        self.staff_names: dict[str, str] = {}  # looked up once per staff id (for the wall)
 
     # -- subscribers (any thread) ---------------------------------------------------------------
     def subscribe(
@@ -164,6 +167,10 @@ class Feed:
                 left = self._per_user.pop(sub.user) - 1
                 if left:
                     self._per_user[sub.user] = left
+
+    def _subs_copy(self) -> list[Subscription]:
+        with self._lock:
+            return list(self._subs)
 
     def open_streams(self) -> int:
         with self._lock:
@@ -245,6 +252,18 @@ class Feed:
 
                 with contextlib.suppress(Exception):
                     self.window_codes.update(await sync_to_async(_window_codes)(unknown))
+            staff = {
+                s
+                for e in events
+                if e.kind in ("rating", "device")
+                for r in e.rows
+                if isinstance(s := r.get("staff_id"), str) and s and s not in self.staff_names
+            }
+            if staff and any(sub.style.staff_names for sub in self._subs_copy()):
+                from asgiref.sync import sync_to_async
+
+                with contextlib.suppress(Exception):
+                    self.staff_names.update(await sync_to_async(_staff_names)(staff))
             try:
                 self._fan_out(events)
             except Exception:  # a malformed row must not stop the live feed
@@ -287,6 +306,8 @@ class Feed:
                 out["window"] = self.window_codes.get(window, str(window))
             if event.kind == "rating":
                 out["flags"] = style.flags(names(int(row.get("flags") or 0)))
+            if style.staff_names and event.kind in ("rating", "device"):
+                out["staff_name"] = self.staff_names.get(str(row.get("staff_id") or ""), "")
             data = _JSON.encode(out)
             parts.setdefault(branch, []).append(f"event: {event.kind}\ndata: {data}\n\n".encode())
         return {branch: b"".join(chunks) for branch, chunks in parts.items()}
@@ -387,6 +408,20 @@ def _window_codes(ids: set[int]) -> dict[int, str]:
 
     try:
         return dict(Window.objects.filter(pk__in=ids).values_list("pk", "code"))
+    finally:
+        connections.close_all()  # a thread of the loop's default pool, not a request's
+
+
+def _staff_names(ids: set[str]) -> dict[str, str]:
+    """Names of these staff ids ("" for an id the organisation does not know, so that it is
+    not looked up again)."""
+    from django.db import connections
+
+    from ..org.models import Staff
+
+    try:
+        found = dict(Staff.objects.filter(staff_id__in=ids).values_list("staff_id", "name"))
+        return {s: found.get(s, "") for s in ids}
     finally:
         connections.close_all()  # a thread of the loop's default pool, not a request's
 

@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from ..accounts import views as accounts
-from . import appeals, casework, exports, loop, overview, surveys, views
+from . import appeals, casework, exports, loop, overview, surveys, views, wall
 
 app_name = "web"
 urlpatterns = [
@@ -16,8 +16,10 @@ urlpatterns = [
     path("report/<str:code>/", views.report, name="report"),
     path("report/<str:code>/export.<str:fmt>", exports.export_report, name="export_report"),
     path("report/<str:code>/monthly.pdf", exports.monthly_pdf, name="monthly_pdf"),
-    path("live/<str:code>/", views.live, name="live"),
-    path("live/<str:code>/events", views.live_events, name="live_events"),
+    path("live/<str:code>/", wall.live, name="live"),
+    path("live/<str:code>/events", wall.live_events, name="live_events"),
+    path("live/<str:code>/state", wall.live_state, name="live_state"),
+    path("wall/<str:code>/", wall.wall, name="wall"),
     path("ratings/<str:code>/", views.ratings, name="ratings"),
     path("ratings/<str:code>/export.<str:fmt>", exports.export_ratings, name="export_ratings"),
     path("alerts/", loop.alerts, name="alerts"),

@@ -11,25 +11,21 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBase,
 )
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from ratepad.flags import BY_NAME
 
 from ..accounts.backends import was_throttled
-from ..alerts.models import Alert, Appeal
+from ..alerts.models import Appeal
 from ..audit.models import AuditEntry
 from ..dbrouter import reads_from_replica
-from ..ingest.models import Device, Rating
-from ..live.feed import Style
-from ..live.stream import open_stream
-from ..org.models import Node, Role, Staff, Window
+from ..ingest.models import Device
+from ..org.models import Node, Role, Window
 from ..reports import service as reports
 from . import flag_labels, ratinglist, surveys
-from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node, user_of
+from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
 from .period import Period, parse_period
 
 
@@ -128,7 +124,7 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "web/report.html", context)
 
 
-# -- the live wall -------------------------------------------------------------------------------
+# -- keypad states (the live wall in web/wall.py, the overview) ---------------------------------
 SILENT = timedelta(minutes=3)  # three missed agent heartbeats: the keypad counts as offline
 
 
@@ -143,60 +139,7 @@ def _window_state(device: Device | None, now: datetime) -> str:
     return "prompted" if device.state == "prompted" else "online"
 
 
-@roles(*READERS)
-@require_GET
-def live(request: HttpRequest, code: str) -> HttpResponse:
-    node = scoped_node(request, code)
-    branch_ids = list(Node.objects.filter(path__startswith=node.path).values_list("pk", flat=True))
-    windows = list(Window.objects.filter(branch_id__in=branch_ids).select_related("branch")
-                   .order_by("code"))  # fmt: skip
-    devices = {d.window_id: d for d in Device.objects.filter(branch_id__in=branch_ids)
-               .select_related("agent")}  # fmt: skip
-    names = dict(Staff.objects.filter(branch_id__in=branch_ids).values_list("staff_id", "name"))
-    now = timezone.now()
-    # the latest of the last day (one partition, the (branch, time) index; an unbounded
-    # "latest 20" would sort every rating of the subtree)
-    latest = list(Rating.objects.filter(branch_id__in=branch_ids, window__isnull=False,
-                                        time__gte=now - timedelta(days=1))
-                  .order_by("-time")[:20])  # fmt: skip
-    codes = {w.pk: w.code for w in windows}
-    tiles = []
-    for w in windows:
-        d = devices.get(w.pk)
-        tiles.append(
-            {
-                "window": w,
-                "state": _window_state(d, now),
-                "serial": d.serial if d else "",
-                "staff_id": (d.staff_id or "") if d else "",
-                "staff_name": names.get(d.staff_id or "", "") if d else "",
-            }
-        )
-    live_alerts = Alert.objects.filter(branch_id__in=branch_ids, digest=False)  # not digests
-    alerts = live_alerts.exclude(state="resolved")[:50]
-    context = {
-        "node": node, "tiles": tiles, "alerts": alerts, "crumbs": _breadcrumbs(request, node),
-        "latest": [{"time": r.time, "window": codes.get(r.window_id or 0, ""), "score": r.score,
-                    "staff_id": r.staff_id, "flags": _flags(r.flags)} for r in latest],
-        "staff_names": names, "time_zone": str(reports.TZ),
-    }  # fmt: skip
-    return render(request, "web/live.html", context)
-
-
-@roles(*READERS)
-@require_GET
-def live_events(request: HttpRequest, code: str) -> HttpResponseBase:
-    """Server-sent events for the wall: ratings, device states and alerts of the subtree, as
-    they commit on any server instance (the server's live fan-out, ``live.stream``)."""
-    node = scoped_node(request, code)
-    try:
-        seconds = min(3600.0, max(0.1, float(request.GET.get("seconds", "600"))))
-    except ValueError:
-        seconds = 600.0
-    style = Style(tuple((name, flag_labels.label(name)) for name in flag_labels.LABELS))
-    kinds = ("rating", "device", "alert")
-    return open_stream(user=user_of(request).pk, node=node, seconds=seconds, kinds=kinds,
-                       style=style)  # fmt: skip
+# the live wall's views: web/wall.py
 
 
 def _flags(flags: int) -> list[str]:

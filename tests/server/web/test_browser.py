@@ -162,7 +162,7 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         _login(browser, server.url, "bj-manager")
         browser.get(server.url + "live/BJ-001/")
         WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element((By.ID, "live-status"), "live")
+            lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live"
         )
         deadline = time.monotonic() + 15
         while True:  # the keypad says hello to the agent
@@ -178,7 +178,7 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         pressed = time.monotonic()
         WebDriverWait(browser, 5).until(
             lambda d: (
-                "BJ-001-W1" in d.find_element(By.ID, "latest").text
+                "1号窗口" in d.find_element(By.ID, "latest").text
                 and d.find_element(By.ID, "open-alerts").text.strip() != ""
             )
         )

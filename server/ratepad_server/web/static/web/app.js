@@ -1,4 +1,4 @@
-// ratepad managers' web: charts (Apache ECharts, vendored) and the live wall (server-sent events)
+// ratepad managers' web: charts (Apache ECharts, vendored); the live wall is wall.js
 "use strict";
 
 function chart(id, option) {
@@ -50,52 +50,4 @@ function reportCharts() {
   }
 }
 
-function liveWall() {
-  const wall = document.getElementById("wall");
-  if (!wall) return;
-  const status = document.getElementById("live-status");
-  const latest = document.getElementById("latest");
-  const alerts = document.getElementById("open-alerts");
-  const names = JSON.parse(document.getElementById("staff-names").textContent);
-  const es = new EventSource(wall.dataset.events);
-  es.onopen = () => { status.textContent = "live"; status.className = "on"; };
-  es.onerror = () => { status.textContent = "reconnecting"; status.className = "off"; };
-  es.addEventListener("rating", (e) => {
-    const r = JSON.parse(e.data);
-    const row = latest.insertRow(1);
-    row.className = "new";
-    const t = new Date(r.time);
-    const clock = t.toLocaleTimeString("zh-CN", { timeZone: window.TIME_ZONE, hour12: false });
-    [clock, r.window || "", r.staff_id, r.score, (r.flags || []).join(" ")]
-      .forEach((v, i) => { const c = row.insertCell(); c.textContent = v; if (i === 3) c.className = "score s" + v; });
-    while (latest.rows.length > 21) latest.deleteRow(-1);
-    const tile = document.getElementById("tile-" + r.window);
-    if (tile) {
-      tile.querySelector(".last").textContent = r.score + " · " + clock;
-      tile.classList.add("flash");
-      setTimeout(() => tile.classList.remove("flash"), 1500);
-    }
-  });
-  es.addEventListener("device", (e) => {
-    const d = JSON.parse(e.data);
-    const tile = document.getElementById("tile-" + d.window);
-    if (!tile) return;
-    const state = !d.connected ? "offline" : (d.state === "prompted" ? "prompted" : "online");
-    tile.classList.remove("online", "prompted", "offline");
-    tile.classList.add(state);
-    tile.querySelector(".state").textContent = state;
-    tile.querySelector(".staff").textContent = names[d.staff_id] || d.staff_id || "–";
-  });
-  es.addEventListener("alert", (e) => {
-    const a = JSON.parse(e.data);
-    const li = document.createElement("li");
-    li.className = "open";
-    const link = document.createElement("a");
-    link.href = window.ALERT_URL + a.id + "/";
-    link.textContent = a.summary;
-    li.appendChild(link);
-    alerts.insertBefore(li, alerts.firstChild);
-  });
-}
-
-document.addEventListener("DOMContentLoaded", () => { reportCharts(); liveWall(); });
+document.addEventListener("DOMContentLoaded", () => { reportCharts(); });

@@ -1,6 +1,6 @@
 // What the pages once did in inline scripts (the Content-Security-Policy allows none): a
-// <select data-autosubmit> submits its form when changed (the language switch); the live
-// wall's settings come from its data attributes. Loaded before app.js (both deferred).
+// <select data-autosubmit> submits its form when changed (the language switch). Loaded
+// before app.js (both deferred).
 "use strict";
 
 (function () {
@@ -14,9 +14,4 @@
       if (preset) preset.value = "custom";
     });
   });
-  const wall = document.getElementById("wall");
-  if (wall) {
-    window.ALERT_URL = wall.dataset.alertUrl;
-    window.TIME_ZONE = wall.dataset.timeZone;
-  }
 })();
