@@ -22,7 +22,7 @@ __all__ = ["browser"]  # the module's Chromium, shared with test_browser
 
 def _open(driver: WebDriver, url: str) -> None:
     driver.get(url)
-    WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.TAG_NAME, "h1")))
+    WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.TAG_NAME, "h1")))
     _assert_page_ok(driver, url)
 
 
@@ -38,8 +38,8 @@ def _record(driver: WebDriver, note: str, *radios: str) -> None:
     driver.find_element(By.ID, "step-note").send_keys(note)
     button = driver.find_element(By.ID, "do-step")
     button.click()
-    WebDriverWait(driver, 10).until(ec.staleness_of(button))  # the next page came
-    WebDriverWait(driver, 10).until(ec.presence_of_element_located((By.ID, "case-state")))
+    WebDriverWait(driver, 30).until(ec.staleness_of(button))  # the next page came
+    WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.ID, "case-state")))
     assert driver.find_element(By.ID, "case-state").get_attribute("data-state") != before
 
 
@@ -51,11 +51,11 @@ def test_the_loop_walked_as_admin_manager_and_clerk(
     # admin: a holiday in the calendar, by hand
     _login(browser, server.url, "hq-admin")
     browser.find_element(By.ID, "menu-holidays").click()
-    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "holiday-form")))
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "holiday-form")))
     browser.execute_script("document.getElementById('holiday-day').value = '2027-01-01'")
     browser.find_element(By.ID, "holiday-name").send_keys("元旦")
     browser.find_element(By.ID, "holiday-save").click()
-    WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element((By.ID, "holidays"),
+    WebDriverWait(browser, 30).until(ec.text_to_be_present_in_element((By.ID, "holidays"),
                                                                       "2027-01-01"))  # fmt: skip
     assert "元旦" in _text(browser, "holidays") and "节假日" in _text(browser, "holidays")
     _shot(browser, "loop-holidays")
@@ -67,7 +67,7 @@ def test_the_loop_walked_as_admin_manager_and_clerk(
     # manager: the 1's case, step by step
     _login(browser, server.url, "bj-manager")
     browser.find_element(By.ID, "menu-cases").click()
-    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "cases")))
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "cases")))
     rows = browser.find_elements(By.CSS_SELECTOR, "#cases tr.verify td:first-child a")
     assert len(rows) == 2  # the 1 and the 2, not the 5
     ids = sorted(int(a.text) for a in rows)
@@ -93,7 +93,7 @@ def test_the_loop_walked_as_admin_manager_and_clerk(
     assert f"overdue case {ids[1]}" in _text(browser, "notes")
     _open(browser, f"{base}/cases/?state=escalated")
     browser.find_element(By.LINK_TEXT, str(ids[1])).click()
-    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "case-escalated")))
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "case-escalated")))
     assert "BJ" in _text(browser, "case-escalated") and "已超期" in _text(browser, "case-deadline")
     _open(browser, base + "/cases/report/")
     assert _text(browser, "loop-total").split()[1:5] == ["2", "1", "1", "1"]  # opened … overdue
@@ -105,7 +105,7 @@ def test_the_loop_walked_as_admin_manager_and_clerk(
     assert len(boxes) == 2
     boxes[0].find_element(By.NAME, "reason").send_keys("客户误按 pressed by mistake")
     boxes[0].find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "appeals")))
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "appeals")))
     assert "pressed by mistake" in _text(browser, "appeals")
     # manager decides with a note
     _login(browser, server.url, "bj-manager")
@@ -114,7 +114,7 @@ def test_the_loop_walked_as_admin_manager_and_clerk(
     assert "pressed by mistake" in table and "王小明" in table
     browser.find_element(By.NAME, "note").send_keys("录像显示为真实客户 the video shows a customer")
     browser.find_element(By.CSS_SELECTOR, "button[value=rejected]").click()
-    WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element((By.ID, "count"), "0"))
+    WebDriverWait(browser, 30).until(ec.text_to_be_present_in_element((By.ID, "count"), "0"))
     # clerk reads it
     _login(browser, server.url, "s001")
     _open(browser, base + "/appeals/")
