@@ -72,13 +72,9 @@ def parse_filters(request: HttpRequest) -> Filters:
 
 def filtered(scope: reports.Scope, filters: Filters) -> QuerySet[Rating]:
     """The scope's stored ratings (quarantined ones have no window) under ``filters``, sorted."""
-    q = Rating.objects.filter(time__gte=scope.since, time__lt=scope.until, window__isnull=False)
-    if scope.window is not None:
-        q = q.filter(window_id=scope.window.pk)
-    else:
-        q = q.filter(branch_id__in=scope.branch_ids())
-    if scope.staff_id is not None:
-        q = q.filter(staff_id=scope.staff_id)
+    q = scope.filter(
+        Rating.objects.filter(time__gte=scope.since, time__lt=scope.until, window__isnull=False)
+    )
     if filters.scores:
         q = q.filter(score__in=filters.scores)
     if filters.flag:
