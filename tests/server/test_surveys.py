@@ -238,6 +238,24 @@ def test_return_visits_from_a_rating_and_the_api(site: Site, server: Server) -> 
         {"contacted_at": late, "channel": "sms", "outcome": "reached"},
     )
     assert status == 400
+    for path in ("?until=9999-12-31", "?since=1900-01-01"):  # outside the server's dates
+        status, answer = call(
+            server.url, f"/api/v1/surveys/returnvisits{path}", site.tokens["bj-viewer"]
+        )
+        assert status == 400 and "2099-12-31" in answer["detail"]
+    status, answer = call(
+        server.url,
+        "/api/v1/surveys/returnvisits",
+        site.tokens["bj-manager"],
+        {
+            "serial": "K1",
+            "journal_seq": 1,
+            "contacted_at": "9999-12-31T23:59:59",
+            "channel": "sms",
+            "outcome": "no_answer",
+        },
+    )
+    assert status == 400
     until = (TODAY + timedelta(days=4)).isoformat()
     status, answer = call(
         server.url, f"/api/v1/surveys/returnvisits?node=BJ&until={until}", site.tokens["bj-viewer"]

@@ -16,6 +16,7 @@ from pydantic import Field
 from ..org.access import AccessDenied, node_in_scope, require_role
 from ..org.models import Role
 from ..reports.service import TZ
+from ..web.period import OutOfRange, check_date, check_time
 from . import service
 from .models import ReturnVisit
 
@@ -46,8 +47,11 @@ class SpanQuery(Schema):
 
 
 def _span(q: SpanQuery) -> tuple[date, date]:
-    last = q.until or datetime.now(TZ).date()
-    first = q.since or last - timedelta(days=29)
+    try:  # the bounds of every date the server takes (web.period)
+        last = check_date(q.until, "until") if q.until else datetime.now(TZ).date()
+        first = check_date(q.since, "since") if q.since else last - timedelta(days=29)
+    except OutOfRange as exc:
+        raise HttpError(400, str(exc)) from None
     if first > last or (last - first).days > 3660:
         raise HttpError(400, "since..until: at most ten years, since not after until")
     return first, last
@@ -147,8 +151,10 @@ def record_visit(request: HttpRequest, body: VisitIn) -> tuple[int, dict[str, An
                                    seq=body.journal_seq)  # fmt: skip
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
-    contacted = body.contacted_at if body.contacted_at.tzinfo else body.contacted_at.replace(
-        tzinfo=TZ)  # fmt: skip
+    try:
+        contacted = check_time(body.contacted_at, "contacted_at")
+    except OutOfRange as exc:
+        raise HttpError(400, str(exc)) from None
     visit = ReturnVisit(contacted_at=contacted, channel=body.channel, outcome=body.outcome,
                         satisfaction_after=body.satisfaction_after, note=body.note)  # fmt: skip
     try:
