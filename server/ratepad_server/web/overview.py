@@ -72,7 +72,11 @@ def trend(node: Node, staff_id: str | None, day: date) -> list[dict[str, Any]]:
     """n, index and CSAT per day of the last 30 days (the report's daily series)."""
     period = _preset(DEFAULT, day)
     scope = reports.Scope(node, period.since, period.until, staff_id=staff_id)
-    return list(reports.heatmap_and_flow(scope)["series"])
+    rated = {s["day"]: s for s in reports.heatmap_and_flow(scope)["series"]}
+    days = [(period.first + timedelta(days=i)).isoformat()
+            for i in range((period.last - period.first).days + 1)]  # fmt: skip
+    # every day on the axis: a day without ratings is a gap, not skipped
+    return [rated.get(d, {"day": d, "n": 0, "index": None, "csat": None}) for d in days]
 
 
 def below(node: Node, day: date) -> list[dict[str, Any]]:

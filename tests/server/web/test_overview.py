@@ -1,9 +1,11 @@
 """The overview home and the significance badges: a window rated mostly 1–2 beside a window of
-5s is marked significantly low in the branch report's table and listed under the funnel, and
+5s is marked significantly low in the branch report's tables and listed under the funnel, and
 appears (with its staff member) in the managers' attention list; the good window gets no badge;
+a branch rated better today than yesterday is significantly improved (its row, HQ's card);
 a clerk's home shows their own figures only; a viewer sees no action links; staff efficiency is
 shown above the branch level with its definition. In headless Chromium, in zh-Hans and English,
-at 1440×900 and 390×844, the overview without horizontal overflow."""
+at 1440×900 and 390×844, the overview without horizontal overflow (screenshots in
+build/web-screenshots/overview-*.png)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from serverlib import Server, Site
-from test_browser import _login, browser  # noqa: F401 (the module's Chromium fixture)
+from test_browser import _login, _shot, browser  # noqa: F401 (the module's Chromium fixture)
 from webclient import logged_in
 from webdata import rating, upload
 
@@ -85,6 +87,17 @@ def test_badges_attention_and_the_clerks_home(site: Site, server: Server) -> Non
     assert status == 200 and "below-BJ-001-W1" in page.decode()
     assert "/appeals/?state=pending" not in page.decode()  # read-only: no action links
     assert "/alerts/?overdue=1" not in page.decode()
+    # a branch better today than yesterday: "significantly improved", in its region's table
+    # and on HQ's overview card (today against yesterday)
+    upload(server.url, site.keys["SH-001"], ratings=[
+        *(rating("K4", i, 2, staff="S101", ago_s=86_400 + i) for i in range(1, 41)),
+        *(rating("K4", 40 + i, 5, staff="S101", ago_s=30 + i) for i in range(1, 41)),
+    ])  # fmt: skip
+    admin = logged_in(server.url, "hq-admin")
+    region = admin.get("/report/SH/?period=today")[1].decode()
+    assert "显著改善" in _table_row(region, "children", "SH-001")
+    home = admin.get("/")[1].decode()
+    assert re.search(r'class="change up significant" id="change-today-previous"', home)
     # staff efficiency above the branch: rows, a total and the definition one click away
     status, page = manager.get("/report/BJ/?period=today")
     assert status == 200 and 'id="efficiency-definition"' in page.decode()
@@ -119,5 +132,6 @@ def test_the_overview_in_the_browser(
                         "return [document.documentElement.scrollWidth, window.innerWidth]"
                     )
                     assert overflow[0] <= overflow[1], (lang, width, overflow)
+                    _shot(browser, f"overview-{lang}-{width}")
                 errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
                 assert not errors, (lang, width, path, errors)
