@@ -128,6 +128,7 @@ class Feed:
         self.branch_codes: dict[int, str] = {}
         self.window_codes: dict[int, str] = {}
         self.staff_names: dict[str, str] = {}  # looked up once per staff id (for the wall)
+        self._naming = 0  # open streams whose style wants staff names
 
     # -- subscribers (any thread) ---------------------------------------------------------------
     def subscribe(
@@ -152,6 +153,7 @@ class Feed:
             for branch in sub.branches:
                 self._by_branch.setdefault(branch, set()).add(sub)
             self._per_user[user] = self._per_user.get(user, 0) + 1
+            self._naming += style.staff_names
             self.branch_codes.update(branches)
             self.window_codes.update(windows)
         return sub
@@ -164,13 +166,10 @@ class Feed:
                     self._by_branch[branch].discard(sub)
                     if not self._by_branch[branch]:
                         del self._by_branch[branch]
+                self._naming -= sub.style.staff_names
                 left = self._per_user.pop(sub.user) - 1
                 if left:
                     self._per_user[sub.user] = left
-
-    def _subs_copy(self) -> list[Subscription]:
-        with self._lock:
-            return list(self._subs)
 
     def open_streams(self) -> int:
         with self._lock:
@@ -255,11 +254,11 @@ class Feed:
             staff = {
                 s
                 for e in events
-                if e.kind in ("rating", "device")
+                if self._naming and e.kind in ("rating", "device")
                 for r in e.rows
                 if isinstance(s := r.get("staff_id"), str) and s and s not in self.staff_names
             }
-            if staff and any(sub.style.staff_names for sub in self._subs_copy()):
+            if staff:  # a staff member's first event since the process started
                 from asgiref.sync import sync_to_async
 
                 with contextlib.suppress(Exception):

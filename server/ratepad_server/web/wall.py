@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -63,12 +64,19 @@ def _seen(device: Device) -> datetime:
 
 
 @dataclass(frozen=True)
+class LastRating:
+    time: datetime
+    score: int
+    staff_id: str
+
+
+@dataclass(frozen=True)
 class Tile:
     window: Window
     state: str
     serial: str
     staff_name: str
-    last: Rating | None
+    last: LastRating | None
     seen: datetime | None  # when an offline keypad was last heard of
 
     @property
@@ -83,15 +91,24 @@ def _branches(node: Node) -> dict[int, Node]:
 def _tiles(branches: dict[int, Node], now: datetime) -> list[dict[str, Any]]:
     """The tiles, grouped by branch (in the tree's order): [{"branch": Node, "tiles": [...]}]."""
     since = now - timedelta(days=LAST_RATING_DAYS)
-    windows = list(Window.objects.filter(branch_id__in=branches).order_by("code"))
+    # each window's last rating: one probe of the (window, time) index per window, one query
+    newest = Rating.objects.filter(window_id=OuterRef("pk"), time__gte=since).order_by("-time")
+    windows = list(
+        Window.objects.filter(branch_id__in=branches)
+        .annotate(
+            last_time=Subquery(newest.values("time")[:1]),
+            last_score=Subquery(newest.values("score")[:1]),
+            last_staff=Subquery(newest.values("staff_id")[:1]),
+        )
+        .order_by("code")
+    )
     devices = {d.window_id: d for d in Device.objects.filter(branch_id__in=branches)
                .select_related("agent")}  # fmt: skip
-    # each window's last rating: one probe of the (window, time) index per window
-    last: dict[int, Rating] = {}
-    for w in windows:
-        row = Rating.objects.filter(window_id=w.pk, time__gte=since).order_by("-time").first()
-        if row is not None:
-            last[w.pk] = row
+    last = {
+        w.pk: LastRating(w.last_time, w.last_score, w.last_staff or "")
+        for w in windows
+        if w.last_time is not None
+    }
     wanted = {d.staff_id for d in devices.values() if d.staff_id}
     wanted |= {r.staff_id for r in last.values() if r.staff_id}
     names = dict(Staff.objects.filter(staff_id__in=wanted).values_list("staff_id", "name"))

@@ -51,17 +51,22 @@
   }
 
   // -- the server's rendering of the dynamic parts
+  const MIN_GAP_MS = 5000; // a busy hall: today's figures at most every 5 s per screen
   let pending = null;
   let pendingAll = false;
+  let lastLoad = 0;
   function refresh(all) {
     pendingAll = pendingAll || all;
     if (pending !== null) return;
-    pending = setTimeout(load, all ? 300 : 800); // a burst of events: one request
+    // a burst of events: one request
+    const wait = all ? 300 : Math.max(800, lastLoad + MIN_GAP_MS - Date.now());
+    pending = setTimeout(load, wait);
   }
   async function load() {
     const all = pendingAll;
     pending = null;
     pendingAll = false;
+    lastLoad = Date.now();
     const url = page.dataset.state + (all ? "" : (page.dataset.state.includes("?") ? "&" : "?") + "only=today");
     let answer;
     try {
@@ -77,7 +82,7 @@
     document.getElementById("wall-kpis").innerHTML = answer.kpis;
     if (answer.tiles !== undefined) {
       document.getElementById("wall-tiles").innerHTML = answer.tiles;
-      document.getElementById("open-alerts").innerHTML = answer.ticker;
+      document.getElementById("open-alerts").innerHTML = answer.ticker.trim(); // :empty says so
       latest.innerHTML = answer.latest;
     }
     fit();
@@ -170,15 +175,21 @@
     later();
   }
 
-  // -- the kiosk fills the screen: shrink the tiles until they fit (bounded steps)
+  // -- the kiosk fills the screen: a few tiles grow, many shrink until they fit (bounded steps)
   function fit() {
     if (!kiosk) return;
     const area = document.getElementById("wall-tiles");
+    const fits = () => area.scrollHeight <= area.clientHeight + 1 && area.scrollWidth <= area.clientWidth + 1;
     let scale = 1;
-    area.style.setProperty("--fit", "1");
-    for (let i = 0; i < 24 && area.scrollHeight > area.clientHeight + 1; i++) {
-      scale *= 0.9;
-      area.style.setProperty("--fit", scale.toFixed(3));
+    const set = () => area.style.setProperty("--fit", scale.toFixed(3));
+    set();
+    for (let i = 0; i < 8 && fits(); i++) {
+      scale *= 1.1;
+      set();
+    }
+    for (let i = 0; i < 32 && !fits(); i++) {
+      scale *= 0.92;
+      set();
     }
   }
 
