@@ -31,11 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ratepad.capture.pcapng import CaptureWriter, read_capture
+from ratepad.capture.replay import ReplayTransport
 from ratepad.cli.capture import replay_url
 from ratepad.cli.main import main as cli_main
 from ratepad.errors import EndOfCapture
 from ratepad.transports import to_reports
-from ratepad.transports.replay import ReplayTransport
 from ratepad.wire import codec
 from ratepad.wire.session import Session
 from ratepad.wire.stream import Frame, StreamDecoder

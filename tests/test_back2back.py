@@ -2,9 +2,11 @@
 test/back2back_test.py): the same tests run through ``ratepad.open(url)`` against
 
 * ``sim://``  the simulated keypad in-process,
-* ``usb://``  pyusb driving the simulated keypad through ``usbsim.SimulatedUsbBackend`` (real
-              pyusb code, real descriptors, interrupt transfers of 64-byte reports),
-* ``hid://``  the hidapi API (``hidsim.SimulatedHidApi`` at the ``HID_API`` seam),
+* ``usb://``  pyusb driving the simulated keypad through its simulated backend
+              (``usb://ID?backend=sim``: ``usbsim.SimulatedUsbBackend``; real pyusb code, real
+              descriptors, interrupt transfers of 64-byte reports),
+* ``hid://``  the hidapi API over its simulated backend (``hid://ID?api=sim``:
+              ``hidsim.SimulatedHidApi``),
 * a real keypad, when ``RATEPAD_DEVICE=URL`` is set (``TestDevice``; tests needing a customer,
   a cable to pull or the keypad's journal skip there).
 
@@ -23,10 +25,9 @@ import pytest
 
 import ratepad
 from ratepad.events import CommandResult, Connected, KeyEvent, Lost, Rating
-from ratepad.transports import hid as hid_transport
+from ratepad.sim.transport import SimTransport
+from ratepad.sim.usb.hidsim import registry_bus
 from ratepad.transports import open_transport
-from ratepad.transports import usb as usb_transport
-from ratepad.transports.sim import SimTransport
 from ratepad.wire import codec
 from ratepad.wire.session import Session
 
@@ -304,47 +305,33 @@ class TestSim(SimulatedBack2Back):
         self.unplugged = False
 
 
-class TestUsb(SimulatedBack2Back):
+class SimulatedBusBack2Back(SimulatedBack2Back):
+    """The keypad on the simulated USB bus of the ``ratepad.sim`` registry; its cable is that
+    bus's."""
+
+    def unplug(self) -> None:
+        registry_bus().unplug(self.serial)
+
+    def replug(self) -> None:
+        registry_bus().replug(self.serial)
+
+
+class TestUsb(SimulatedBusBack2Back):
     """``usb://`` through pyusb and the simulated backend."""
 
     def url(self) -> str:
-        return f"usb://{self.serial}"
+        return f"usb://{self.serial}?backend=sim"
 
     def setup_rig(self, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.importorskip("usb.core")
         super().setup_rig(monkeypatch)
-        self.cable = usb_transport.use_simulated([self.sim])
-
-    def teardown_rig(self) -> None:
-        self.cable.restore()
-        super().teardown_rig()
-
-    def unplug(self) -> None:
-        self.cable.value.unplug(self.serial)
-
-    def replug(self) -> None:
-        self.cable.value.replug(self.serial)
 
 
-class TestHid(SimulatedBack2Back):
+class TestHid(SimulatedBusBack2Back):
     """``hid://`` through the hidapi API over simulated keypads."""
 
     def url(self) -> str:
-        return f"hid://{self.serial}"
-
-    def setup_rig(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        super().setup_rig(monkeypatch)
-        self.cable = hid_transport.use_simulated([self.sim])
-
-    def teardown_rig(self) -> None:
-        self.cable.restore()
-        super().teardown_rig()
-
-    def unplug(self) -> None:
-        self.cable.value.unplug(self.serial)
-
-    def replug(self) -> None:
-        self.cable.value.replug(self.serial)
+        return f"hid://{self.serial}?api=sim"
 
 
 class TestHidDefaultUrl(TestHid):
@@ -352,7 +339,7 @@ class TestHidDefaultUrl(TestHid):
     replug)."""
 
     def url(self) -> str:
-        return "hid://"
+        return "hid://?api=sim"
 
 
 # -- a real keypad ----------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from statsmodels.stats.proportion import (
 )
 from statsmodels.stats.proportion import test_proportions_2indep as score_test_2indep
 
-from ratepad import _special, metrics
+from ratepad import metrics
 from ratepad.errors import MetricsError, RatepadError
+from ratepad.stats import special as _special
 
 TOL = 1e-9
 ROOT = Path(__file__).resolve().parent.parent

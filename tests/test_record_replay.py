@@ -16,11 +16,11 @@ import pytest
 
 import ratepad
 from ratepad.capture.pcapng import CaptureWriter, read_capture
+from ratepad.capture.replay import ReplayTransport
 from ratepad.cli.capture import RecordTap, replay_url
 from ratepad.cli.main import main
 from ratepad.errors import EndOfCapture
 from ratepad.transports import open_transport, to_reports
-from ratepad.transports.replay import ReplayTransport
 from ratepad.wire import codec
 
 FAST = {"debounce_ms": 5, "chord_ms": 20}

@@ -19,7 +19,6 @@ import pytest
 import ratepad
 from ratepad.sim.usb.hidsim import SimulatedBus, SimulatedHidApi
 from ratepad.transports import hid as hid_transport
-from ratepad.transports import usb as usb_transport
 from ratepad.transports.hid import HidTransport
 from ratepad.transports.usb import UsbTransport
 
@@ -35,16 +34,30 @@ def fresh_keypads() -> Iterator[None]:
 
 
 @pytest.fixture
-def bus() -> Iterator[SimulatedBus]:
+def bus() -> SimulatedBus:
     """One simulated bus behind both usb:// and hid://, keypad RP-0001 plugged in."""
     pytest.importorskip("usb.core")
-    b = SimulatedBus([ratepad.sim.get("RP-0001", FAST)])
-    with usb_transport.use_simulated(bus=b), hid_transport.use_simulated(bus=b):
-        yield b
+    return SimulatedBus([ratepad.sim.get("RP-0001", FAST)])
 
 
-def transport(scheme: str, serial: str = "RP-0001") -> HidTransport | UsbTransport:
-    return HidTransport(f"hid://{serial}") if scheme == "hid" else UsbTransport(f"usb://{serial}")
+def backend(scheme: str, bus: SimulatedBus) -> Any:
+    """The simulated backend of ``scheme`` on ``bus``: hidapi's API or a pyusb backend."""
+    if scheme == "hid":
+        return SimulatedHidApi(bus=bus)
+    from ratepad.sim.usb.usbsim import SimulatedUsbBackend
+
+    return SimulatedUsbBackend(bus=bus)
+
+
+def connect(scheme: str, bus: SimulatedBus, serial: str = "RP-0001") -> ratepad.Keypad:
+    return ratepad.open(f"{scheme}://{serial}", backend=backend(scheme, bus))
+
+
+def transport(
+    scheme: str, bus: SimulatedBus, serial: str = "RP-0001"
+) -> HidTransport | UsbTransport:
+    cls = HidTransport if scheme == "hid" else UsbTransport
+    return cls(f"{scheme}://{serial}", backend=backend(scheme, bus))
 
 
 # -- finding the keypad ---------------------------------------------------------------------------
@@ -52,34 +65,34 @@ def transport(scheme: str, serial: str = "RP-0001") -> HidTransport | UsbTranspo
 def test_no_keypad_is_device_not_found(scheme: str) -> None:
     pytest.importorskip("usb.core")
     empty = SimulatedBus([])
-    with usb_transport.use_simulated(bus=empty), hid_transport.use_simulated(bus=empty):
-        with pytest.raises(ratepad.DeviceNotFoundError, match="no ratepad keypad found"):
-            ratepad.open(f"{scheme}://")
-        empty.plug(ratepad.sim.get("RP-0002", FAST))
-        with pytest.raises(ratepad.DeviceNotFoundError, match=r"no keypad 'RP-0001'.*RP-0002"):
-            ratepad.open(f"{scheme}://RP-0001")
+    with pytest.raises(ratepad.DeviceNotFoundError, match="no ratepad keypad found"):
+        connect(scheme, empty, "")
+    empty.plug(ratepad.sim.get("RP-0002", FAST))
+    with pytest.raises(ratepad.DeviceNotFoundError, match=r"no keypad 'RP-0001'.*RP-0002"):
+        connect(scheme, empty, "RP-0001")
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_several_keypads_need_a_serial(bus: SimulatedBus, scheme: str) -> None:
     bus.plug(ratepad.sim.get("RP-0002", FAST))
     with pytest.raises(ratepad.DeviceNotFoundError, match="2 keypads found"):
-        transport(scheme, "").open()
-    with ratepad.open(f"{scheme}://RP-0002") as kp:
+        transport(scheme, bus, "").open()
+    with connect(scheme, bus, "RP-0002") as kp:
         assert kp.info is not None and kp.info.serial == "RP-0002"
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_discovery(bus: SimulatedBus, scheme: str) -> None:
     bus.plug(ratepad.sim.get("RP-0002", FAST))
-    found = sorted(ratepad.find([scheme]), key=lambda d: d.serial)
+    cls = HidTransport if scheme == "hid" else UsbTransport
+    found = sorted(cls.discover(backend(scheme, bus)), key=lambda d: d.serial)
     assert [(d.url, d.serial) for d in found] == [
         (f"{scheme}://RP-0001", "RP-0001"),
         (f"{scheme}://RP-0002", "RP-0002"),
     ]
     assert all("ratepad keypad" in d.description for d in found)
     bus.unplug("RP-0002")
-    assert [d.serial for d in ratepad.find([scheme])] == ["RP-0001"]
+    assert [d.serial for d in cls.discover(backend(scheme, bus))] == ["RP-0001"]
 
 
 # -- errors users meet ----------------------------------------------------------------------------
@@ -90,7 +103,7 @@ def test_permission_denied_points_at_the_udev_rule(
 ) -> None:
     bus.refuse("RP-0001", errno.EACCES)
     with pytest.raises(ratepad.DevicePermissionError) as info:
-        ratepad.open(f"{scheme}://{url_serial}")
+        connect(scheme, bus, url_serial)
     message = str(info.value)
     assert "udev rule" in message and "ratepad doctor" in message
     port = bus.port("RP-0001")
@@ -100,30 +113,30 @@ def test_permission_denied_points_at_the_udev_rule(
     assert f"permission denied on {node}" in message
     assert isinstance(info.value, PermissionError)  # a builtin PermissionError too
     bus.refuse("RP-0001", 0)  # the rule is installed: it opens
-    with ratepad.open(f"{scheme}://{url_serial}") as kp:
+    with connect(scheme, bus, url_serial) as kp:
         assert kp.info is not None
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_busy_when_another_program_holds_the_keypad(bus: SimulatedBus, scheme: str) -> None:
-    with ratepad.open(f"{scheme}://RP-0001"), pytest.raises(ratepad.DeviceBusyError):
-        transport(scheme).open()
-    with ratepad.open(f"{scheme}://RP-0001") as kp:  # let go: free again
+    with connect(scheme, bus, "RP-0001"), pytest.raises(ratepad.DeviceBusyError):
+        transport(scheme, bus).open()
+    with connect(scheme, bus, "RP-0001") as kp:  # let go: free again
         assert kp.info is not None
     bus.refuse("RP-0001", errno.EBUSY)
     with pytest.raises(ratepad.DeviceBusyError):
-        transport(scheme).open()
+        transport(scheme, bus).open()
 
 
 def test_usb_and_hid_contend_for_the_keypad(bus: SimulatedBus) -> None:
-    with ratepad.open("hid://RP-0001"), pytest.raises(ratepad.DeviceBusyError):
-        UsbTransport("usb://RP-0001").open()
-    with ratepad.open("usb://RP-0001"):
+    with connect("hid", bus), pytest.raises(ratepad.DeviceBusyError):
+        transport("usb", bus).open()
+    with connect("usb", bus):
         # pyusb detached usbhid: no hidraw node while usb:// holds the interface
-        assert HidTransport.discover() == []
+        assert HidTransport.discover(backend("hid", bus)) == []
         assert 2 not in bus.port("RP-0001").kernel_drivers
     assert 2 in bus.port("RP-0001").kernel_drivers  # attached again on close
-    assert [d.serial for d in HidTransport.discover()] == ["RP-0001"]
+    assert [d.serial for d in HidTransport.discover(backend("hid", bus))] == ["RP-0001"]
 
 
 def test_usb_without_libusb_says_install_libusb(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +147,6 @@ def test_usb_without_libusb_says_install_libusb(monkeypatch: pytest.MonkeyPatch)
 
     for module in (usb.backend.libusb1, usb.backend.libusb0, usb.backend.openusb):
         monkeypatch.setattr(module, "get_backend", lambda *a, **k: None)
-    monkeypatch.setattr(usb_transport, "BACKEND", None)
     with pytest.raises(ratepad.TransportError, match=r"libusb.*apt install libusb-1.0-0") as info:
         ratepad.open("usb://")
     assert type(info.value) is ratepad.TransportError
@@ -189,6 +201,8 @@ def test_bad_urls() -> None:
         HidTransport("hid://X?api=winusb")
     with pytest.raises(ratepad.LocalProtocolError, match="unknown backend"):
         UsbTransport("usb://X?backend=winusb")
+    with pytest.raises(ratepad.LocalProtocolError, match="sim:// takes no backend"):
+        ratepad.open("sim://K1", backend=SimulatedHidApi([]))
 
 
 def test_url_options_select_the_registry_simulation() -> None:
@@ -251,7 +265,7 @@ class RecordingHid:
 
 def test_hid_reports_carry_report_id_zero_and_read_one_report() -> None:
     api = RecordingHid()
-    t = HidTransport("hid://RP-7", api=api)
+    t = HidTransport("hid://RP-7", backend=api)
     t.open()
     assert t.path == b"/dev/hidraw7"
     t.write(bytes(range(1, 101)))  # 100 stream bytes: two reports
@@ -287,7 +301,7 @@ def test_hid_open_failures_are_told_apart(reason: str, error: type[Exception]) -
     api.path = b"/nonexistent/hidraw7"
     api.open_error = f"Failed to open a device with path '/nonexistent/hidraw7': {reason}"
     with pytest.raises(error) as info:
-        HidTransport("hid://RP-7", api=api).open()
+        HidTransport("hid://RP-7", backend=api).open()
     assert type(info.value) is error
     if error is ratepad.TransportError:
         assert "ratepad doctor" in str(info.value)
@@ -305,7 +319,9 @@ def test_udev_rule_names_the_keypad() -> None:
 
 
 def test_keypad_device_nodes(bus: SimulatedBus) -> None:
-    assert hid_transport.keypad_device_nodes() == [f"/dev/hidraw{bus.port('RP-0001').hidraw}"]
+    assert hid_transport.keypad_device_nodes(backend("hid", bus)) == [
+        f"/dev/hidraw{bus.port('RP-0001').hidraw}"
+    ]
 
 
 def test_hid_device_nodes() -> None:
@@ -322,8 +338,8 @@ def test_pyusb_sees_the_keypad(bus: SimulatedBus) -> None:
 
     from ratepad.sim.usb.usbsim import CONFIG_DESCRIPTOR, DEVICE_DESCRIPTOR, REPORT_DESCRIPTOR
 
-    backend = usb_transport.BACKEND
-    dev = usb.core.find(idVendor=0x1209, idProduct=0x0001, backend=backend)
+    pyusb_backend = backend("usb", bus)
+    dev = usb.core.find(idVendor=0x1209, idProduct=0x0001, backend=pyusb_backend)
     assert dev is not None
     assert (dev.serial_number, dev.product, dev.manufacturer) == (
         "RP-0001",
@@ -375,13 +391,13 @@ def test_pyusb_sees_the_keypad(bus: SimulatedBus) -> None:
     with pytest.raises(usb.core.USBError) as gone:
         dev.write(0x03, bytes(64), 100)
     assert gone.value.errno == errno.ENODEV
-    assert usb.core.find(idVendor=0x1209, backend=backend) is None
+    assert usb.core.find(idVendor=0x1209, backend=pyusb_backend) is None
     old_address = dev.address
     bus.replug("RP-0001")
     with pytest.raises(usb.core.USBError):
         dev.read(0x83, 64, 100)
     usb.util.dispose_resources(dev)
-    again = usb.core.find(idVendor=0x1209, backend=backend)
+    again = usb.core.find(idVendor=0x1209, backend=pyusb_backend)
     assert again is not None and again.address != old_address
     assert again.is_kernel_driver_active(2)  # usbhid bound again
     usb.util.dispose_resources(again)
@@ -419,7 +435,7 @@ def test_hidapi_fake_behaves_like_hidapi() -> None:
 
 def test_keypad_reconnects_after_unplug_over_usb(bus: SimulatedBus) -> None:
     """A replug without reboot (the keypad kept power) through the Keypad facade."""
-    with ratepad.open("usb://RP-0001") as kp:
+    with connect("usb", bus) as kp:
         bus.unplug("RP-0001")
         deadline = time.monotonic() + 5
         lost = None

@@ -43,9 +43,10 @@ from .keypad import Keypad, PromptHandle, ReconnectPolicy
 from .transports import DeviceInfo, open_transport
 
 
-def open(url: str, **options: Any) -> Keypad:
-    """Connect to the keypad at ``url`` (``hid://``, ``usb://``, ``sim://K1``, ``tcp://...``)."""
-    return Keypad(open_transport(url), **options)
+def open(url: str, *, backend: object = None, **options: Any) -> Keypad:
+    """Connect to the keypad at ``url`` (``hid://``, ``usb://``, ``sim://K1``, ``tcp://...``);
+    ``backend``: the library ``hid://`` or ``usb://`` drives (e.g. a simulated bus's)."""
+    return Keypad(open_transport(url, backend), **options)
 
 
 def find(schemes: list[str] | None = None) -> list[DeviceInfo]:

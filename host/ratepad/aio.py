@@ -304,10 +304,10 @@ class _Opening:
             await self._keypad.close()
 
 
-def open(url: str, **options: Any) -> _Opening:
+def open(url: str, *, backend: object = None, **options: Any) -> _Opening:
     """Connect to the keypad at ``url`` without blocking the event loop.
 
-    ``kp = await ratepad.aio.open(url)`` or ``async with ratepad.aio.open(url) as kp``; the
-    options are those of ``ratepad.Keypad``."""
-    transport = open_transport(url)
+    ``kp = await ratepad.aio.open(url)`` or ``async with ratepad.aio.open(url) as kp``;
+    ``backend`` as for ``ratepad.open``, the options are those of ``ratepad.Keypad``."""
+    transport = open_transport(url, backend)
     return _Opening(lambda: Keypad(transport, block=False, **options))

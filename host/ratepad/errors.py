@@ -8,10 +8,21 @@ tools' errors. The CLI turns the caller's errors into exit status 2 and the devi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .events import CommandResult
+
+class CommandOutcome(Protocol):
+    """What an error needs of a keypad's answer (``events.CommandResult``), so the error tree
+    stays below the events."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
 
 
 class RatepadError(Exception):
@@ -104,7 +115,7 @@ class EncodeError(LocalProtocolError, ValueError):
 class CommandError(RatepadError):
     """The keypad refused or failed a command; ``result`` (a ``CommandResult``) says how."""
 
-    def __init__(self, what: str, result: CommandResult) -> None:
+    def __init__(self, what: str, result: CommandOutcome) -> None:
         code = getattr(result.code, "name", result.code)
         code = code.lower() if isinstance(code, str) else code
         super().__init__(f"{what}: {code}" + (f" ({result.detail})" if result.detail else ""))

@@ -1,8 +1,8 @@
 """Satisfaction metrics: pure functions used by the web, the API and the agent's summary.
 
 No I/O and no numerical library at run time (the normal distribution is the standard library's,
-the binomial and F distributions are in ``ratepad._special``). Every function is checked against
-scipy, statsmodels and pingouin in tests/test_metrics.py.
+the binomial and F distributions are in ``ratepad.stats.special``). Every function is checked
+against scipy, statsmodels and pingouin in tests/test_metrics.py.
 
 Edge cases, the same everywhere:
 
@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from statistics import NormalDist
 from typing import Literal, TypedDict
 
-from ratepad import _special
 from ratepad.errors import MetricsError
+from ratepad.stats import special as _special
 
 __all__ = [
     "MIN_N",

@@ -199,7 +199,7 @@ def _stamp(timestamp_us: int) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ..transports.replay import ReplayTransport
+    from ..capture.replay import ReplayTransport
 
     path = str(args.file)
     if not Path(path).exists():

@@ -13,7 +13,7 @@ import importlib
 from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
-from ..errors import BadURLError
+from ..errors import BadURLError, LocalProtocolError
 from .base import DeviceInfo, Transport, to_reports
 
 __all__ = [
@@ -31,9 +31,9 @@ ENTRY_POINT_GROUP = "ratepad.transports"
 _BUILTIN = {
     "hid": "ratepad.transports.hid:HidTransport",
     "usb": "ratepad.transports.usb:UsbTransport",
-    "sim": "ratepad.transports.sim:SimTransport",
+    "sim": "ratepad.sim.transport:SimTransport",
     "tcp": "ratepad.transports.tcp:TcpTransport",
-    "replay": "ratepad.transports.replay:ReplayTransport",
+    "replay": "ratepad.capture.replay:ReplayTransport",
     "spy": "ratepad.transports.spy:SpyTransport",
 }
 
@@ -79,10 +79,17 @@ def check_url(url: str) -> str:
     return url
 
 
-def open_transport(url: str) -> Transport:
-    """The (not yet opened) transport for ``url``; BadURLError if it cannot be used."""
+def open_transport(url: str, backend: object = None) -> Transport:
+    """The (not yet opened) transport for ``url``; BadURLError if it cannot be used.
+    ``backend``: the library a ``hid://`` or ``usb://`` transport drives (a simulated bus,
+    say), instead of the one its URL names or the default."""
     check_url(url)
-    return transport_class(urlsplit(url).scheme)(url)
+    cls = transport_class(urlsplit(url).scheme)
+    if backend is None:
+        return cls(url)
+    if not cls.takes_backend:
+        raise LocalProtocolError(f"{url!r}: {cls.scheme}:// takes no backend")
+    return cls(url, backend=backend)  # type: ignore[call-arg]
 
 
 def discover(scheme_list: list[str] | None = None) -> list[DeviceInfo]:

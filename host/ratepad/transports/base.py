@@ -30,6 +30,8 @@ class Transport(ABC):
     """
 
     scheme: ClassVar[str] = ""
+    # True for transports whose constructor takes ``backend=`` (the library they drive)
+    takes_backend: ClassVar[bool] = False
 
     def __init__(self, url: str) -> None:
         self.url = url

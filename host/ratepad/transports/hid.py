@@ -1,4 +1,4 @@
-"""``hid://[SERIAL][?api=hid|hidraw|sim]``: a keypad's vendor HID interface through hidapi.
+"""``hid://[SERIAL][?api=NAME]``: a keypad's vendor HID interface through hidapi.
 
 The keypad is a composite USB device (``VID``:``PID``, product "ratepad keypad", serial = the
 keypad's serial): a CDC interface (MicroPython's REPL) and a vendor-defined HID interface (usage
@@ -8,10 +8,10 @@ No driver to install: every OS gives such an interface to user programs (on Linu
 
 hidapi (``pip install 'ratepad[hid]'``) is imported on first use, never by ``import ratepad``.
 On Linux the hidapi wheel has two modules with one API: ``hidraw`` (the kernel's hidraw nodes,
-used by default) and ``hid`` (libusb, which detaches the kernel driver); ``?api=`` picks one.
-``HID_API`` is the seam for another implementation: anything with hidapi's ``enumerate`` and
-``device`` (``use_simulated(keypads)`` installs simulated keypads there; ``?api=sim`` uses the
-``ratepad.sim`` registry's keypads).
+used by default) and ``hid`` (libusb, which detaches the kernel driver). ``?api=NAME`` picks a
+backend by name from ``backends.HID_APIS`` (those two, and whatever else is registered there);
+``backend=`` gives one directly (anything with hidapi's ``enumerate`` and ``device``):
+``ratepad.open("hid://RP-1", backend=api)``.
 
 ``hid://`` without a serial opens the only keypad plugged in; a reconnect goes back to the
 keypad first opened.
@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import math
 import os
 import re
 import sys
-from collections.abc import Iterable
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ..errors import (
@@ -39,15 +36,11 @@ from ..errors import (
     LocalProtocolError,
     TransportError,
 )
+from .backends import HID_APIS
 from .base import REPORT_SIZE, DeviceInfo, Transport, to_reports
 from .usbid import PID, PRODUCT, USAGE_PAGE, VID
 
-if TYPE_CHECKING:
-    from ..sim import RealtimeKeypad
-    from ..sim.usb.hidsim import SimulatedBus, SimulatedHidApi
-
 __all__ = [
-    "HID_API",
     "PID",
     "PRODUCT",
     "USAGE_PAGE",
@@ -55,10 +48,8 @@ __all__ = [
     "HidApi",
     "HidDevice",
     "HidTransport",
-    "Override",
     "hid_api",
     "keypad_device_nodes",
-    "use_simulated",
 ]
 
 REPORT_ID = 0  # the keypad has no report ids: hidapi wants a 0 before each OUT report
@@ -86,71 +77,18 @@ class HidApi(Protocol):
     def device(self) -> HidDevice: ...
 
 
-# None: hidapi itself (module ``hidraw`` on Linux if present, else ``hid``), imported when used.
-HID_API: HidApi | None = None
-
-T = TypeVar("T")
-
-
-class Override(Generic[T]):
-    """A module-level seam set to ``value`` at once and put back by ``restore()`` or at the end
-    of a ``with`` block (which gives ``value``)."""
-
-    def __init__(self, module: ModuleType, name: str, value: T) -> None:
-        self.module = module
-        self.name = name
-        self.value = value
-        self._previous = getattr(module, name)
-        self._active = True
-        setattr(module, name, value)
-
-    def restore(self) -> None:
-        if self._active:
-            setattr(self.module, self.name, self._previous)
-            self._active = False
-
-    def __enter__(self) -> T:
-        return self.value
-
-    def __exit__(self, *exc: object) -> None:
-        self.restore()
-
-
-def use_simulated(
-    keypads: Iterable[RealtimeKeypad] | None = None, *, bus: SimulatedBus | None = None
-) -> Override[SimulatedHidApi]:
-    """Process-wide: ``hid://`` reaches these simulated keypads (None: the ``ratepad.sim``
-    registry's) instead of hidapi, until the ``with`` block ends or ``restore()``::
-
-        with ratepad.transports.hid.use_simulated([ratepad.sim.get("RP-1")]) as api:
-            kp = ratepad.open("hid://RP-1")
-            api.unplug("RP-1")
-    """
-    from ..sim.usb.hidsim import SimulatedHidApi
-
-    return Override(sys.modules[__name__], "HID_API", SimulatedHidApi(keypads, bus=bus))
-
-
 def _import_hidapi(name: str) -> HidApi:
     try:
-        module: HidApi = importlib.import_module(name)
+        api: HidApi | None = HID_APIS.load(name)
     except ImportError as exc:
         raise TransportError(f"hid:// needs hidapi ({exc}): pip install 'ratepad[hid]'") from exc
-    return module
-
-
-def _api_by_name(name: str) -> HidApi:
-    if name == "sim":
-        from ..sim.usb.hidsim import SimulatedHidApi, registry_bus
-
-        return SimulatedHidApi(bus=registry_bus())
-    return _import_hidapi(name)
+    if api is None:
+        raise TransportError(f"hid://?api={name}: not available here")
+    return api
 
 
 def hid_api() -> HidApi:
-    """The hidapi in use: ``HID_API``, else hidapi's own module."""
-    if HID_API is not None:
-        return HID_API
+    """hidapi itself: module ``hidraw`` on Linux if present, else ``hid``."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(TransportError):
             return _import_hidapi("hidraw")
@@ -202,11 +140,11 @@ def _detail(dev: Any) -> str:
     return "" if "not implemented" in text or text == "Success" else text
 
 
-def keypad_device_nodes() -> list[str]:
+def keypad_device_nodes(backend: HidApi | None = None) -> list[str]:
     """The device files of the keypads plugged in (/dev/hidrawN, or /dev/bus/usb/BBB/DDD with
     hidapi's libusb backend): what needs the udev rule (``ratepad doctor``)."""
     nodes = set()
-    for e in hid_api().enumerate(VID, PID):
+    for e in (backend or hid_api()).enumerate(VID, PID):
         node = _device_node(bytes(e.get("path") or b""))
         if node and _is_keypad_interface(e):
             nodes.add(node)
@@ -215,17 +153,21 @@ def keypad_device_nodes() -> list[str]:
 
 class HidTransport(Transport):
     scheme = "hid"
+    takes_backend = True
 
-    def __init__(self, url: str, api: HidApi | None = None) -> None:
+    def __init__(self, url: str, backend: HidApi | None = None) -> None:
         super().__init__(url)
         self.serial = self.parts.netloc or self.parts.path.strip("/")
         options = dict(parse_qsl(self.parts.query))
         self._api_name = options.pop("api", "")
         if options:
             raise LocalProtocolError(f"{url!r}: unknown option(s) {', '.join(options)} (api=)")
-        if self._api_name not in ("", "hid", "hidraw", "sim"):
-            raise LocalProtocolError(f"{url!r}: unknown api {self._api_name!r} (hid, hidraw, sim)")
-        self._api_given = api
+        known = HID_APIS.names()
+        if self._api_name and self._api_name not in known:
+            raise LocalProtocolError(
+                f"{url!r}: unknown api {self._api_name!r} ({', '.join(known)})"
+            )
+        self._api_given = backend
         self._pinned = ""  # serial of the keypad first opened: reconnects go back to it
         self._dev: Any = None
         self.path = b""
@@ -235,7 +177,7 @@ class HidTransport(Transport):
         if self._api_given is not None:
             return self._api_given
         if self._api_name:
-            return _api_by_name(self._api_name)
+            return _import_hidapi(self._api_name)
         return hid_api()
 
     def _choose(self, api: HidApi) -> dict[str, Any]:
@@ -338,9 +280,9 @@ class HidTransport(Transport):
 
     # -- discovery --------------------------------------------------------------------------
     @classmethod
-    def discover(cls) -> list[DeviceInfo]:
+    def discover(cls, backend: HidApi | None = None) -> list[DeviceInfo]:
         out = []
-        for e in hid_api().enumerate(VID, PID):
+        for e in (backend or hid_api()).enumerate(VID, PID):
             if not _is_keypad_interface(e):
                 continue
             serial = str(e.get("serial_number") or "")

@@ -1,4 +1,4 @@
-"""``usb://[SERIAL][?backend=libusb1|libusb0|openusb|sim]``: the keypad's HID interface driven
+"""``usb://[SERIAL][?backend=NAME]``: the keypad's HID interface driven
 directly with pyusb (libusb), bypassing the OS HID stack.
 
 For hosts where hidapi is unavailable or the HID stack is in the way. The interface is found by
@@ -7,9 +7,9 @@ detached while ratepad holds the interface and attached again on close. Needs py
 (``pip install 'ratepad[usb]'``, imported on first use, never by ``import ratepad``) and the
 libusb-1.0 library; on Linux the udev rule ``packaging/70-ratepad.rules`` gives access.
 
-``BACKEND`` is the seam for another pyusb backend (None: pyusb picks libusb1, openusb or
-libusb0); ``use_simulated(keypads)`` installs a bus of simulated keypads there
-(``ratepad.sim.usb.usbsim``); ``?backend=sim`` uses the ``ratepad.sim`` registry's keypads.
+Without a backend pyusb picks libusb1, openusb or libusb0. ``?backend=NAME`` picks one by name
+from ``backends.USB_BACKENDS`` (those three, and whatever else is registered there);
+``backend=`` gives a pyusb backend object directly: ``ratepad.open("usb://RP-1", backend=b)``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import contextlib
 import errno
 import importlib
 import math
-import sys
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import (
@@ -31,37 +29,18 @@ from ..errors import (
     LocalProtocolError,
     TransportError,
 )
+from .backends import USB_BACKENDS
 from .base import REPORT_SIZE, DeviceInfo, Transport, to_reports
-from .hid import PID, UDEV_HINT, VID, Override
+from .hid import PID, UDEV_HINT, VID
 
-if TYPE_CHECKING:
-    from ..sim import RealtimeKeypad
-    from ..sim.usb.hidsim import SimulatedBus
-    from ..sim.usb.usbsim import SimulatedUsbBackend
-
-__all__ = ["BACKEND", "PID", "VID", "UsbTransport", "use_simulated"]
+__all__ = ["PID", "VID", "UsbTransport"]
 
 HID_CLASS = 0x03
 WRITE_TIMEOUT_MS = 1000
-BACKENDS = ("libusb1", "libusb0", "openusb", "sim")
 NO_LIBUSB = (
     "pyusb finds no libusb backend: install libusb-1.0 (Debian/Ubuntu: apt install "
     "libusb-1.0-0; macOS: brew install libusb) or use hid://"
 )
-
-# None: pyusb's choice (libusb1, openusb, libusb0). Anything else: a usb.backend.IBackend.
-BACKEND: Any = None
-
-
-def use_simulated(
-    keypads: Iterable[RealtimeKeypad] | None = None, *, bus: SimulatedBus | None = None
-) -> Override[SimulatedUsbBackend]:
-    """Process-wide: ``usb://`` finds these simulated keypads (None: the ``ratepad.sim``
-    registry's) through pyusb and ``usbsim.SimulatedUsbBackend`` instead of libusb, until the
-    ``with`` block ends or ``restore()``."""
-    from ..sim.usb.usbsim import SimulatedUsbBackend
-
-    return Override(sys.modules[__name__], "BACKEND", SimulatedUsbBackend(keypads, bus=bus))
 
 
 def _pyusb() -> tuple[Any, Any]:
@@ -74,12 +53,8 @@ def _pyusb() -> tuple[Any, Any]:
 
 
 def _backend_by_name(name: str) -> Any:
-    if name == "sim":
-        from ..sim.usb.usbsim import registry_backend
-
-        return registry_backend()
     _pyusb()
-    backend = importlib.import_module(f"usb.backend.{name}").get_backend()
+    backend = USB_BACKENDS.load(name)
     if backend is None:
         raise TransportError(f"usb://?backend={name}: the {name} library is not available")
     return backend
@@ -104,6 +79,7 @@ def _node(dev: Any) -> str:
 
 class UsbTransport(Transport):
     scheme = "usb"
+    takes_backend = True
 
     def __init__(self, url: str, backend: Any = None) -> None:
         super().__init__(url)
@@ -112,9 +88,10 @@ class UsbTransport(Transport):
         self._backend_name = options.pop("backend", "")
         if options:
             raise LocalProtocolError(f"{url!r}: unknown option(s) {', '.join(options)} (backend=)")
-        if self._backend_name not in ("", *BACKENDS):
+        known = USB_BACKENDS.names()
+        if self._backend_name and self._backend_name not in known:
             raise LocalProtocolError(
-                f"{url!r}: unknown backend {self._backend_name!r} ({', '.join(BACKENDS)})"
+                f"{url!r}: unknown backend {self._backend_name!r} ({', '.join(known)})"
             )
         self._backend_given = backend
         self._pinned = ""  # serial of the keypad first opened: reconnects go back to it
@@ -130,7 +107,7 @@ class UsbTransport(Transport):
             return self._backend_given
         if self._backend_name:
             return _backend_by_name(self._backend_name)
-        return BACKEND
+        return None
 
     # -- errors -----------------------------------------------------------------------------
     def _error(self, exc: Exception, dev: Any = None, opening: bool = False) -> TransportError:
@@ -303,11 +280,11 @@ class UsbTransport(Transport):
 
     # -- discovery --------------------------------------------------------------------------
     @classmethod
-    def discover(cls) -> list[DeviceInfo]:
+    def discover(cls, backend: Any = None) -> list[DeviceInfo]:
         core, util = _pyusb()
         out = []
         try:
-            devices = list(core.find(find_all=True, idVendor=VID, idProduct=PID, backend=BACKEND))
+            devices = list(core.find(find_all=True, idVendor=VID, idProduct=PID, backend=backend))
         except core.NoBackendError:
             raise TransportError(NO_LIBUSB) from None
         for dev in devices:

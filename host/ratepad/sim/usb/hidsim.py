@@ -9,13 +9,15 @@ and hidraw node, which kernel drivers are bound to its interfaces (``cdc_acm`` o
 new address and hidraw node, boots again (it is bus powered) and handles opened before are dead
 for good, as on a real bus.
 
-``SimulatedHidApi`` is hidapi's ``hid`` module (``enumerate``, ``device``) over such a bus: the
-fake injected at ``ratepad.transports.hid.HID_API``. It behaves like hidapi's Linux hidraw
-backend (paths ``/dev/hidrawN``, a leading report id 0 on writes, ``OSError('open failed')`` /
-``OSError('read error')`` / ``write() == -1`` with the reason in ``error()``), except that a
-keypad's HID link is held by one handle at a time (a second open fails as busy, as with hidapi's
-libusb backend). ``ratepad.sim.usb.usbsim.SimulatedUsbBackend`` is a pyusb backend over a
-bus; one bus may serve both, and then they contend for the same keypads as on a real host.
+``SimulatedHidApi`` is hidapi's ``hid`` module (``enumerate``, ``device``) over such a bus: a
+backend of ``hid://``, given as ``ratepad.open("hid://ID", backend=SimulatedHidApi(...))`` or
+named ``hid://ID?api=sim`` for the ``ratepad.sim`` registry's keypads (``registry_api``). It
+behaves like hidapi's Linux hidraw backend (paths ``/dev/hidrawN``, a leading report id 0 on
+writes, ``OSError('open failed')`` / ``OSError('read error')`` / ``write() == -1`` with the
+reason in ``error()``), except that a keypad's HID link is held by one handle at a time (a
+second open fails as busy, as with hidapi's libusb backend).
+``ratepad.sim.usb.usbsim.SimulatedUsbBackend`` is a pyusb backend over a bus; one bus may serve
+both, and then they contend for the same keypads as on a real host.
 
 The HID link of a keypad comes up when a host handle takes it (opens the hidraw node, claims the
 interface) and goes down when it lets go or the cable is pulled: ``RealtimeKeypad.connect()`` /
@@ -36,7 +38,16 @@ from typing import Any
 from ...transports.usbid import PID, PRODUCT, USAGE_PAGE, VID
 from .. import RealtimeKeypad
 
-__all__ = ["Gone", "Link", "Port", "Refused", "SimulatedBus", "SimulatedHidApi", "registry_bus"]
+__all__ = [
+    "Gone",
+    "Link",
+    "Port",
+    "Refused",
+    "SimulatedBus",
+    "SimulatedHidApi",
+    "registry_api",
+    "registry_bus",
+]
 
 MANUFACTURER = "ratepad"
 HID_INTERFACE = 2
@@ -411,3 +422,8 @@ class SimulatedHidDevice:
     def get_manufacturer_string(self) -> str:
         self._opened()
         return MANUFACTURER
+
+
+def registry_api() -> SimulatedHidApi:
+    """hidapi over the ``ratepad.sim`` registry's keypads (``hid://ID?api=sim``)."""
+    return SimulatedHidApi(bus=registry_bus())

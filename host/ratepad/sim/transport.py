@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from .. import sim
 from ..errors import BadURLError, DisconnectedError
 from ..tools import fwsource
-from .base import DeviceInfo, Transport
+from ..transports.base import DeviceInfo, Transport
 
 
 def check_settings(settings: dict[str, str], where: str) -> None:

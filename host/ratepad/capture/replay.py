@@ -20,9 +20,9 @@ import math
 import time
 from urllib.parse import parse_qsl, unquote
 
-from ..capture.pcapng import CaptureError, Chunk, scan_capture
 from ..errors import DeviceNotFoundError, DisconnectedError, EndOfCapture, LocalProtocolError
-from .base import Transport
+from ..transports.base import Transport
+from .pcapng import CaptureError, Chunk, scan_capture
 
 SPIN_S = 0.001  # the last stretch before a chunk is due: yield in a loop instead of sleeping
 OPTIONS = {"device", "speed", "loop", "skip", "gap"}

@@ -1,0 +1,2 @@
+"""Statistics without a numerical library: the special functions (``special``) behind the public
+``ratepad.metrics``."""
