@@ -289,6 +289,35 @@ def test_a_silent_agent_raises_offline_alerts(site: Site, monkeypatch: pytest.Mo
         server.close()
 
 
+def test_offline_alerts_follow_the_holiday_calendar(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening days are the configured weekdays, less the calendar's holidays, plus its
+    adjusted working days (调休): the same calendar as the deadlines'."""
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    others = ",".join(str(d) for d in range(1, 8) if d != today.isoweekday())
+    monkeypatch.setenv("RATEPAD_OPENING_HOURS", "00:00-23:59")
+    monkeypatch.setenv("RATEPAD_OPENING_DAYS", others)  # today is not an opening weekday
+    server = site.server()
+    try:
+        admin = logged_in(server.url, "hq-admin")
+        rule = {"name": "offline", "node": "BJ-001", "kind": "offline", "level": "2",
+                "threshold": "0.3", "min_n": "1", "minutes": "2", "deadline_days": "1"}  # fmt: skip
+        assert admin.post("/rules/", rule)[0] == 302
+        key, manager = site.keys["BJ-001"], logged_in(server.url, "bj-manager")
+        now = int(datetime.now().timestamp() * 1000)
+        upload(server.url, key, devices=[{"serial": "K2", "connected": False,
+                                          "updated_at_ms": now}])  # fmt: skip
+        assert "K2: keypad offline" not in manager.get("/alerts/")[1].decode()  # closed today
+        site.sql(f"INSERT INTO casework_calendarday (day, working, name) "
+                 f"VALUES ('{today}', TRUE, 'adjusted')")  # fmt: skip
+        upload(server.url, key, devices=[{"serial": "K2", "connected": False,
+                                          "updated_at_ms": now + 1000}])  # fmt: skip
+        assert "K2: keypad offline" in manager.get("/alerts/")[1].decode()  # 调休: open
+    finally:
+        server.close()
+
+
 def test_deliveries_batched_into_a_digest(
     site: Site, mailbox: _Mailbox, hook: tuple[str, list[dict[str, Any]]]
 ) -> None:

@@ -77,12 +77,7 @@ def _days(text: str) -> frozenset[int]:
     return frozenset(out)
 
 
-def _dates(text: str) -> frozenset[date]:
-    return frozenset(date.fromisoformat(d.strip()) for d in text.split(",") if d.strip())
-
-
 OPENING_DAYS = parsed("RATEPAD_OPENING_DAYS", "1-5", _days, "ISO weekdays such as 1-5 or 1,2,3")
-HOLIDAYS = parsed("RATEPAD_HOLIDAYS", "", _dates, "dates YYYY-MM-DD, comma-separated")
 
 
 class TransitionError(ValueError):
@@ -98,13 +93,17 @@ def add_working_days(start: date, days: int) -> date:
 
 
 def in_opening_hours(when: datetime) -> bool:
+    """Within ``RATEPAD_OPENING_HOURS`` on an opening day: one of ``RATEPAD_OPENING_DAYS``
+    unless the holiday calendar (the one in the database, as for deadlines) makes it a
+    holiday, or an adjusted working day (调休) the calendar lists."""
+    from ..casework.calendar import exception_on
+
     local = when.astimezone(TZ)
     start, end = OPENING
-    return (
-        local.isoweekday() in OPENING_DAYS
-        and local.date() not in HOLIDAYS
-        and start <= local.time() < end
-    )
+    if not start <= local.time() < end:
+        return False
+    special = exception_on(local.date())
+    return local.isoweekday() in OPENING_DAYS if special is None else special
 
 
 @receiver(pre_save, sender=Rule, dispatch_uid="ratepad-rule-webhook")

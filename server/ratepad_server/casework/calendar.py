@@ -69,8 +69,14 @@ def add_working_days(start: date, days: int) -> date:
     return Calendar.around(start).add(start, days)
 
 
+def exception_on(d: date) -> bool | None:
+    """What the calendar says of ``d``: False a holiday, True an adjusted working day (调休),
+    None an ordinary day (its weekday decides)."""
+    return CalendarDay.objects.filter(day=d).values_list("working", flat=True).first()
+
+
 def is_working_day(d: date) -> bool:
-    found = CalendarDay.objects.filter(day=d).values_list("working", flat=True).first()
+    found = exception_on(d)
     return d.weekday() < 5 if found is None else found
 
 
