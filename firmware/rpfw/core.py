@@ -22,6 +22,7 @@ _ACK_SYNC_MS = const(2000)  # an ACK not yet in flash is written when no rating 
 _BLINK_MS = const(500)
 _WALK_MS = const(300)  # self-test LED walk: each LED, then the status LED, this long
 _HALF = const(1 << 29)
+_CATCH_UP = const(32)  # deadlines one late scan replays at their own times (any more: at the scan)
 
 
 class Core:
@@ -137,6 +138,76 @@ class Core:
             if self.rules.stuck != stuck:
                 self._status_due = True
         self._poll(now)
+
+    def scan(self, raw, now, edges):
+        # One scan of the device loop, which may come late (a heap collection or a flash write
+        # kept the CPU busy): `raw` read now, `edges` what the pin IRQ stamped since the last
+        # scan (rpfw.edges). Replays what happened since the last scan at the ticks it happened,
+        # so it ends as step() would, called on every edge and at every deadline (as the
+        # simulator does): the deadlines with the pins as the last scan read them; each key's
+        # first edge; its last edge (a key with more edges bounced in between: if it already
+        # reads its final level there, it left it just before); then `raw` at `now`. Exact as
+        # long as a key's bounce is shorter than the debounce time. Allocation-free unless a
+        # rating or a frame to the host comes out of it.
+        cur = self._raw
+        pend_last = edges.multi
+        # a key with one stamp that reads as the last scan read it: its pin went there and back
+        # within one interrupt, or its edge came just before the last scan read it: no change
+        pend_first = edges.keys & (pend_last | raw ^ cur)
+        for _ in range(2 * self.nkeys):
+            best = -1
+            at = now
+            for k in range(self.nkeys):
+                bit = 1 << k
+                if pend_first & bit:
+                    t = edges.first[k]
+                elif pend_last & bit:
+                    t = edges.last[k]
+                else:
+                    continue
+                if best < 0 or ticks_diff(t, at) < 0:
+                    best = k
+                    at = t
+            if best < 0:
+                break
+            # a stamp is never before the last step nor after this scan (an edge that came
+            # while the pass ran, before the scan took the stamps, is dated at the scan)
+            if ticks_diff(at, self._last) < 0:
+                at = self._last
+            elif ticks_diff(at, now) > 0:
+                at = now
+            bit = 1 << best
+            self._catch_up(cur, at)
+            if pend_first & bit:
+                pend_first ^= bit
+                cur ^= bit
+            else:
+                pend_last ^= bit
+                if not (cur ^ raw) & bit:
+                    self.step(cur ^ bit, at)
+                else:
+                    cur ^= bit
+            self.step(cur, at)
+        self._catch_up(cur, now)
+        self.step(raw, now)
+
+    def _catch_up(self, raw, t):
+        # Steps at the deadlines that fell due after the last step and before `t`, the pins
+        # reading `raw` meanwhile. Each step moves past its deadline, so this ends; a deadline
+        # already behind (one nothing clears) stops it, and step(t) handles what is left.
+        for _ in range(_CATCH_UP):
+            last = self._last
+            d = self.next_deadline(last)
+            if d == _NONE or ticks_diff(d, last) <= 0 or ticks_diff(d, t) >= 0:
+                return
+            self.step(raw, d)
+
+    def keys_idle(self):
+        # No key down or debouncing and no press waiting to be decided: a pause of the loop
+        # now delays no debounced edge and no decision (the device loop's heap check waits
+        # for this).
+        return (not (self._raw or self.debouncer.state) and self.debouncer.next_deadline() == _NONE
+                and not self.rules.deciding())
 
     def _poll(self, now):
         if self.rules.poll(now):

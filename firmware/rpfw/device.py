@@ -7,7 +7,11 @@
 #   keys -> core.step; an OUT report -> core.receive; core.pull -> one IN report (the first
 #   after the link comes up is all zeros, to end any frame the link going down cut off); stop
 #   the buzzer when due; reboot when the host asked (after flushing the reply).
-# The pin IRQ (hard) and the USB callbacks only stamp and set flags; the work is all here.
+# The pin IRQ (hard) and the USB callbacks only stamp and set flags; the work is all here. A pass
+# can take a while (a heap collection takes ~25 ms on an RP2040), so the pin IRQ stamps each key
+# edge with its tick and the scan replays them at those ticks (Core.scan): a rating is dated
+# when the key went down, not when the loop got to it. The heap check waits until no key is
+# down or debouncing and no press is being decided.
 #
 # Sleeping: select.poll on a waker object that is readable once a flag is set. On bare-metal
 # ports poll() waits with WFE until any interrupt or the timeout, then asks the waker again, so
@@ -22,6 +26,7 @@ from machine import PWM, Pin
 from rpfw import board, usbhid
 from rpfw.codec import REBOOT_MODE_BOOTLOADER, REBOOT_MODE_MAINTENANCE
 from rpfw.core import VERSION, Core
+from rpfw.edges import Edges
 from rpfw.ticks import earliest, ticks_add, ticks_diff
 
 try:
@@ -67,14 +72,40 @@ class Hardware:
         self.low_memory = False  # the free heap was below _MIN_FREE at the last check
         self.maintenance = False  # the loop only runs in normal mode
         self.edge = False  # a key pin changed since the last scan
+        self.edges = Edges(nkeys)  # the pin IRQ's stamps since the last scan
+        self.scanned = Edges(nkeys)  # the stamps the last scan took (take_keys)
 
     def irq_on(self):
         for p in self.keys:
             p.irq(handler=self._irq, trigger=Pin.IRQ_FALLING | Pin.IRQ_RISING, hard=True)
 
     def _irq(self, pin):
-        # Hard IRQ (heap locked): flag, nothing else (the scan reads the pins and the clock).
+        # Hard IRQ (heap locked): stamp the edge with the tick it happened and flag it. The
+        # clock is time.ticks_ms, which returns a small int (extmod/modtime.c time_ticks_ms):
+        # no allocation; `pin` is the object Pin(gpio) returned (rp2's pins are static).
+        t = self._clock()
+        keys = self.keys
+        e = self.edges
+        for i in range(self.nkeys):
+            if keys[i] is pin:
+                bit = 1 << i
+                if e.keys & bit:
+                    e.multi |= bit
+                else:
+                    e.keys |= bit
+                    e.first[i] = t
+                e.last[i] = t
         self.edge = True
+
+    def take_keys(self):
+        # The pressed keys, and the edges since the last call moved to self.scanned, with IRQs
+        # off so that no edge falls between the two (one that comes later wakes another pass).
+        st = machine.disable_irq()
+        self.edge = False
+        raw = self.read_keys()
+        self.edges.move_to(self.scanned)
+        machine.enable_irq(st)
+        return raw
 
     def read_keys(self):
         # Pressed keys as a bitmask (bit i = key i + 1); pins are active low.
@@ -195,7 +226,7 @@ class Device:
         self.wdt = None
         self.up = False  # the link as last told to the core
         self._in_at = 0
-        self._mem_at = 0  # next free-heap check (ticks_ms)
+        self._mem_at = 0  # next free-heap check (ticks_ms), set by start()
         self._reboot_at = _NONE
         self._resync = False
         self._report = link.tx
@@ -203,7 +234,11 @@ class Device:
 
     def start(self):
         # Power-up: the core (journal recovery) with the keys as they are, key IRQs, watchdog.
-        self.core.boot(self.hw.read_keys(), self.clock())
+        now = self.clock()
+        self.core.boot(self.hw.read_keys(), now)
+        if self.hw.check_memory():  # the first check, then one every _MEM_CHECK_MS
+            self.core.fault_changed()
+        self._mem_at = ticks_add(now, _MEM_CHECK_MS)
         self.hw.irq_on()
         self.wdt = machine.WDT(timeout=_WDT_MS)
 
@@ -234,6 +269,8 @@ class Device:
         if self.up and usb.in_busy:
             d = earliest(d, ticks_add(self._in_at, _STALL_MS), now)
         d = earliest(d, self._reboot_at, now)
+        if self.core.keys_idle():
+            d = earliest(d, self._mem_at, now)  # a heap check now delays no key
         if d == _NONE:
             return _FEED_MS
         t = ticks_diff(d, now)
@@ -242,10 +279,11 @@ class Device:
         return t if t < _FEED_MS else _FEED_MS
 
     def scan(self, now):
-        # Read the key pins and run the core on them. Allocation-free unless a rating or a
-        # frame to the host comes out of it.
-        self.hw.edge = False  # first: an edge from here on wakes another pass
-        self.core.step(self.hw.read_keys(), now)
+        # Read the key pins and the edges since the last scan, and run the core through them
+        # (Core.scan). Allocation-free unless a rating or a frame to the host comes out of it.
+        hw = self.hw
+        raw = hw.take_keys()
+        self.core.scan(raw, now, hw.scanned)
 
     def service(self):
         now = self.clock()
@@ -281,7 +319,10 @@ class Device:
             if ready and usb.send(r):
                 self._in_at = now
         self.hw.poll(now)
-        if ticks_diff(now, self._mem_at) >= 0:
+        late = ticks_diff(now, self._mem_at)
+        if late >= 0 and (late >= _MEM_CHECK_MS or core.keys_idle()):
+            # the collection keeps the CPU busy for a while: wait until no key is down or
+            # debouncing (a key held down, stuck, delays it one interval at most)
             self._mem_at = ticks_add(now, _MEM_CHECK_MS)
             if self.hw.check_memory():
                 core.fault_changed()

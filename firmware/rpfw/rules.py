@@ -159,6 +159,10 @@ class Rules:
         self.thanks_until = ticks_add(now, self.settings.get("thanks_ms"))
         self.guard_until = ticks_add(at, self.settings.get("repeat_guard_ms"))
 
+    def deciding(self):
+        # A press is waiting for its chord window to end.
+        return self._pending != _NONE
+
     # -- time -----------------------------------------------------------------------------------
     def next_deadline(self, now):
         d = _NONE

@@ -10,11 +10,19 @@
 # locked too (on CPython the `micropython` stand-in checks what it can, see sim/mp).
 #
 # Where each behaviour comes from (MicroPython sources, v1.24-v1.28):
-#   Pin(id, mode, pull, value), value(), on/off/toggle; one GPIO state shared by every Pin object
-#     for it; Pin("LED") names the board's LED ......... ports/rp2/machine_pin.c (pins.csv names)
+#   Pin(id, mode, pull, value), value(), on/off/toggle; Pin(id) is the same object every time
+#     (rp2's pins are a static table: Pin(2) is Pin(2)); Pin("LED") names the board's LED
+#                                        ports/rp2/machine_pin.c machine_pin_find
+#                                        (&machine_pin_obj_table[pin]; pins.csv names)
 #   Pin.irq(handler, trigger, hard), IRQ_FALLING = 4, IRQ_RISING = 8 (pico-sdk GPIO_IRQ_EDGE_*);
-#     a hard handler runs in the interrupt itself, where allocating fails .... machine_pin.c,
-#     shared/runtime/mpirq.c (hard IRQs run with the heap locked)
+#     a hard handler runs in the interrupt itself, at the edge (even in the middle of a heap
+#     collection: rp2's GC lock is a mutex, interrupts stay on), where allocating fails; its
+#     argument is that same Pin object ...... machine_pin.c gpio_irq (irq->base.parent =
+#     &machine_pin_obj_table[pin]), shared/runtime/mpirq.c mp_irq_dispatch (gc_lock() around
+#     a hard handler), py/gc.c GC_ENTER, ports/rp2/mpthreadport.c. So drive() runs the handler
+#     at once: a handler that reads the clock (time.ticks_ms() on a board: a small int, no
+#     allocation: extmod/modtime.c time_ticks_ms, ports/rp2/mphalport.h mp_hal_ticks_ms) sees
+#     the tick of the edge, however long the device loop takes to scan it.
 #   PWM(pin), freq(), duty_u16() ........ ports/rp2/machine_pwm.c
 #   unique_id(): 8 bytes (the flash chip's id) ....... ports/rp2/modmachine.c mp_machine_unique_id
 #   bootloader() never returns (reset_usb_boot) ...... ports/rp2/modmachine.c
@@ -154,6 +162,7 @@ class _Gpio:
 
 
 _gpios = {}
+_pins = {}  # id -> the one Pin object for it (ports/rp2: machine_pin_obj_table)
 
 
 class Pin:
@@ -166,12 +175,18 @@ class Pin:
     IRQ_FALLING = 4  # rp2's values
     IRQ_RISING = 8
 
+    def __new__(cls, id, mode=-1, pull=-1, value=None):
+        p = _pins.get(id)
+        if p is None:
+            p = _pins[id] = object.__new__(cls)
+            g = _gpios.get(id)
+            if g is None:
+                g = _gpios[id] = _Gpio()
+            p.id = id
+            p._g = g
+        return p
+
     def __init__(self, id, mode=-1, pull=-1, value=None):
-        g = _gpios.get(id)
-        if g is None:
-            g = _gpios[id] = _Gpio()
-        self.id = id
-        self._g = g
         self.init(mode, pull, value)
 
     def init(self, mode=-1, pull=-1, value=None):
@@ -564,6 +579,7 @@ class USBDevice:
 def fake_reset(cause=PWRON_RESET):
     # Test hook: a freshly powered board (pins, USB device, watchdog, reset cause).
     _gpios.clear()
+    _pins.clear()
     USBDevice._it = None
     WDT.last = None
     WDT.clock = None

@@ -85,6 +85,9 @@ export class Keypad {
   }
 
   setLevel(gpio, level) {
+    // a pin latches an edge only when its level changes (rp2040js latches one on every
+    // setInputValue, so unchanged keys would interrupt too)
+    if (this.levels.get(gpio) === level) return;
     this.levels.set(gpio, level);
     this.chip?.mcu.gpio[gpio].setInputValue(!!level);
   }
