@@ -24,7 +24,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import uvicorn
 from fastapi.openapi.utils import get_openapi
@@ -35,12 +35,10 @@ from ...errors import RatepadError
 from ..config import ConfigError, load_or_create_token
 from ..hub import AgentEvent
 from . import models as m
+from .agentapi import AgentApi
 from .app import MAX_STREAMS, ApiError, Stream, create_app, device_json, error_json, ws_receive
 from .prompts import PromptBook, PromptRecord
 from .security import Guard, Tickets
-
-if TYPE_CHECKING:
-    from ..agent import Agent
 
 __all__ = ["MAX_BODY", "MAX_CONNECTIONS", "Bridge", "load_or_create_token"]
 
@@ -59,7 +57,7 @@ class Bridge:
 
     def __init__(
         self,
-        agent: Agent,
+        agent: AgentApi,
         address: tuple[str, int],
         token: str,
         *,

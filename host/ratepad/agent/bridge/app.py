@@ -14,10 +14,11 @@ import contextlib
 import json
 import logging
 import math
+import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi import Path as PathParam
@@ -42,12 +43,10 @@ from ...errors import (
 from ..hub import AgentEvent
 from ..store import StoredRating, StoreError
 from . import models as m
+from .agentapi import AgentApi
 from .prompts import PromptBook, PromptRecord
 from .ratings import newest_ratings, rating_by_id, rating_by_seq
-from .security import BodyTooLarge
-
-if TYPE_CHECKING:
-    from . import Bridge
+from .security import BodyTooLarge, Tickets
 
 log = logging.getLogger("ratepad.bridge")
 
@@ -218,6 +217,50 @@ def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> JSONR
     return JSONResponse(jsonable_encoder(obj, exclude_none=False), status, headers=h)
 
 
+class BridgeApi(Protocol):
+    """What the routes use of the bridge that serves them (``bridge.Bridge``)."""
+
+    @property
+    def agent(self) -> AgentApi: ...
+
+    @property
+    def allow_origins(self) -> frozenset[str]: ...
+
+    @property
+    def example_page(self) -> bool: ...
+
+    @property
+    def book(self) -> PromptBook | None: ...
+
+    @property
+    def tickets(self) -> Tickets: ...
+
+    @property
+    def stopping(self) -> threading.Event: ...
+
+    def open_stream(self) -> Stream: ...
+
+    def close_stream(self, stream: Stream) -> None: ...
+
+    async def arm(
+        self, serial: str, staff: str, timeout: float, prompt_id: int | None
+    ) -> PromptRecord: ...
+
+    async def cancel(self, serial: str, prompt_id: int) -> None: ...
+
+    async def wait_outcome(
+        self,
+        rec: PromptRecord,
+        receive: Callable[[], Awaitable[Any]],
+        *,
+        cancel_on_disconnect: bool,
+    ) -> PromptRecord | None: ...
+
+    async def serve_websocket(self, ws: WebSocket) -> None: ...
+
+    def openapi(self) -> dict[str, Any]: ...
+
+
 def device_json(w: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"serial": w.serial, "url": w.url, "connected": w.connected}
     if w.info is not None:
@@ -267,7 +310,7 @@ def error_json(exc: BaseException) -> tuple[int, dict[str, Any]]:
 
 
 # -- the app --------------------------------------------------------------------------------------
-def create_app(bridge: Bridge) -> FastAPI:
+def create_app(bridge: BridgeApi) -> FastAPI:
     agent = bridge.agent
     app = FastAPI(
         title="ratepad agent bridge",
@@ -650,7 +693,7 @@ def create_app(bridge: Bridge) -> FastAPI:
     return app
 
 
-async def _sse(bridge: Bridge, stream: Stream, since: int | None) -> AsyncIterator[str]:
+async def _sse(bridge: BridgeApi, stream: Stream, since: int | None) -> AsyncIterator[str]:
     store = bridge.agent.store
     try:
         yield "retry: 2000\n\n"

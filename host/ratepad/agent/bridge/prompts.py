@@ -21,13 +21,11 @@ import asyncio
 import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..hub import AgentEvent
 from ..store import PromptClosed, now_ms
-
-if TYPE_CHECKING:
-    from ..agent import Agent
+from .agentapi import AgentApi
 
 __all__ = ["PromptBook", "PromptRecord"]
 
@@ -70,7 +68,7 @@ class PromptRecord:
 class PromptBook:
     """Prompts armed through the bridge; call every method on the bridge's loop."""
 
-    def __init__(self, agent: Agent, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, agent: AgentApi, loop: asyncio.AbstractEventLoop) -> None:
         self.agent = agent
         self.loop = loop
         self._book: collections.OrderedDict[tuple[str, int], PromptRecord] = (
