@@ -169,7 +169,7 @@ def test_prompt_through_the_agent(tmp_path: Path) -> None:
         assert agent.store.ratings()[1].staff_id == "S042"
         (summary,) = agent.store.summary()
         assert summary["prompts"] == 1 and summary["response_rate"] == 1.0
-        with pytest.raises(ratepad.agent.UnknownDevice):
+        with pytest.raises(ratepad.UnknownDeviceError):
             agent.prompt("NOPE")
 
 

@@ -11,7 +11,7 @@ the HTTP API (``ratepad agent``, ``ratepad export`` and ``ratepad demo`` on the 
 
 from __future__ import annotations
 
-from .agent import Agent, DeviceUnavailable, DeviceWorker, UnknownDevice, Writer
+from .agent import Agent, DeviceWorker, Writer
 from .config import AgentConfig, ConfigError, load_config, parse_listen
 from .levels import Level, LevelMapping
 from .store import SCHEMA_VERSION, Store, StoredRating, StoreError
@@ -21,14 +21,12 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "ConfigError",
-    "DeviceUnavailable",
     "DeviceWorker",
     "Level",
     "LevelMapping",
     "Store",
     "StoreError",
     "StoredRating",
-    "UnknownDevice",
     "Writer",
     "load_config",
     "parse_listen",

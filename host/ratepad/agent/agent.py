@@ -64,18 +64,13 @@ if TYPE_CHECKING:
     from .bridge import Bridge
     from .upload import Uploader
 
-__all__ = ["Agent", "DeviceUnavailable", "DeviceWorker", "UnknownDevice", "Writer"]
+__all__ = ["Agent", "DeviceWorker", "Writer"]
 
 Log = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     pass
-
-
-# Kept under their old names for code that imported them from here.
-UnknownDevice = UnknownDeviceError
-DeviceUnavailable = DeviceUnavailableError
 
 
 # -- the writer ----------------------------------------------------------------------------------
@@ -298,7 +293,7 @@ class DeviceWorker:
     def require(self) -> Keypad:
         kp = self.keypad
         if kp is None or not self.connected:
-            raise DeviceUnavailable(f"keypad {self.serial or self.url} is not connected")
+            raise DeviceUnavailableError(f"keypad {self.serial or self.url} is not connected")
         return kp
 
     # -- the loop -----------------------------------------------------------------------------
@@ -501,7 +496,7 @@ class Agent:
         for w in self.workers:
             if w.serial == serial:
                 return w
-        raise UnknownDevice(f"no keypad {serial!r}")
+        raise UnknownDeviceError(f"no keypad {serial!r}")
 
     def prompt(
         self, serial: str, staff: str = "", timeout: float = 30.0, prompt_id: int | None = None

@@ -728,15 +728,6 @@ class Store:
             for row in conn.execute(sql, args):
                 yield StoredRating.from_row(row)
 
-    def latest_ratings(self, limit: int = 100) -> list[StoredRating]:
-        """The ``limit`` most recent ratings, oldest first."""
-        with self._reader() as conn:
-            rows = conn.execute(
-                f"SELECT {', '.join(RATING_COLUMNS)} FROM ratings ORDER BY id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [StoredRating.from_row(r) for r in reversed(rows)]
-
     def count(self, serial: str | None = None) -> int:
         with self._reader() as conn:
             if serial is None:

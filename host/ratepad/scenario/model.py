@@ -57,10 +57,6 @@ class ScenarioError(RatepadError):
     """A scenario file that cannot be run as written."""
 
 
-class ExpectationFailed(ScenarioError):
-    """A scenario ran, but did not give what its ``expect`` section says."""
-
-
 @dataclass(frozen=True)
 class Device:
     id: str

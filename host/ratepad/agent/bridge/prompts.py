@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,11 +73,6 @@ class PromptBook:
         self._book: collections.OrderedDict[tuple[str, int], PromptRecord] = (
             collections.OrderedDict()
         )
-        self._listeners: list[Callable[[PromptRecord], None]] = []
-
-    def on_change(self, listener: Callable[[PromptRecord], None]) -> None:
-        """``listener(record)`` whenever a prompt closes (answered, timed_out, ...)."""
-        self._listeners.append(listener)
 
     def get(self, serial: str, prompt_id: int) -> PromptRecord | None:
         return self._book.get((serial, prompt_id))
@@ -128,8 +122,6 @@ class PromptBook:
                 PromptClosed(rec.serial, rec.prompt_id, "cancelled", rec.closed_at_ms)
             )
         rec.done.set()
-        for listener in self._listeners:
-            listener(rec)
 
     def on_event(self, event: AgentEvent) -> None:
         """A hub event (on the loop): stored ratings answer their prompts."""
