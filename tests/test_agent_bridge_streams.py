@@ -17,6 +17,7 @@ import ratepad
 from ratepad.agent import Agent
 from ratepad.agent.bridge.app import MAX_STREAMS
 from ratepad.agent.hub import AgentEvent
+from ratepad.scenario.sink import store_ratings
 
 
 @pytest.fixture
@@ -27,8 +28,12 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
 
 def test_catching_up_pages_through_the_whole_backlog(agent: Agent) -> None:
     n = 10_050
-    agent.store.add_simulated(
-        {"device": "OLD1", "seq": i, "score": 1 + i % 5, "at_ms": i * 1000} for i in range(1, n + 1)
+    store_ratings(
+        agent.store,
+        (
+            {"device": "OLD1", "seq": i, "score": 1 + i % 5, "at_ms": i * 1000}
+            for i in range(1, n + 1)
+        ),
     )
     last = agent.store.ratings(0, None)[-1].id
     assert agent.bridge is not None

@@ -22,6 +22,7 @@ from ratepad.agent import Agent, AgentConfig, ConfigError, load_config
 from ratepad.agent.config import UploadConfig
 from ratepad.agent.store import Store
 from ratepad.agent.upload import Uploader, UploadError
+from ratepad.scenario.sink import store_ratings
 
 KEY = "rpk_0123456789ab_" + "x" * 43
 
@@ -169,7 +170,7 @@ def test_tls_is_verified_against_the_custom_ca(site: Site, tmp_path: Path) -> No
     db = tmp_path / "agent.db"
     store = Store(db)
     # keypad times near T0: the server takes times up to a day ahead of its clock, no more
-    store.add_simulated([{"device": "K1", "seq": s, "score": 4, "at_ms": s} for s in (1, 2)], T0)
+    store_ratings(store, [{"device": "K1", "seq": s, "score": 4, "at_ms": s} for s in (1, 2)], T0)
     store.close()
     url = f"https://127.0.0.1:{proxy.port}/"
     try:

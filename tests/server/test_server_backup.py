@@ -195,14 +195,15 @@ def test_after_a_restore_agents_send_again_what_the_backup_lacks(
     from ratepad.agent.config import UploadConfig
     from ratepad.agent.store import Store
     from ratepad.agent.upload import Uploader
+    from ratepad.scenario.sink import store_ratings
 
     store_path = tmp_path / "agent.db"
     config = UploadConfig("", site.keys["BJ-001"])
 
     def produce(seqs: range) -> None:
         store = Store(store_path)
-        store.add_simulated([{"device": "K1", "seq": s, "score": 1 + s % 5, "at_ms": s * 1000}
-                             for s in seqs], T0)  # fmt: skip
+        store_ratings(store, [{"device": "K1", "seq": s, "score": 1 + s % 5, "at_ms": s * 1000}
+                              for s in seqs], T0)  # fmt: skip
         store.close()
 
     def drain(server: Server) -> None:

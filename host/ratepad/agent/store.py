@@ -37,7 +37,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,11 +76,8 @@ __all__ = [
     "StoredRating",
     "flag_names",
     "now_ms",
-    "open_store_for_fleet",
     "rating_problem",
 ]
-
-SCENARIO_EPOCH0 = 1_800_000_000_000  # host wall clock at scenario time 0 (scenario runner)
 
 
 class StoreError(RatepadError):
@@ -305,11 +302,6 @@ class StoredRating:
             "flag_names": self.flag_names,
             "received_at_ms": self.received_at_ms,
         }
-
-
-def open_store_for_fleet(path: str | Path) -> Store:
-    """A store for ``ratepad sim --fleet --db`` (simulated ratings via ``add_simulated``)."""
-    return Store(path)
 
 
 def _iso(ms: int) -> str:
@@ -791,33 +783,6 @@ class Store:
                 }
             )
         return out
-
-    def add_simulated(
-        self, ratings: Iterable[Mapping[str, Any]], epoch0_ms: int = SCENARIO_EPOCH0
-    ) -> None:
-        """Store ratings in the scenario output format (``{"device", "seq", "score", "at_ms",
-        "time_exact", "staff", "prompted", "flags"}``, see architecture.md) in one batch;
-        ``at_ms`` counts from ``epoch0_ms``. A fleet run's sink."""
-        batch: list[Item] = []
-        for r in ratings:
-            flags = rating_flags.bits(r.get("flags", ()))
-            if not r.get("prompted", True):
-                flags |= rating_flags.RatingFlags.UNPROMPTED
-            rating = Rating(
-                serial=str(r["device"]),
-                journal_seq=int(r["seq"]),
-                boot_id=int(r.get("boot_id", 0)),
-                uptime_ms=int(r.get("uptime_ms", 0)),
-                time_ms=epoch0_ms + int(r["at_ms"]),
-                time_exact=bool(r.get("time_exact", False)),
-                score=int(r["score"]),
-                key_count=int(r.get("key_count", 5)),
-                staff_id=str(r.get("staff", "")),
-                prompt_id=int(r.get("prompt_id", 0)),
-                flags=rating_flags.RatingFlags(flags),
-            )
-            batch.append(RatingItem(rating))
-        self.apply(batch)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:

@@ -4,6 +4,7 @@ format: docs/scenarios.md); suites with expectations, JUnit XML and reports; fle
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -103,10 +104,11 @@ def _fleet(args: argparse.Namespace) -> int:
     sink = None
     store = None
     if args.db:
-        from ..agent.store import open_store_for_fleet
+        from ..agent.store import Store
+        from ..scenario.sink import store_ratings
 
-        store = open_store_for_fleet(args.db)
-        sink = store.add_simulated
+        store = Store(args.db)
+        sink = functools.partial(store_ratings, store)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     bar = _progress(args.fleet, "keypad")
