@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
 
+from pypdf import PdfReader
 from serverlib import Server, Site, call
 from webclient import WebClient, logged_in
 from webdata import rating, upload
@@ -158,6 +159,11 @@ def test_survey_import_report_exports_and_the_node_report(site: Site, server: Se
     assert f"{nps['nps']:.1f}" in page
     status, body = manager.get("/report/BJ-002/")
     assert 'id="survey-none"' in body.decode()
+    # and in the month's PDF, in a table of its own
+    status, pdf = manager.get(f"/report/BJ-001/monthly.pdf?month={LAST:%Y-%m}")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert status == 200 and "survey" in text and f"{nps['nps']:.1f} [" in text, text[-800:]
+    assert f"{gap['mean']:.2f} [{gap['ci'][0]:.2f}, {gap['ci'][1]:.2f}]" in text
     # the API gives the stored report
     status, answer = call(
         server.url, f"/api/v1/surveys/report?node=BJ-001&{SPAN}", site.tokens["bj-viewer"]

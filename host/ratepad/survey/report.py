@@ -183,7 +183,9 @@ def _ipa(
 # --- text ---------------------------------------------------------------------------------------
 
 
-def _fig(f: Any, digits: int = 2) -> str:
+def figure_text(f: Any, digits: int = 2) -> str:
+    """A figure as text: value [interval] n, or why it is not shown (the terminal report and the
+    server's monthly PDF)."""
     if f is None:
         return "-"
     if f.get("small"):
@@ -210,14 +212,12 @@ def render_text(report: dict[str, Any]) -> str:
         inside = "-" if zone is None or zone["small"] else f"{zone['inside'] * 100:.0f} %"
         alpha = d["alpha"]
         a = "-" if alpha is None or alpha["small"] else f"{alpha['alpha']:.3f}"
-        lines.append(
-            f"{d['name']:<16} {_fig(d['gap']):>28} {_fig(d['msa']):>28} {_fig(d['mss']):>28} "
-            f"{inside:>8} {a:>6}"
-        )
+        gap, msa, mss = (figure_text(d[k]) for k in ("gap", "msa", "mss"))
+        lines.append(f"{d['name']:<16} {gap:>28} {msa:>28} {mss:>28} {inside:>8} {a:>6}")
     lines.append("")
-    lines.append(f"NPS      {_fig(report['nps'], 1)}")
-    lines.append(f"CES      {_fig(report['ces'])}")
-    lines.append(f"overall  {_fig(report['overall'])}")
+    lines.append(f"NPS      {figure_text(report['nps'], 1)}")
+    lines.append(f"CES      {figure_text(report['ces'])}")
+    lines.append(f"overall  {figure_text(report['overall'])}")
     alpha = report["alpha"]
     if alpha is not None and not alpha["small"]:
         lines.append(f"alpha (all perception items) {alpha['alpha']:.3f}, k = {alpha['k']}")

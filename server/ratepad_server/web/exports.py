@@ -298,6 +298,9 @@ def render_monthly(scope: reports.Scope, period: Period) -> bytes:
     from ..casework.pdf import loop_flowables
 
     story += loop_flowables(node, period.first, font, body)  # the 好差评 loop's month
+    from ..surveys.pdf import survey_flowables
+
+    story += survey_flowables(node, period.first, period.last, font, body)  # beside, not mixed
     out = io.BytesIO()
     SimpleDocTemplate(
         out,
