@@ -68,7 +68,7 @@ def test_the_firmware_takes_on_the_simulated_flash_what_it_took_on_the_pico() ->
 def test_a_simulated_keypad_has_the_free_space_of_a_real_one() -> None:
     """The simulator's flash holds the firmware as ratepad flash installs it (it held none),
     so after the first boot's journal it has what the Pico had, and advertises what it would."""
-    from ratepad.sim.keypad import SimulatedKeypad
+    from ratepad.sim.simulated import SimulatedKeypad
 
     kp = SimulatedKeypad("RP-1", flash="pico")
     assert kp.storage.free_blocks() == (4096, facts.FREE_AFTER_FIRST_BOOT)

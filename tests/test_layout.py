@@ -24,7 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("errors", "resources", "wire.values", "stats"),  # the error tree, pure functions
     ("wire.codec_support", "wire.codec", "flags"),  # the generated codec, the flag table
     ("events",),  # typed, frozen events
-    ("wire", "jsonio"),  # the resynchronising stream, the sans-IO link session; events as JSON
+    ("wire", "eventformat"),  # the resynchronising stream, the sans-IO link session; events as JSON
     ("transports",),  # hid:// usb:// tcp:// spy:// behind one class, the registry
     ("keypad", "aio", "ratepad"),  # the driver facades and the package's public names
     ("capture",),  # pcapng, the tap, replay://

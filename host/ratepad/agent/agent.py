@@ -40,8 +40,8 @@ from ..errors import (
     RatepadError,
     UnknownDeviceError,
 )
+from ..eventformat import event_json
 from ..events import Connected, Event, Lost, Rating, Status
-from ..jsonio import event_json
 from ..keypad import Keypad, PromptHandle
 from ..transports import open_transport
 from .config import AgentConfig, ConfigError, create_private_file, load_or_create_token

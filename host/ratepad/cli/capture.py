@@ -24,8 +24,8 @@ from urllib.parse import quote, urlencode
 from ..capture.pcapng import CaptureError, CaptureWriter, Direction, scan_capture
 from ..capture.tap import CaptureTap, CapturingTransport, device_label
 from ..errors import BadURLError, EndOfCapture, RatepadError
+from ..eventformat import display_line, event_json
 from ..events import CommandResult, Event
-from ..jsonio import display_line, event_json
 from ..wire import codec
 from ..wire.session import Session
 from ..wire.stream import Frame

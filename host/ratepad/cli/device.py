@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from ..errors import LocalProtocolError, RatepadError, RatepadTimeout
+from ..eventformat import display_line, event_json
 from ..events import KeyEvent
-from ..jsonio import display_line, event_json
 from .common import (
     EXIT_OK,
     EXIT_PROBLEMS,

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..capture.pcapng import CaptureWriter
 from ..events import Rating
-from ..sim.keypad import SimulatedKeypad
 from ..sim.rp2040.engine import Rp2040Keypad
+from ..sim.simulated import SimulatedKeypad
 from ..transports.base import to_reports
 from ..wire import codec
 from ..wire.session import Session

@@ -16,9 +16,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ..sim.keypad import SimulatedKeypad
 from ..sim.mpkeypad import MicroPythonEngine, MicroPythonKeypad
 from ..sim.rp2040.engine import Rp2040Engine, Rp2040Keypad
+from ..sim.simulated import SimulatedKeypad
 from .model import Action, Scenario, ScenarioError
 
 __all__ = [

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .keypad import RealtimeKeypad, SimulatedKeypad
+from .simulated import RealtimeKeypad, SimulatedKeypad
 
 __all__ = ["RealtimeKeypad", "SimulatedKeypad", "devices", "get", "ids", "remove", "reset"]
 

@@ -40,6 +40,7 @@ from ...errors import (
     RatepadTimeout,
     UnknownDeviceError,
 )
+from ...eventformat import event_json
 from ..hub import AgentEvent
 from ..store import StoredRating, StoreError
 from . import models as m
@@ -271,8 +272,6 @@ def device_json(w: Any) -> dict[str, Any]:
             boot_id=w.info.boot_id,
         )
     if w.status is not None:
-        from ...jsonio import event_json
-
         status = event_json(w.status)
         status.pop("event", None)
         status.pop("serial", None)

@@ -2,7 +2,7 @@
 real MicroPython image with the firmware as ``ratepad flash`` installs it (boot.py, main.py, the
 device loop, TinyUSB, littlefs, the watchdog), driven on the scenario's virtual clock.
 
-``Rp2040Keypad`` has the simulated keypad's interface (``ratepad.sim.keypad.SimulatedKeypad``) so
+``Rp2040Keypad`` has the simulated keypad's interface (``ratepad.sim.simulated.SimulatedKeypad``) so
 the timeline drives it like the others; what differs is physical:
 
 * the keypad boots ``LEAD_MS`` before scenario time 0 (its ticks_ms at time 0 is the scenario's
