@@ -26,9 +26,9 @@ import pytest
 from ratepad import RatepadTimeout
 from ratepad.tools import firmware as firmware_tools
 from ratepad.tools.firmware import (
-    Event,
     FirmwareToolError,
     HelloUnavailable,
+    Progress,
     build_bundle,
     find_pico_port,
     flash,
@@ -265,7 +265,7 @@ def test_flash_checks_the_hello_read_after_the_reset(bundle: Path, sim: RawReplS
         acked_seq=0,
     )
     asked: list[tuple[str | None, float]] = []
-    events: list[Event] = []
+    events: list[Progress] = []
 
     def reader(serial: str | None, timeout: float) -> codec.Hello:
         asked.append((serial, timeout))

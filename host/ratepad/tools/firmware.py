@@ -9,7 +9,7 @@ raw REPL over the USB serial port), optionally writes the keypad's serial number
 ``/journal/settings``, checks that the new firmware imports on the board, soft-resets it and
 then reads the keypad's hello through a *hello reader* to see that the new firmware runs.
 
-Both report progress as :class:`Event` objects to a listener and raise
+Both report progress as :class:`Progress` objects to a listener and raise
 :class:`FirmwareToolError` (a one-line message for the user) when a step fails.
 """
 
@@ -44,12 +44,12 @@ __all__ = [
     "SETTINGS_PATH",
     "Board",
     "BuildResult",
-    "Event",
     "FirmwareToolError",
     "FlashResult",
     "HelloLike",
     "HelloReader",
     "HelloUnavailable",
+    "Progress",
     "build_bundle",
     "check_serial_number",
     "default_hello_reader",
@@ -100,7 +100,7 @@ BOARDS: dict[str, Board] = {
 
 
 @dataclass(frozen=True)
-class Event:
+class Progress:
     """One progress report: ``kind`` names it, ``message`` is one line for a person,
     ``fields`` are the machine-readable details (``--json`` prints ``{"event": kind, **fields}``).
     ``kind == "warning"`` is something the user should know but that did not stop the job."""
@@ -113,10 +113,10 @@ class Event:
         return {"event": self.kind, **self.fields}
 
 
-Listener = Callable[[Event], None]
+Listener = Callable[[Progress], None]
 
 
-def _ignore(event: Event) -> None:
+def _ignore(event: Progress) -> None:
     pass
 
 
@@ -229,7 +229,7 @@ def build_bundle(
     mpy_cross_version, mpy_version = _mpy_cross_version(mpy_cross)
     modules = sorted((src / "rpfw").glob("*.py"))
     listener(
-        Event(
+        Progress(
             "start",
             f"building firmware {version} for {board} from {src} with {mpy_cross_version}",
             {"board": board, "firmware_version": version, "src": str(src)},
@@ -246,7 +246,7 @@ def build_bundle(
         target_path.write_bytes(data)
         entry = {"path": path, "size": len(data), "sha256": _sha256(data)}
         files.append(entry)
-        listener(Event("file", f"  {path:<24} {len(data):>6} bytes  <- {source}", entry))
+        listener(Progress("file", f"  {path:<24} {len(data):>6} bytes  <- {source}", entry))
 
     for module in modules:
         dest = out / "lib" / "rpfw" / (module.stem + ".mpy")
@@ -278,7 +278,7 @@ def build_bundle(
             add(script, (src / script).read_bytes(), script)
         else:
             listener(
-                Event(
+                Progress(
                     "warning",
                     f"{src / script} does not exist: the bundle has no {script}",
                     {"message": f"no {script}", "path": script},
@@ -310,7 +310,7 @@ def build_bundle(
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     total = sum(entry["size"] for entry in files)
     listener(
-        Event(
+        Progress(
             "done",
             f"built firmware {version} for {board}: {len(files)} files, {total} bytes, in {out}",
             {
@@ -552,7 +552,7 @@ def flash(
         raise FirmwareToolError("ratepad flash needs mpremote: pip install mpremote") from None
     if port is None:
         port = find_pico_port(comports)
-    listener(Event("connect", f"connecting to {port}", {"port": port}))
+    listener(Progress("connect", f"connecting to {port}", {"port": port}))
     try:
         # The read timeout keeps a board that stops answering from hanging us forever.
         transport = SerialTransport(port, baudrate=115200, timeout=timeout)
@@ -581,7 +581,7 @@ def flash(
             step = f"writing the serial number into {SETTINGS_PATH}"
             _write_serial(transport, serial)
             listener(
-                Event(
+                Progress(
                     "serial",
                     f"serial number {serial} written to {SETTINGS_PATH}",
                     {"serial": serial, "path": SETTINGS_PATH},
@@ -607,7 +607,7 @@ def flash(
 
     _verify(result, loaded, serial, verify, hello_reader, hello_timeout, listener)
     listener(
-        Event(
+        Progress(
             "done",
             f"flashed firmware {loaded.board['firmware_version']} onto {port}"
             + (f" (serial {serial})" if serial else "")
@@ -632,7 +632,7 @@ def _check_board(transport: Any, port: str, loaded: _Bundle, listener: Listener)
     )
     found = _version_text(version)
     listener(
-        Event(
+        Progress(
             "board",
             f"{port}: {name} {found} on {machine or platform}",
             {"implementation": name, "version": found, "platform": platform, "machine": machine},
@@ -662,7 +662,7 @@ def _check_board(transport: Any, port: str, loaded: _Bundle, listener: Listener)
     detected = "pico_w" if "Pico W" in str(machine) else "pico"
     if detected != loaded.board.get("board"):
         listener(
-            Event(
+            Progress(
                 "warning",
                 f"{port} is a {detected} but the bundle was built for {loaded.board.get('board')}"
                 f" (ratepad fw build --board {detected})",
@@ -678,7 +678,7 @@ def _check_board(transport: Any, port: str, loaded: _Bundle, listener: Listener)
         transport.exec(_WATCHDOG_CHECK)
         if transport.eval("_rp_watchdog") is False:
             listener(
-                Event(
+                Progress(
                     "warning",
                     f"the keypad on {port} was interrupted while starting, before its device loop"
                     " ran: its REPL is free, flashing it",
@@ -717,7 +717,7 @@ def _deploy(transport: Any, loaded: _Bundle, listener: Listener, exec_error: Any
             path = f"{directory}/{entry.name}"
             if path not in dests and not entry.st_mode & 0x4000:
                 transport.fs_rmfile(path)
-                listener(Event("remove", f"removed stale {path}", {"path": path}))
+                listener(Progress("remove", f"removed stale {path}", {"path": path}))
     total = len(loaded.files)
     for index, (name, data, digest) in enumerate(loaded.files, 1):
         dest = "/" + name
@@ -727,13 +727,17 @@ def _deploy(transport: Any, loaded: _Bundle, listener: Listener, exec_error: Any
         except (OSError, exec_error):
             unchanged = False
         if unchanged:
-            listener(Event("copy", f"[{index}/{total}] {dest} unchanged", {**fields, "copied": 0}))
+            listener(
+                Progress("copy", f"[{index}/{total}] {dest} unchanged", {**fields, "copied": 0})
+            )
             continue
         transport.fs_writefile(dest, data, chunk_size=512)
         if transport.fs_hashfile(dest, "sha256").hex() != digest:
             raise FirmwareToolError(f"{dest} reads back differently from the board after copying")
         listener(
-            Event("copy", f"[{index}/{total}] {dest} ({len(data)} bytes)", {**fields, "copied": 1})
+            Progress(
+                "copy", f"[{index}/{total}] {dest} ({len(data)} bytes)", {**fields, "copied": 1}
+            )
         )
 
 
@@ -782,7 +786,7 @@ def _check_import(transport: Any, loaded: _Bundle, listener: Listener, exec_erro
             f"0x{fingerprint:08x}), not the bundle's {expected[0]}: is /lib/rpfw shadowed?"
         )
     listener(
-        Event(
+        Progress(
             "import",
             f"firmware {version} imports on the board (protocol {protocol_version}, "
             f"schema 0x{fingerprint:08x})",
@@ -817,10 +821,10 @@ def _soft_reset(transport: Any, listener: Listener) -> None:
     except Exception:  # the port went away: USB re-enumerates as boot.py configures it
         seen = b"soft reboot\r\n"
     if b"soft reboot\r\n" in seen:
-        listener(Event("reset", "soft reset: the keypad restarts with the new firmware", {}))
+        listener(Progress("reset", "soft reset: the keypad restarts with the new firmware", {}))
     else:
         listener(
-            Event(
+            Progress(
                 "warning",
                 "the board did not confirm the soft reset: unplug it and plug it back in",
                 {"message": "no soft reset"},
@@ -839,13 +843,15 @@ def _verify(
 ) -> None:
     if not verify:
         listener(
-            Event("warning", "not verified (--no-verify)", {"message": "not verified: no-verify"})
+            Progress(
+                "warning", "not verified (--no-verify)", {"message": "not verified: no-verify"}
+            )
         )
         return
     try:
         hello = reader(serial, timeout)
     except HelloUnavailable as exc:
-        listener(Event("warning", f"not verified: {exc}", {"message": f"not verified: {exc}"}))
+        listener(Progress("warning", f"not verified: {exc}", {"message": f"not verified: {exc}"}))
         return
     except Exception as exc:  # any failure of the reader is a failed check, not a crash
         result.problems.append(f"no hello from the keypad after the reset: {exc}")
@@ -866,7 +872,7 @@ def _verify(
             result.problems.append(f"the keypad's hello says {name}={got!r}, expected {want!r}")
     if not result.problems:
         listener(
-            Event(
+            Progress(
                 "verified",
                 f"verified: keypad {hello.serial or '(no serial)'} says hello with firmware "
                 f"{hello.firmware_version} on {hello.board}",
