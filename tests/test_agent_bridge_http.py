@@ -69,20 +69,28 @@ def test_a_foreign_host_is_refused(agent: Agent) -> None:
 
 
 def test_cors_for_allowed_origins_only(agent: Agent) -> None:
-    preflight = {"Origin": APP, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization,content-type"}  # fmt: skip
-    status, _, resp = call(agent, "OPTIONS", "/v1/devices/H1/prompt", headers=preflight,
-                           token=False)  # fmt: skip
+    preflight = {
+        "Origin": APP,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    status, _, resp = call(
+        agent, "OPTIONS", "/v1/devices/H1/prompt", headers=preflight, token=False
+    )
     assert status == 200 and resp.getheader("Access-Control-Allow-Origin") == APP
     assert "authorization" in resp.getheader("Access-Control-Allow-Headers", "").lower()
     evil = {**preflight, "Origin": "http://evil.example"}
-    status, body, resp = call(agent, "OPTIONS", "/v1/devices/H1/prompt", headers=evil,
-                              token=False)  # fmt: skip
+    status, body, resp = call(agent, "OPTIONS", "/v1/devices/H1/prompt", headers=evil, token=False)
     assert (status, body["error"]) == (403, "forbidden_origin")
     assert resp.getheader("Content-Type") == "application/json"
     # a state-changing request from a foreign page is refused, even with the token
-    status, body, _ = call(agent, "POST", "/v1/devices/H1/prompt", {"wait": False},
-                           headers={"Origin": "http://evil.example"})  # fmt: skip
+    status, body, _ = call(
+        agent,
+        "POST",
+        "/v1/devices/H1/prompt",
+        {"wait": False},
+        headers={"Origin": "http://evil.example"},
+    )
     assert (status, body["error"]) == (403, "forbidden_origin")
     time.sleep(0.1)
     assert armed("H1") == 0
@@ -91,8 +99,9 @@ def test_cors_for_allowed_origins_only(agent: Agent) -> None:
     assert resp.getheader("Access-Control-Allow-Origin") == APP
     _, _, resp = call(agent, "GET", "/v1/devices", headers={"Origin": "http://evil.example"})
     assert resp.getheader("Access-Control-Allow-Origin") is None
-    status, body, resp = call(agent, "POST", "/v1/devices/H1/prompt", {"wait": False},
-                              headers={"Origin": APP})  # fmt: skip
+    status, body, resp = call(
+        agent, "POST", "/v1/devices/H1/prompt", {"wait": False}, headers={"Origin": APP}
+    )
     assert status == 202 and resp.getheader("Access-Control-Allow-Origin") == APP
     assert "location" in resp.getheader("Access-Control-Expose-Headers", "").lower()
 
@@ -137,8 +146,9 @@ def test_head_events_sends_no_body(agent: Agent) -> None:
 # -- prompt lifecycle ----------------------------------------------------------------------------
 def test_a_prompt_is_visible_at_once_with_location(agent: Agent) -> None:
     for _ in range(10):
-        status, body, resp = call(agent, "POST", "/v1/devices/H1/prompt",
-                                  {"wait": False, "timeout": 30})  # fmt: skip
+        status, body, resp = call(
+            agent, "POST", "/v1/devices/H1/prompt", {"wait": False, "timeout": 30}
+        )
         assert status == 202 and body["state"] == "issued"
         location = resp.getheader("Location")
         assert location == f"/v1/devices/H1/prompts/{body['prompt_id']}"
@@ -147,8 +157,9 @@ def test_a_prompt_is_visible_at_once_with_location(agent: Agent) -> None:
 
 
 def test_timed_out_right_after_the_keypads_timeout(agent: Agent) -> None:
-    status, body, resp = call(agent, "POST", "/v1/devices/H2/prompt",
-                              {"wait": False, "timeout": 0.5})  # fmt: skip
+    status, body, resp = call(
+        agent, "POST", "/v1/devices/H2/prompt", {"wait": False, "timeout": 0.5}
+    )
     t0 = time.monotonic()
     location = resp.getheader("Location")
     assert location
@@ -242,8 +253,7 @@ def test_reissuing_a_prompt_id_starts_it_afresh(agent: Agent) -> None:
     status, body, _ = call(agent, "POST", "/v1/devices/H1/prompt", {"prompt_id": 77})
     assert status == 200 and body["state"] == "answered" and body["prompt_id"] == 77
     time.sleep(0.4)  # past the thanks display
-    status, body, _ = call(agent, "POST", "/v1/devices/H1/prompt",
-                           {"prompt_id": 77, "wait": False})  # fmt: skip
+    status, body, _ = call(agent, "POST", "/v1/devices/H1/prompt", {"prompt_id": 77, "wait": False})
     assert status == 202 and body["state"] == "issued" and body["rating"] is None
     assert call(agent, "GET", "/v1/devices/H1/prompts/77")[1]["state"] == "issued"
     time.sleep(0.3)
@@ -334,9 +344,14 @@ def test_bridge_settings_in_agent_toml(tmp_path: Path) -> None:
     cfg = load_config(path)
     assert cfg.allow_origins == ("http://localhost:3000", "https://teller.example")
     assert cfg.example_page
-    for bad in ('allow_origins = "http://x"', 'allow_origins = ["http://x/path"]',
-                'allow_origins = ["ftp://x"]', 'allow_origins = ["*"]', "example_page = 1",
-                "colour = 1"):  # fmt: skip
+    for bad in (
+        'allow_origins = "http://x"',
+        'allow_origins = ["http://x/path"]',
+        'allow_origins = ["ftp://x"]',
+        'allow_origins = ["*"]',
+        "example_page = 1",
+        "colour = 1",
+    ):
         path.write_text(f"[bridge]\n{bad}\n")
         with pytest.raises(ConfigError):
             load_config(path)
@@ -347,18 +362,41 @@ def test_sandbox_command(tmp_path: Path) -> None:
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "ratepad", "sandbox", "--listen", "127.0.0.1:0", "--seconds", "1",
-         "--keypads", "2", "--allow-origin", "http://localhost:3000"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ratepad",
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--seconds",
+            "1",
+            "--keypads",
+            "2",
+            "--allow-origin",
+            "http://localhost:3000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "example page http://127.0.0.1:" in out.stdout and "#token=" in out.stdout
-    for bad in (["--keypads", "0"], ["--allow-origin", "nope"], ["--listen", "10.0.0.1:80"],
-                ["--answer-after", "2-1"], ["--ignore", "2"]):  # fmt: skip
+    for bad in (
+        ["--keypads", "0"],
+        ["--allow-origin", "nope"],
+        ["--listen", "10.0.0.1:80"],
+        ["--answer-after", "2-1"],
+        ["--ignore", "2"],
+    ):
         out = subprocess.run(
             [sys.executable, "-m", "ratepad", "sandbox", *bad],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         assert out.returncode == 2, (bad, out.stderr)
         assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 

@@ -60,23 +60,45 @@ def _schemathesis(sandbox: Sandbox, tmp_path: Path) -> subprocess.CompletedProce
     assert SCHEMATHESIS is not None
     return subprocess.run(
         [
-            SCHEMATHESIS, "run", f"{sandbox.url}/v1/openapi.json",
-            "-H", f"Authorization: Bearer {sandbox.token}",
-            "--max-examples", "5", "--seed", "1", "--request-timeout", "15",
+            SCHEMATHESIS,
+            "run",
+            f"{sandbox.url}/v1/openapi.json",
+            "-H",
+            f"Authorization: Bearer {sandbox.token}",
+            "--max-examples",
+            "5",
+            "--seed",
+            "1",
+            "--request-timeout",
+            "15",
             # the stream never ends by itself; HEAD /v1/events stands for it
-            "--exclude-operation-id", "streamEvents",
+            "--exclude-operation-id",
+            "streamEvents",
             # every check but "no 5xx": 503 (keypad not connected) and 504 (no rating in
             # time) are documented answers; failures inside are caught below instead
-            "--checks", "all", "--exclude-checks", "not_a_server_error",
-            "--phases", "examples,coverage,fuzzing",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "not_a_server_error",
+            "--phases",
+            "examples,coverage,fuzzing",
         ],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
 
 
 def _only_network_errors(stdout: str) -> bool:
     """Errors, no failed check, and every error a network error."""
-    errors = [line for line in stdout.splitlines() if line.strip().startswith("🚫") and
-              "Network Error" not in line and "Coverage" not in line and "Examples" not in line
-              and "Fuzzing" not in line]  # fmt: skip
+    errors = [
+        line
+        for line in stdout.splitlines()
+        if line.strip().startswith("🚫")
+        and "Network Error" not in line
+        and "Coverage" not in line
+        and "Examples" not in line
+        and "Fuzzing" not in line
+    ]
     return "Network Error" in stdout and " failed" not in stdout and not errors

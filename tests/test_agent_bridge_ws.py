@@ -23,9 +23,12 @@ from ratepad.agent.sandbox import Sandbox
 def sandbox() -> Iterator[Sandbox]:
     ratepad.sim.reset()
     with Sandbox(
-        2, listen=("127.0.0.1", 0), answer_after=(0.2, 0.4), seed=7,
+        2,
+        listen=("127.0.0.1", 0),
+        answer_after=(0.2, 0.4),
+        seed=7,
         allow_origins=("http://app.example:3000",),
-    ) as sb:  # fmt: skip
+    ) as sb:
         yield sb
     ratepad.sim.reset()
 

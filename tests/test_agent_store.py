@@ -139,8 +139,9 @@ def test_prompts_and_response_rate(store: Store) -> None:
 
 def test_latest_device_snapshot(store: Store) -> None:
     hello = Connected("K1", "0.1.0", "sim", 5, 1, 0, True, 3, 10, 20000, 0, 0)
-    status = Status("K1", codec.DeviceState.IDLE, codec.Faults.STUCK_KEY, 1, 0, 2, 7, 1, 0, 0, 1,
-                    0, "S001", 5)  # fmt: skip
+    status = Status(
+        "K1", codec.DeviceState.IDLE, codec.Faults.STUCK_KEY, 1, 0, 2, 7, 1, 0, 0, 1, 0, "S001", 5
+    )
     store.apply([DeviceSnapshot("K1", "sim://K1", True, hello=hello)])
     store.apply([DeviceSnapshot("K1", "sim://K1", True, status=status)])
     store.apply([DeviceSnapshot("K1", "sim://K1", False)])

@@ -28,9 +28,19 @@ def fresh_keypads() -> Iterator[None]:
 
 def _hello(version: int, serial: str = "X1") -> codec.Hello:
     return codec.Hello(
-        version, codec.SCHEMA_FINGERPRINT, 5, codec.Capabilities(0), 1, 0, 1, 0, serial,
-        "0.1.0", "sim", 0,
-    )  # fmt: skip
+        version,
+        codec.SCHEMA_FINGERPRINT,
+        5,
+        codec.Capabilities(0),
+        1,
+        0,
+        1,
+        0,
+        serial,
+        "0.1.0",
+        "sim",
+        0,
+    )
 
 
 class ScriptedKeypad(Transport):

@@ -191,8 +191,9 @@ def test_flash_deploys_the_bundle_and_the_serial_number(bundle: Path, sim: RawRe
             "/lib/rpfw/core.py": b"VERSION = 'stale source shadowing core.mpy'\n",
         }
     )
-    out = run("flash", "--port", sim.port, "--serial", "RP-0001", "--bundle", str(bundle),
-              "--no-verify")  # fmt: skip
+    out = run(
+        "flash", "--port", sim.port, "--serial", "RP-0001", "--bundle", str(bundle), "--no-verify"
+    )
     assert out.returncode == 0, out.stderr
     files = bundle_files(bundle)
     for path, data in files.items():
@@ -240,8 +241,9 @@ def test_flash_onto_a_fresh_micropython_without_lib(bundle: Path, sim: RawReplSi
     )
     with pytest.raises(FileNotFoundError):
         sim.read_file("/lib/rpfw/core.mpy")
-    out = run("flash", "--port", sim.port, "--serial", "RP-0002", "--bundle", str(bundle),
-              "--no-verify")  # fmt: skip
+    out = run(
+        "flash", "--port", sim.port, "--serial", "RP-0002", "--bundle", str(bundle), "--no-verify"
+    )
     assert out.returncode == 0, out.stderr
     for path, data in bundle_files(bundle).items():
         assert sim.read_file(path) == data, path

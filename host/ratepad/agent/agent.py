@@ -480,10 +480,14 @@ class Agent:
             except StoreError:
                 pending = None
             out["upload"] = {
-                "pending": pending, "batches": up.batches, "ratings": up.ratings,
-                "failures": up.failures, "rejected": up.rejected, "heartbeats": up.heartbeats,
+                "pending": pending,
+                "batches": up.batches,
+                "ratings": up.ratings,
+                "failures": up.failures,
+                "rejected": up.rejected,
+                "heartbeats": up.heartbeats,
                 "last_error": up.last_error,
-            }  # fmt: skip
+            }
         return out
 
     def publish(self, kind: str, event: Event) -> None:

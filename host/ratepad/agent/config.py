@@ -300,9 +300,14 @@ def load_config(path: str | Path) -> AgentConfig:
             _number(upload, "heartbeat_s", where, 1, 3600) if "heartbeat_s" in upload else 60.0
         )
         cfg["upload"] = UploadConfig.checked(
-            upload["url"], upload["key"], base / ca if ca else None, batch_size, where, backoff,
+            upload["url"],
+            upload["key"],
+            base / ca if ca else None,
+            batch_size,
+            where,
+            backoff,
             heartbeat,
-        )  # fmt: skip
+        )
     return AgentConfig(**cfg)
 
 

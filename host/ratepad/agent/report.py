@@ -137,8 +137,10 @@ def export_rejected(store: Store, fmt: str, out: TextIO) -> int:
         if fmt == "json":
             out.write(json.dumps({k: r[k] for k in REJECTED_FIELDS}, ensure_ascii=False) + "\n")
         else:
-            out.write(f"#{r['id']:<6} {r['kind']:<8} {r['error']}\n        "
-                      f"{json.dumps(r['item'], ensure_ascii=False)}\n")  # fmt: skip
+            out.write(
+                f"#{r['id']:<6} {r['kind']:<8} {r['error']}\n        "
+                f"{json.dumps(r['item'], ensure_ascii=False)}\n"
+            )
     return len(rows)
 
 

@@ -43,8 +43,16 @@ __all__ = ["Batch", "UploadError", "Uploader"]
 
 Log = Callable[[str], None]
 INGEST_PATH = "api/v1/ingest/batch"
-PROMPT_FIELDS = ("serial", "prompt_id", "staff_id", "state", "issued_at_ms", "timeout_ms",
-                 "closed_at_ms", "rating_seq")  # fmt: skip
+PROMPT_FIELDS = (
+    "serial",
+    "prompt_id",
+    "staff_id",
+    "state",
+    "issued_at_ms",
+    "timeout_ms",
+    "closed_at_ms",
+    "rating_seq",
+)
 RATING_FIELDS = (
     "id, serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact, score, key_count,"
     " level_value, staff_id, prompt_id, flags"
@@ -212,11 +220,25 @@ class Uploader:
             f"SELECT {RATING_FIELDS} FROM ratings WHERE id > ? ORDER BY id LIMIT ?",
             (cursor, self.config.batch),
         ):
-            ratings.append((int(r[0]), {
-                "serial": r[1], "journal_seq": r[2], "boot_id": r[3], "uptime_ms": r[4],
-                "time_ms": r[5], "time_exact": bool(r[6]), "score": r[7], "key_count": r[8],
-                "level_value": r[9], "staff_id": r[10], "prompt_id": r[11], "flags": r[12],
-            }))  # fmt: skip
+            ratings.append(
+                (
+                    int(r[0]),
+                    {
+                        "serial": r[1],
+                        "journal_seq": r[2],
+                        "boot_id": r[3],
+                        "uptime_ms": r[4],
+                        "time_ms": r[5],
+                        "time_exact": bool(r[6]),
+                        "score": r[7],
+                        "key_count": r[8],
+                        "level_value": r[9],
+                        "staff_id": r[10],
+                        "prompt_id": r[11],
+                        "flags": r[12],
+                    },
+                )
+            )
         queued = c.execute(
             "SELECT kind, key, seq FROM outbox ORDER BY seq LIMIT ?", (self.config.batch,)
         ).fetchall()
@@ -247,8 +269,17 @@ class Uploader:
                 " updated_at_ms FROM devices WHERE serial = ?",
                 (key,),
             ).fetchone()
-            names = ("serial", "connected", "firmware", "state", "faults", "unacked", "presses",
-                     "staff_id", "updated_at_ms")  # fmt: skip
+            names = (
+                "serial",
+                "connected",
+                "firmware",
+                "state",
+                "faults",
+                "unacked",
+                "presses",
+                "staff_id",
+                "updated_at_ms",
+            )
         if row is None:
             return None
         item = dict(zip(names, row, strict=True))
@@ -274,9 +305,13 @@ class Uploader:
                 c.execute(
                     "INSERT INTO upload_rejected (kind, item, error, rejected_at_ms)"
                     " VALUES (?, ?, ?, ?)",
-                    (kind, json.dumps(item, ensure_ascii=False), rejected[:1000],
-                     int(time.time() * 1000)),
-                )  # fmt: skip
+                    (
+                        kind,
+                        json.dumps(item, ensure_ascii=False),
+                        rejected[:1000],
+                        int(time.time() * 1000),
+                    ),
+                )
             if batch.last_rating_id is not None:
                 c.execute(
                     "INSERT INTO upload_cursor VALUES ('ratings', ?) ON CONFLICT (stream)"
@@ -376,8 +411,10 @@ class Uploader:
                 return
             self.mark_uploaded(batch, rejected=str(exc))
             self.rejected += 1
-            self.log(f"upload: the server refuses an item for good: {exc}; kept in the store "
-                     "(ratepad export --rejected)")  # fmt: skip
+            self.log(
+                f"upload: the server refuses an item for good: {exc}; kept in the store "
+                "(ratepad export --rejected)"
+            )
             return
         self.mark_uploaded(batch)
         self.batches += 1

@@ -383,17 +383,22 @@ def build_openapi(bridge: Bridge) -> dict[str, Any]:
         "connected": {
             "type": "object",
             "required": ["serial", "firmware", "board", "keys", "boot_id"],
-            "properties": {"serial": {"type": "string"}, "firmware": {"type": "string"},
-                           "board": {"type": "string"}, "keys": {"type": "integer"},
-                           "boot_id": {"type": "integer"}, "journal_used": {"type": "integer"},
-                           "schema_matches": {"type": "boolean"}},
+            "properties": {
+                "serial": {"type": "string"},
+                "firmware": {"type": "string"},
+                "board": {"type": "string"},
+                "keys": {"type": "integer"},
+                "boot_id": {"type": "integer"},
+                "journal_used": {"type": "integer"},
+                "schema_matches": {"type": "boolean"},
+            },
         },
         "lost": {
             "type": "object",
             "required": ["serial", "reason"],
             "properties": {"serial": {"type": "string"}, "reason": {"type": "string"}},
         },
-    }  # fmt: skip
+    }
     for path_item in doc["paths"].values():
         for op in path_item.values():
             op["responses"].pop("422", None)
