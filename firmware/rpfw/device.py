@@ -85,16 +85,9 @@ class Hardware:
         # no allocation; `pin` is the object Pin(gpio) returned (rp2's pins are static).
         t = self._clock()
         keys = self.keys
-        e = self.edges
         for i in range(self.nkeys):
             if keys[i] is pin:
-                bit = 1 << i
-                if e.keys & bit:
-                    e.multi |= bit
-                else:
-                    e.keys |= bit
-                    e.first[i] = t
-                e.last[i] = t
+                self.edges.stamp(i, t)
         self.edge = True
 
     def take_keys(self):
