@@ -9,7 +9,7 @@ import machine
 from rpfw.core import Core
 from rpfw.edges import Edges
 from rpfw.journal import F_FLAGS, F_KEY_COUNT, F_SCORE, F_UPTIME
-from rpfw.ticks import PERIOD, ticks_diff
+from rpfw.ticks import PERIOD, ticks_add, ticks_diff
 from sim.keypad import FakeHw
 from sim.memstorage import MemStorage
 from rpfw import device
@@ -226,7 +226,7 @@ def test_the_pin_irq_stamps_each_key_edge_with_its_tick():
         dev.scan(clock[0])
     finally:
         machine.enable_irq(state)
-    assert stamps == [0b100, 0b100, 5100, 5102]  # first and last edge of key 3
+    assert stamps == [0b100, 0b100, 5100, 5102] and machine.irq_errors() == []
     assert seen == [1, 5107] and dev.hw.edges.keys == 0 and not dev.hw.edge
     assert dev.core.rules.deciding()  # the chord window opened at 5107: not idle
 
@@ -238,3 +238,58 @@ class _NoLink:
     configured = False
     in_busy = False
     tx = bytearray(64)
+
+    def arm(self):
+        pass
+
+
+def test_the_heap_check_runs_at_boot_then_every_10_s_while_no_key_is_busy():
+    # gc.collect() keeps the CPU busy for ~25 ms: at boot, then every 10 s, each one waiting
+    # until no key is down or debouncing. Ticks wrap 3 s in (the first check is not there).
+    machine.fake_reset()
+    st = MemStorage()
+    st.files["settings"] = bytearray(b"debounce_ms=5\nchord_ms=20\n")
+    base = PERIOD - 3000
+    now = [0]  # virtual ms
+
+    def ticks():  # as time.ticks_ms: a small int, nothing allocated (it runs in the IRQ)
+        return ticks_add(base, now[0])
+
+    dev = device.Device(st, _NoLink(), "pico", ticks)
+    checks = []
+    dev.hw.check_memory = lambda: checks.append(now[0]) or False
+    dev.start()
+    key1 = machine.Pin(_KEY_GPIO[0])
+    for at, level in ((29000, 0), (32000, 1), (45000, -1)):  # key 1 held over the 30 s check
+        for _ in range(1000):
+            t = dev.timeout(ticks())
+            if now[0] + t > at:
+                break
+            now[0] += t
+            dev.service()
+        now[0] = at
+        if level >= 0:
+            key1.drive(level)
+    assert checks == [0, 10000, 20000, 32005, 42005], checks
+    assert dev.core.journal.next_seq == 2 and machine.irq_errors() == []  # the press was rated
+
+
+def test_a_key_held_down_delays_the_heap_check_one_interval_at_most():
+    machine.fake_reset()
+    st = MemStorage()
+    st.files["settings"] = bytearray(b"debounce_ms=5\nchord_ms=20\nstuck_ms=600000\n")
+    now = [1000]
+    dev = device.Device(st, _NoLink(), "pico", lambda: now[0])
+    checks = []
+    dev.hw.check_memory = lambda: checks.append(now[0]) or False
+    dev.start()
+    machine.Pin(_KEY_GPIO[0]).drive(0)  # held for good
+    for _ in range(1000):
+        now[0] += dev.timeout(now[0])
+        if now[0] > 32000:
+            break
+        dev.service()
+    # due at 11000, waited for the key; the first pass 10 s later checks anyway (the loop wakes
+    # every 2 s to feed the watchdog), and the next is due 10 s after that
+    assert len(checks) == 2 and checks[0] == 1000 and 21000 <= checks[1] <= 23000, checks
+    assert machine.irq_errors() == []
