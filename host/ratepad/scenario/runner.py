@@ -11,6 +11,7 @@ from typing import Any
 
 from ..capture.pcapng import CaptureWriter
 from ..events import Rating
+from ..sim import EPOCH0
 from ..sim.rp2040.engine import Rp2040Keypad
 from ..sim.simulated import SimulatedKeypad
 from ..transports.base import to_reports
@@ -29,8 +30,6 @@ __all__ = [
     "run",
     "take_edges",
 ]
-
-EPOCH0 = 1_800_000_000_000  # the host's wall clock at scenario time 0 (ms since 1970)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from .. import flags as rating_flags
 from ..agent.store import RatingItem, Store
 from ..events import Rating
-from .runner import EPOCH0
+from ..sim import EPOCH0
 
 
 def store_ratings(

@@ -14,7 +14,18 @@ from typing import Any
 
 from .simulated import RealtimeKeypad, SimulatedKeypad
 
-__all__ = ["RealtimeKeypad", "SimulatedKeypad", "devices", "get", "ids", "remove", "reset"]
+__all__ = [
+    "EPOCH0",
+    "RealtimeKeypad",
+    "SimulatedKeypad",
+    "devices",
+    "get",
+    "ids",
+    "remove",
+    "reset",
+]
+
+EPOCH0 = 1_800_000_000_000  # the host's wall clock at simulated time 0 (ms since 1970)
 
 _LOCK = threading.Lock()
 _DEVICES: dict[str, RealtimeKeypad] = {}

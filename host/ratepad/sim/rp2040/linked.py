@@ -18,11 +18,10 @@ from ...transports.base import to_reports
 from ...wire import codec
 from ...wire.session import Session
 from ...wire.stream import Frame, StreamDecoder
+from .. import EPOCH0
 from .pico import MS, EmulatedPico
 
 __all__ = ["EPOCH0", "LinkedPico"]
-
-EPOCH0 = 1_800_000_000_000  # the host's wall clock at keypad time 0
 
 
 class LinkedPico:
