@@ -4,6 +4,8 @@
 #
 # The device loop:  core.boot(raw_keys, now)
 #                   repeat: core.step(raw_keys, now)       on a pin edge or at next_deadline()
+#                           (on the keypad core.scan(raw_keys, now, edges): the same, with the
+#                           pin IRQ's stamps of the edges since, for a scan that comes late)
 #                           core.receive(data, now)        on bytes from the host
 #                           core.pull(report) -> bool      to fill the next 64-byte IN report
 from micropython import const
@@ -153,7 +155,7 @@ class Core:
         pend_last = edges.multi
         # a key with one stamp that reads as the last scan read it: its pin went there and back
         # within one interrupt, or its edge came just before the last scan read it: no change
-        pend_first = edges.keys & (pend_last | raw ^ cur)
+        pend_first = edges.keys & (pend_last | (raw ^ cur))
         for _ in range(2 * self.nkeys):
             best = -1
             at = now

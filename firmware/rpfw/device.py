@@ -4,7 +4,7 @@
 # then one pass (service()):
 #   feed the watchdog; follow the USB link (up = configured and the last IN report not stuck
 #   for _STALL_MS: a suspended host, or one nobody reads) -> core.connect/disconnect; scan the
-#   keys -> core.step; an OUT report -> core.receive; core.pull -> one IN report (the first
+#   keys -> core.scan; an OUT report -> core.receive; core.pull -> one IN report (the first
 #   after the link comes up is all zeros, to end any frame the link going down cut off); stop
 #   the buzzer when due; reboot when the host asked (after flushing the reply).
 # The pin IRQ (hard) and the USB callbacks only stamp and set flags; the work is all here. A pass
