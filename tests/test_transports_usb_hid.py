@@ -213,6 +213,35 @@ def test_url_options_select_the_registry_simulation() -> None:
             assert kp.info is not None and kp.info.serial == "RP-0009"
 
 
+def test_third_party_backends_register_by_entry_point(tmp_path: Path) -> None:
+    """A backend is found by name through its entry-point group, as the simulated one is
+    through the built-in table: ``hid.py`` itself names no implementation."""
+    dist = tmp_path / "ratepad_fakehid-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ratepad-fakehid\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[ratepad.hid_apis]\nfake = fakehid:api\n")
+    (tmp_path / "fakehid.py").write_text(
+        "def api():\n"
+        "    from ratepad.sim.usb.hidsim import SimulatedHidApi\n"
+        "    import ratepad.sim\n"
+        "    return SimulatedHidApi([ratepad.sim.get('RP-0042')])\n"
+    )
+    code = textwrap.dedent(
+        """
+        import ratepad
+        from ratepad.transports.backends import HID_APIS
+        assert "fake" in HID_APIS.names(), HID_APIS.names()
+        with ratepad.open("hid://RP-0042?api=fake") as kp:
+            print(kp.info.serial)
+        """
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "RP-0042", done.stderr
+
+
 # -- hidapi: the calls made ------------------------------------------------------------------------
 class RecordingHid:
     """hidapi's module API, recording what HidTransport asks of it."""
