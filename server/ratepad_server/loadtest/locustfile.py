@@ -219,6 +219,7 @@ class Manager(FastHttpUser):
     host = URLS[0]
     wait_time = between(30, 90)
     fixed_count = len(PLAN["managers"])
+    abstract = not PLAN["managers"]  # fixed_count 0 would make it a weighted class: none run
 
     def on_start(self) -> None:
         workers = max(1, int(PLAN.get("workers", 1)))
