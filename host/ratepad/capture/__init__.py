@@ -1,4 +1,5 @@
-"""Captures of keypad links: pcapng files and a tap that records any transport."""
+"""Captures of keypad links: pcapng files, the tap that records any transport and ``replay://``
+(``capture.replay``), which plays one back as a keypad."""
 
 from __future__ import annotations
 
