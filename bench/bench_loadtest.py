@@ -1,7 +1,8 @@
 """A big bank's peak against the ratepad server on this machine: ``ratepad server loadtest``
-with its defaults raised to 70,000 window agents (a heartbeat a minute each: ~1,200 requests/s;
-the fleet simulator's customer profile: ~14 ratings an hour per window, ~280 ratings/s, with
-their prompts) and 100 managers with a live wall and a report page open, for 10 minutes.
+with its defaults raised to 70,000 window agents (the fleet simulator's customer profile:
+~14 ratings an hour per window, ~280 ratings/s, each prompt uploaded when issued and when
+closed, a heartbeat after a minute without an upload: ~1,600 requests/s, ~950 of them
+heartbeats) and 100 managers with a live wall and a report page open, for 10 minutes.
 
 Everything runs here: a throwaway PostgreSQL cluster (fsync on), ``--servers`` server
 instances (``ratepad server run``, uvicorn), Locust (a subprocess of the loadtest command).
