@@ -205,6 +205,21 @@ def test_a_bad_rating_is_verified_rectified_answered_and_closed(site: Site, serv
     assert status == 200 and pdf.startswith(b"%PDF")
 
 
+def test_a_bad_rating_assigned_from_quarantine_opens_its_case(site: Site, server: Server) -> None:
+    """A rating an admin stores from quarantine is the branch's like an upload: its case
+    opens, and the branch's low-rating rule raises its alert."""
+    admin = logged_in(server.url, "hq-admin")
+    assert admin.post("/rules/", {"name": "差评", "node": "BJ", "kind": "low_rating",
+                                  "level": "2"})[0] == 302  # fmt: skip
+    answer = upload(server.url, site.keys["BJ-001"], ratings=[rating("K9", 1, 1)])  # unbound
+    assert answer["quarantined"] == 1 and site.sql("SELECT count(*) FROM casework_case") == (0,)
+    status, _ = call(server.url, "/api/v1/quarantine/assign", site.tokens["bj001-admin"],
+                     {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W2"})  # fmt: skip
+    assert status == 200
+    assert site.sql("SELECT count(*) FROM casework_case") == (1,)
+    assert site.sql("SELECT count(*) FROM alerts_alert WHERE state = 'open'") == (1,)
+
+
 def test_deadlines_skip_holidays_and_overdue_cases_escalate_once(
     site: Site, server: Server, tmp_path: Path
 ) -> None:

@@ -328,13 +328,13 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
 
 def on_batch(
     *,
-    agent: Any,
+    branch_id: int,
     ratings: Sequence[Sequence[Any]],
     devices: Sequence[tuple[Any, datetime]],
     **kwargs: Any,
 ) -> None:
     """The receiver of ``batch_stored`` (rows in ``ingest.service.RATING_COLUMNS`` order)."""
-    branch = Node.objects.get(pk=agent.branch_id)
+    branch = Node.objects.get(pk=branch_id)
     rules = _rules_for(branch)
     if not rules:
         return

@@ -34,12 +34,12 @@ class StepError(ValueError):
     """A step the case's state does not allow, or a step without what it must record."""
 
 
-def open_cases(*, agent: Any, ratings: Sequence[Sequence[Any]], **kwargs: Any) -> int:
+def open_cases(*, branch_id: int, ratings: Sequence[Sequence[Any]], **kwargs: Any) -> int:
     """The receiver of ``batch_stored`` (rows in ``ingest.service.RATING_COLUMNS`` order): a
     case for each newly stored rating at or below the branch's case level that counts in the
     KPIs (a repeat or a stuck key is no customer's verdict). Its deadline counts from today,
     the day the server learned of it (a backlog of old ratings gets the time it needs)."""
-    branch = Node.objects.get(pk=agent.branch_id)
+    branch = Node.objects.get(pk=branch_id)
     policy = policy_for(branch)
     bad = [r for r in ratings
            if r[12] is not None and not int(r[11]) & KPI_EXCLUDED

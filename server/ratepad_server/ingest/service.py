@@ -50,9 +50,10 @@ from .models import (
 from .partitions import month_of, present
 from .schemas import BatchIn, BatchOut, DeviceIn, PromptIn, RatingIn, SessionIn
 
-# sent inside each batch's transaction, after the rollups: ratings (the new rows, in
-# RATING_COLUMNS order), devices ((DeviceIn, time) pairs written), agent (the AgentKey);
-# receivers (the alerts, the reports' flag rollups) write in the same transaction
+# sent inside each transaction that stores ratings, after the rollups — an agent's batch, or a
+# quarantined rating an admin assigns: ratings (the new rows, in RATING_COLUMNS order),
+# devices ((DeviceIn, time) pairs written), branch_id (whose windows they are); receivers (the
+# alerts, the loop's cases) write in the same transaction
 batch_stored = Signal()
 
 RATING_COLUMNS = (
@@ -170,7 +171,9 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
         sessions = _sessions(agent, batch.sessions, span, resolver, held)
         devices = _devices(agent, batch.devices, span, resolver, held, now)
         held.write()
-        batch_stored.send(sender=AgentKey, agent=agent, ratings=stored, devices=devices)
+        batch_stored.send(
+            sender=AgentKey, branch_id=agent.branch_id, ratings=stored, devices=devices
+        )
         AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only
@@ -345,11 +348,14 @@ def assign_quarantined(item: Quarantine, window: Window) -> str:
     if not present("ingest_rating", [month_of(when)]):
         raise CannotAssign(f"no partition for {when:%Y-%m} yet: run 'ratepad server partitions'")
     if _new_keys([r]):
-        _insert_ratings([_row(r, when, window.pk, window.branch_id, item.agent_id, now)])
+        row = _row(r, when, window.pk, window.branch_id, item.agent_id, now)
+        _insert_ratings([row])
         deltas = Deltas()
         deltas.add_rating(when, window.pk, window.branch_id, r.staff_id, r.score, r.key_count,
                           r.level_value, r.flags)  # fmt: skip
         deltas.write()
+        # as if uploaded now by the window's branch: its rules and its loop see it
+        batch_stored.send(sender=AgentKey, branch_id=window.branch_id, ratings=[row], devices=[])
         outcome = "stored"
     else:
         resend = _resends([r], item.agent_id, item.branch_id, now)
