@@ -77,6 +77,7 @@ class Tile:
     serial: str
     staff_name: str
     last: LastRating | None
+    rated: str  # the name of the staff member the last rating is for
     seen: datetime | None  # when an offline keypad was last heard of
 
     @property
@@ -118,8 +119,9 @@ def _tiles(branches: dict[int, Node], now: datetime) -> list[dict[str, Any]]:
         state = _window_state(d, now)
         staff = (d.staff_id if d is not None else None) or (r.staff_id if r else "") or ""
         seen = _seen(d) if d is not None and state == "offline" else None
+        rated = names.get(r.staff_id, r.staff_id) if r is not None else ""
         groups.setdefault(w.branch_id, []).append(
-            Tile(w, state, d.serial if d else "", names.get(staff, staff), r, seen)
+            Tile(w, state, d.serial if d else "", names.get(staff, staff), r, rated, seen)
         )
     return [{"branch": b, "tiles": groups[pk]} for pk, b in branches.items() if pk in groups]
 

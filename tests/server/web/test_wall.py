@@ -3,8 +3,8 @@ scrolling, menu or links, in large type, its tiles grouped by branch; the first 
 window's last rating, today's figures (the summary API's for today) and today's alerts (at most
 ``TICKER``, no digests); a rating uploaded through the ingest API reaches its tile with its time
 and the staff member's name and updates today's figures; an offline keypad's tile shows when it
-was last seen; after a server restart the wall reconnects by itself (no reload) and shows the
-next rating."""
+was last seen; after a server restart the wall says it is reconnecting, reconnects by itself
+(no reload) and shows the next rating."""
 
 from __future__ import annotations
 
@@ -200,7 +200,7 @@ def test_the_kiosk_fits_the_screen(site: Site, server: Server, browser: WebDrive
 
 
 @pytest.mark.parametrize("site", ["sqlite"], indirect=True)
-def test_ratings_reach_the_wall_and_it_survives_a_restart(
+def test_ratings_reach_the_wall_which_survives_a_restart(
     site: Site,
     server: Server,
     browser: WebDriver,  # noqa: F811

@@ -102,8 +102,17 @@
       const score = document.createElement("b");
       score.className = "score s" + r.score;
       score.textContent = r.score;
-      last.replaceChildren(score, " · ", timeElement(r.time));
-      setStaff(tile, r.staff_name, r.staff_id);
+      const rated = r.staff_name || r.staff_id;
+      if (rated) {
+        const who = document.createElement("span");
+        who.className = "rated";
+        who.textContent = rated;
+        last.replaceChildren(score, " · ", timeElement(r.time), " · ", who);
+      } else {
+        last.replaceChildren(score, " · ", timeElement(r.time));
+      }
+      // who is at the window: the keypad's login (device events), else whom the ratings are for
+      if (tile.querySelector(".staff").textContent === "–") setStaff(tile, r.staff_name, r.staff_id);
       tile.classList.add("flash");
       setTimeout(() => tile.classList.remove("flash"), 1500);
     }
