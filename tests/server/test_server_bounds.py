@@ -76,7 +76,11 @@ def test_a_missing_partition_holds_the_rating_not_the_batch(site: Site) -> None:
         # the worker's periodic step (``sendalerts --once`` runs every step) makes it again
         out = subprocess.run(
             [sys.executable, "-m", "ratepad", "server", "sendalerts", "--once", "--db", site.db],
-            capture_output=True, text=True, env=server_env(), cwd=site.dir, timeout=120,
+            capture_output=True,
+            text=True,
+            env=server_env(),
+            cwd=site.dir,
+            timeout=120,
         )
         assert out.returncode == 0, out.stderr
         made = site.sql(f"SELECT to_regclass('ingest_rating_{month:%Y%m}')::text")

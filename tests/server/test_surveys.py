@@ -159,6 +159,12 @@ def test_survey_import_report_exports_and_the_node_report(site: Site, server: Se
     assert f"{nps['nps']:.1f}" in page
     status, body = manager.get("/report/BJ-002/")
     assert 'id="survey-none"' in body.decode()
+    # on the overview, beside this month's cards (when the survey's period ends this month)
+    page = logged_in(server.url, "bj001-admin").get("/")[1].decode()  # BJ-001's overview
+    if LAST.month == TODAY.month:
+        assert 'id="survey-figures"' in page and f"{nps['nps']:.1f}" in page
+    else:
+        assert 'id="survey-none"' in page
     # and in the month's PDF, in a table of its own
     status, pdf = manager.get(f"/report/BJ-001/monthly.pdf?month={LAST:%Y-%m}")
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)

@@ -30,6 +30,7 @@ from ..dbrouter import reads_from_replica
 from ..ingest.models import Device, Rating
 from ..org.models import Node, Role, Window
 from ..reports import service as reports
+from . import surveys
 from .access import ACTORS, ALL, get_role, roles
 from .period import DEFAULT, PRESETS, Period, today
 from .views import _flags, _window_state
@@ -172,6 +173,12 @@ def home(request: HttpRequest) -> HttpResponse:
     }  # fmt: skip
     if staff_id is None:
         context["attention"] = attention(role.node, day, now)
+        # this month's questionnaire beside the keypads' cards, never mixed into them
+        month = Period(*PRESETS["this_month"][2](day), preset="this_month")
+        context["survey_period"] = month
+        context["survey"] = surveys.survey_context(
+            role.node, month.first, month.last, month.previous(), month.year_before()
+        )
     else:
         context["appealable"] = appealable(role, day)
         context["latest"] = latest(role, day)
