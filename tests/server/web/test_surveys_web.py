@@ -91,3 +91,17 @@ def test_survey_report_figures_and_a_return_visit_in_both_languages(
         assert counts.split()[:3] == ["BJ-001", "朝阳支行", str(visits)]
         _assert_page_ok(browser, "return visits")
         _shot(browser, f"return-visits-{lang}")
+    # the branch's overview: this month's survey beside the keypads' cards
+    _login(browser, server.url, "bj001-admin")
+    this_month = _surveys.LAST.month == _surveys.TODAY.month  # the survey's period ends then
+    for lang in ("zh-hans", "en"):
+        browser.add_cookie({"name": "django_language", "value": lang})
+        browser.get(server.url)
+        _wait_for(browser, "#cards")
+        figures = browser.find_element(By.ID, "survey-figures")
+        assert WORDS[lang]["survey"] in figures.text
+        if this_month:
+            assert "NPS" in figures.text and "n = 80" in figures.text
+        else:
+            assert browser.find_elements(By.ID, "survey-none")
+        _assert_page_ok(browser, "overview")
