@@ -42,6 +42,22 @@ EXPECTED: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {
     ("GET", "api/v1/loop/report"): ("?node=BJ-001", NO_STAFF),
     ("GET", "api/v1/loop/cases"): ("?node=BJ-001", NO_STAFF),
     ("GET", "api/v1/conflicts"): ("?node=BJ-001", {**MANAGE, "bj-manager": 403}),
+    # no survey imported here: a reader of the node learns that (404), nobody else
+    ("GET", "api/v1/surveys/report"): (
+        "?node=BJ-001",
+        {k: 404 if v == 200 else v for k, v in NO_STAFF.items()},
+    ),
+    ("GET", "api/v1/surveys/returnvisits"): ("?node=BJ-001", NO_STAFF),
+    ("POST", "api/v1/surveys/returnvisits"): (  # a rating that is not there
+        {
+            "serial": "K1",
+            "journal_seq": 999,
+            "contacted_at": "2026-12-01T10:00:00+08:00",
+            "channel": "phone",
+            "outcome": "reached",
+        },
+        {**{k: 404 if v == 200 else v for k, v in MANAGE.items()}, "sh-manager": 404},
+    ),
     ("POST", "api/v1/quarantine/assign"): (
         {"serial": "K9", "journal_seq": 1, "window": "BJ-001-W1"},
         ADMIN,

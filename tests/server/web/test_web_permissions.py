@@ -48,6 +48,8 @@ EXPECTED: dict[str, tuple[str, list[Any], Any, dict[str, int]]] = {
     "web:monthly_pdf": ("GET", ["BJ-001"], "", READ),
     "web:live": ("GET", ["BJ-001"], "", READ),
     "web:live_events": ("GET", ["BJ-001"], "?seconds=0.2", READ),
+    "web:live_state": ("GET", ["BJ-001"], "", READ),
+    "web:wall": ("GET", ["BJ-001"], "", READ),
     "web:ratings": ("GET", ["BJ-001"], "", {**ALL}),
     "web:export_ratings": ("GET", ["BJ-001", "xlsx"], "", {**ALL}),
     "web:alerts": ("GET", [], "", OWN_SUBTREE),
