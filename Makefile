@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ratepad-setup
 
-.PHONY: setup test lint typecheck unit smoke demo generate vectors check-generated bench clean
+.PHONY: setup test lint typecheck unit smoke docs wheel demo generate vectors check-generated bench clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	command -v tshark >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark)
@@ -33,8 +33,8 @@ check-generated: setup
 	PYTHONPATH=protocol $(PY) -m ratepad_protocol.generate --check
 
 lint: setup
-	$(VENV)/bin/ruff check host protocol server tests bench setup.py
-	$(VENV)/bin/ruff format --check host protocol server tests bench setup.py
+	$(VENV)/bin/ruff check host protocol server tests bench docs setup.py
+	$(VENV)/bin/ruff format --check host protocol server tests bench docs setup.py
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -46,7 +46,14 @@ unit: setup
 smoke: setup
 	$(PY) tests/smoke/wheel_smoke.py
 
-test: lint typecheck check-generated unit smoke
+test: lint typecheck check-generated docs unit smoke
+
+# The documentation site, offline, warnings as errors (broken internal links included).
+docs: setup
+	$(VENV)/bin/sphinx-build -W --keep-going -E -q -b html docs build/docs
+
+wheel: setup
+	$(PY) -m build --wheel --outdir dist .
 
 demo: setup
 	$(VENV)/bin/ratepad server demo

@@ -1,6 +1,7 @@
-"""The package's shape: its modules stand on floors (the table below, which README's layout
-section follows); a module imports only from its own floor or lower ones, no import circles at
-all, the testing plugin imports nothing it does not need, and the generated files are current.
+"""The package's shape: its modules stand on floors (the table below, which the page
+docs/develop/layout.md shows); a module imports only from its own floor or lower ones, no import
+circles at all, the testing plugin imports nothing it does not need, and the generated files are
+current.
 
 Every import counts: at the top of a module or inside a function, under ``TYPE_CHECKING`` or
 not, into a package's ``__init__`` or into a module of it. An edge is an edge, wherever the
@@ -189,9 +190,9 @@ def test_the_checks_see_what_they_must(tmp_path: Path) -> None:
     assert floor_of("ratepad.nowhere") is None
 
 
-def test_the_readme_shows_these_floors() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("Inside `host/ratepad/`") : readme.index("## The wire protocol")]
+def test_the_documentation_shows_these_floors() -> None:
+    page = (ROOT / "docs" / "develop" / "layout.md").read_text(encoding="utf-8")
+    section = page[page.index("Inside `host/ratepad/`") :]
     rows = re.findall(r"^\| (\d+) \| ([^|]*) \|", section, flags=re.MULTILINE)
     shown = [(int(floor), sorted(re.findall(r"`([^`]+)`", names))) for floor, names in rows]
     assert shown == [(floor, sorted(entries)) for floor, entries in enumerate(FLOORS)]

@@ -1,4 +1,4 @@
-"""The README's driver examples type-check under mypy --strict and run as written."""
+"""The driver guide's examples (docs/guide/driver.md) type-check under mypy --strict and run as written."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+README = ROOT / "docs" / "guide" / "driver.md"
 
 
 def examples() -> list[str]:
     text = README.read_text(encoding="utf-8")
     found = re.findall(r"<!-- typed-example -->\n```python\n(.*?)```", text, re.S)
-    assert len(found) >= 2, "README lost its typed examples"
+    assert len(found) >= 2, "the driver guide lost its typed examples"
     return found
 
 

@@ -23,6 +23,10 @@
   (``dbrouter.py``); ``RATEPAD_REPLICA_LAG_WARN_S`` (60): the lag the report page tells of.
 * ``RATEPAD_LOG_FORMAT`` (text; json), ``RATEPAD_METRICS_ALLOW`` (loopback),
   ``RATEPAD_METRICS_TOKEN``, ``PROMETHEUS_MULTIPROC_DIR``: logs and ``/metrics`` (``ops/``).
+* ``RATEPAD_SMTP`` (``localhost:25``): the mail relay alerts are sent through, ``host:port``;
+  ``RATEPAD_SMTP_USER`` and ``RATEPAD_SMTP_PASSWORD``: its login (none by default);
+  ``RATEPAD_SMTP_TLS`` (unset; ``1``: STARTTLS); ``RATEPAD_MAIL_FROM``
+  (``ratepad@localhost``): the sender of alert e-mails.
 """
 
 from __future__ import annotations

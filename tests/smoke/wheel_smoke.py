@@ -3,7 +3,7 @@ checkout, as a new user would (run by `make smoke`, part of `make test`).
 
 Checks: `python -m ratepad --version`, `ratepad sim` on a scenario, `ratepad demo --seconds 3`,
 `ratepad fw build` (the `flash` extra), `ratepad doctor`, a hardware command that finds no keypad,
-the README's pytest example, and an unrelated pytest file (the plugin must not break other
+the pytest guide's example, and an unrelated pytest file (the plugin must not break other
 projects' tests). Exit status 0 when every check passed.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+README = ROOT / "docs" / "guide" / "pytest.md"  # the pytest example
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
@@ -62,7 +62,7 @@ def _main(work: Path) -> int:
     scenario = user / "counter.json"
     shutil.copy(ROOT / "tests" / "scenarios" / "contract_example.json", scenario)
     match = re.search(r"<!-- pytest-example -->\n```python\n(.*?)```", README.read_text(), re.S)
-    assert match, "README lost its pytest example"
+    assert match, "the pytest guide lost its example"
     (user / "test_counter.py").write_text(match.group(1), encoding="utf-8")
     other = work / "other_project"
     other.mkdir()

@@ -11,6 +11,11 @@ Rules of the table:
   instance's worker); one open alert per keypad.
 An alert is created at most once: ``open_key`` is unique while it is open, and a second
 instance evaluating the same batch (a replay) finds it there.
+
+* ``RATEPAD_ALERT_CAP`` (20): open live alerts per branch; past it, new ones fold into a
+  digest rather than flooding the page.
+* ``RATEPAD_OPENING_HOURS`` (``08:30-17:30``, local time) and ``RATEPAD_OPENING_DAYS``
+  (``1-5``, ISO weekdays): when an offline keypad is worth an alert (``in_opening_hours``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ picks a candidate, then ``UPDATE … SET claimed_until = now + lease WHERE id = 
 NULL AND (claimed_until IS NULL OR claimed_until < now)`` and sends only if exactly one row
 changed. A failure pushes the row's next try forward (doubling, at most an hour), so one bad
 address cannot crash-loop the worker. ``stop`` ends it between two rows.
+
+* ``RATEPAD_SILENT_CHECK_S`` (30): seconds between two looks for silent agents.
 """
 
 from __future__ import annotations

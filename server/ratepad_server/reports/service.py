@@ -9,6 +9,10 @@ from ``DayRollup``, and the hours of a period that does not start or end at loca
 A ``Cell`` is the sum of rollup rows of one unit (a node, a window, a staff member, a day);
 ``Stats`` is what the pages show of it: n, index, CSAT with its Wilson interval, response rate,
 misuse rates, and whether n is too small to be a verdict (``small``).
+
+* ``RATEPAD_MIN_N`` (30): below this many ratings a figure is greyed out as too small.
+* ``RATEPAD_PRIOR_WEIGHT`` (20): the pseudo-ratings a ranking's shrinkage adds toward the
+  parent's mean, so a window with three ratings does not top the list.
 """
 
 from __future__ import annotations
