@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError, LocalProtocolError, RatepadError
-from . import agent, capture, codec, device, doctor, fw, sandbox, selftest, sim, survey
+from . import agent, capture, codec, device, doctor, examples, fw, sandbox, selftest, sim, survey
 from .common import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -39,6 +39,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     doctor.register,  # doctor
     agent.register,  # agent, export, demo
     sandbox.register,  # sandbox
+    examples.register,  # examples
 )
 """Every command group, in the order ``ratepad --help`` lists them."""
 
