@@ -16,32 +16,19 @@ the same run on the same throwaway database.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-
-from pg import Cluster  # noqa: E402
+from benchlib import server_database, timed
 
 TARGET_MS = 300.0
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times), max(times)
+    median, worst = timed(fn, repeat)
+    return median * 1000, worst * 1000
 
 
 def main() -> None:
@@ -50,31 +37,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     args = parser.parse_args()
-    env = {**os.environ, "RATEPAD_SECRET_KEY": "bench-secret-of-the-alert-benchmark"}
-    with tempfile.TemporaryDirectory(prefix="bench-alerts-") as work:
-        cluster = None
-        if args.sqlite:
-            db = f"sqlite:///{work}/bench.sqlite3"
-        else:
-            cluster = Cluster(None, fsync=False)  # its own directory, which postgres may enter
-            db = cluster.create_database("bench_alerts")
-        try:
-            cli = [sys.executable, "-m", "ratepad_server"]
-            subprocess.run([*cli, "init", "--db", db], check=True, env=env, cwd=work)
-            org = ROOT / "tests" / "server" / "org.toml"
-            subprocess.run([*cli, "load-org", str(org), "--db", db], check=True, env=env,
-                           cwd=work, capture_output=True)  # fmt: skip
-            os.environ.update(
-                env,
-                RATEPAD_DB=db,
-                DJANGO_SETTINGS_MODULE="ratepad_server.settings",
-                RATEPAD_ALLOWED_HOSTS="testserver",
-            )  # the test client's host
-            os.chdir(work)
-            run(args.alerts, args.repeat, "SQLite" if args.sqlite else "PostgreSQL")
-        finally:
-            if cluster is not None:
-                cluster.close()
+    with server_database("bench-alerts", sqlite=args.sqlite) as backend:
+        run(args.alerts, args.repeat, backend)
 
 
 def _fill(n: int) -> None:

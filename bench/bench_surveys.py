@@ -20,32 +20,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "server"))
-
-from pg import Cluster  # noqa: E402
+from benchlib import server_database, timed
 
 IMPORT_TARGET_S = 2.0
 REPORT_TARGET_MS = 300.0
-
-
-def _times(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), max(times)
 
 
 def main() -> None:
@@ -54,28 +34,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     args = parser.parse_args()
-    env = {**os.environ, "RATEPAD_SECRET_KEY": "bench-secret-of-the-survey-benchmark"}
-    with tempfile.TemporaryDirectory(prefix="bench-surveys-") as work:
-        cluster = None
-        if args.sqlite:
-            db = f"sqlite:///{work}/bench.sqlite3"
-        else:
-            cluster = Cluster(None, fsync=False)
-            db = cluster.create_database("bench_surveys")
-        try:
-            cli = [sys.executable, "-m", "ratepad_server"]
-            subprocess.run([*cli, "init", "--db", db], check=True, env=env, cwd=work,
-                           capture_output=True)  # fmt: skip
-            org = ROOT / "tests" / "server" / "org.toml"
-            subprocess.run([*cli, "load-org", str(org), "--db", db], check=True, env=env,
-                           cwd=work, capture_output=True)  # fmt: skip
-            os.environ.update(env, RATEPAD_DB=db, DJANGO_SETTINGS_MODULE="ratepad_server.settings",
-                              RATEPAD_ALLOWED_HOSTS="testserver")  # fmt: skip
-            os.chdir(work)
-            run(args.respondents, args.repeat, "SQLite" if args.sqlite else "PostgreSQL")
-        finally:
-            if cluster is not None:
-                cluster.close()
+    with server_database("bench-surveys", sqlite=args.sqlite) as backend:
+        run(args.respondents, args.repeat, backend)
 
 
 def run(n: int, repeat: int, backend: str) -> None:
@@ -106,8 +66,8 @@ def run(n: int, repeat: int, backend: str) -> None:
 
     print(f"{backend}: {n:,} respondents, {len(example_definition().questions)} questions, "
           f"{len(responses) / 1e6:.1f} MB of CSV; median (max) of {repeat}")  # fmt: skip
-    base = _times(baseline_read, repeat)
-    imp = _times(do_import, repeat)
+    base = timed(baseline_read, repeat)
+    imp = timed(do_import, repeat)
     print(f"  baseline: csv.reader over the file        {base[0]:7.3f} s ({base[1]:.3f})")
     verdict = "met" if imp[0] <= IMPORT_TARGET_S else "MISSED"
     print(f"  import (check, report, store)             {imp[0]:7.3f} s ({imp[1]:.3f})"
@@ -127,7 +87,7 @@ def run(n: int, repeat: int, backend: str) -> None:
         def page(client: Client = client, url: str = url) -> None:
             assert client.get(url).status_code == 200
 
-        median, worst = _times(page, repeat * 2)
+        median, worst = timed(page, repeat * 2)
         target = "" if name.startswith("baseline") or "node's" in name else (
             f"   target <= {REPORT_TARGET_MS:g} ms: "
             + ("met" if median * 1000 <= REPORT_TARGET_MS else "MISSED"))  # fmt: skip
