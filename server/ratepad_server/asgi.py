@@ -207,13 +207,25 @@ def _more_files() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def serve(sock: socket.socket, threads: int, trusted_proxy: str | None) -> None:
-    """Serve until SIGTERM or SIGINT; returns once requests in flight have finished."""
+def serve(
+    sock: socket.socket,
+    threads: int,
+    trusted_proxy: str | None,
+    on_ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Serve until SIGTERM or SIGINT; returns once requests in flight have finished.
+    ``on_ready`` is called once requests are answered (not before: the line a supervisor or a
+    user waits for must not come while the application is still being built)."""
     import uvicorn
 
     from .live.feed import feed
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                on_ready()
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # uvicorn re-raises the signal after its shutdown (the process would die of it):
             # here a stop by signal is the normal end, exit status 0

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from .envconf import ConfigError
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 
 
 class Usage(Exception):
@@ -337,12 +337,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise Usage(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     actual = int(sock.getsockname()[1])
     _answer_to_listen_address(host)
-    print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
     from .alerts import worker
+
+    def ready() -> None:
+        print(f"ratepad server: serving on http://{host}:{actual}/api/v1/", flush=True)
 
     worker.start()  # e-mails and webhooks of the alerts (claimed atomically across instances)
     try:  # until SIGTERM or SIGINT: stop accepting, finish what is in flight (asgi.serve)
-        asgi.serve(sock, args.threads, args.trusted_proxy)
+        asgi.serve(sock, args.threads, args.trusted_proxy, on_ready=ready)
     finally:
         worker.stop()
     return EXIT_OK
@@ -406,6 +408,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "ratepad server") -> int
         message = str(exc)
         print(message if message.startswith(prog) else f"{prog}: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C before serving began (once serving: a graceful stop)
+        print(f"{prog}: stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -217,3 +217,19 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1, (name, out.stderr)
         assert lines[0].startswith(f"ratepad server: {name}="), lines
+
+
+def test_ctrl_c_before_serving_began_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C while the server is still starting (building the application takes seconds on
+    a slow machine) stops it with one line and 130, not a traceback."""
+    from ratepad_server import cli
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_setup", lambda db: None)
+    monkeypatch.setattr(cli, "cmd_run", interrupted)
+    assert cli.main(["run", "--listen", "127.0.0.1:0"]) == 130
+    assert capsys.readouterr().err == "ratepad server: stopped\n"

@@ -3,8 +3,9 @@ checkout, as a new user would (run by `make smoke`, part of `make test`).
 
 Checks: `python -m ratepad --version`, `ratepad sim` on a scenario, `ratepad demo --seconds 3`,
 `ratepad fw build` (the `flash` extra), `ratepad doctor`, a hardware command that finds no keypad,
-the pytest guide's example, and an unrelated pytest file (the plugin must not break other
-projects' tests). Exit status 0 when every check passed.
+the pytest guide's example, an unrelated pytest file (the plugin must not break other
+projects' tests), and the quick starts' marked steps (``docs_walk.py``). Exit status 0 when every
+check passed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import docs_walk
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "docs" / "guide" / "pytest.md"  # the pytest example
@@ -139,9 +142,13 @@ def _main(work: Path) -> int:
         out = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], other, env)
         assert "1 passed" in out, out
 
+    def quick_starts() -> None:
+        failures = docs_walk.walk(work, env, wheel)
+        assert not failures, "\n".join(failures)
+
     checks: list[Callable[[], None]] = [
         version, imported_from_the_venv, sim, sim_micropython, demo, fw_build, doctor, no_keypad,
-        sdist_builds_the_wheel, readme_pytest_example, unrelated_pytest_file,
+        sdist_builds_the_wheel, readme_pytest_example, unrelated_pytest_file, quick_starts,
     ]  # fmt: skip
     failed = 0
     for check in checks:
