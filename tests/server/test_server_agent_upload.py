@@ -193,13 +193,12 @@ def test_a_store_from_before_uploads_gains_its_outbox(site: Site, tmp_path: Path
     """A store written by an agent without upload (schema 1) is migrated and sends all it has."""
     import sqlite3
 
-    from ratepad.agent.schema import MIGRATIONS
-    from ratepad.agent.store import _statements
+    from ratepad.agent.store.schema import MIGRATIONS, statements
 
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER)")
-    for statement in _statements(MIGRATIONS[0][1]):
+    for statement in statements(MIGRATIONS[0][1]):
         conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (1, 0)")
     conn.execute(

@@ -1,52 +1,32 @@
-"""The store's SQL: tables (as numbered migrations) and the statements the writer runs.
+"""The store's tables, as numbered migrations, and the migrating of a store file.
 
 ``schema_version`` records which migrations a store has; a migration is never edited once
-released, only new ones appended.
+released, only new ones appended (the rating tables' columns come from ``record.py``, by the
+version that added them). A store written by a newer ratepad is refused.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Iterator
+
+from .errors import BadStoreError
+from .record import rating_columns_ddl
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "statements", "version"]
+
+EXISTING_ID = "INTEGER NOT NULL REFERENCES ratings (id)"  # rating_conflicts: the stored one
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
         """
         CREATE TABLE ratings (
-            id             INTEGER PRIMARY KEY,
-            serial         TEXT    NOT NULL,
-            journal_seq    INTEGER NOT NULL,
-            boot_id        INTEGER NOT NULL,
-            uptime_ms      INTEGER NOT NULL,
-            time_ms        INTEGER NOT NULL,
-            time_exact     INTEGER NOT NULL,
-            score          INTEGER NOT NULL,
-            key_count      INTEGER NOT NULL,
-            level          TEXT,
-            level_value    INTEGER,
-            staff_id       TEXT    NOT NULL,
-            prompt_id      INTEGER NOT NULL,
-            flags          INTEGER NOT NULL,
-            flag_names     TEXT    NOT NULL,
-            received_at_ms INTEGER NOT NULL,
+            {RATINGS},
             UNIQUE (serial, journal_seq)
         );
         CREATE TABLE rating_conflicts (
-            id             INTEGER PRIMARY KEY,
-            existing_id    INTEGER NOT NULL REFERENCES ratings (id),
-            serial         TEXT    NOT NULL,
-            journal_seq    INTEGER NOT NULL,
-            boot_id        INTEGER NOT NULL,
-            uptime_ms      INTEGER NOT NULL,
-            time_ms        INTEGER NOT NULL,
-            time_exact     INTEGER NOT NULL,
-            score          INTEGER NOT NULL,
-            key_count      INTEGER NOT NULL,
-            level          TEXT,
-            level_value    INTEGER,
-            staff_id       TEXT    NOT NULL,
-            prompt_id      INTEGER NOT NULL,
-            flags          INTEGER NOT NULL,
-            flag_names     TEXT    NOT NULL,
-            received_at_ms INTEGER NOT NULL,
+            {CONFLICTS},
             UNIQUE (serial, journal_seq, boot_id, uptime_ms)
         );
         CREATE INDEX ratings_by_time ON ratings (time_ms);
@@ -84,7 +64,10 @@ MIGRATIONS: list[tuple[int, str]] = [
             acked_seq     INTEGER,
             updated_at_ms INTEGER NOT NULL
         );
-        """,
+        """.format(
+            RATINGS=rating_columns_ddl(1),
+            CONFLICTS=rating_columns_ddl(1, f"{'existing_id':<14} {EXISTING_ID}"),
+        ),
     ),
     (
         2,
@@ -189,67 +172,71 @@ MIGRATIONS: list[tuple[int, str]] = [
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-RATING_COLUMNS = (
-    "id",
-    "serial",
-    "journal_seq",
-    "boot_id",
-    "uptime_ms",
-    "time_ms",
-    "time_exact",
-    "score",
-    "key_count",
-    "level",
-    "level_value",
-    "staff_id",
-    "prompt_id",
-    "flags",
-    "flag_names",
-    "received_at_ms",
-)
 
-# Dedupe on the key only: "ON CONFLICT (serial, journal_seq) DO NOTHING" ignores a stored
-# rating sent again, like INSERT OR IGNORE, but unlike it does not also silently skip a row
-# that breaks another constraint (NOT NULL, CHECK): such a row fails the batch, which then is
-# not ACKed, instead of being dropped and ACKed.
-INSERT_RATING = (
-    "INSERT INTO ratings (serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact,"
-    " score, key_count, level, level_value, staff_id, prompt_id, flags, flag_names,"
-    " received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (serial, journal_seq) DO NOTHING"
-)
-ANSWER_PROMPT = (
-    "INSERT INTO prompts (serial, prompt_id, staff_id, state, closed_at_ms, rating_seq)"
-    " VALUES (?, ?, ?, 'answered', ?, ?)"
-    " ON CONFLICT (serial, prompt_id) DO UPDATE SET state = 'answered',"
-    " closed_at_ms = excluded.closed_at_ms, rating_seq = excluded.rating_seq"
-)
-ISSUE_PROMPT = (
-    "INSERT INTO prompts (serial, prompt_id, staff_id, issued_at_ms, timeout_ms, state)"
-    " VALUES (?, ?, ?, ?, ?, 'issued')"
-    " ON CONFLICT (serial, prompt_id) DO UPDATE SET issued_at_ms = excluded.issued_at_ms,"
-    " timeout_ms = excluded.timeout_ms, staff_id = excluded.staff_id, state = 'issued',"
-    " closed_at_ms = NULL, rating_seq = NULL"  # issued again: the old answer is not this one's
-)
-# A rating that cannot be stored as a rating (a value out of range, a row the database refuses):
-# kept raw with the reason, so that it can be ACKed and nothing is lost. The same frame sent
-# again (the keypad resends until ACKed) is kept once.
-QUARANTINE_RATING = (
-    "INSERT INTO quarantine (serial, journal_seq, reason, frame, message, received_at_ms)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial, journal_seq, frame) DO NOTHING"
-)
-QUARANTINE_COLUMNS = ("id", "serial", "journal_seq", "reason", "frame", "message", "received_at_ms")
-CLOSE_PROMPT = (
-    "UPDATE prompts SET state = ?, closed_at_ms = ?"
-    " WHERE serial = ? AND prompt_id = ? AND state = 'issued'"
-)
-EXPIRE_PROMPTS = (
-    "UPDATE prompts SET state = 'timed_out', closed_at_ms = issued_at_ms + timeout_ms"
-    " WHERE state = 'issued' AND issued_at_ms + timeout_ms + ? < ?"
-)
+def statements(script: str) -> Iterator[str]:
+    """The statements of ``script`` (a trigger's body holds ';' of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
-# ratings after the upload cursor and outbox rows: what the server has not committed yet
-UPLOAD_PENDING = (
-    "SELECT (SELECT COUNT(*) FROM ratings WHERE id > COALESCE((SELECT last_id FROM"
-    " upload_cursor WHERE stream = 'ratings'), 0)) + (SELECT COUNT(*) FROM outbox)"
-)
+
+def version(conn: sqlite3.Connection, path: object) -> int:
+    """The schema version of the store open on ``conn`` (0: none yet)."""
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not has_table:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    if row[0] is None:
+        return 0
+    if not isinstance(row[0], int):
+        raise BadStoreError(f"{path} is not a ratepad store (schema_version holds {row[0]!r:.40})")
+    return row[0]
+
+
+def check_version(found: int, path: object, read_only: bool) -> None:
+    if found > SCHEMA_VERSION:
+        raise BadStoreError(
+            f"{path} has store schema version {found}; this ratepad knows up to "
+            f"{SCHEMA_VERSION}: update ratepad"
+        )
+    if found == 0 and read_only:
+        raise BadStoreError(f"{path} is not a ratepad store")
+
+
+def migrate(conn: sqlite3.Connection, path: object) -> None:
+    """Bring the store on ``conn`` to ``SCHEMA_VERSION``, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)"
+        )
+        current = version(conn, path)
+        check_version(current, path, read_only=False)
+        for number, script in MIGRATIONS:
+            if number > current:
+                for statement in statements(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?)", (number, time.time_ns() // 10**6)
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def check_writable(conn: sqlite3.Connection) -> None:
+    """Fail at start, not at the first rating: a store SQLite opened read-only (a read-only
+    file system, a file we may not write) refuses this write; it is rolled back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("INSERT INTO schema_version VALUES (-1, 0)")
+    finally:
+        conn.execute("ROLLBACK")
