@@ -287,3 +287,61 @@ def test_a_different_rating_under_a_stored_key_is_kept_apart(store: Store) -> No
     assert conflict["existing_id"] == store.ratings()[0].id
     store.apply([Item(rating(1, 2, boot_id=9))])  # sent again: kept once
     assert len(store.conflicting()) == 1 and store.conflicts == 1
+
+
+def test_a_store_written_by_an_earlier_agent_opens_without_loss(tmp_path: Path) -> None:
+    """An agent upgraded in place opens the store its earlier version wrote (schema 4, written
+    by ratepad before the store became a package: ratings, a conflict, a quarantined rating,
+    prompts, a keypad with its staff session, an upload cursor, the outbox, a rejected upload),
+    reads everything back as it was, uploads the rest in the same wire format and stores on."""
+    import gzip
+
+    from ratepad.agent.store import Outbox, StoredRating
+
+    db = tmp_path / "old.db"
+    db.write_bytes(
+        gzip.decompress((Path(__file__).parent / "data/agent-store-schema4.db.gz").read_bytes())
+    )
+    with Store(db) as s:
+        assert s.schema_version == 4
+        got = [(r.id, r.serial, r.journal_seq, r.score, r.level, r.flag_names) for r in s.ratings()]
+        assert got == [
+            (1, "K1", 1, 5, "very_satisfied", ["unprompted"]),
+            (2, "K1", 2, 3, "neutral", []),
+            (3, "K1", 3, 1, "very_dissatisfied", ["unprompted", "multi_key"]),
+            (4, "K2", 5, 2, "dissatisfied", ["unprompted"]),
+        ]
+        second = s.rating(2)
+        assert second is not None and second.as_json()["time"] == "2027-01-15T08:00:02.000Z"
+        assert not second.time_exact and second.prompted
+        assert s.prompt("K1", 7)["state"] == "answered"  # type: ignore[index]
+        assert s.devices()["K1"]["staff_id"] == "S001"
+        assert [q["reason"] for q in s.quarantined()] == ["score 9 outside 0..5"]
+        assert [c["existing_id"] for c in s.conflicting()] == [2]
+        [rejected] = s.rejected()
+        assert s.upload_pending() == 3  # rating 4 and two outbox rows
+        # the upload wire format is the earlier agent's, to the key
+        outbox = Outbox(db)
+        assert [r.id for r in outbox.next_ratings(10)] == [4]
+        items = outbox.next_items(10)
+        assert [(kind, key) for kind, key, _, _ in items] == [
+            ("prompt", "K1 7"),
+            ("prompt", "K1 8"),
+        ]
+        assert items[0][3] == {
+            "serial": "K1",
+            "prompt_id": 7,
+            "staff_id": "S001",
+            "state": "answered",
+            "issued_at_ms": 1_800_000_001_000,
+            "timeout_ms": 30_000,
+            "closed_at_ms": 1_800_000_003_000,
+            "rating_seq": 2,
+        }
+        outbox.close()
+        third = s.rating(3)
+        assert third is not None and third.upload_json() == rejected["item"]
+        # and it stores on, after what it had
+        [row] = s.apply([Item(rating(6, serial="K2"))])
+        assert isinstance(row, StoredRating) and row.id == 5
+        assert s.count() == 5 and s.upload_pending() == 4

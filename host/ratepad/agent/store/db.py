@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ...events import Rating
 from ..levels import LevelMapping
@@ -20,6 +20,8 @@ from .schema import check_version, check_writable, migrate, version
 from .writes import EXPIRE_PROMPTS, Counter, Item, Quarantined, now_ms, quarantine, write_item
 
 __all__ = ["Store"]
+
+T = TypeVar("T")
 
 
 class Store:
@@ -165,57 +167,56 @@ class Store:
         self, limit: int, serial: str | None = None, since: int = 0, before: int | None = None
     ) -> list[StoredRating]:
         """Up to ``limit`` ratings with ``since < id < before``, newest first."""
-        with reader(self.path) as conn:
-            found = reads.ratings(
-                conn, since_id=since, before=before, serial=serial, limit=limit, newest_first=True
+        return self._read(
+            lambda c: list(
+                reads.ratings(
+                    c, since_id=since, before=before, serial=serial, limit=limit, newest_first=True
+                )
             )
-            return list(found)
+        )
 
     def rating(self, rating_id: int) -> StoredRating | None:
-        with reader(self.path) as conn:
-            return reads.rating(conn, rating_id)
+        return self._read(reads.rating, rating_id)
 
     def rating_by_seq(self, serial: str, journal_seq: int) -> StoredRating | None:
-        with reader(self.path) as conn:
-            return next(reads.ratings(conn, serial=serial, journal_seq=journal_seq), None)
+        return self._read(
+            lambda c: next(reads.ratings(c, serial=serial, journal_seq=journal_seq), None)
+        )
 
     def count(self, serial: str | None = None) -> int:
-        with reader(self.path) as conn:
-            return reads.count(conn, serial)
+        return self._read(reads.count, serial)
 
     def prompt(self, serial: str, prompt_id: int) -> dict[str, Any] | None:
-        with reader(self.path) as conn:
-            return reads.prompt(conn, serial, prompt_id)
+        return self._read(reads.prompt, serial, prompt_id)
 
     def devices(self) -> dict[str, dict[str, Any]]:
         """The latest snapshot of every keypad ever seen, by serial."""
-        with reader(self.path) as conn:
-            return reads.devices(conn)
+        return self._read(reads.devices)
 
     def summary(self) -> list[dict[str, Any]]:
         """Per keypad: ratings, satisfaction index (mean level value), prompts and response rate."""
-        with reader(self.path) as conn:
-            return reads.summary(conn)
+        return self._read(reads.summary)
 
     def upload_pending(self) -> int:
         """Ratings and outbox rows not yet committed by the server (0 without uploads)."""
-        with reader(self.path) as conn:
-            return reads.upload_pending(conn)
+        return self._read(reads.upload_pending)
 
     def rejected(self) -> list[dict[str, Any]]:
         """Items the server refused for good (``upload_rejected``), oldest first."""
-        with reader(self.path) as conn:
-            return reads.rejected(conn)
+        return self._read(reads.rejected)
 
     def quarantined(self) -> list[dict[str, Any]]:
         """The quarantine table, oldest first (``frame`` as hex)."""
-        with reader(self.path) as conn:
-            return reads.quarantined(conn)
+        return self._read(reads.quarantined)
 
     def conflicting(self) -> list[dict[str, Any]]:
         """Ratings that came under an already stored (serial, journal seq) with other content."""
+        return self._read(reads.conflicting)
+
+    def _read(self, query: Callable[..., T], *args: Any) -> T:
+        """``query(connection, *args)`` on a read-only connection of its own."""
         with reader(self.path) as conn:
-            return reads.conflicting(conn)
+            return query(conn, *args)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:

@@ -16,6 +16,35 @@ from .record import rating_columns_ddl
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "statements", "version"]
 
+# the outbox's key of each kind (``outbox.Outbox`` reads it back)
+OUTBOX_KEYS = {
+    "prompt": "NEW.serial || ' ' || NEW.prompt_id",
+    "session": "NEW.id",
+    "device": "NEW.serial",
+}
+# what makes a keypad's row worth sending again (not every heartbeat's counters)
+DEVICE_CHANGED = (
+    "NEW.connected IS NOT OLD.connected OR NEW.state IS NOT OLD.state"
+    " OR NEW.faults IS NOT OLD.faults OR NEW.staff_id IS NOT OLD.staff_id"
+    " OR NEW.firmware IS NOT OLD.firmware"
+)
+
+
+def _queued(kind: str, table: str, changed_when: str = "") -> str:
+    """The triggers that queue a row of ``table`` in the outbox when it is inserted, and when
+    it is updated (``changed_when``: only then); a later change bumps its ``seq``."""
+    out = []
+    for name, event, when in (("new", "INSERT", ""), ("changed", "UPDATE", changed_when)):
+        out.append(
+            f"CREATE TRIGGER outbox_{kind}_{name} AFTER {event} ON {table}"
+            + (f" WHEN {when}" if when else "")
+            + f" BEGIN INSERT INTO outbox VALUES ('{kind}', {OUTBOX_KEYS[kind]},"
+            " (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))"
+            " ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq; END;"
+        )
+    return "\n".join(out)
+
+
 EXISTING_ID = "INTEGER NOT NULL REFERENCES ratings (id)"  # rating_conflicts: the stored one
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -111,29 +140,8 @@ MIGRATIONS: list[tuple[int, str]] = [
             started_at_ms INTEGER NOT NULL,
             ended_at_ms   INTEGER
         );
-        CREATE TRIGGER outbox_prompt_new AFTER INSERT ON prompts BEGIN
-            INSERT INTO outbox VALUES ('prompt', NEW.serial || ' ' || NEW.prompt_id,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
-            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER outbox_prompt_changed AFTER UPDATE ON prompts BEGIN
-            INSERT INTO outbox VALUES ('prompt', NEW.serial || ' ' || NEW.prompt_id,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
-            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER outbox_device_new AFTER INSERT ON devices BEGIN
-            INSERT INTO outbox VALUES ('device', NEW.serial,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
-            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER outbox_device_changed AFTER UPDATE ON devices
-        WHEN NEW.connected IS NOT OLD.connected OR NEW.state IS NOT OLD.state
-            OR NEW.faults IS NOT OLD.faults OR NEW.staff_id IS NOT OLD.staff_id
-            OR NEW.firmware IS NOT OLD.firmware BEGIN
-            INSERT INTO outbox VALUES ('device', NEW.serial,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
-            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
-        END;
+        {QUEUE_PROMPTS}
+        {QUEUE_DEVICES}
         CREATE TRIGGER staff_session_change AFTER UPDATE OF staff_id ON devices
         WHEN NEW.staff_id IS NOT OLD.staff_id BEGIN
             UPDATE staff_sessions SET ended_at_ms = NEW.updated_at_ms
@@ -142,17 +150,12 @@ MIGRATIONS: list[tuple[int, str]] = [
                 SELECT NEW.serial, NEW.staff_id, NEW.updated_at_ms
                 WHERE COALESCE(NEW.staff_id, '') != '';
         END;
-        CREATE TRIGGER outbox_session_new AFTER INSERT ON staff_sessions BEGIN
-            INSERT INTO outbox VALUES ('session', NEW.id,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
-            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
-        END;
-        CREATE TRIGGER outbox_session_changed AFTER UPDATE ON staff_sessions BEGIN
-            INSERT INTO outbox VALUES ('session', NEW.id,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))
-            ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq;
-        END;
-        """,
+        {QUEUE_SESSIONS}
+        """.format(
+            QUEUE_PROMPTS=_queued("prompt", "prompts"),
+            QUEUE_DEVICES=_queued("device", "devices", DEVICE_CHANGED),
+            QUEUE_SESSIONS=_queued("session", "staff_sessions"),
+        ),
     ),
     (
         # items the server refused for good (422: it cannot take them, e.g. a newer agent's
