@@ -31,11 +31,11 @@ from typing import Any
 import ratepad
 import ratepad.sim
 from ratepad.agent import Agent, AgentConfig, Store
-from ratepad.agent.agent import Writer
 from ratepad.agent.levels import Level
 from ratepad.agent.store import RatingItem, StoredRating
 from ratepad.agent.store.schema import MIGRATIONS
 from ratepad.agent.store.writes import INSERT_RATING as INSERT
+from ratepad.agent.writer import Writer
 from ratepad.events import Rating
 from ratepad.wire import codec
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from ratepad.agent import AgentConfig, ConfigError, LevelMapping, Store, StoreError, load_config
-from ratepad.agent.agent import Writer
 from ratepad.agent.config import parse_listen
 from ratepad.agent.store import (
     SCHEMA_VERSION,
@@ -20,6 +19,7 @@ from ratepad.agent.store import (
     StoreRowError,
 )
 from ratepad.agent.store import RatingItem as Item
+from ratepad.agent.writer import Writer
 from ratepad.cli.main import main
 from ratepad.events import Connected, Rating, Status
 from ratepad.wire import codec
