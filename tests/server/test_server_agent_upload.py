@@ -32,7 +32,7 @@ KEY = "rpk_0123456789ab_" + "x" * 43
     [
         ('[upload]\nurl = "ftp://x/"\nkey = "' + KEY + '"\n', "must be http"),
         ('[upload]\nurl = "http://x/"\nkey = "short"\n', "16..256"),
-        ('[upload]\nurl = "http://x/"\n', "url and key"),
+        ('[upload]\nurl = "http://x/"\n', r"\[upload\]: key is required"),
         ('[upload]\nurl = "https://x/"\nkey = "' + KEY + '"\nca = "none.pem"\n', "not a file"),
         ('[upload]\nurl = "http://x/"\nkey = "' + KEY + '"\nretries = 3\n', "unknown setting"),
         ('[upload]\nurl = "http://x/"\nkey = "' + KEY + '"\nbatch = 0\n', "batch"),
