@@ -21,6 +21,7 @@ __all__ = [
     "write_export",
 ]
 
+
 def rating_line(r: dict[str, Any]) -> str:
     """``12:00:01.234  K1  S001      4/5 [####.] satisfied          80  unprompted``"""
     ms = int(r["time_ms"])

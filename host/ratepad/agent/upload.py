@@ -43,6 +43,8 @@ __all__ = ["Batch", "UploadError", "Uploader"]
 
 Log = Callable[[str], None]
 INGEST_PATH = "api/v1/ingest/batch"
+
+
 class UploadError(RatepadError):
     """A batch was not committed by the server (network, server down, refused)."""
 
