@@ -25,7 +25,6 @@ import contextlib
 import http.client
 import json
 import random
-import sqlite3
 import ssl
 import threading
 import time
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 
 from ..errors import RatepadError
 from .config import UploadConfig
-from .store import Outbox, Queued
+from .store import Outbox, Queued, StoreError
 
 __all__ = ["Batch", "UploadError", "Uploader"]
 
@@ -369,9 +368,9 @@ class Uploader:
                 self._stop.wait(next_delay(exc, backoff, self.max_backoff_s, random.random()))
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 self.failures += 1
-                self.log(f"upload: cannot read the store: {exc} (retrying)")
+                self.log(f"upload: {exc} (retrying)")
                 self._stop.wait(backoff)
                 continue
             if reported:

@@ -12,9 +12,11 @@ import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import StoreError
 from .files import connect
 from .reads import device_json, ratings, upload_pending
 from .record import StoredRating
@@ -38,26 +40,38 @@ class Outbox:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path, busy_ms=10_000)
+        with self._errors():
+            self._conn = connect(self.path, busy_ms=10_000)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot use the store {self.path}: {exc}") from None
 
     def cursor(self) -> int:
         """The id of the last rating the server committed."""
-        row = self._conn.execute(
-            "SELECT last_id FROM upload_cursor WHERE stream = 'ratings'"
-        ).fetchone()
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT last_id FROM upload_cursor WHERE stream = 'ratings'"
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def next_ratings(self, limit: int) -> list[StoredRating]:
         """Up to ``limit`` ratings after the cursor, oldest first."""
-        return list(ratings(self._conn, since_id=self.cursor(), limit=limit))
+        cursor = self.cursor()
+        with self._errors():
+            return list(ratings(self._conn, since_id=cursor, limit=limit))
 
     def next_items(self, limit: int) -> list[Queued]:
         """Up to ``limit`` queued items, oldest change first."""
-        queued = self._conn.execute(
-            "SELECT kind, key, seq FROM outbox ORDER BY seq LIMIT ?", (limit,)
-        ).fetchall()
-        # an item may be gone (cannot happen with the triggers): its outbox row is cleared
-        return [(kind, key, seq, self._item(kind, key)) for kind, key, seq in queued]
+        with self._errors():
+            queued = self._conn.execute(
+                "SELECT kind, key, seq FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+            # an item may be gone (cannot happen with the triggers): its outbox row is cleared
+            return [(kind, key, seq, self._item(kind, key)) for kind, key, seq in queued]
 
     def _item(self, kind: str, key: str) -> dict[str, Any] | None:
         args: tuple[Any, ...] = (key,)
@@ -75,7 +89,8 @@ class Outbox:
 
     def pending(self) -> int:
         """Ratings and outbox rows not yet committed by the server."""
-        return upload_pending(self._conn)
+        with self._errors():
+            return upload_pending(self._conn)
 
     def mark_uploaded(
         self,
@@ -87,6 +102,15 @@ class Outbox:
         ``sent`` outbox rows (kind, key, seq) go (unless they changed since: a newer version is
         sent next time). ``rejected`` (kind, item, error): an item the server refuses for good,
         kept in ``upload_rejected``."""
+        with self._errors():
+            self._mark(last_rating_id, sent, rejected)
+
+    def _mark(
+        self,
+        last_rating_id: int | None,
+        sent: list[tuple[str, str, int]],
+        rejected: tuple[str, Any, str] | None,
+    ) -> None:
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
