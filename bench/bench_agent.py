@@ -33,7 +33,7 @@ import ratepad.sim
 from ratepad.agent import Agent, AgentConfig, Store
 from ratepad.agent.levels import Level
 from ratepad.agent.store import RatingItem, StoredRating
-from ratepad.agent.store.schema import MIGRATIONS
+from ratepad.agent.store.schema import MIGRATIONS, statements
 from ratepad.agent.store.writes import INSERT_RATING as INSERT
 from ratepad.agent.writer import Writer
 from ratepad.events import Rating
@@ -58,7 +58,7 @@ def bare_db(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     for _, script in MIGRATIONS:
-        for statement in filter(str.strip, script.split(";")):
+        for statement in statements(script):  # a trigger's body holds ';' of its own
             conn.execute(statement)
     return conn
 
