@@ -50,7 +50,7 @@ def make_rating(serial: str, seq: int) -> Rating:
 
 
 def row_of(r: Rating) -> list[Any]:
-    return StoredRating.received(r, Level("satisfied", 80), 0).row()
+    return StoredRating.row_of(r, Level("satisfied", 80), 0)
 
 
 def bare_db(path: Path) -> sqlite3.Connection:

@@ -14,10 +14,11 @@ from the columns of version 1 only, so that a released migration never changes.
 from __future__ import annotations
 
 import dataclasses
-import time
+import time as _time
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ... import flags as rating_flags
 from ...events import Rating
@@ -33,6 +34,8 @@ __all__ = [
     "rating_columns_ddl",
 ]
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class RatingField:
@@ -47,68 +50,83 @@ class RatingField:
     since: int  # the store schema version that added the column
 
 
-def _field(
-    shown: int, column: str | None = None, *, upload: bool = False, doc: str = "", since: int = 1
-) -> Any:
+def _column(shown: int, column: str, *, upload: bool = False, doc: str = "", since: int = 1) -> Any:
     spec = {"shown": shown, "column": column, "upload": upload, "doc": doc, "since": since}
-    return field(init=column is not None, metadata={"rating": spec})
+    return field(metadata={"rating": spec})
+
+
+_DERIVED: dict[str, dict[str, Any]] = {}
+
+
+def _derived(shown: int, doc: str = "") -> Callable[[Callable[[Any], T]], Callable[[Any], T]]:
+    """A field of the JSON computed from the columns when asked (not stored)."""
+
+    def mark(fget: Callable[[Any], T]) -> Callable[[Any], T]:
+        _DERIVED[fget.__name__] = {
+            "shown": shown,
+            "column": None,
+            "upload": False,
+            "doc": doc,
+            "since": 1,
+        }
+        return fget
+
+    return mark
 
 
 @dataclass(frozen=True, slots=True)
 class StoredRating:
-    """One row of the ratings table (``time`` and ``prompted`` are derived for the JSON)."""
+    """One row of the ratings table, and the fields derived from it for the JSON."""
 
-    id: int = _field(1, "INTEGER PRIMARY KEY", doc="Store id; events carry it as their SSE id.")
-    serial: str = _field(2, "TEXT    NOT NULL", upload=True)
-    journal_seq: int = _field(3, "INTEGER NOT NULL", upload=True)
-    boot_id: int = _field(16, "INTEGER NOT NULL", upload=True)
-    uptime_ms: int = _field(17, "INTEGER NOT NULL", upload=True)
-    time_ms: int = _field(5, "INTEGER NOT NULL", upload=True)
-    time_exact: bool = _field(6, "INTEGER NOT NULL", upload=True)
-    score: int = _field(7, "INTEGER NOT NULL", upload=True)
-    key_count: int = _field(8, "INTEGER NOT NULL", upload=True)
-    level: str | None = _field(9, "TEXT")
-    level_value: int | None = _field(10, "INTEGER", upload=True)
-    staff_id: str = _field(11, "TEXT    NOT NULL", upload=True)
-    prompt_id: int = _field(12, "INTEGER NOT NULL", upload=True)
-    flags: int = _field(14, "INTEGER NOT NULL", upload=True)
-    flag_names: list[str] = _field(15, "TEXT    NOT NULL")  # noqa: RUF009 (no default: metadata)
-    received_at_ms: int = _field(18, "INTEGER NOT NULL")
-    time: str = _field(4, doc="ISO 8601, UTC.")
-    prompted: bool = _field(13)
+    id: int = _column(1, "INTEGER PRIMARY KEY", doc="Store id; events carry it as their SSE id.")
+    serial: str = _column(2, "TEXT    NOT NULL", upload=True)
+    journal_seq: int = _column(3, "INTEGER NOT NULL", upload=True)
+    boot_id: int = _column(16, "INTEGER NOT NULL", upload=True)
+    uptime_ms: int = _column(17, "INTEGER NOT NULL", upload=True)
+    time_ms: int = _column(5, "INTEGER NOT NULL", upload=True)
+    time_exact: bool = _column(6, "INTEGER NOT NULL", upload=True)
+    score: int = _column(7, "INTEGER NOT NULL", upload=True)
+    key_count: int = _column(8, "INTEGER NOT NULL", upload=True)
+    level: str | None = _column(9, "TEXT")
+    level_value: int | None = _column(10, "INTEGER", upload=True)
+    staff_id: str = _column(11, "TEXT    NOT NULL", upload=True)
+    prompt_id: int = _column(12, "INTEGER NOT NULL", upload=True)
+    flags: int = _column(14, "INTEGER NOT NULL", upload=True)
+    flag_names: list[str] = _column(15, "TEXT    NOT NULL")  # noqa: RUF009 (no default: metadata)
+    received_at_ms: int = _column(18, "INTEGER NOT NULL")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "time", _iso(self.time_ms))
-        object.__setattr__(self, "prompted", not self.flags & rating_flags.RatingFlags.UNPROMPTED)
+    @property
+    @_derived(4, doc="ISO 8601, UTC.")
+    def time(self) -> str:
+        t = _time.gmtime(self.time_ms // 1000)
+        return _time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{self.time_ms % 1000:03d}Z"
 
-    @classmethod
-    def received(cls, r: Rating, level: Level | None, received_at_ms: int) -> StoredRating:
-        """The record of rating ``r`` as it is inserted (``id`` 0 until then)."""
-        brought = {name: getattr(r, name) for name in _FROM_RATING}
-        return cls(
-            id=0,
-            **brought,
-            flags=int(r.flags),
-            level=None if level is None else level.name,
-            level_value=None if level is None else level.value,
-            flag_names=rating_flags.names(r.flags),
-            received_at_ms=received_at_ms,
-        )
+    @property
+    @_derived(13)
+    def prompted(self) -> bool:
+        return not self.flags & rating_flags.RatingFlags.UNPROMPTED
+
+    @staticmethod
+    def row_of(r: Rating, level: Level | None, received_at_ms: int) -> list[Any]:
+        """The values of ``RATING_COLUMNS`` but ``id`` for rating ``r``, as the database takes
+        them: what the rating brings, and what the store adds."""
+        added = {
+            "time_exact": int(r.time_exact),
+            "flags": int(r.flags),
+            "level": None if level is None else level.name,
+            "level_value": None if level is None else level.value,
+            "flag_names": " ".join(rating_flags.names(r.flags)),
+            "received_at_ms": received_at_ms,
+        }
+        return [added[n] if n in added else getattr(r, n) for n in RATING_COLUMNS[1:]]
 
     @classmethod
     def from_row(cls, row: typing.Sequence[Any]) -> StoredRating:
         """A row of ``SELECT {RATING_COLUMNS}`` (in that order) as a record."""
-        values = dict(zip(RATING_COLUMNS, row, strict=True))
-        values["time_exact"] = bool(values["time_exact"])
-        values["flag_names"] = values["flag_names"].split() if values["flag_names"] else []
-        return cls(**values)
-
-    def row(self) -> list[Any]:
-        """The values of ``RATING_COLUMNS`` but ``id``, as the database takes them."""
-        out: list[Any] = [getattr(self, name) for name in RATING_COLUMNS[1:]]
-        out[RATING_COLUMNS.index("time_exact") - 1] = int(self.time_exact)
-        out[RATING_COLUMNS.index("flag_names") - 1] = " ".join(self.flag_names)
-        return out
+        values = list(row)
+        values[_EXACT] = bool(values[_EXACT])
+        values[_NAMES] = values[_NAMES].split() if values[_NAMES] else []
+        return cls(*values)
 
     def as_json(self) -> dict[str, Any]:
         """The bridge's JSON and the export's fields, in ``EXPORT_FIELDS`` order."""
@@ -119,17 +137,17 @@ class StoredRating:
         return {name: getattr(self, name) for name in UPLOAD_FIELDS}
 
 
-def _iso(ms: int) -> str:
-    t = time.gmtime(ms // 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ms % 1000:03d}Z"
-
-
 def _fields() -> tuple[RatingField, ...]:
     types = typing.get_type_hints(StoredRating)
-    return tuple(
+    columns = [
         RatingField(f.name, types[f.name], **f.metadata["rating"])
         for f in dataclasses.fields(StoredRating)
-    )
+    ]
+    derived = [
+        RatingField(name, typing.get_type_hints(getattr(StoredRating, name).fget)["return"], **spec)
+        for name, spec in _DERIVED.items()
+    ]
+    return (*columns, *derived)
 
 
 ALL_FIELDS = _fields()
@@ -137,12 +155,8 @@ RATING_FIELDS: tuple[RatingField, ...] = tuple(sorted(ALL_FIELDS, key=lambda f: 
 RATING_COLUMNS: tuple[str, ...] = tuple(f.name for f in ALL_FIELDS if f.column is not None)
 EXPORT_FIELDS: tuple[str, ...] = tuple(f.name for f in RATING_FIELDS)
 UPLOAD_FIELDS: tuple[str, ...] = tuple(f.name for f in ALL_FIELDS if f.upload)
-# the fields a received rating brings as they are (the rest the store adds or derives)
-_FROM_RATING = tuple(
-    name
-    for name in RATING_COLUMNS
-    if name in {f.name for f in dataclasses.fields(Rating)} and name != "flags"
-)
+_EXACT = RATING_COLUMNS.index("time_exact")
+_NAMES = RATING_COLUMNS.index("flag_names")
 
 
 def rating_columns_ddl(version: int, after_id: str = "") -> str:

@@ -9,7 +9,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...events import U32, Connected, Rating, Status
@@ -185,15 +185,14 @@ def _write_rating(
     problem = r.problem  # nothing from the wire reaches SQL unchecked
     if problem:
         return quarantine(c, r, problem, now)
-    stored = StoredRating.received(r, mapping.level(r.score, r.key_count), now)
-    row = stored.row()
+    row = StoredRating.row_of(r, mapping.level(r.score, r.key_count), now)
     cur = c.execute(INSERT_RATING, row)
     if cur.rowcount != 1:
         counter.conflicts += _check_duplicate(c, r, row)
         return None
     if r.prompt_id:
         c.execute(ANSWER_PROMPT, (r.serial, r.prompt_id, r.staff_id, now, r.journal_seq))
-    return replace(stored, id=int(cur.lastrowid or 0))
+    return StoredRating.from_row([cur.lastrowid, *row])
 
 
 def _check_duplicate(c: sqlite3.Connection, r: Rating, row: list[Any]) -> int:
