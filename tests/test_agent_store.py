@@ -217,7 +217,16 @@ def test_config_file(tmp_path: Path) -> None:
         ("colour = 1", "unknown setting 'colour'"),
         ('listen = "0.0.0.0:80"', "loopback"),
         ('token = "short"', "16..256"),
-        ("[batch]\nmax_ratings = 0", "max_ratings"),
+        (
+            "[batch]\nmax_ratings = 0",
+            r"\[batch\]: max_ratings must be a whole number from 1 to 100000",
+        ),
+        (
+            "[batch]\nmax_rating = 5",
+            r"\[batch\]: unknown setting 'max_rating' \(known: max_ms, max_ratings\)",
+        ),
+        ("[link]\nstall_s = true", r"\[link\]: stall_s must be a number from 0.5 to 86400"),
+        ("link = 3", "link must be a table"),
         ("[mapping]\n5 = [1, 2]", "needs 5 values"),
         ("devices = [", "not valid TOML"),
     ]:
@@ -341,7 +350,26 @@ def test_a_store_written_by_an_earlier_agent_opens_without_loss(tmp_path: Path) 
         outbox.close()
         third = s.rating(3)
         assert third is not None and third.upload_json() == rejected["item"]
+        # the same tables, columns, indexes and triggers as a store created today
+        assert _shape(db) == _shape(tmp_path / "new.db")
         # and it stores on, after what it had
         [row] = s.apply([Item(rating(6, serial="K2"))])
         assert isinstance(row, StoredRating) and row.id == 5
         assert s.count() == 5 and s.upload_pending() == 4
+
+
+def _shape(db: Path) -> dict[str, object]:
+    """Every table's columns (name, type, not null, default, key) and the index and trigger
+    names of the store at ``db`` (created if missing)."""
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    try:
+        names = conn.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+        return {
+            f"{kind} {name}": conn.execute(f"PRAGMA table_info({name})").fetchall()
+            if kind == "table"
+            else kind
+            for kind, name in names
+        }
+    finally:
+        conn.close()
