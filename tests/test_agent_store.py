@@ -373,3 +373,12 @@ def _shape(db: Path) -> dict[str, object]:
         }
     finally:
         conn.close()
+
+
+def test_the_rating_record_places_each_field_once() -> None:
+    from ratepad.agent.store import RATING_FIELDS, UPLOAD_FIELDS
+
+    assert [f.shown for f in RATING_FIELDS] == list(range(1, len(RATING_FIELDS) + 1))
+    # what the server's ingest takes: every field but the store's own
+    local = {"id", "level", "flag_names", "received_at_ms", "time", "prompted"}
+    assert set(UPLOAD_FIELDS) == {f.name for f in RATING_FIELDS} - local

@@ -3,8 +3,9 @@
 ``StoredRating``'s fields, in the order of the columns, say for each field its column in the
 rating tables (``ratings`` and ``rating_conflicts``), where it stands in the JSON the bridge
 serves and ``ratepad export`` writes (``shown``), whether the upload to the server carries it,
-and its description in the bridge's OpenAPI document. Derived from them here: the columns and
-their DDL, the insert, a row back into a record (by name), the JSON, the export fields and the
+and its description in the bridge's OpenAPI document; ``time`` and ``prompted`` are derived
+from the columns when asked. Derived from them here: the columns and their DDL, the row a
+received rating is inserted as, a row back into a record, the JSON, the export fields and the
 upload fields; the bridge builds its ``RatingOut`` model from ``RATING_FIELDS``.
 
 A column added later gets a migration of its own (``since``): the DDL of migration 1 is built
