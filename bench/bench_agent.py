@@ -31,10 +31,11 @@ from typing import Any
 import ratepad
 import ratepad.sim
 from ratepad.agent import Agent, AgentConfig, Store
-from ratepad.agent.agent import Writer
-from ratepad.agent.schema import INSERT_RATING as INSERT
-from ratepad.agent.schema import MIGRATIONS
-from ratepad.agent.store import RatingItem
+from ratepad.agent.levels import Level
+from ratepad.agent.store import RatingItem, StoredRating
+from ratepad.agent.store.schema import MIGRATIONS, statements
+from ratepad.agent.store.writes import INSERT_RATING as INSERT
+from ratepad.agent.writer import Writer
 from ratepad.events import Rating
 from ratepad.wire import codec
 
@@ -48,11 +49,8 @@ def make_rating(serial: str, seq: int) -> Rating:
     )  # fmt: skip
 
 
-def row_of(r: Rating) -> tuple[Any, ...]:
-    return (
-        r.serial, r.journal_seq, r.boot_id, r.uptime_ms, r.time_ms, 1, r.score, r.key_count,
-        "satisfied", 80, r.staff_id, r.prompt_id, int(r.flags), "unprompted", 0,
-    )  # fmt: skip
+def row_of(r: Rating) -> list[Any]:
+    return StoredRating.row_of(r, Level("satisfied", 80), 0)
 
 
 def bare_db(path: Path) -> sqlite3.Connection:
@@ -60,7 +58,7 @@ def bare_db(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     for _, script in MIGRATIONS:
-        for statement in filter(str.strip, script.split(";")):
+        for statement in statements(script):  # a trigger's body holds ';' of its own
             conn.execute(statement)
     return conn
 

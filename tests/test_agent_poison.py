@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from ratepad.agent import Agent, AgentConfig, Store
-from ratepad.agent.agent import Writer
 from ratepad.agent.store import DeviceSnapshot, RatingItem, StoreRowError
+from ratepad.agent.writer import Writer
 from ratepad.cli.main import main
 from ratepad.events import Rating
 from ratepad.wire import codec

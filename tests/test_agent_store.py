@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from ratepad.agent import AgentConfig, ConfigError, LevelMapping, Store, StoreError, load_config
-from ratepad.agent.agent import Writer
 from ratepad.agent.config import parse_listen
 from ratepad.agent.store import (
     SCHEMA_VERSION,
@@ -20,6 +19,7 @@ from ratepad.agent.store import (
     StoreRowError,
 )
 from ratepad.agent.store import RatingItem as Item
+from ratepad.agent.writer import Writer
 from ratepad.cli.main import main
 from ratepad.events import Connected, Rating, Status
 from ratepad.wire import codec
@@ -179,8 +179,8 @@ class FakeKeypad:
         self.lock = threading.Lock()
 
     def confirm(self, r: Rating) -> None:
-        committed = {x.journal_seq for x in self.store.ratings(limit=None)}
-        assert r.journal_seq in committed, "ACK before commit"
+        committed = self.store.rating_by_seq(r.serial, r.journal_seq)  # as a reader sees it
+        assert committed is not None, "ACK before commit"
         with self.lock:
             self.confirmed.append(r.journal_seq)
 
@@ -217,7 +217,16 @@ def test_config_file(tmp_path: Path) -> None:
         ("colour = 1", "unknown setting 'colour'"),
         ('listen = "0.0.0.0:80"', "loopback"),
         ('token = "short"', "16..256"),
-        ("[batch]\nmax_ratings = 0", "max_ratings"),
+        (
+            "[batch]\nmax_ratings = 0",
+            r"\[batch\]: max_ratings must be a whole number from 1 to 100000",
+        ),
+        (
+            "[batch]\nmax_rating = 5",
+            r"\[batch\]: unknown setting 'max_rating' \(known: max_ms, max_ratings\)",
+        ),
+        ("[link]\nstall_s = true", r"\[link\]: stall_s must be a number from 0.5 to 86400"),
+        ("link = 3", "link must be a table"),
         ("[mapping]\n5 = [1, 2]", "needs 5 values"),
         ("devices = [", "not valid TOML"),
     ]:
@@ -287,3 +296,89 @@ def test_a_different_rating_under_a_stored_key_is_kept_apart(store: Store) -> No
     assert conflict["existing_id"] == store.ratings()[0].id
     store.apply([Item(rating(1, 2, boot_id=9))])  # sent again: kept once
     assert len(store.conflicting()) == 1 and store.conflicts == 1
+
+
+def test_a_store_written_by_an_earlier_agent_opens_without_loss(tmp_path: Path) -> None:
+    """An agent upgraded in place opens the store its earlier version wrote (schema 4, written
+    by ratepad before the store became a package: ratings, a conflict, a quarantined rating,
+    prompts, a keypad with its staff session, an upload cursor, the outbox, a rejected upload),
+    reads everything back as it was, uploads the rest in the same wire format and stores on."""
+    import gzip
+
+    from ratepad.agent.store import Outbox, StoredRating
+
+    db = tmp_path / "old.db"
+    db.write_bytes(
+        gzip.decompress((Path(__file__).parent / "data/agent-store-schema4.db.gz").read_bytes())
+    )
+    with Store(db) as s:
+        assert s.schema_version == 4
+        got = [(r.id, r.serial, r.journal_seq, r.score, r.level, r.flag_names) for r in s.ratings()]
+        assert got == [
+            (1, "K1", 1, 5, "very_satisfied", ["unprompted"]),
+            (2, "K1", 2, 3, "neutral", []),
+            (3, "K1", 3, 1, "very_dissatisfied", ["unprompted", "multi_key"]),
+            (4, "K2", 5, 2, "dissatisfied", ["unprompted"]),
+        ]
+        second = s.rating(2)
+        assert second is not None and second.as_json()["time"] == "2027-01-15T08:00:02.000Z"
+        assert not second.time_exact and second.prompted
+        assert s.prompt("K1", 7)["state"] == "answered"  # type: ignore[index]
+        assert s.devices()["K1"]["staff_id"] == "S001"
+        assert [q["reason"] for q in s.quarantined()] == ["score 9 outside 0..5"]
+        assert [c["existing_id"] for c in s.conflicting()] == [2]
+        [rejected] = s.rejected()
+        assert s.upload_pending() == 3  # rating 4 and two outbox rows
+        # the upload wire format is the earlier agent's, to the key
+        outbox = Outbox(db)
+        assert [r.id for r in outbox.next_ratings(10)] == [4]
+        items = outbox.next_items(10)
+        assert [(kind, key) for kind, key, _, _ in items] == [
+            ("prompt", "K1 7"),
+            ("prompt", "K1 8"),
+        ]
+        assert items[0][3] == {
+            "serial": "K1",
+            "prompt_id": 7,
+            "staff_id": "S001",
+            "state": "answered",
+            "issued_at_ms": 1_800_000_001_000,
+            "timeout_ms": 30_000,
+            "closed_at_ms": 1_800_000_003_000,
+            "rating_seq": 2,
+        }
+        outbox.close()
+        third = s.rating(3)
+        assert third is not None and third.upload_json() == rejected["item"]
+        # the same tables, columns, indexes and triggers as a store created today
+        assert _shape(db) == _shape(tmp_path / "new.db")
+        # and it stores on, after what it had
+        [row] = s.apply([Item(rating(6, serial="K2"))])
+        assert isinstance(row, StoredRating) and row.id == 5
+        assert s.count() == 5 and s.upload_pending() == 4
+
+
+def _shape(db: Path) -> dict[str, object]:
+    """Every table's columns (name, type, not null, default, key) and the index and trigger
+    names of the store at ``db`` (created if missing)."""
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    try:
+        names = conn.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+        return {
+            f"{kind} {name}": conn.execute(f"PRAGMA table_info({name})").fetchall()
+            if kind == "table"
+            else kind
+            for kind, name in names
+        }
+    finally:
+        conn.close()
+
+
+def test_the_rating_record_places_each_field_once() -> None:
+    from ratepad.agent.store import RATING_FIELDS, UPLOAD_FIELDS
+
+    assert [f.shown for f in RATING_FIELDS] == list(range(1, len(RATING_FIELDS) + 1))
+    # what the server's ingest takes: every field but the store's own
+    local = {"id", "level", "flag_names", "received_at_ms", "time", "prompted"}
+    assert set(UPLOAD_FIELDS) == {f.name for f in RATING_FIELDS} - local

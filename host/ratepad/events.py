@@ -39,6 +39,33 @@ class Connected:
     acked_seq: int
 
 
+U8 = 0xFF
+U32 = 0xFFFF_FFFF
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time ISO 8601 can say
+MAX_TEXT_BYTES = 16  # serial and staff_id on the wire
+_RATING_RANGES = (
+    ("journal_seq", 1, U32),
+    ("boot_id", 0, U32),
+    ("uptime_ms", 0, U32),
+    ("time_ms", 0, MAX_TIME_MS),
+    ("key_count", 1, U8),
+    ("prompt_id", 0, U32),
+    ("flags", 0, U8),
+)
+
+
+def _text_problem(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        return f"{name} is not text"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"{name} is not valid UTF-8"
+    if size > MAX_TEXT_BYTES:
+        return f"{name} is longer than {MAX_TEXT_BYTES} bytes"
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Rating:
     """One rating from the keypad's journal. Store it, then confirm it so it is ACKed.
@@ -71,12 +98,17 @@ class Rating:
 
     @property
     def problem(self) -> str:
-        """Why this rating makes no sense ("" if it does)."""
-        if self.journal_seq <= 0:
-            return "journal_seq starts at 1"
-        if not 0 <= self.score <= max(self.key_count, 0):
-            return f"score {self.score} outside 0..{self.key_count}"
-        return ""
+        """Why this rating makes no sense ("" if it does): every value range-checked, the one
+        check of a rating (the agent's store quarantines a received rating that fails it)."""
+        for name, low, high in _RATING_RANGES:
+            value = getattr(self, name)
+            if not isinstance(value, int):
+                return f"{name} is not an integer"
+            if not low <= value <= high:
+                return f"{name} {value} outside {low}..{high}"
+        if not isinstance(self.score, int) or not 0 <= self.score <= self.key_count:
+            return f"score {self.score!r} outside 0..{self.key_count}"
+        return _text_problem("serial", self.serial) or _text_problem("staff_id", self.staff_id)
 
     @property
     def prompted(self) -> bool:

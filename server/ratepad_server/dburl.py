@@ -103,15 +103,15 @@ def keep_sqlite_owner_only(url: str | None) -> None:
     """An SQLite database (and its -wal, -shm) readable by its owner only: it holds session
     keys and password hashes. Created 0600 if missing (SQLite then gives the -wal and -shm
     files the same mode), narrowed if found wider; the agent's store does the same."""
-    from ratepad.agent.store import _create_owner_only, _narrow_to_owner
+    from ratepad.agent.store.files import create_owner_only, narrow_to_owner
 
     settings = parse_db_url(url)
     if settings["ENGINE"] != "django.db.backends.sqlite3":
         return
     path = Path(settings["NAME"])
     if path.parent.is_dir():
-        _create_owner_only(path)
-        _narrow_to_owner(path)
+        create_owner_only(path)
+        narrow_to_owner(path)
 
 
 def _sqlite(path: Path) -> dict[str, Any]:

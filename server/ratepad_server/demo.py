@@ -108,8 +108,8 @@ class _Branch:
     """One branch's agent: simulated keypads, clerks and customers, uploading to the server."""
 
     def __init__(self, code: str, key: str, url: str, work: Path, seed: int) -> None:
+        from ratepad.agent import Agent
         from ratepad.agent import demo as agent_demo
-        from ratepad.agent.agent import Agent
         from ratepad.agent.config import AgentConfig, UploadConfig
 
         serials = [f"{code}-K{w}" for w in range(1, WINDOWS + 1)]

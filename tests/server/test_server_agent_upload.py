@@ -32,7 +32,7 @@ KEY = "rpk_0123456789ab_" + "x" * 43
     [
         ('[upload]\nurl = "ftp://x/"\nkey = "' + KEY + '"\n', "must be http"),
         ('[upload]\nurl = "http://x/"\nkey = "short"\n', "16..256"),
-        ('[upload]\nurl = "http://x/"\n', "url and key"),
+        ('[upload]\nurl = "http://x/"\n', r"\[upload\]: key is required"),
         ('[upload]\nurl = "https://x/"\nkey = "' + KEY + '"\nca = "none.pem"\n', "not a file"),
         ('[upload]\nurl = "http://x/"\nkey = "' + KEY + '"\nretries = 3\n', "unknown setting"),
         ('[upload]\nurl = "http://x/"\nkey = "' + KEY + '"\nbatch = 0\n', "batch"),
@@ -193,13 +193,12 @@ def test_a_store_from_before_uploads_gains_its_outbox(site: Site, tmp_path: Path
     """A store written by an agent without upload (schema 1) is migrated and sends all it has."""
     import sqlite3
 
-    from ratepad.agent.schema import MIGRATIONS
-    from ratepad.agent.store import _statements
+    from ratepad.agent.store.schema import MIGRATIONS, statements
 
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER)")
-    for statement in _statements(MIGRATIONS[0][1]):
+    for statement in statements(MIGRATIONS[0][1]):
         conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (1, 0)")
     conn.execute(

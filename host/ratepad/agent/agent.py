@@ -1,4 +1,5 @@
-"""The window agent: keypads in, durable store, ACKs out, a local bridge on the side.
+"""The window agent's core: keypads in, durable store, ACKs out (``app.py`` wires the local
+bridge and the uploader beside it).
 
     keypad --(Keypad reader)--> DeviceWorker --queue--> Writer: commit batch, THEN confirm (ACK)
                                      |                     \\--> Hub (stored ratings, status ...)
@@ -6,18 +7,12 @@
 
 * One ``DeviceWorker`` per configured URL owns one ``Keypad`` (which reconnects by itself),
   turns its events into store items and keeps the latest status.
-* One ``Writer`` thread batches items from every keypad (group commit: whatever is queued, up to
-  ``batch_max`` items collected for at most ``batch_ms``), commits the batch, and only then
-  confirms its ratings, which ACKs them. Killed at any moment, the agent loses nothing that was
-  ACKed (it was committed first) and duplicates nothing (the store's UNIQUE key): the keypad
-  sends unACKed ratings again, and a stored one is simply ACKed again.
-* The writer cannot be stopped by what a keypad sends: the store range-checks every rating and
-  quarantines one it cannot store as a rating (ACKed after that commit, like any other); a batch
-  the database refuses is retried item by item, so one bad item is isolated (a rating goes to
-  the quarantine, anything else is logged and dropped) and the rest is stored. Should the writer
-  thread die all the same, ``Writer.failure`` says why, ``Agent.health()`` reports it, a
-  ``health`` event goes to the hub, and ``ratepad agent`` exits non-zero so that its supervisor
-  restarts it: never an agent that runs on without storing.
+* One ``Writer`` thread (``writer.py``) batches items from every keypad, commits the batch, and
+  only then confirms its ratings, which ACKs them. Killed at any moment, the agent loses nothing
+  that was ACKed (it was committed first) and duplicates nothing (the store's UNIQUE key): the
+  keypad sends unACKed ratings again, and a stored one is simply ACKed again. A writer that
+  died makes ``health()`` say so and ``ratepad agent`` exit non-zero, so that its supervisor
+  restarts it.
 * Link watchdog: a keypad that said hello but then sent nothing (no status, no rating) within
   ``hello_check_s``, or was silent for ``stall_s``, gets its link closed so that the Keypad
   reconnects and says host_hello again (a keypad that re-enumerated by itself, after a power
@@ -27,11 +22,9 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..capture.tap import CaptureTap, device_label
 from ..errors import (
@@ -44,27 +37,12 @@ from ..eventformat import event_json
 from ..events import Connected, Event, Lost, Rating, Status
 from ..keypad import Keypad, PromptHandle
 from ..transports import open_transport
-from .config import AgentConfig, ConfigError, create_private_file, load_or_create_token
+from .config import AgentConfig, ConfigError, create_private_file
 from .hub import AgentEvent, Hub
-from .store import (
-    DeviceSnapshot,
-    Item,
-    PromptClosed,
-    PromptIssued,
-    Quarantined,
-    RatingItem,
-    Store,
-    StoredRating,
-    StoreError,
-    StoreRowError,
-    now_ms,
-)
+from .store import DeviceSnapshot, PromptClosed, PromptIssued, RatingItem, Store, now_ms
+from .writer import Writer
 
-if TYPE_CHECKING:
-    from .bridge import Bridge
-    from .upload import Uploader
-
-__all__ = ["Agent", "DeviceWorker", "Writer"]
+__all__ = ["AgentCore", "DeviceWorker"]
 
 Log = Callable[[str], None]
 
@@ -73,193 +51,11 @@ def _quiet(_: str) -> None:
     pass
 
 
-# -- the writer ----------------------------------------------------------------------------------
-
-
-class Writer:
-    """Batches items from every keypad into transactions; ACKs ratings after each commit."""
-
-    def __init__(
-        self,
-        store: Store,
-        hub: Hub | None = None,
-        *,
-        batch_max: int = 500,
-        batch_ms: float = 20.0,
-        log: Log = _quiet,
-    ) -> None:
-        self.store = store
-        self.hub = hub or Hub()
-        self.batch_max = batch_max
-        self.batch_ms = batch_ms
-        self.log = log
-        self._queue: queue.Queue[Item | None] = queue.Queue()  # None: stop
-        self._thread = threading.Thread(target=self._run, name="ratepad-writer", daemon=True)
-        self._last_sweep = 0.0
-        # counters (read by the bench and tests)
-        self.batches = 0
-        self.stored = 0
-        self.duplicates = 0
-        self.failures = 0
-        self.quarantined = 0
-        self.dropped = 0  # non-rating items the database refused (status snapshots, prompts)
-        self.failure: str | None = None  # why the thread died (None while it runs)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive() and self.failure is None
-
-    def submit(self, item: Item) -> None:
-        self._queue.put(item)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Commit (and ACK) whatever is queued, then stop."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as exc:  # a bug: say so loudly, never run on without storing
-            self.failure = f"{type(exc).__name__}: {exc}"
-            with contextlib.suppress(Exception):
-                self.log(f"writer stopped: {self.failure}; no rating is stored any more")
-            with contextlib.suppress(Exception):
-                self.hub.publish(AgentEvent("health", {"ok": False, "writer": self.failure}))
-
-    def _loop(self) -> None:
-        q = self._queue
-        while True:
-            try:
-                first = q.get(timeout=0.5)
-            except queue.Empty:
-                self._sweep()
-                continue
-            stopping = first is None
-            batch: list[Item] = [] if first is None else [first]
-            deadline = time.monotonic() + self.batch_ms / 1000
-            # group commit: take what is queued now (it arrived during the last commit); the
-            # time bound only matters while producers keep trickling items in
-            while len(batch) < self.batch_max and time.monotonic() < deadline:
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    continue
-                batch.append(item)
-            if batch:
-                self.commit(batch)
-            if stopping and q.empty():
-                return
-            if stopping:
-                q.put(None)
-            self._sweep()
-
-    def commit(self, batch: list[Item]) -> None:
-        """Store ``batch`` in one transaction, then confirm its ratings (never before)."""
-        conflicts = self.store.conflicts
-        try:
-            rows = self.store.apply(batch)
-        except StoreRowError as exc:
-            # the database refused one item's values: store the batch item by item instead,
-            # so that one bad item does not hold back (or, resent forever, block) the others
-            self.log(f"store refused a batch ({exc}): storing its {len(batch)} items one by one")
-            self._commit_one_by_one(batch)
-            return
-        except StoreError as exc:
-            # nothing is ACKed: the keypads keep these ratings and send them again
-            self.failures += 1
-            self.log(f"store error, {len(batch)} items not stored (they will come again): {exc}")
-            time.sleep(0.2)
-            return
-        self.batches += 1
-        if self.store.conflicts > conflicts:
-            self.log(
-                f"{self.store.conflicts - conflicts} ratings differ from stored ratings with the "
-                "same keypad serial and journal seq (journal reset?): kept in rating_conflicts"
-            )
-        self._confirm(batch, rows)
-
-    def _commit_one_by_one(self, batch: list[Item]) -> None:
-        for item in batch:
-            try:
-                rows = self.store.apply([item])
-            except StoreRowError as exc:
-                if not isinstance(item, RatingItem):
-                    self.dropped += 1
-                    self.log(f"dropped a {type(item).__name__} the store refuses: {exc}")
-                    continue
-                try:  # kept raw with the reason, then ACKed: nothing lost, nothing resent
-                    rows = [self.store.quarantine(item.rating, str(exc))]
-                except StoreError as again:
-                    self.failures += 1
-                    self.log(f"store error, a rating not stored (it will come again): {again}")
-                    continue
-            except StoreError as exc:
-                self.failures += 1
-                self.log(f"store error, an item not stored (it will come again): {exc}")
-                continue
-            self.batches += 1
-            self._confirm([item], rows)
-
-    def _confirm(self, batch: list[Item], rows: list[StoredRating | Quarantined | None]) -> None:
-        for item, row in zip(batch, rows, strict=True):
-            if not isinstance(item, RatingItem):
-                continue
-            if row is None:
-                self.duplicates += 1
-            elif isinstance(row, Quarantined):
-                self.quarantined += 1
-                r = item.rating
-                self.log(
-                    f"rating {r.serial!r} seq {r.journal_seq} kept in quarantine: {row.reason} "
-                    "(see `ratepad export --quarantine`)"
-                )
-            else:
-                self.stored += 1
-            if item.source is not None:
-                # link down: the rating stays unACKed on the keypad, comes again, is deduped
-                try:
-                    item.source.confirm(item.rating)
-                except RatepadError:
-                    pass
-                except Exception as exc:  # a confirmer's bug must not stop the writer
-                    self.log(f"cannot ACK rating seq {item.rating.journal_seq}: {exc}")
-        for row in rows:
-            if isinstance(row, StoredRating):
-                self.hub.publish(AgentEvent("rating", row.as_json(), row.id))
-
-    def _sweep(self) -> None:
-        now = time.monotonic()
-        if now - self._last_sweep >= 1.0:
-            self._last_sweep = now
-            with contextlib.suppress(StoreError):
-                self.store.expire_prompts()
-
-    def health(self) -> dict[str, object]:
-        """For status and health endpoints: ``ok`` is False once the writer has stopped."""
-        running = self.alive
-        return {
-            "ok": running,
-            "writer": "running" if running else (self.failure or "stopped"),
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "quarantined": self.quarantined,
-            "store_errors": self.failures,
-        }
-
-
 # -- one keypad ----------------------------------------------------------------------------------
 class DeviceWorker:
     """Connects one keypad URL (retrying), feeds its events to the writer, watches the link."""
 
-    def __init__(self, agent: Agent, url: str) -> None:
+    def __init__(self, agent: AgentCore, url: str) -> None:
         self.agent = agent
         self.url = url
         self.label = device_label(url)
@@ -380,9 +176,10 @@ class DeviceWorker:
                 kp.transport.close()  # the reader sees the link gone and reconnects
 
 
-# -- the agent -----------------------------------------------------------------------------------
-class Agent:
-    """Runs the keypads of ``config``, the writer and (if ``listen``) the HTTP bridge."""
+# -- the agent ---------------------------------------------------------------------------------
+class AgentCore:
+    """Runs the keypads of ``config`` into the store through the writer; the hub tells the
+    rest. The bridge and the uploader are wired beside it by ``app.Agent``."""
 
     def __init__(self, config: AgentConfig, *, log: Log = _quiet, store: Store | None = None):
         for url in config.devices:
@@ -405,51 +202,29 @@ class Agent:
             self.store, self.hub, batch_max=config.batch_max, batch_ms=config.batch_ms, log=log
         )
         self.workers = [DeviceWorker(self, url) for url in dict.fromkeys(config.devices)]
-        self.bridge: Bridge | None = None
-        self.uploader: Uploader | None = None
-        self.token: str | None = None
         self._last_prompt: dict[str, int] = {}
         self._started = False
-        self._stopped = False
+        self.stopped = False
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> Agent:
+    def start(self) -> AgentCore:
         self._started = True
         self.writer.start()
         for w in self.workers:
             w.start()
-        if self.config.listen is not None:
-            from .bridge import Bridge
-
-            self.token = self.config.token or load_or_create_token(self.config.token_file)
-            bridge = Bridge(self, self.config.listen, self.token)
-            bridge.start()
-            self.bridge = bridge
-        if self.config.upload is not None:
-            from .upload import Uploader
-
-            self.uploader = Uploader(self.store.path, self.config.upload, log=self.log).start()
         return self
 
-    @property
-    def bridge_url(self) -> str | None:
-        return self.bridge.url if self.bridge is not None else None
-
     def stop(self) -> None:
-        """Graceful stop: no new requests, commit and ACK what was received, close the links."""
-        if self._stopped:
+        """Graceful stop: commit and ACK what was received, close the links."""
+        if self.stopped:
             return
-        self._stopped = True
-        if self.bridge is not None:
-            self.bridge.stop()
+        self.stopped = True
         for w in self.workers:
             w.stop_reading(wait=False)
         for w in self.workers:
             w.stop_reading()
         if self._started:
             self.writer.stop()
-        if self.uploader is not None:
-            self.uploader.stop()  # whatever it had not sent yet goes next time
         closers = [threading.Thread(target=w.close) for w in self.workers]
         for t in closers:
             t.start()
@@ -460,34 +235,17 @@ class Agent:
             self.tap.close()
         self.store.close()
 
-    def __enter__(self) -> Agent:
+    def __enter__(self) -> AgentCore:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def health(self) -> dict[str, object]:
-        """The agent's health (``GET /v1/health``): is the writer storing, how many keypads
-        are connected, and, when uploading, how much waits and why the last try failed."""
+        """Is the writer storing, how many keypads are connected."""
         out = self.writer.health()
         out["devices"] = len(self.workers)
         out["connected"] = sum(1 for w in self.workers if w.connected)
-        up = self.uploader
-        out["upload"] = None
-        if up is not None:
-            try:
-                pending: int | None = self.store.upload_pending()
-            except StoreError:
-                pending = None
-            out["upload"] = {
-                "pending": pending,
-                "batches": up.batches,
-                "ratings": up.ratings,
-                "failures": up.failures,
-                "rejected": up.rejected,
-                "heartbeats": up.heartbeats,
-                "last_error": up.last_error,
-            }
         return out
 
     def publish(self, kind: str, event: Event) -> None:

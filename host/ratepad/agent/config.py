@@ -45,10 +45,14 @@ import os
 import secrets
 import stat
 import tomllib
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
 from .levels import LevelMapping
@@ -149,26 +153,6 @@ def parse_listen(text: str) -> tuple[str, int] | None:
     return host, int(port_text)
 
 
-_KNOWN = {
-    "devices",
-    "db",
-    "listen",
-    "token",
-    "capture",
-    "mapping",
-    "batch",
-    "link",
-    "bridge",
-    "upload",
-}
-_SECTIONS = {
-    "batch": {"max_ratings", "max_ms"},
-    "link": {"stall_s", "hello_check_s"},
-    "bridge": {"allow_origins", "example_page"},
-    "upload": {"url", "key", "ca", "batch", "max_backoff_s", "heartbeat_s"},
-}
-
-
 def check_origin(text: str, where: str = "origin") -> str:
     """A web origin: ``http(s)://host[:port]``, no path (as browsers send it)."""
     parts = urlsplit(text)
@@ -189,16 +173,156 @@ def check_origin(text: str, where: str = "origin") -> str:
     return text.rstrip("/").lower()
 
 
-def _number(section: dict[str, Any], key: str, where: str, low: float, high: float) -> float:
-    value = section[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ConfigError(f"{where}: {key} must be a number from {low:g} to {high:g}")
-    return float(value)
+# -- the file's shape ----------------------------------------------------------------------------
+# What each setting must be (its type, its range, unknown keys refused) is said once, in these
+# models; what a value must mean (a loopback address, a token, an origin, a level table, a
+# server URL) by the functions the command line uses as well, after the shape is checked.
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Batch(_Table):
+    max_ratings: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    max_ms: Annotated[float, Field(ge=0, le=10_000)] | None = None
+
+
+class _Link(_Table):
+    stall_s: Annotated[float, Field(ge=0.5, le=86_400)] | None = None
+    hello_check_s: Annotated[float, Field(ge=0.1, le=600)] | None = None
+
+
+class _Bridge(_Table):
+    allow_origins: list[str] | None = Field(None, description="a list of origins")
+    example_page: bool | None = None
+
+
+class _Upload(_Table):
+    url: str
+    key: str
+    ca: str | None = None
+    batch: Annotated[int, Field(ge=1, le=5000)] | None = None
+    max_backoff_s: Annotated[float, Field(ge=0.1, le=3600)] | None = None
+    heartbeat_s: Annotated[float, Field(ge=1, le=3600)] | None = None
+
+
+class _AgentFile(_Table):
+    devices: list[str] | None = Field(None, description="a list of keypad URLs")
+    db: str | None = None
+    listen: str | None = None
+    token: str | None = None
+    capture: str | None = None
+    mapping: dict[str, Any] | None = None
+    batch: _Batch | None = None
+    link: _Link | None = None
+    bridge: _Bridge | None = None
+    upload: _Upload | None = None
+
+
+# the file's [section] key -> AgentConfig's field
+_RENAMED = {"max_ratings": "batch_max", "max_ms": "batch_ms"}
 
 
 def load_config(path: str | Path) -> AgentConfig:
     """Read and check a TOML configuration file; raises ConfigError with a reason."""
     path = Path(path)
+    try:
+        found = _AgentFile.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise ConfigError(_first_problem(exc, str(path))) from None
+    base = path.resolve().parent
+    meaning: dict[str, Callable[[Any], Any]] = {
+        "devices": tuple,
+        "db": base.joinpath,  # relative paths: relative to the file
+        "capture": base.joinpath,
+        "listen": parse_listen,
+        "token": check_token,
+        "mapping": LevelMapping.from_config,
+    }
+    cfg: dict[str, Any] = {}
+    for key, value in found.model_dump(exclude_unset=True, include=set(meaning)).items():
+        try:
+            cfg[key] = meaning[key](value)
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    for section in (found.batch, found.link):
+        if section is not None:
+            given = section.model_dump(exclude_unset=True)
+            cfg.update((_RENAMED.get(k, k), v) for k, v in given.items())
+    if found.bridge is not None:
+        cfg.update(_bridge_settings(found.bridge, f"{path} [bridge]"))
+    if found.upload is not None:
+        cfg["upload"] = _upload_settings(found.upload, base, f"{path} [upload]")
+    return AgentConfig(**cfg)
+
+
+def _bridge_settings(bridge: _Bridge, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if bridge.allow_origins is not None:
+        out["allow_origins"] = tuple(check_origin(o, where) for o in bridge.allow_origins)
+    if bridge.example_page is not None:
+        out["example_page"] = bridge.example_page
+    return out
+
+
+def _upload_settings(upload: _Upload, base: Path, where: str) -> UploadConfig:
+    given = upload.model_dump(exclude_unset=True, exclude={"url", "key", "ca"})
+    ca = base / upload.ca if upload.ca else None
+    return UploadConfig.checked(upload.url, upload.key, ca, where=where, **given)
+
+
+def _first_problem(exc: ValidationError, where: str) -> str:
+    """The first thing wrong in the file, as one line: where, which setting, what it must be."""
+    error = exc.errors()[0]
+    names = [str(part) for part in error["loc"] if isinstance(part, str)]
+    if len(names) > 1:
+        where = f"{where} [{names[0]}]"
+    key = names[-1] if names else "?"
+    if error["type"] == "extra_forbidden":
+        known = _AgentFile.model_fields if len(names) == 1 else _section_fields(names[0])
+        return f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})"
+    if error["type"] == "missing":
+        return f"{where}: {key} is required"
+    return f"{where}: {key} must be {_expected(names)}"
+
+
+def _section_fields(name: str) -> dict[str, Any]:
+    annotation = _AgentFile.model_fields[name].annotation
+    model = next(a for a in typing.get_args(annotation) if isinstance(a, type))
+    return dict(model.model_fields) if issubclass(model, BaseModel) else {}
+
+
+def _expected(names: list[str]) -> str:
+    """What setting ``names`` must be, from the file's JSON Schema (one place for the ranges)."""
+    schema = _AgentFile.model_json_schema()
+    node: dict[str, Any] = schema
+    for name in names:
+        node = _resolved(node, schema)["properties"][name]
+    node = _resolved(node, schema)
+    kind = node.get("type")
+    if "description" in node:
+        return str(node["description"])
+    if kind in ("integer", "number"):
+        whole = "whole " if kind == "integer" else ""
+        return f"a {whole}number from {node['minimum']:g} to {node['maximum']:g}"
+    return {"boolean": "true or false", "string": "a string", "object": "a table"}.get(
+        str(kind), "a list"
+    )
+
+
+def _resolved(node: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``node`` without its ``anyOf [..., null]`` and ``$ref``: the setting's own schema."""
+    if "anyOf" in node:
+        node = {
+            **next(n for n in node["anyOf"] if n.get("type") != "null"),
+            **{k: v for k, v in node.items() if k != "anyOf"},
+        }
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].rpartition("/")[2]]
+    return node
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file at ``path``, parsed, within the limits of size and depth."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
@@ -207,12 +331,12 @@ def load_config(path: str | Path) -> AgentConfig:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        text_ = raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text") from None
-    _check_nesting(text_, str(path))
+    _check_nesting(text, str(path))
     try:
-        data = tomllib.loads(text_)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     except RecursionError:
@@ -220,95 +344,7 @@ def load_config(path: str | Path) -> AgentConfig:
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise ConfigError(f"{path} is not a usable TOML file: {exc}") from None
     _check_depth(data, str(path))
-    unknown = sorted(set(data) - _KNOWN)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(_KNOWN))})"
-        )
-    base = path.resolve().parent
-    cfg: dict[str, Any] = {}
-
-    def text(key: str) -> str:
-        value = data[key]
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: {key} must be a string")
-        return value
-
-    if "devices" in data:
-        devices = data["devices"]
-        if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-            raise ConfigError(f"{path}: devices must be a list of keypad URLs")
-        cfg["devices"] = tuple(devices)
-    if "db" in data:
-        cfg["db"] = base / text("db")
-    if "capture" in data:
-        cfg["capture"] = base / text("capture")
-    if "listen" in data:
-        cfg["listen"] = parse_listen(text("listen"))
-    if "token" in data:
-        cfg["token"] = check_token(text("token"), str(path))
-    if "mapping" in data:
-        if not isinstance(data["mapping"], dict):
-            raise ConfigError(f"{path}: [mapping] must be a table")
-        try:
-            cfg["mapping"] = LevelMapping.from_config(data["mapping"])
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-    for name, keys in _SECTIONS.items():
-        section = data.get(name, {})
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: [{name}] must be a table")
-        unknown = sorted(set(section) - keys)
-        if unknown:
-            raise ConfigError(f"{path}: unknown setting {unknown[0]!r} in [{name}]")
-    bridge = data.get("bridge", {})
-    if "allow_origins" in bridge:
-        origins = bridge["allow_origins"]
-        if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
-            raise ConfigError(f"{path} [bridge]: allow_origins must be a list of origins")
-        cfg["allow_origins"] = tuple(check_origin(o, f"{path} [bridge]") for o in origins)
-    if "example_page" in bridge:
-        if not isinstance(bridge["example_page"], bool):
-            raise ConfigError(f"{path} [bridge]: example_page must be true or false")
-        cfg["example_page"] = bridge["example_page"]
-    batch, link = data.get("batch", {}), data.get("link", {})
-    where = f"{path} [batch]"
-    if "max_ratings" in batch:
-        cfg["batch_max"] = int(_number(batch, "max_ratings", where, 1, 100_000))
-    if "max_ms" in batch:
-        cfg["batch_ms"] = _number(batch, "max_ms", where, 0, 10_000)
-    where = f"{path} [link]"
-    if "stall_s" in link:
-        cfg["stall_s"] = _number(link, "stall_s", where, 0.5, 86_400)
-    if "hello_check_s" in link:
-        cfg["hello_check_s"] = _number(link, "hello_check_s", where, 0.1, 600)
-    upload = data.get("upload")
-    if upload:
-        where = f"{path} [upload]"
-        if not isinstance(upload.get("url"), str) or not isinstance(upload.get("key"), str):
-            raise ConfigError(f"{where}: url and key are required strings")
-        ca = upload.get("ca")
-        if ca is not None and not isinstance(ca, str):
-            raise ConfigError(f"{where}: ca must be a string")
-        batch_size = int(_number(upload, "batch", where, 1, 5000)) if "batch" in upload else 500
-        backoff = (
-            _number(upload, "max_backoff_s", where, 0.1, 3600)
-            if "max_backoff_s" in upload
-            else 60.0
-        )
-        heartbeat = (
-            _number(upload, "heartbeat_s", where, 1, 3600) if "heartbeat_s" in upload else 60.0
-        )
-        cfg["upload"] = UploadConfig.checked(
-            upload["url"],
-            upload["key"],
-            base / ca if ca else None,
-            batch_size,
-            where,
-            backoff,
-            heartbeat,
-        )
-    return AgentConfig(**cfg)
+    return data
 
 
 def _check_nesting(text: str, where: str) -> None:

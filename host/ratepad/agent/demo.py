@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import RatepadError
-from .agent import Agent
+from .app import Agent
 from .config import AgentConfig, ConfigError
 from .hub import AgentEvent, Subscription
 from .report import rating_line, summary_lines

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from .store import Store, StoredRating
+from .store import EXPORT_FIELDS, Store, StoredRating
 
 __all__ = [
     "EXPORT_FIELDS",
@@ -20,27 +20,6 @@ __all__ = [
     "summary_lines",
     "write_export",
 ]
-
-EXPORT_FIELDS = (
-    "id",
-    "serial",
-    "journal_seq",
-    "time",
-    "time_ms",
-    "time_exact",
-    "score",
-    "key_count",
-    "level",
-    "level_value",
-    "staff_id",
-    "prompt_id",
-    "prompted",
-    "flags",
-    "flag_names",
-    "boot_id",
-    "uptime_ms",
-    "received_at_ms",
-)
 
 
 def rating_line(r: dict[str, Any]) -> str:

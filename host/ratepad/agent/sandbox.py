@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .agent import Agent
+from .app import Agent
 from .config import AgentConfig
 
 __all__ = ["Customer", "Sandbox"]

@@ -25,7 +25,6 @@ import contextlib
 import http.client
 import json
 import random
-import sqlite3
 import ssl
 import threading
 import time
@@ -37,26 +36,12 @@ from urllib.parse import urlsplit
 
 from ..errors import RatepadError
 from .config import UploadConfig
-from .schema import UPLOAD_PENDING
+from .store import Outbox, Queued, StoreError
 
 __all__ = ["Batch", "UploadError", "Uploader"]
 
 Log = Callable[[str], None]
 INGEST_PATH = "api/v1/ingest/batch"
-PROMPT_FIELDS = (
-    "serial",
-    "prompt_id",
-    "staff_id",
-    "state",
-    "issued_at_ms",
-    "timeout_ms",
-    "closed_at_ms",
-    "rating_seq",
-)
-RATING_FIELDS = (
-    "id, serial, journal_seq, boot_id, uptime_ms, time_ms, time_exact, score, key_count,"
-    " level_value, staff_id, prompt_id, flags"
-)
 
 
 class UploadError(RatepadError):
@@ -110,13 +95,13 @@ class Batch:
 
     body: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     rating_ids: list[int] = field(default_factory=list)  # of body["ratings"], in order
-    items: list[tuple[str, str, int, dict[str, Any] | None]] = field(default_factory=list)
+    items: list[Queued] = field(default_factory=list)
 
     @classmethod
     def of(
         cls,
         ratings: list[tuple[int, dict[str, Any]]],
-        items: list[tuple[str, str, int, dict[str, Any] | None]],
+        items: list[Queued],
     ) -> Batch:
         batch = cls(rating_ids=[i for i, _ in ratings], items=items)
         batch.body["ratings"] = [r for _, r in ratings]
@@ -190,8 +175,7 @@ class Uploader:
         if self._https:
             self._context = ssl.create_default_context(cafile=str(config.ca) if config.ca else None)
         self._http: http.client.HTTPConnection | None = None
-        self._conn = sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout = 10000")
+        self.outbox = Outbox(self.db)
         self._stop = threading.Event()
         self._wake = threading.Event()
         # one batch on the wire at a time: ``drain`` beside the background thread would share
@@ -210,120 +194,25 @@ class Uploader:
         self.rejected = 0
         self._last_sent = -float("inf")  # the first idle moment announces the agent
 
-    # -- reading the outbox -------------------------------------------------------------------
+    # -- the outbox -----------------------------------------------------------------------------
     def next_batch(self) -> Batch:
-        c = self._conn
-        row = c.execute("SELECT last_id FROM upload_cursor WHERE stream = 'ratings'").fetchone()
-        cursor = int(row[0]) if row else 0
-        ratings = []
-        for r in c.execute(
-            f"SELECT {RATING_FIELDS} FROM ratings WHERE id > ? ORDER BY id LIMIT ?",
-            (cursor, self.config.batch),
-        ):
-            ratings.append(
-                (
-                    int(r[0]),
-                    {
-                        "serial": r[1],
-                        "journal_seq": r[2],
-                        "boot_id": r[3],
-                        "uptime_ms": r[4],
-                        "time_ms": r[5],
-                        "time_exact": bool(r[6]),
-                        "score": r[7],
-                        "key_count": r[8],
-                        "level_value": r[9],
-                        "staff_id": r[10],
-                        "prompt_id": r[11],
-                        "flags": r[12],
-                    },
-                )
-            )
-        queued = c.execute(
-            "SELECT kind, key, seq FROM outbox ORDER BY seq LIMIT ?", (self.config.batch,)
-        ).fetchall()
-        # an item may be gone (cannot happen with the triggers): its outbox row is cleared
-        items = [(kind, key, seq, self._outbox_item(kind, key)) for kind, key, seq in queued]
-        return Batch.of(ratings, items)
-
-    def _outbox_item(self, kind: str, key: str) -> dict[str, Any] | None:
-        c = self._conn
-        if kind == "prompt":
-            serial, _, prompt_id = key.rpartition(" ")
-            row = c.execute(
-                "SELECT serial, prompt_id, staff_id, state, issued_at_ms, timeout_ms,"
-                " closed_at_ms, rating_seq FROM prompts WHERE serial = ? AND prompt_id = ?",
-                (serial, int(prompt_id)),
-            ).fetchone()
-            names: tuple[str, ...] = PROMPT_FIELDS
-        elif kind == "session":
-            row = c.execute(
-                "SELECT serial, staff_id, started_at_ms, ended_at_ms FROM staff_sessions"
-                " WHERE id = ?",
-                (int(key),),
-            ).fetchone()
-            names = ("serial", "staff_id", "started_at_ms", "ended_at_ms")
-        else:
-            row = c.execute(
-                "SELECT serial, connected, firmware, state, faults, unacked, presses, staff_id,"
-                " updated_at_ms FROM devices WHERE serial = ?",
-                (key,),
-            ).fetchone()
-            names = (
-                "serial",
-                "connected",
-                "firmware",
-                "state",
-                "faults",
-                "unacked",
-                "presses",
-                "staff_id",
-                "updated_at_ms",
-            )
-        if row is None:
-            return None
-        item = dict(zip(names, row, strict=True))
-        if kind == "device":
-            item["connected"] = bool(item["connected"])
-            item["faults"] = (item["faults"] or "").split()
-        return item
+        ratings = [(r.id, r.upload_json()) for r in self.outbox.next_ratings(self.config.batch)]
+        return Batch.of(ratings, self.outbox.next_items(self.config.batch))
 
     def pending(self) -> int:
         """Ratings and outbox rows not yet committed by the server."""
-        return int(self._conn.execute(UPLOAD_PENDING).fetchone()[0])
+        return self.outbox.pending()
 
     def mark_uploaded(self, batch: Batch, rejected: str | None = None) -> None:
-        """After the server's commit answer: the cursor moves on, the sent outbox rows go
-        (unless they changed since: a newer version is sent next time). ``rejected``: the
-        server refuses the batch's one item for good; it is kept in ``upload_rejected``."""
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            if rejected is not None:
-                kind = "rating" if batch.rating_ids else batch.items[0][0]
-                item: Any = batch.body["ratings"][0] if batch.rating_ids else batch.items[0][3]
-                c.execute(
-                    "INSERT INTO upload_rejected (kind, item, error, rejected_at_ms)"
-                    " VALUES (?, ?, ?, ?)",
-                    (
-                        kind,
-                        json.dumps(item, ensure_ascii=False),
-                        rejected[:1000],
-                        int(time.time() * 1000),
-                    ),
-                )
-            if batch.last_rating_id is not None:
-                c.execute(
-                    "INSERT INTO upload_cursor VALUES ('ratings', ?) ON CONFLICT (stream)"
-                    " DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
-                    (batch.last_rating_id,),
-                )
-            c.executemany("DELETE FROM outbox WHERE kind = ? AND key = ? AND seq = ?", batch.outbox)
-            c.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                c.execute("ROLLBACK")
-            raise
+        """After the server's commit answer: the cursor moves on, the sent outbox rows go.
+        ``rejected``: the server refuses the batch's one item for good; it is kept in the
+        store (``upload_rejected``)."""
+        refused = None
+        if rejected is not None:
+            kind = "rating" if batch.rating_ids else batch.items[0][0]
+            item: Any = batch.body["ratings"][0] if batch.rating_ids else batch.items[0][3]
+            refused = (kind, item, rejected)
+        self.outbox.mark_uploaded(batch.last_rating_id, batch.outbox, refused)
 
     # -- sending ------------------------------------------------------------------------------
     def _connection(self) -> http.client.HTTPConnection:
@@ -460,8 +349,7 @@ class Uploader:
             return
         try:
             self._drop_connection()
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
+            self.outbox.close()
         finally:
             self._sending.release()
 
@@ -480,9 +368,9 @@ class Uploader:
                 self._stop.wait(next_delay(exc, backoff, self.max_backoff_s, random.random()))
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 self.failures += 1
-                self.log(f"upload: cannot read the store: {exc} (retrying)")
+                self.log(f"upload: {exc} (retrying)")
                 self._stop.wait(backoff)
                 continue
             if reported:

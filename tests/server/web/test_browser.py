@@ -132,7 +132,7 @@ def test_each_role_walks_its_pages(site: Site, server: Server, browser: WebDrive
 @pytest.mark.parametrize("site", ["sqlite"], indirect=True)
 def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDriver) -> None:
     import ratepad.sim
-    from ratepad.agent.agent import Agent
+    from ratepad.agent import Agent
     from ratepad.agent.config import AgentConfig, UploadConfig
 
     admin = logged_in(server.url, "hq-admin")

@@ -1,7 +1,7 @@
 """The agent as its bridge sees it: what the bridge calls, and nothing else.
 
-The agent starts its bridge and hands itself over; the bridge knows it only through these
-protocols, so the bridge stands below the agent and does not import it.
+``app.Agent`` (the composition root) builds the bridge and hands itself over; the bridge knows
+the agent only through these protocols and imports neither ``agent.py`` nor ``app.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class WriterView(Protocol):
 
 
 class AgentApi(Protocol):
-    """What the bridge uses of ``agent.Agent``."""
+    """What the bridge uses of ``app.Agent``."""
 
     @property
     def config(self) -> AgentConfig: ...

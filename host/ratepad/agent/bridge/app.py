@@ -46,7 +46,6 @@ from ..store import StoredRating, StoreError
 from . import models as m
 from .agentapi import AgentApi
 from .prompts import PromptBook, PromptRecord
-from .ratings import newest_ratings, rating_by_id, rating_by_seq
 from .security import BodyTooLarge, Tickets
 
 log = logging.getLogger("ratepad.bridge")
@@ -491,9 +490,7 @@ def create_app(bridge: BridgeApi) -> FastAPI:
             raise ApiError(404, "unknown_prompt", f"no prompt {prompt_id} on {key}")
         rating = None
         if row.get("rating_seq"):
-            stored = await run_in_threadpool(
-                rating_by_seq, agent.store.path, key, row["rating_seq"]
-            )
+            stored = await run_in_threadpool(agent.store.rating_by_seq, key, row["rating_seq"])
             rating = stored.as_json() if stored is not None else None
         return _json(200, {**row, "rating": rating})
 
@@ -525,9 +522,7 @@ def create_app(bridge: BridgeApi) -> FastAPI:
                 rows = [r for r in rows if r.id < before]
             nxt = rows[-1].id if rows else since
             return _json(200, {"ratings": [r.as_json() for r in rows], "next": nxt})
-        rows = await run_in_threadpool(
-            newest_ratings, agent.store.path, limit, serial, since, before
-        )
+        rows = await run_in_threadpool(agent.store.newest_ratings, limit, serial, since, before)
         page = {
             "ratings": [r.as_json() for r in rows],
             "next": max((r.id for r in rows), default=since),
@@ -543,7 +538,7 @@ def create_app(bridge: BridgeApi) -> FastAPI:
         summary="One stored rating",
     )
     async def get_rating(rating_id: int = PathParam(ge=1, le=2**63 - 1)) -> Any:
-        row = await run_in_threadpool(rating_by_id, agent.store.path, rating_id)
+        row = await run_in_threadpool(agent.store.rating, rating_id)
         if row is None:
             raise ApiError(404, "unknown_rating", f"no rating {rating_id}")
         return _json(200, row.as_json())

@@ -8,9 +8,11 @@ exactly what the server accepts: a staff id is printable ASCII (a character is a
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from ..store import RATING_FIELDS
 
 __all__ = [
     "CancelRequest",
@@ -167,25 +169,16 @@ class Ticket(BaseModel):
     expires_in: float = Field(description="Seconds it stays valid if unused.")
 
 
-class RatingOut(_Out):
-    id: int = Field(description="Store id; events carry it as their SSE id.")
-    serial: str
-    journal_seq: int
-    boot_id: int
-    uptime_ms: int
-    time_ms: int
-    time: str = Field(description="ISO 8601, UTC.")
-    time_exact: bool
-    score: int
-    key_count: int
-    level: str | None
-    level_value: int | None
-    staff_id: str
-    prompt_id: int
-    prompted: bool
-    flags: int
-    flag_names: list[str]
-    received_at_ms: int
+# the stored rating's fields, in the order of its JSON, from the store's one record of them
+# (to type checkers a model that allows any field, which is what it is to them)
+if TYPE_CHECKING:
+    RatingOut = _Out
+else:
+    RatingOut = create_model(
+        "RatingOut",
+        __base__=_Out,
+        **{f.name: (f.type, Field(description=f.doc or None)) for f in RATING_FIELDS},
+    )
 
 
 class PromptOut(_Out):
