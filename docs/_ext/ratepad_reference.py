@@ -11,6 +11,7 @@ them, and ``tests/test_docs.py`` fails on a variable read without one.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 import subprocess
@@ -110,6 +111,70 @@ def settings_reference() -> str:
 def _rst_to_md(text: str) -> str:
     text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text)
     return text.replace("``", "`")
+
+
+# -- agent.toml --------------------------------------------------------------------------------
+def _kind(prop: dict[str, Any]) -> tuple[str, str]:
+    """A JSON Schema property's type and range, as a reader says them."""
+    options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
+    found = options[0] if options else prop
+    kind = str(found.get("type", "table"))
+    if kind == "array":
+        kind = f"list of {found.get('items', {}).get('type', 'values')}s"
+    low, high = found.get("minimum"), found.get("maximum")
+    return kind, (f"{low} … {high}" if low is not None and high is not None else "")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
+        return f"`{value[0]}:{value[1]}`"  # an address
+    if value in (None, (), "", dataclasses.MISSING) or dataclasses.is_dataclass(value):
+        return ""
+    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+
+def agent_config_reference() -> str:
+    from ratepad.agent import config
+
+    example = (config.__doc__ or "").split("\n\n", 1)[1].split("\n\nFiles the agent", 1)[0]
+    agent = {f.name: f.default for f in dataclasses.fields(config.AgentConfig)}
+    upload = {f.name: f.default for f in dataclasses.fields(config.UploadConfig)}
+    schema = config._AgentFile.model_json_schema()
+    sections: dict[str, dict[str, Any]] = {"": schema}
+    for name, prop in schema["properties"].items():
+        ref = next((o["$ref"] for o in prop.get("anyOf", [prop]) if "$ref" in o), None)
+        if ref is not None:
+            sections[name] = schema["$defs"][ref.rsplit("/", 1)[1]]
+    lines = [
+        "# The agent's configuration (`agent.toml`)",
+        "",
+        "`ratepad agent --config agent.toml` reads it. A command-line option beats the file's",
+        "setting, which beats the default; relative paths are relative to the file. A setting",
+        "of the wrong type, out of its range or unknown is one line naming the file, the",
+        "section and the setting (exit status 2). Written from the code when this site is built.",
+        "",
+        "```toml",
+        example.strip("\n"),
+        "```",
+        "",
+        "`mapping` holds one list per key count (`3`, `4`, `5`): the level value of each score,",
+        "from score 1 up.",
+        "",
+        "| section | setting | type | range | default |",
+        "|---|---|---|---|---|",
+    ]
+    for section, table in sections.items():
+        for key, prop in table["properties"].items():
+            if not section and key in sections:
+                continue
+            kind, bounds = _kind(prop)
+            default = (upload if section == "upload" else agent).get(
+                config._RENAMED.get(key, key) if section != "upload" else key
+            )
+            where = f"`[{section}]`" if section else "(top level)"
+            required = " (required)" if key in table.get("required", ()) else ""
+            lines.append(f"| {where} | `{key}`{required} | {kind} | {bounds} | {_shown(default)} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- scenario schema -------------------------------------------------------------------------
@@ -247,6 +312,7 @@ def wireshark_reference() -> str:
 
 PAGES = {
     "settings.md": settings_reference,
+    "agent-config.md": agent_config_reference,
     "scenario-schema.md": scenario_reference,
     "bridge-api.md": bridge_reference,
     "wire.md": wire_reference,
