@@ -47,8 +47,11 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+EXAMPLES = PACKAGE / "examples"  # files ``ratepad examples`` writes for users: data, not modules
+
+
 def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py") if EXAMPLES not in p.parents}
 
 
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
