@@ -72,17 +72,17 @@ function reportCharts() {
   });
   const f = d.funnel;
   if (f.p0 !== null) {
-    const line = (key, name, dash) => ({ type: "line", name, showSymbol: false, lineStyle: { type: dash, width: 1 },
-                                         data: f.limits.map(l => [l.n, l[key]]) });
+    const line = (key, name, dash, color) => ({ type: "line", name, showSymbol: false, color,
+                                                lineStyle: { type: dash, width: 1 }, data: f.limits.map(l => [l.n, l[key]]) });
     chart("chart-funnel", {
       xAxis: { type: "value", name: "n" }, yAxis: { type: "value", min: 0, max: 1 },
       series: [
         { type: "scatter", name: "CSAT", data: f.points.map(p => ({ value: [p.n, p.csat], name: p.code,
           itemStyle: { color: p.outside ? KIT.danger : KIT.color[0] },
           label: { show: !!p.outside, formatter: "{b}", position: "right" } })) },
-        line("lo95", "95%", "dashed"), line("hi95", "95%", "dashed"),
-        line("lo998", "99.8%", "solid"), line("hi998", "99.8%", "solid"),
-        { type: "line", name: "p0", showSymbol: false, data: f.limits.map(l => [l.n, f.p0]) },
+        line("lo95", "95%", "dashed", KIT.color[5]), line("hi95", "95%", "dashed", KIT.color[5]),
+        line("lo998", "99.8%", "solid", KIT.danger), line("hi998", "99.8%", "solid", KIT.danger),
+        { type: "line", name: "p0", showSymbol: false, color: KIT.color[1], data: f.limits.map(l => [l.n, f.p0]) },
       ],
     });
   }
