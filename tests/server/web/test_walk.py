@@ -16,6 +16,7 @@ zh-Hans: tests/artifacts/web-walk/ (SQLite only: the layout does not depend on t
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,8 @@ def test_every_role_walks_every_page(site: Site, server: Server, browser: WebDri
     upload(server.url, site.keys["BJ-001"],
            ratings=[rating("K2", i, 1 + i % 5, staff="S002", ago_s=30 * i)
                     for i in range(1, RATINGS + 1)])  # fmt: skip
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(SHOTS, ignore_errors=True)  # this run's screenshots only
+    SHOTS.mkdir(parents=True)
     problems: list[str] = []
     pages = pages_by_role(server)
     assert len(pages["hq-admin"]) > 15 and pages["s001"]  # the matrix was read
