@@ -15,6 +15,15 @@
       if (preset) preset.value = "custom";
     });
   });
+  // a column of figures (td.num) gets its title aligned with them
+  document.querySelectorAll("table.grid").forEach((table) => {
+    const head = table.rows[0];
+    if (!head || table.rows.length < 2) return;
+    Array.from(head.cells).forEach((th, i) => {
+      const cells = Array.from(table.rows).slice(1).map((row) => row.cells[i]).filter((c) => c && c.tagName === "TD");
+      if (cells.length && cells.every((c) => c.classList.contains("num"))) th.classList.add("num");
+    });
+  });
   document.querySelectorAll("table.table-stack").forEach((table) => {
     const rows = Array.from(table.rows);
     const head = rows.find((row) => row.cells.length && Array.from(row.cells).every((c) => c.tagName === "TH"));
