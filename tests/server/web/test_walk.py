@@ -5,7 +5,8 @@ each GET that answers the role 200 with an HTML page, so a new page is walked as
 in the matrix), in both languages, at a desktop's 1440×900 and in a phone's mobile emulation
 (390×844; the same page resized, not reloaded), and fails on
 
-* horizontal overflow (``document.scrollingElement.scrollWidth > innerWidth``),
+* horizontal overflow (``document.scrollingElement.scrollWidth`` beyond ``innerWidth`` or the
+  screen's width: a phone's layout viewport widens with its content),
 * a console error,
 * an error page (or one without the site's layout: the menu, the reason, a way back),
 * a list whose count says there are more rows than shown without a pager.
@@ -78,9 +79,9 @@ def pages_by_role(server: Server) -> dict[str, list[Page]]:
 
 # what the page looks like, measured in it
 MEASURE = """
-const root = document.scrollingElement;
+const root = document.scrollingElement, screen = arguments[0];
 const wide = [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > innerWidth + 1 && !e.closest('.table-responsive'))
+  .filter(e => e.getBoundingClientRect().right > screen + 1 && !e.closest('.table-responsive'))
   .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
                         + (typeof e.className === 'string' ? '.' + e.className : ''));
 const count = document.getElementById('count');
@@ -123,12 +124,15 @@ def _errors(driver: WebDriver, allowed_url: str = "") -> list[str]:
 
 
 def _check(driver: WebDriver, where: str, page: Page, size: str, lang: str) -> list[str]:
-    m: dict[str, Any] = driver.execute_script(MEASURE)
+    m: dict[str, Any] = driver.execute_script(MEASURE, SIZES[size]["width"])
     problems = []
     if m["lang"] != lang:
         problems.append(f"{where}: the page is in {m['lang']!r}")
-    if m["scrollWidth"] > m["innerWidth"]:
-        problems.append(f"{where}: {m['scrollWidth']} px wide in {m['innerWidth']}: {m['wide']}")
+    # a phone's layout viewport widens to the content (innerWidth too): measured against the
+    # screen's width as well
+    screen = min(m["innerWidth"], SIZES[size]["width"])
+    if m["scrollWidth"] > screen:
+        problems.append(f"{where}: {m['scrollWidth']} px wide on {screen}: {m['wide']}")
     if page.name not in KIOSK and not m["menu"]:
         problems.append(f"{where}: no site layout (menu)")
     if m["error"]:
@@ -165,10 +169,10 @@ def _walk(driver: WebDriver, base: str, role: str, pages: list[Page]) -> list[st
         _size(driver, "phone")
         missing = base + "no-such-page/"
         driver.get(missing)
-        m = driver.execute_script(MEASURE)
+        m = driver.execute_script(MEASURE, SIZES["phone"]["width"])
         if not (m["menu"] and m["error"] and driver.find_elements(By.ID, "home")):
             problems.append(f"{role} {lang}: the 404 page lacks the site's layout")
-        if m["scrollWidth"] > m["innerWidth"]:
+        if m["scrollWidth"] > SIZES["phone"]["width"]:
             problems.append(f"{role} {lang}: the 404 page is {m['scrollWidth']} px wide")
         problems += [f"{role} {lang} 404: console: {e}" for e in _errors(driver, missing)]
         if lang == SHOT_LANGUAGE:
