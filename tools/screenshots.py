@@ -63,11 +63,12 @@ def _history(keys: dict[str, str], url: str) -> None:
                         at = now - rng.uniform(0.05, 6) * 3600
                     score = rng.choices(range(1, 6), weights)[0]
                     ratings.append({
+                        # boot 7: not the journal of the simulated keypads started later
                         "serial": serial, "journal_seq": seq, "boot_id": 7, "uptime_ms": seq,
                         "time_ms": int(at * 1000), "time_exact": True, "score": score,
                         "key_count": 5, "level_value": LEVELS[score - 1], "staff_id": sid,
                         "prompt_id": 0, "flags": 0,
-                    })  # fmt: skip (boot 7: not the simulated keypads' journal)
+                    })  # fmt: skip
         for i in range(0, len(ratings), 2000):
             status, answer = call(
                 url, "/api/v1/ingest/batch", key, {"ratings": ratings[i : i + 2000]}
