@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpRequest,
@@ -180,6 +181,9 @@ survey = surveys.survey  # the URL map's older name
 
 
 # -- the audit log -------------------------------------------------------------------------------
+AUDIT_PAGE = 100  # entries per page
+
+
 @roles(*ADMINS)
 @require_GET
 def audit(request: HttpRequest) -> HttpResponse:
@@ -187,4 +191,5 @@ def audit(request: HttpRequest) -> HttpResponse:
     entries = AuditEntry.objects.select_related("user")
     if role.node.parent_id is not None:  # a subtree's admin: entries of that subtree
         entries = entries.filter(node_path__startswith=role.node.path)
-    return render(request, "web/audit.html", {"entries": entries[:500]})
+    page = Paginator(entries, AUDIT_PAGE).get_page(request.GET.get("page"))  # never a silent cut
+    return render(request, "web/audit.html", {"entries": page, "page": page, "query": ""})

@@ -50,7 +50,8 @@ def test_the_loop_walked_as_admin_manager_and_clerk(
     base = server.url.rstrip("/")
     # admin: a holiday in the calendar, by hand
     _login(browser, server.url, "hq-admin")
-    browser.find_element(By.ID, "menu-holidays").click()
+    browser.find_element(By.ID, "menu-admin").click()  # the admin's pages are in a drop-down
+    WebDriverWait(browser, 10).until(ec.element_to_be_clickable((By.ID, "menu-holidays"))).click()
     WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "holiday-form")))
     browser.execute_script("document.getElementById('holiday-day').value = '2027-01-01'")
     browser.find_element(By.ID, "holiday-name").send_keys("元旦")

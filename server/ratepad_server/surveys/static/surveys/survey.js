@@ -11,7 +11,9 @@
   const init = (id, option) => {
     const el = document.getElementById(id);
     if (!el) return;
-    echarts.init(el).setOption(Object.assign({
+    // the web's kitChart (app.js): the UI kit's colours, resized with its box
+    const chart = typeof kitChart === "function" ? kitChart(el) : echarts.init(el);
+    chart.setOption(Object.assign({
       title: { text: el.dataset.title, textStyle: { fontSize: 13 } }, tooltip: {}, animation: false,
     }, option));
   };

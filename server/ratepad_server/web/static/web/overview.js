@@ -1,4 +1,5 @@
-// ratepad managers' web: the overview's 30-day trend (Apache ECharts, vendored)
+// ratepad managers' web: the overview's 30-day trend (Apache ECharts, vendored; kitChart and the
+// kit's theme are app.js's)
 "use strict";
 
 function overviewTrend() {
@@ -7,13 +8,13 @@ function overviewTrend() {
   if (!el || !node || typeof echarts === "undefined") return;
   const d = JSON.parse(node.textContent);
   const days = d.series.map(s => s.day.slice(5));
-  const c = echarts.init(el);
+  const c = kitChart(el);
   c.setOption({
     animation: false,
-    title: { text: el.dataset.title, textStyle: { fontSize: 13 } },
+    title: { text: el.dataset.title },
     tooltip: { trigger: "axis" },
-    legend: { top: 0, right: 0 },
-    grid: { left: 40, right: 40, top: 40, bottom: 30 },
+    legend: { top: narrow() ? 28 : 6, right: 8 },
+    grid: { left: 40, right: 40, top: narrow() ? 60 : 44, bottom: 30 },
     xAxis: { type: "category", data: days },
     yAxis: [{ type: "value", min: 0, max: 100 }, { type: "value", minInterval: 1 }],
     series: [
@@ -22,7 +23,6 @@ function overviewTrend() {
       { type: "bar", name: el.dataset.n, yAxisIndex: 1, data: d.series.map(s => s.n), itemStyle: { opacity: 0.35 } },
     ],
   });
-  window.addEventListener("resize", () => c.resize());
 }
 
 document.addEventListener("DOMContentLoaded", overviewTrend);
