@@ -2,11 +2,10 @@
 as each role and walks the main pages; the live wall receives a rating from a simulated keypad
 through a real agent uploading to the server; the alert it raises appears on the wall, is
 acknowledged and resolved in the browser. Screenshots go to build/web-screenshots/ (git-ignored);
-``RATEPAD_DOCS_SCREENSHOTS=1`` also refreshes the two in docs/ that the README shows."""
+the documentation's come from ``tools/screenshots.py``."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from webdata import rating, upload
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "build" / "web-screenshots"
-DOCS = ROOT / "docs"
 # role -> pages it walks (all in its subtree)
 WALKS = {
     "hq-admin": [
@@ -184,9 +182,6 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         )
         assert time.monotonic() - pressed < 5  # upload + fan-out (≤ 2 s of it server side)
         _shot(browser, "live-wall")
-        if os.environ.get("RATEPAD_DOCS_SCREENSHOTS"):
-            DOCS.mkdir(exist_ok=True)
-            shutil.copyfile(SHOTS / "live-wall.png", DOCS / "web-live-wall.png")
         # open the alert from the wall, acknowledge it, resolve it
         browser.find_element(By.CSS_SELECTOR, "#open-alerts a").click()
         WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "alert-state")))
@@ -210,8 +205,6 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         )
         _shot(browser, "report")
         browser.set_window_size(1400, 1000)
-        if os.environ.get("RATEPAD_DOCS_SCREENSHOTS"):
-            shutil.copyfile(SHOTS / "report.png", DOCS / "web-report.png")
     finally:
         agent.stop()
         ratepad.sim.reset()
