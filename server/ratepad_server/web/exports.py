@@ -219,7 +219,8 @@ def _xlsx(sheet: Sheet, raw: bool) -> bytes:
         about.column_dimensions["A"].width, about.column_dimensions["B"].width = 16, 60
         about.append([_xlsx_cell(about, str(sheet.title), bold=True)])
         for label, value in sheet.about:
-            about.append([_xlsx_cell(about, str(label), bold=True), _xlsx_cell(about, str(value))])
+            shown = value if isinstance(value, int) else str(value)  # a count stays a number
+            about.append([_xlsx_cell(about, str(label), bold=True), _xlsx_cell(about, shown)])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

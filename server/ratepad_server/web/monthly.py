@@ -82,7 +82,7 @@ def font() -> str:
 
 # -- the look ------------------------------------------------------------------------------------
 HEAD_BG, TOTAL_BG, GRID = "#e8eef5", "#f2f2f2", "#9e9e9e"
-BADGE_COLOURS = {"low": "#b3261e", "improved": "#1e7b34", "small": "#757575"}
+BADGE_COLOURS = {"low": "#f6d5d3", "improved": "#d4eedb", "small": "#eeeeee"}  # light: printable
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,14 @@ class Style:
     cell: Any
 
     @classmethod
-    def make(cls, font_name: str) -> Style:
+    def make(cls, font_name: str, cjk: bool) -> Style:
+        """``cjk``: lines may break between any two characters (Chinese), else at spaces."""
         from reportlab.lib import colors
         from reportlab.lib.styles import ParagraphStyle
 
         def style(name: str, size: float, **kw: Any) -> ParagraphStyle:
             return ParagraphStyle(name, fontName=font_name, fontSize=size, leading=size * 1.4,
-                                  wordWrap="CJK", **kw)  # fmt: skip
+                                  wordWrap="CJK" if cjk else None, **kw)  # fmt: skip
 
         return cls(font_name, style("title", 17, spaceAfter=4),
                    style("heading", 12.5, spaceBefore=8, spaceAfter=4),
@@ -133,7 +134,11 @@ class Style:
         from reportlab.lib import colors
         from reportlab.platypus import Table, TableStyle
 
-        table = Table([list(r) for r in rows], colWidths=widths, repeatRows=1, hAlign="LEFT")
+        head = list(rows[0])
+        if widths is not None:  # columns of set widths: the header's words wrap inside them
+            head = [self.text(c, self.cell) if isinstance(c, str) else c for c in head]
+        body = [list(r) for r in rows[1:]]
+        table = Table([head, *body], colWidths=widths, repeatRows=1, hAlign="LEFT")
         commands: list[Any] = [
             ("FONTNAME", (0, 0), (-1, -1), self.font),
             ("FONTSIZE", (0, 0), (-1, -1), size),
@@ -350,7 +355,7 @@ def _flow(style: Style, flow: list[float]) -> Any:
     return _chart(style, _("Customers per hour of day"), bars)
 
 
-UNIT_WIDTHS = (8, 24, 40, 12, 14, 16, 26, 16, 16, 22)  # mm, 194 in all
+UNIT_WIDTHS = (7, 22, 27, 10, 12, 14, 25, 18, 15, 30)  # mm, 180 in all
 
 
 def _unit_table(style: Style, ranked: list[dict[str, Any]], code_label: str) -> Any:
@@ -364,13 +369,13 @@ def _unit_table(style: Style, ranked: list[dict[str, Any]], code_label: str) -> 
     extra: list[Any] = [("ALIGN", (-1, 1), (-1, -1), "LEFT")]
     for i, r in enumerate(ranked, 1):
         key = r["verdict"]["badge"]
-        if key:  # the badge in the web's colour
-            extra.append(("TEXTCOLOR", (-1, i), (-1, i), colors.HexColor(BADGE_COLOURS[key])))
+        if key:  # the badge's cell in the web's colour
+            extra.append(("BACKGROUND", (-1, i), (-1, i), colors.HexColor(BADGE_COLOURS[key])))
         s = r["stats"]
         rows.append([str(i), r["code"], style.text(r["name"], style.cell), str(s["n"]),
                      fmt1(s["index"]), pct(s["csat"]), ci_text(s["csat_ci"]),
                      pct(s["response_rate"]), fmt1(r["shrunk_index"]),
-                     badge(r["verdict"])])  # fmt: skip
+                     style.text(badge(r["verdict"]), style.cell)])  # fmt: skip
         if s["small"]:
             grey.append(i)
     widths = [x * mm * 180 / sum(UNIT_WIDTHS) for x in UNIT_WIDTHS]
@@ -496,7 +501,7 @@ def render_monthly(node: Node, first: date, last: date) -> bytes:
     from ..casework.pdf import loop_flowables
     from ..surveys.pdf import survey_flowables
 
-    style = Style.make(font())
+    style = Style.make(font(), cjk=get_language().startswith("zh"))
     month = Month(first, last)
     scope = reports.Scope(node, month.period.since, month.period.until)
     units = report_units(scope, month.previous.span)

@@ -240,6 +240,16 @@ QUADRANTS = {
 }
 
 
+FIGURE_NAMES = {"overall": gettext_lazy("Overall satisfaction"), "all": gettext_lazy("all")}
+
+
+def _figure_name(name: str) -> str:
+    """A figure's name in an export: a dimension's or a whole-survey figure's label; an item's
+    attribute as its survey names it."""
+    label = FIGURE_NAMES.get(name) or DIMENSION_NAMES.get(name)
+    return name if label is None else str(label)
+
+
 def _small_or_quadrant(value: Any) -> str:
     """The last column: below the minimum n (yes/no), or an IPA point's quadrant."""
     if isinstance(value, bool):
@@ -249,7 +259,7 @@ def _small_or_quadrant(value: Any) -> str:
 
 SURVEY_COLUMNS = [
     exports.Column("section", gettext_lazy("Section"), show=lambda v: str(SECTIONS.get(v, v))),
-    exports.Column("name", gettext_lazy("Name"), show=_dimension),
+    exports.Column("name", gettext_lazy("Name"), show=_figure_name),
     exports.Column("n", "n", "int"),
     exports.Column("value", gettext_lazy("Value"), "num"),
     exports.Column("ci_lo", gettext_lazy("95% CI from"), "num"),
