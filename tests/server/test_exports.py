@@ -98,6 +98,11 @@ def test_exports_speak_the_readers_language_and_say_what_they_hold(
     cells = next(load_workbook(io.BytesIO(body))["评价记录"].iter_rows(min_row=2, max_row=2))
     assert isinstance(cells[0].value, datetime) and cells[0].number_format.startswith("yyyy")
 
+    # the survey pages' exports go the same way (web/surveys.py): the return visits, none yet
+    about, head, table = _split(_csv(manager, "/returnvisits/BJ-001/export.csv"))
+    assert about["机构"] == "朝阳支行 (BJ-001)" and about["回访记录"] == "0"
+    assert head[:3] == ["网点", "回访时间", "回访对象"] and table == []
+
     # a bad format or layout: 400 with the reason
     status, body = manager.get("/report/BJ-001/export.csv?raw=yes")
     assert status == 400 and "raw" in body.decode()
