@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET
 
 from ..audit.log import record
 from ..dbrouter import reads_from_replica
-from ..org.models import Staff
+from ..org.models import Node, Staff
 from ..reports import service as reports
 from . import flag_labels, monthly, ratinglist
 from .access import ALL, READERS, roles, scoped_node
@@ -259,7 +259,7 @@ def period_text(period: Period) -> str:
     return f"{dates} ({period.label})" if period.label else dates
 
 
-def covers(node: Any, period: Period, scope: reports.Scope | None = None,
+def covers(node: Node, period: Period, scope: reports.Scope | None = None,
            *more: tuple[str | Promise, Any]) -> list[tuple[str | Promise, Any]]:  # fmt: skip
     """The lines saying what an export holds: node, period, the window and staff member it
     is narrowed to, further filters (``more``), and when it was made."""
