@@ -11,7 +11,7 @@ import csv
 import io
 import re
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,12 +52,16 @@ def _seed(site: Site, server: Server) -> str:
     rows = [rating("K1", i, 5, ago_s=30) for i in range(1, 41)]
     rows.append(rating("K1", 41, 2, ago_s=30))
     rows += [rating("K2", i, 1 if i <= 30 else 5, staff="S002", ago_s=30) for i in range(1, 41)]
+    # the month before: all 5s (this month is significantly worse than it)
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    before = (now.replace(day=1, hour=12) - timedelta(days=10)).timestamp()
+    rows += [rating("K1", 100 + i, 5, ago_s=now.timestamp() - before) for i in range(40)]
     upload(server.url, site.keys["BJ-001"], ratings=rows)
     clerk = logged_in(server.url, "s001")
     status, _ = clerk.post("/appeals/", {"serial": "K1", "journal_seq": "41",
                                          "reason": "the customer pressed twice"})  # fmt: skip
     assert status == 302
-    return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    return now.strftime("%Y-%m")
 
 
 def _pct(x: str) -> str:
@@ -158,6 +162,9 @@ def test_the_monthly_pdf_in_each_language(site: Site, server: Server) -> None:
             assert (badge in " ".join(cells[9:11])) if badge else cells[9] == "2", cells
         staff = lines.index("S002")
         assert low in " ".join(lines[staff + 8 : staff + 10])  # window 2's staff member too
+        # 环比: the month before, 40 ratings all 5s, tested and called significant
+        decline = {"zh-hans": "显著下降", "en": "significant decline"}[lang]
+        assert re.search(decline + r"\s*\(p\s*<\s*0\.001", text.replace("（", "(")), lang
         # the trend's axis: dates of the month, not day numbers
         assert f"{month[5:]}-01" in text
         # the month's alerts and appeals, counted: the first figure under each heading
