@@ -10,9 +10,10 @@ setup: $(STAMP) node_modules/.package-lock.json
 	command -v tshark >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark)
 	# the server's tests start throwaway PostgreSQL clusters (initdb + pg_ctl), never a system one;
 	# the web's and the bridge's pages are tested in headless Chromium; msgfmt compiles catalogs;
-	# a CJK font renders the Chinese pages in screenshots; luac checks the dissector's Lua;
+	# a CJK font renders the Chinese pages in screenshots and is embedded in the monthly PDF
+	# (RATEPAD_PDF_FONT's default: fonts-wqy-microhei's .ttc); luac checks the dissector's Lua;
 	# pgbackrest and pg_auto_failover for the backup and failover drills
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v msgfmt >/dev/null && test -d /usr/share/fonts/truetype/wqy && command -v luac5.2 >/dev/null && command -v pgbackrest >/dev/null && command -v pg_autoctl >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium chromium-driver gettext fonts-wqy-microhei lua5.2 pgbackrest postgresql-15-auto-failover pg-auto-failover-cli)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v msgfmt >/dev/null && test -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc && command -v luac5.2 >/dev/null && command -v pgbackrest >/dev/null && command -v pg_autoctl >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium chromium-driver gettext fonts-wqy-microhei lua5.2 pgbackrest postgresql-15-auto-failover pg-auto-failover-cli)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -11,6 +11,8 @@
 * ``RATEPAD_HSTS_SECONDS`` (31536000; 0: none): HSTS sent on HTTPS answers.
 * ``RATEPAD_WEBHOOK_ALLOW``: the hosts alert webhooks may call (see ``alerts/webhooks.py``).
 * ``RATEPAD_EXPORT_MAX_ROWS`` (100000): the most ratings one export holds (more: 400).
+* ``RATEPAD_PDF_FONT`` (``/usr/share/fonts/truetype/wqy/wqy-microhei.ttc``, Debian's
+  fonts-wqy-microhei): the TrueType font (.ttf/.ttc) embedded, subset, in the monthly PDF.
 * ``RATEPAD_ACCEPT_PAST_DAYS`` (730), ``RATEPAD_ACCEPT_FUTURE_HOURS`` (24): the times ingest
   accepts, around the server's clock.
 * ``RATEPAD_LIVE_MAX_STREAMS`` (2000), ``RATEPAD_LIVE_MAX_PER_USER`` (8): open live streams
@@ -172,6 +174,10 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("RATEPAD_MAIL_FROM", "ratepad@localhost")
 # a ratings export holds at most this many rows (more: 400, choose a shorter period)
 EXPORT_MAX_ROWS = integer("RATEPAD_EXPORT_MAX_ROWS", 100_000, 1, 10_000_000)
+# the monthly PDF's font, with Chinese characters (web/monthly.py; missing: the PDF is refused)
+PDF_FONT = os.environ.get("RATEPAD_PDF_FONT", "").strip() or (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+)
 # alert webhooks: the hosts and networks they may call (alerts/webhooks.py); none by default
 WEBHOOK_ALLOW = os.environ.get("RATEPAD_WEBHOOK_ALLOW", "")
 

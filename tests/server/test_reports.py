@@ -43,7 +43,7 @@ def _counts(scores: list[int]) -> dict[int, int]:
 def test_report_figures_equal_the_metrics(site: Site, server: Server) -> None:
     _load(site, server)
     manager = logged_in(server.url, "bj-manager")
-    status, body = manager.get("/report/BJ/export.csv")
+    status, body = manager.get("/report/BJ/export.csv?raw=1")
     assert status == 200 and body.startswith("\ufeff".encode())
     table = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     rows = {(r["level"], r["code"]): r for r in table}
@@ -75,7 +75,7 @@ def test_report_figures_equal_the_metrics(site: Site, server: Server) -> None:
     # misuse: the multi-key press among all 15 ratings
     assert re.search(rb"multi_key</th>", page)
     # XLSX has the same table
-    status, body = manager.get("/report/BJ/export.xlsx")
+    status, body = manager.get("/report/BJ/export.xlsx?raw=1")
     ws = load_workbook(io.BytesIO(body)).active
     assert ws is not None
     values = [[c.value for c in r] for r in ws.iter_rows()]
@@ -95,11 +95,11 @@ def test_report_figures_equal_the_metrics(site: Site, server: Server) -> None:
 def test_staff_export_only_their_own(site: Site, server: Server) -> None:
     _load(site, server)
     clerk = logged_in(server.url, "s001")
-    status, body = clerk.get("/ratings/BJ-001/export.csv")
+    status, body = clerk.get("/ratings/BJ-001/export.csv?raw=1")
     assert status == 200
     table = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert len(table) == len(SCORES_W1) and {r["staff_id"] for r in table} == {"S001"}
-    status, body = clerk.get("/ratings/BJ-001/export.csv?staff=S002")  # ignored for staff
+    status, body = clerk.get("/ratings/BJ-001/export.csv?raw=1&staff=S002")  # ignored for staff
     assert {r["staff_id"] for r in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))} == {
         "S001"
     }

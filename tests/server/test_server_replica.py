@@ -86,7 +86,7 @@ def test_reports_read_from_the_standby_and_say_when_it_is_behind(
         page = report(web)
         assert "read from a replica" in page and "s behind the database" in page
         assert summary_n(server, site) == 5
-        status, csv = web.get("/ratings/BJ/export.csv?since=2026-11-01&until=2026-12-31")
+        status, csv = web.get("/ratings/BJ/export.csv?raw=1&since=2026-11-01&until=2026-12-31")
         assert status == 200 and len(csv.decode("utf-8-sig").strip().splitlines()) == 1 + 5
         assert float(web.last_headers["Ratepad-Replica-Lag"]) >= 1  # past the 1 s warning
         metrics = scraped(server)

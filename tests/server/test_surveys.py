@@ -143,7 +143,7 @@ def test_survey_import_report_exports_and_the_node_report(site: Site, server: Se
     assert 'id="chart-gaps"' in page and 'id="survey-chart-data"' in page
     assert 'id="survey-compare-previous"' in page and "No survey in that period" in page
 
-    status, body = manager.get(f"/survey/BJ-001/export.csv?{SPAN}")
+    status, body = manager.get(f"/survey/BJ-001/export.csv?{SPAN}&raw=1")
     assert status == 200
     table = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert table[0] == ["section", "name", "n", "value", "ci_lo", "ci_hi", "small"]
@@ -168,7 +168,7 @@ def test_survey_import_report_exports_and_the_node_report(site: Site, server: Se
     # and in the month's PDF, in a table of its own
     status, pdf = manager.get(f"/report/BJ-001/monthly.pdf?month={LAST:%Y-%m}")
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
-    assert status == 200 and "survey" in text and f"{nps['nps']:.1f} [" in text, text[-800:]
+    assert status == 200 and "Survey" in text and f"{nps['nps']:.1f} [" in text, text[-800:]
     assert f"{gap['mean']:.2f} [{gap['ci'][0]:.2f}, {gap['ci'][1]:.2f}]" in text
     # the API gives the stored report
     status, answer = call(
@@ -285,7 +285,7 @@ def test_return_visits_from_a_rating_and_the_api(site: Site, server: Server) -> 
             "satisfaction_mean": 4.0,
         }
     ]
-    status, body = manager.get(f"/returnvisits/BJ-001/export.csv?until={until}")
+    status, body = manager.get(f"/returnvisits/BJ-001/export.csv?until={until}&raw=1")
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert status == 200 and len(rows) == 2
     assert {r["on_time"] for r in rows} == {"True", "False"}

@@ -1,46 +1,34 @@
-"""The loop's part of the monthly PDF (``web.exports.render_monthly``): the month's cases in
-the node's subtree, in all and per child node."""
+"""The loop's part of the monthly PDF (``web.monthly``): the month's cases in the node's
+subtree, in all and per child node, in the reader's language and the PDF's table look."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ..org.models import Node
 from .service import loop_report
 
-HEAD = ["代码 code", "名称 name", "立案 opened", "办结 closed", "按期 on time", "逾期 overdue",
-        "上报 escalated", "按期率 on-time rate"]  # fmt: skip
 
-
-def loop_flowables(node: Node, first: date, font: str, body: Any) -> list[Any]:
-    """A heading line and a table (reportlab flowables) in the PDF's font and body style."""
-    from reportlab.lib import colors
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
-
+def loop_flowables(node: Node, first: date, style: Any) -> list[Any]:
+    """A heading, a line and a table (reportlab flowables) in ``style`` (``web.monthly.Style``:
+    its ``section``, ``text`` and ``table``)."""
     report = loop_report(node, first)
 
-    def line(r: dict[str, Any]) -> list[str]:
+    def line(r: dict[str, Any], label: str | None = None) -> list[str]:
         rate = r["on_time_rate"]
         counts = [str(r[k]) for k in ("opened", "closed", "on_time", "overdue", "escalated")]
-        return [r["code"], r["name"], *counts, "–" if rate is None else f"{rate * 100:.1f}%"]
+        name = label if label is not None else f"{r['code']} {r['name']}"
+        return [name, *counts, "–" if rate is None else f"{rate * 100:.1f}%"]
 
+    head = [_("Node"), _("opened"), _("closed"), _("on time"), _("overdue"), _("escalated"),
+            _("on-time rate")]  # fmt: skip
     total = report["total"]
-    table = Table([HEAD, *(line(r) for r in report["rows"]), line(total)], repeatRows=1)
-    table.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font),
-        ("FONTSIZE", (0, 0), (-1, -1), 8),
-        ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
-        ("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#f2f2f2")),
-    ]))  # fmt: skip
-    return [
-        Spacer(1, 5 * mm),
-        Paragraph(
-            f"好差评闭环 closed loop {report['month']}: {total['opened']} 件立案 cases "
-            f"opened, {total['closed']} 办结 closed",
-            body,
-        ),
-        table,
-    ]
+    rows = [head, *(line(r) for r in report["rows"]), line(total, _("Total"))]
+    note = _("Cases opened in the month. On-time rate: of the cases closed or past their "
+             "deadline, the share closed by the deadline.")  # fmt: skip
+    return style.section(  # type: ignore[no-any-return]
+        _("Monthly loop report"), style.text(note, style.note), style.table(rows, total=True)
+    )

@@ -1,54 +1,57 @@
-"""The survey's part of the monthly PDF (``web.exports.render_monthly``): the node's survey
-whose period ends in the month — the gap per SERVQUAL dimension with its interval, adequacy and
-superiority, the share inside the zone of tolerance, α, then NPS, CES and overall satisfaction —
-each with n, and hidden below the survey's minimum n. Never mixed with the keypad index."""
+"""The survey's part of the monthly PDF (``web.monthly``): the node's survey whose period ends
+in the month — the gap per SERVQUAL dimension with its interval, adequacy and superiority, the
+share inside the zone of tolerance, α, then NPS, CES and overall satisfaction — each with n,
+and hidden below the survey's minimum n. Never mixed with the keypad index. In the reader's
+language and the PDF's table look."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ratepad.survey.report import figure_text
 
 from ..org.models import Node
 from .service import survey_in
 
-HEAD = ["维度 dimension", "差距 gap P-E", "适当 adequacy P-A", "卓越 superiority P-D",
-        "容忍区内 in zone", "α"]  # fmt: skip
 
-
-def survey_flowables(node: Node, first: date, last: date, font: str, body: Any) -> list[Any]:
-    """A heading line and a table (reportlab flowables), or nothing without a survey."""
+def survey_flowables(node: Node, first: date, last: date, style: Any) -> list[Any]:
+    """A heading, a line and a table (reportlab flowables) in ``style`` (``web.monthly.Style``),
+    or nothing without a survey."""
     survey = survey_in(node, first, last)
     if survey is None:
         return []
-    from reportlab.lib import colors
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
+    from ..web.surveys import DIMENSION_NAMES
 
     report = survey.report
-    rows: list[list[str]] = [HEAD]
+    rows: list[list[str]] = [
+        [
+            _("Dimension"),
+            _("Gap (perception − expectation)"),  # noqa: RUF001  (the web's words)
+            _("Adequacy (perception − adequate)"),  # noqa: RUF001
+            _("Superiority (perception − desired)"),  # noqa: RUF001
+            _("Inside the zone of tolerance"),
+            "α",
+        ]
+    ]
     for d in report["dimensions"]:
         zone, alpha = d["zone"], d["alpha"]
         inside = "–" if zone is None or zone["small"] else f"{zone['inside'] * 100:.0f}%"
         a = "–" if alpha is None or alpha["small"] else f"{alpha['alpha']:.3f}"
-        rows.append([d["name"], figure_text(d["gap"]), figure_text(d["msa"]),
-                     figure_text(d["mss"]), inside, a])  # fmt: skip
+        name = str(DIMENSION_NAMES.get(d["name"], d["name"]))
+        rows.append([name, figure_text(d["gap"]), figure_text(d["msa"]), figure_text(d["mss"]),
+                     inside, a])  # fmt: skip
     for label, key, digits in (
         ("NPS", "nps", 1),
         ("CES", "ces", 2),
-        ("总体 overall", "overall", 2),
+        (_("Overall satisfaction"), "overall", 2),
     ):
         rows.append([label, figure_text(report[key], digits), "", "", "", ""])
-    table = Table(rows, repeatRows=1)
-    table.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font),
-        ("FONTSIZE", (0, 0), (-1, -1), 7),
-        ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
-    ]))  # fmt: skip
-    heading = (
-        f"顾客满意度调查 survey “{report['name']}” {survey.first} – {survey.last}: "
-        f"{survey.respondents} 位受访者 respondents (n < {report['min_n']}: –)"
+    line = _("Survey “%(name)s”, %(first)s – %(last)s: %(n)d respondents (n < %(min_n)d: –)") % {
+        "name": report["name"], "first": survey.first, "last": survey.last,
+        "n": survey.respondents, "min_n": report["min_n"]}  # fmt: skip
+    return style.section(  # type: ignore[no-any-return]
+        _("Survey"), style.text(line, style.note), style.table(rows, size=7)
     )
-    return [Spacer(1, 5 * mm), Paragraph(heading, body), table]

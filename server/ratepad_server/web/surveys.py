@@ -6,7 +6,6 @@ created from a bad rating or an alert."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -30,6 +29,7 @@ from ..org.access import NotFound
 from ..org.models import Node
 from ..surveys import service
 from ..surveys.models import BAD_SCORE, RETURN_VISIT_DUE, ReturnVisit, SurveyImport
+from . import exports
 from .access import ACTORS, READERS, get_role, roles, scoped_node, user_of
 from .period import parse_period
 
@@ -39,7 +39,6 @@ SURVEY_MAX_BYTES = 5 * 1024 * 1024
 SURVEY_MAX_LINES = 50_000
 SURVEY_MAX_RESPONDENTS, SURVEY_MAX_ITEMS = 10_000, 60
 IMPORT_MAX_BYTES = 20 * 1024 * 1024  # responses to a survey: 50,000 respondents × 60 answers
-FORMATS = ("csv", "xlsx")
 
 
 def _too_big(request: HttpRequest, limit: int) -> bool:
@@ -220,22 +219,65 @@ def node_survey(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "web/survey_report.html", context)
 
 
-def _f(x: Any, digits: int = 4) -> Any:
-    return round(x, digits) if isinstance(x, float) else x
+SECTIONS = {  # a survey export's sections as the survey report names them
+    "gap": gettext_lazy("Gap (perception − expectation)"),  # noqa: RUF001  (the page's words)
+    "adequacy": gettext_lazy("Adequacy (perception − adequate)"),  # noqa: RUF001
+    "superiority": gettext_lazy("Superiority (perception − desired)"),  # noqa: RUF001
+    "zone_of_tolerance": gettext_lazy("Inside the zone of tolerance"),
+    "alpha": "α",
+    "item_gap": gettext_lazy("Gaps by item"),
+    "nps": "NPS",
+    "ces": "CES",
+    "overall": gettext_lazy("Overall satisfaction"),
+    "ipa_stated": gettext_lazy("Importance–performance"),
+    "ipa_derived": gettext_lazy("Importance–performance"),
+}
+QUADRANTS = {
+    "concentrate": gettext_lazy("concentrate here"),
+    "keep_up": gettext_lazy("keep up the good work"),
+    "low_priority": gettext_lazy("low priority"),
+    "overkill": gettext_lazy("possible overkill"),
+}
 
 
-SURVEY_HEADER = ["section", "name", "n", "value", "ci_lo", "ci_hi", "small"]
+FIGURE_NAMES = {"overall": gettext_lazy("Overall satisfaction"), "all": gettext_lazy("all")}
+
+
+def _figure_name(name: str) -> str:
+    """A figure's name in an export: a dimension's or a whole-survey figure's label; an item's
+    attribute as its survey names it."""
+    label = FIGURE_NAMES.get(name) or DIMENSION_NAMES.get(name)
+    return name if label is None else str(label)
+
+
+def _small_or_quadrant(value: Any) -> str:
+    """The last column: below the minimum n (yes/no), or an IPA point's quadrant."""
+    if isinstance(value, bool):
+        return str(exports.YES_NO[value])
+    return str(QUADRANTS.get(value, value))
+
+
+SURVEY_COLUMNS = [
+    exports.Column("section", gettext_lazy("Section"), show=lambda v: str(SECTIONS.get(v, v))),
+    exports.Column("name", gettext_lazy("Name"), show=_figure_name),
+    exports.Column("n", "n", "int"),
+    exports.Column("value", gettext_lazy("Value"), "num"),
+    exports.Column("ci_lo", gettext_lazy("95% CI from"), "num"),
+    exports.Column("ci_hi", gettext_lazy("95% CI to"), "num"),
+    exports.Column("small", gettext_lazy("too few answers"), show=_small_or_quadrant),
+]
 
 
 def survey_table(report: dict[str, Any]) -> list[list[Any]]:
-    """A survey report as rows: one per figure (its n, value, interval, below the minimum n)."""
-    rows: list[list[Any]] = [SURVEY_HEADER]
+    """A survey report as rows: one per figure (its n, value, interval, below the minimum n);
+    an importance–performance point: performance, importance and its quadrant."""
+    rows: list[list[Any]] = []
 
     def add(section: str, name: str, f: dict[str, Any] | None, key: str = "mean") -> None:
         if f is None:
             return
         ci = f.get("ci") or (None, None)
-        rows.append([section, name, f["n"], _f(f[key]), _f(ci[0]), _f(ci[1]), f["small"]])
+        rows.append([section, name, f["n"], f[key], ci[0], ci[1], f["small"]])
 
     for d in report["dimensions"]:
         add("gap", d["name"], d["gap"])
@@ -251,9 +293,8 @@ def survey_table(report: dict[str, Any]) -> list[list[Any]]:
     add("alpha", "all", report["alpha"], "alpha")
     if report["ipa"]:
         for p in report["ipa"]["points"]:
-            rows.append([f"ipa_{report['ipa']['source']}", p["name"], p["n"],
-                         _f(p["performance"]), _f(p["importance"]), None,
-                         p["quadrant"]])  # fmt: skip
+            rows.append([f"ipa_{report['ipa']['source']}", p["name"], p["n"], p["performance"],
+                         p["importance"], None, p["quadrant"]])  # fmt: skip
     return rows
 
 
@@ -261,17 +302,18 @@ def survey_table(report: dict[str, Any]) -> list[list[Any]]:
 @require_GET
 @reads_from_replica
 def survey_export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
-    from .exports import _respond
+    def sheet() -> exports.Sheet:
+        node = scoped_node(request, code)
+        period = parse_period(request)
+        s = service.survey_in(node, period.first, period.last)
+        if s is None:
+            raise Http404(_("No survey of this node in this period."))
+        about = exports.covers(node, period, None, (gettext_lazy("Survey"), s.report["name"]),
+                               (gettext_lazy("respondents"), s.respondents))  # fmt: skip
+        return exports.Sheet(f"survey-{node.code}-{s.last}", gettext_lazy("Survey"),
+                             SURVEY_COLUMNS, survey_table(s.report), about)  # fmt: skip
 
-    if fmt not in FORMATS:
-        raise BadRequest("format: csv or xlsx")
-    node = scoped_node(request, code)
-    period = parse_period(request)
-    s = service.survey_in(node, period.first, period.last)
-    if s is None:
-        raise Http404(_("No survey of this node in this period."))
-    record(request, "export.survey", code=code, format=fmt)
-    return _respond(f"survey-{node.code}-{s.last}", survey_table(s.report), fmt)
+    return exports.export(request, code, fmt, "export.survey", sheet)
 
 
 # -- return visits -------------------------------------------------------------------------------
@@ -350,32 +392,44 @@ def returnvisits(request: HttpRequest, code: str) -> HttpResponse:
     })  # fmt: skip
 
 
-VISIT_HEADER = ["branch", "contacted_at", "since", "due_at", "on_time", "channel", "outcome",
-                "satisfaction_after", "serial", "journal_seq", "score", "alert", "contacted_by",
-                "note"]  # fmt: skip
+def _choice(choices: list[tuple[str, Any]]) -> Any:
+    labels = dict(choices)
+    return lambda v: str(labels.get(v, v))
 
 
-def _local(t: datetime) -> str:
-    return timezone.localtime(t).strftime("%Y-%m-%d %H:%M")
+VISIT_COLUMNS = [
+    exports.Column("branch", gettext_lazy("Branch")),
+    exports.Column("contacted_at", gettext_lazy("Contacted at"), "datetime"),
+    exports.Column("since", gettext_lazy("Follows up"), "datetime"),
+    exports.Column("due_at", gettext_lazy("due"), "datetime"),
+    exports.Column("on_time", gettext_lazy("On time"), "bool"),
+    exports.Column("channel", gettext_lazy("Channel"), show=_choice(ReturnVisit.CHANNELS)),
+    exports.Column("outcome", gettext_lazy("Outcome"), show=_choice(ReturnVisit.OUTCOMES)),
+    exports.Column("satisfaction_after", gettext_lazy("Satisfaction after"), "int"),
+    exports.Column("serial", gettext_lazy("Keypad")),
+    exports.Column("journal_seq", gettext_lazy("Journal number"), "int"),
+    exports.Column("score", gettext_lazy("Score"), "int"),
+    exports.Column("alert", gettext_lazy("Alert"), "int"),
+    exports.Column("contacted_by", gettext_lazy("Contacted by")),
+    exports.Column("note", gettext_lazy("Staff note")),
+]
 
 
 @roles(*READERS)
 @require_GET
 @reads_from_replica
 def returnvisits_export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
-    from .exports import _respond
+    def sheet() -> exports.Sheet:
+        node, period, visits = _visits(request, code)
+        rows = [[v.branch.code, v.contacted_at, v.since, v.due_at, v.on_time, v.channel,
+                 v.outcome, v.satisfaction_after, v.serial, v.journal_seq, v.score, v.alert_id,
+                 v.contacted_by.username if v.contacted_by else "", v.note]
+                for v in visits]  # fmt: skip
+        about = exports.covers(node, period, None, (gettext_lazy("Visits"), len(rows)))
+        return exports.Sheet(f"return-visits-{node.code}", gettext_lazy("Return visits"),
+                             VISIT_COLUMNS, rows, about)  # fmt: skip
 
-    if fmt not in FORMATS:
-        raise BadRequest("format: csv or xlsx")
-    node, _period, visits = _visits(request, code)
-    rows: list[list[Any]] = [VISIT_HEADER]
-    for v in visits:
-        rows.append([v.branch.code, _local(v.contacted_at), _local(v.since), _local(v.due_at),
-                     v.on_time, v.channel, v.outcome, v.satisfaction_after, v.serial,
-                     v.journal_seq, v.score, v.alert_id,
-                     v.contacted_by.username if v.contacted_by else "", v.note])  # fmt: skip
-    record(request, "export.returnvisits", code=code, format=fmt)
-    return _respond(f"return-visits-{node.code}", rows, fmt)
+    return exports.export(request, code, fmt, "export.returnvisits", sheet)
 
 
 BAD = BAD_SCORE  # the ratings page offers a return visit at or below this score

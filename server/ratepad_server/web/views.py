@@ -28,6 +28,7 @@ from ..reports import service as reports
 from . import flag_labels, ratinglist, surveys
 from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
 from .period import Period, parse_period
+from .units import report_units
 
 
 # -- login ---------------------------------------------------------------------------------------
@@ -73,10 +74,6 @@ def _breadcrumbs(request: HttpRequest, node: Node) -> list[Node]:
     return list(reversed(chain))
 
 
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "stats": row.get("stats") or row["cell"].stats()}
-
-
 @roles(*READERS)
 @require_GET
 @reads_from_replica
@@ -84,34 +81,20 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
     node = scoped_node(request, code)
     period = parse_period(request)
     scope = _scope(request, node, period)
-    parent = reports.total(scope)
-    kids = reports.children(scope)
-    # staff are the last level of the drill-down: listed at a branch or a window, not above
-    at_branch = not Node.objects.filter(parent=node).exists()
-    staff = reports.staff_rows(scope) if at_branch and scope.staff_id is None else []
-    units = kids if kids else staff
-    ranked = reports.ranking(units, parent)
+    # the units with their ranking and badges (the export and the monthly PDF read the same)
+    found = report_units(scope, period.comparison_spans()[0])
+    parent, staff, units = found.parent, found.staff, found.listed
     time_data = reports.heatmap_and_flow(scope)
-    # the badges: each unit against its parent (the funnel) and against its previous period
-    before = scope.shifted(*period.comparison_spans()[0])
-    kid_verdicts = reports.significance(
-        kids, parent, {r["code"]: r["cell"] for r in reports.children(before)} if kids else {}
-    )
-    staff_verdicts = reports.significance(
-        staff, parent, {r["code"]: r["cell"] for r in reports.staff_rows(before)} if staff else {}
-    )
     funnel = reports.funnel(units, parent)
     names = {r["code"]: r["name"] for r in units}
     efficiency = reports.staff_efficiency(scope, staff or None)
     context = {
         "node": node, "period": period, "scope": scope, "crumbs": _breadcrumbs(request, node),
         "total": parent.stats(),
-        "rows": [{**_row(r), "verdict": kid_verdicts[r["code"]]} for r in kids],
-        "staff": [{**_row(r), "verdict": staff_verdicts[r["code"]]} for r in staff],
+        "rows": found.kids, "staff": staff,
         "outliers": [{**pt, "name": names.get(pt["code"], ""), "below": pt["csat"] < funnel["p0"]}
                      for pt in funnel["points"] if pt.get("outside")],
-        "ranking": [{**r, "verdict": (kid_verdicts if kids else staff_verdicts)[r["code"]]}
-                    for r in ranked],
+        "ranking": found.ranking,
         "compare": reports.compare(scope, parent, *period.comparison_spans()),
         "efficiency": efficiency, "efficiency_total": reports.efficiency_total(efficiency),
         "min_n": reports.MIN_N,

@@ -63,7 +63,7 @@ def test_every_rating_is_reachable_filtered_and_exported_alike(site: Site, serve
         count, rows = _pages(manager, f"period=last_30_days&{query}")
         assert count == len(rows) == len(want), query
         assert sorted(int(r[3]) for r in rows) == sorted(int(r["score"]) for r in want), query
-        status, body = manager.get(f"/ratings/BJ-001/export.csv?period=last_30_days&{query}")
+        status, body = manager.get(f"/ratings/BJ-001/export.csv?raw=1&period=last_30_days&{query}")
         exported = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
         assert status == 200 and len(exported) == len(want) + 1, query
         assert [int(r[5]) for r in exported[1:]] == [int(r[3]) for r in rows], query
