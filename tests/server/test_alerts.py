@@ -109,7 +109,7 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
         # the deadline: 3 working days (Mon-Fri) from today in the reports' time zone
         status, body = manager.get(f"/alerts/{alert_id}/")
         text = body.decode()
-        assert 'id="alert-state">open<' in text
+        assert 'id="alert-state" data-state="open"' in text
         today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
         start, left, d = today, 3, today
         while left:
@@ -154,7 +154,7 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
         )
         status, body = manager.get(f"/alerts/{alert_id}/")
         text = body.decode()
-        assert 'id="alert-state">resolved<' in text and "apology sent" in text
+        assert 'id="alert-state" data-state="resolved"' in text and "apology sent" in text
         assert "calling the customer" in text and "spoke to W1" in text
         assert (
             manager.post(f"/alerts/{alert_id}/act", {"action": "resolve", "note": "again"})[0]

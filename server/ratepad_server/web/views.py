@@ -13,19 +13,19 @@ from django.http import (
     HttpResponse,
 )
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ratepad.flags import BY_NAME
 
 from ..accounts.backends import was_throttled
 from ..alerts.models import Appeal
-from ..audit.models import AuditEntry
 from ..dbrouter import reads_from_replica
 from ..ingest.models import Device
 from ..org.models import Node, Role, Window
 from ..reports import service as reports
-from . import flag_labels, ratinglist, surveys
-from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
+from . import auditlog, flag_labels, ratinglist, surveys
+from .access import ALL, READERS, get_role, roles, scoped_node
 from .period import Period, parse_period
 
 
@@ -52,7 +52,7 @@ def _scope(request: HttpRequest, node: Node, period: Period) -> reports.Scope:
             code=request.GET["window"], branch__path__startswith=node.path
         ).first()
         if window is None:
-            raise Http404("no such window here")
+            raise Http404(_("no such window here"))
     staff = request.GET.get("staff") or None
     role = get_role(request)
     if role.role == Role.STAFF:
@@ -179,12 +179,5 @@ def ratings(request: HttpRequest, code: str) -> HttpResponse:
 survey = surveys.survey  # the URL map's older name
 
 
-# -- the audit log -------------------------------------------------------------------------------
-@roles(*ADMINS)
-@require_GET
-def audit(request: HttpRequest) -> HttpResponse:
-    role = get_role(request)
-    entries = AuditEntry.objects.select_related("user")
-    if role.node.parent_id is not None:  # a subtree's admin: entries of that subtree
-        entries = entries.filter(node_path__startswith=role.node.path)
-    return render(request, "web/audit.html", {"entries": entries[:500]})
+# -- the audit log: web/auditlog.py ------------------------------------------------------------
+audit = auditlog.audit  # the URL map's name
