@@ -40,7 +40,7 @@ from ..alerts.preview import preview_rule
 from ..audit.log import record
 from ..org.models import Node, Role, Staff
 from ..reports.service import TZ
-from . import notes
+from . import notes, paging
 from .access import ACTORS, ADMINS, ALL, READERS, check_path, get_role, roles, scoped_node, user_of
 
 
@@ -461,26 +461,40 @@ def _ancestors(node: Node) -> list[str]:
 
 
 # -- notifications -------------------------------------------------------------------------------
-NOTES_PAGE = 30  # groups per page
+NOTES_PER_PAGE = (30, 100, 200)  # groups per page
+NOTE_SORTS = {"-last": ("-last", "-last_id"), "last": ("last", "last_id")}
+NOTE_SORT_LABELS = {"-last": _("newest first"), "last": _("oldest first")}
+NOTE_KINDS = {"alert": _("alerts"), "appeal": _("appeals"), "other": _("other")}
 
 
 @roles(*ALL)
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
     """The caller's notifications, one line per alert (or appeal): how many, how many unread,
-    the latest; paged."""
+    the latest; filtered (unread, kind), sorted and paged with the count."""
+    mine = Notification.objects.filter(user=user_of(request))
+    kind = paging.choice(request, "kind", NOTE_KINDS)
+    if kind == "alert":
+        mine = mine.filter(alert__isnull=False)
+    elif kind == "appeal":
+        mine = mine.filter(appeal__isnull=False)
+    elif kind == "other":
+        mine = mine.filter(alert__isnull=True, appeal__isnull=True)
+    sort = paging.choice(request, "sort", NOTE_SORTS, "-last")
+    unread_only = request.GET.get("unread") == "1"
     groups = (
-        Notification.objects.filter(user=user_of(request))
-        .values("alert_id", "appeal_id", "link")
+        mine.values("alert_id", "appeal_id", "link")
         .annotate(
             n=Count("id"),
             unread=Count("id", filter=Q(read_at__isnull=True)),
             last=Max("created_at"),
             last_id=Max("id"),
         )
-        .order_by("-last", "-last_id")
+        .order_by(*NOTE_SORTS[sort])
     )
-    page = Paginator(groups, NOTES_PAGE).get_page(request.GET.get("page"))
+    if unread_only:
+        groups = groups.filter(unread__gt=0)
+    page, per = paging.page_of(request, groups, NOTES_PER_PAGE)
     rows: list[dict[str, Any]] = [dict(g) for g in page.object_list]
     texts = dict(Notification.objects.filter(pk__in=[g["last_id"] for g in rows])
                  .values_list("pk", "text"))  # fmt: skip
@@ -489,7 +503,13 @@ def notifications(request: HttpRequest) -> HttpResponse:
     for g in rows:
         g["alert"] = found.get(g["alert_id"]) if g["alert_id"] else None
         g["text"] = notes.text(texts.get(g["last_id"], ""), g["alert"])
-    return render(request, "web/notifications.html", {"page": page, "groups": rows})
+    shown = {"kind": kind, "unread": "1" if unread_only else "", "sort": sort}
+    filters = [(k, v) for k, v in shown.items() if v and not (k == "sort" and v == "-last")]
+    return render(request, "web/notifications.html", {
+        "page": page, "groups": rows, "shown": shown, "per": per, "per_choices": NOTES_PER_PAGE,
+        "query": urlencode([*filters, ("per", per)]), "kinds": NOTE_KINDS,
+        "sort_labels": NOTE_SORT_LABELS,
+    })  # fmt: skip
 
 
 @roles(*ALL)
