@@ -13,6 +13,7 @@ from django.http import (
     HttpResponse,
 )
 from django.shortcuts import render
+from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -119,6 +120,7 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
         "chart": {
             "heatmap": time_data["heatmap"], "flow": time_data["flow"],
             "series": time_data["series"], "funnel": funnel,
+            "weekdays": [str(WEEKDAYS_ABBR[d]) for d in range(7)],  # the heatmap's rows
         },
     }  # fmt: skip
     return render(request, "web/report.html", context)

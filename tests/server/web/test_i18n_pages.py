@@ -198,6 +198,20 @@ def test_every_export_in_both_languages(site: Any, tmp_path: Path) -> None:
     assert not lines, "\n".join(lines)
 
 
+def test_scripts_hold_no_words() -> None:
+    """The pages' scripts show what the server sends (the chart data's labels), never words
+    of their own: no weekday or month name in them (the heatmap's rows once were "Mon" …)."""
+    import calendar
+
+    names = {n for n in (*calendar.day_name, *calendar.day_abbr, *calendar.month_name) if n}
+    quoted = re.compile(r"[\"'`]([A-Za-z]+)[\"'`]")
+    for js in sorted((SERVER / "web" / "static").glob("**/*.js")):
+        if "vendor" in js.parts:
+            continue
+        found = set(quoted.findall(js.read_text(encoding="utf-8"))) & names
+        assert not found, f"{js.name}: {sorted(found)}"
+
+
 # -- in the subprocess: seed, render, look ------------------------------------------------------
 class Visible(HTMLParser):
     """The text a reader sees in a page (and the strings of its JSON data blocks)."""

@@ -28,7 +28,7 @@ function reportCharts() {
   chart("chart-heatmap", {
     grid: { top: 40, bottom: 60 },
     xAxis: { type: "category", data: [...Array(24).keys()] },
-    yAxis: { type: "category", data: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] },
+    yAxis: { type: "category", data: d.weekdays },  // Monday first, in the reader's language
     visualMap: { min: 0, max: max, calculable: true, orient: "horizontal", left: "center", bottom: 0 },
     series: [{ type: "heatmap", data: d.heatmap }],
   });
