@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
@@ -16,6 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..alerts.models import Appeal, Notification
@@ -24,12 +26,22 @@ from ..casework.policy import ancestors, appeal_window
 from ..ingest.models import Rating
 from ..org.models import Node, Role
 from ..rollups.service import APPEAL_UPHELD, Deltas
-from . import notes
+from . import notes, paging
 from .access import ACTORS, ALL, check_path, get_role, roles, user_of
 from .casework import PAGE, node_choices, rating_facts
 from .period import _date
 
 MAX_TEXT = 5000
+SORTS = {  # ?sort= → the queue's order
+    "-created": ("-created_at", "-id"),
+    "created": ("created_at", "id"),
+    "staff": ("staff_id", "-created_at", "-id"),
+}
+SORT_LABELS = {
+    "-created": gettext_lazy("newest first"),
+    "created": gettext_lazy("oldest first"),
+    "staff": gettext_lazy("by staff member"),
+}
 
 
 @roles(*ALL)
@@ -61,12 +73,15 @@ def appeals(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(created_at__date__gte=_date(filters["since"], "since"))
     if filters["until"]:
         rows = rows.filter(created_at__date__lte=_date(filters["until"], "until"))
-    page = Paginator(rows.order_by("-created_at", "-id"), PAGE).get_page(g.get("page"))
+    sort = paging.choice(request, "sort", SORTS, "-created")
+    page = Paginator(rows.order_by(*SORTS[sort]), PAGE).get_page(g.get("page"))
     facts = rating_facts([(a.serial, a.journal_seq, a.rating_time) for a in page])
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = urlencode([*((k, v) for k, v in filters.items() if v),
+                       *([("sort", sort)] if sort != "-created" else [])])  # fmt: skip
     return render(request, "web/appeals.html", {
         "page": page, "items": [(a, facts.get((a.serial, a.journal_seq))) for a in page],
-        "filters": filters, "query": query, "states": Appeal.STATES,
+        "filters": filters, "query": query, "states": Appeal.STATES, "sort": sort,
+        "sort_labels": SORT_LABELS,
         "nodes": node_choices(role) if role.role != Role.STAFF else [],
     })  # fmt: skip
 

@@ -86,3 +86,25 @@ def test_notifications_page_sort_and_filter(site: Site, server: Server) -> None:
     for bad in ("sort=x", "kind=nope", "per=7"):
         status, body = manager.get(f"/notifications/?{bad}")
         assert status == 400 and b'id="reason"' in body, bad
+
+
+def test_appeals_page_sort_and_filter(site: Site, server: Server) -> None:
+    """More appeals than a page (50) at BJ-001, one staff member's pending and decided ones."""
+    site.sql(
+        "INSERT INTO alerts_appeal (serial, journal_seq, rating_time, staff_id, branch_id, "
+        f"reason, state, created_at, decision_note) {_series(ROWS)} SELECT 'K1', i, "
+        f"{_minutes_ago(site, 'i')}, 'S001', (SELECT id FROM org_node WHERE code = 'BJ-001'), "
+        f"'why', CASE WHEN i <= 30 THEN 'upheld' ELSE 'pending' END, {_minutes_ago(site, 'i')}, "
+        "'' FROM s"
+    )
+    manager = logged_in(server.url, "bj-manager")
+    row = r'id="appeal-(\d+)"'
+    count, ids = _walk(manager, "/appeals/", row)
+    assert count == len(ids) == ROWS and len(set(ids)) == ROWS
+    newest_first = [int(i) for i in ids]
+    assert newest_first == sorted(newest_first)  # row i is i minutes old: ids rise with age
+    count, ids = _walk(manager, "/appeals/?sort=created", row)
+    assert count == ROWS and [int(i) for i in ids] == newest_first[::-1]
+    count, ids = _walk(manager, "/appeals/?state=pending&sort=created", row)
+    assert count == len(ids) == ROWS - 30
+    assert manager.get("/appeals/?sort=x")[0] == 400
