@@ -1,4 +1,5 @@
-"""The driver guide's examples (docs/guide/driver.md) type-check under mypy --strict and run as written."""
+"""The driver guide's examples (docs/guide/driver.md) type-check under mypy --strict and run as
+written."""
 
 from __future__ import annotations
 

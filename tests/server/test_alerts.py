@@ -101,7 +101,7 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
         alert_id = ids[0]
         assert _alert_ids(logged_in(server.url, "sh-manager")) == []  # another subtree
         status, body = manager.get("/notifications/")
-        assert status == 200 and b"score 1" in body
+        assert status == 200 and "最近一条 1 分".encode() in body  # the reader's words
         wait_for(lambda: mailbox.messages and calls, 15, "the e-mail and the webhook")
         assert mailbox.messages[0].rcpt_tos == ["duty@example.test"]
         assert b"score 1" in mailbox.messages[0].content
@@ -109,7 +109,7 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
         # the deadline: 3 working days (Mon-Fri) from today in the reports' time zone
         status, body = manager.get(f"/alerts/{alert_id}/")
         text = body.decode()
-        assert 'id="alert-state">open<' in text
+        assert 'id="alert-state" data-state="open"' in text
         today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
         start, left, d = today, 3, today
         while left:
@@ -143,7 +143,7 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
         )
         branch_admin = logged_in(server.url, "bj001-admin")
         status, body = branch_admin.get("/notifications/")
-        assert b"assigned" in body
+        assert "指派给您".encode() in body  # "assigned to you", in the reader's language
         assert branch_admin.post(f"/alerts/{alert_id}/comment", {"text": "spoke to W1"})[0] == 302
         assert (
             branch_admin.post(
@@ -154,7 +154,7 @@ def test_a_bad_rating_raises_one_alert_and_the_loop_closes(
         )
         status, body = manager.get(f"/alerts/{alert_id}/")
         text = body.decode()
-        assert 'id="alert-state">resolved<' in text and "apology sent" in text
+        assert 'id="alert-state" data-state="resolved"' in text and "apology sent" in text
         assert "calling the customer" in text and "spoke to W1" in text
         assert (
             manager.post(f"/alerts/{alert_id}/act", {"action": "resolve", "note": "again"})[0]
@@ -267,19 +267,19 @@ def test_a_silent_agent_raises_offline_alerts(site: Site, monkeypatch: pytest.Mo
         assert 'class="tile online" id="tile-BJ-001-W1"' in wall
         assert 'class="tile offline" id="tile-BJ-001-W2"' in wall
         alerts = manager.get("/alerts/")[1].decode()
-        assert "K2: keypad offline" in alerts and "K1:" not in alerts
+        assert "评价器 K2 于" in alerts and "评价器 K1" not in alerts  # "keypad K2 offline at"
         # the agent falls silent: its last word was 5 minutes ago
         then = f"'{datetime.now(UTC) - timedelta(minutes=5):%Y-%m-%d %H:%M:%S}'"  # UTC
         if site.cluster is not None:  # (SQLite keeps datetimes as UTC text)
             then += "::timestamp AT TIME ZONE 'UTC'"
         site.sql(f"UPDATE ingest_agentkey SET last_upload_at = {then} WHERE id = "
                  "(SELECT agent_id FROM ingest_device WHERE serial = 'K1')")  # fmt: skip
-        wait_for(lambda: "K1: no word from its agent" in manager.get("/alerts/")[1].decode(),
+        wait_for(lambda: "其代理自" in manager.get("/alerts/")[1].decode(),
                  10, "the offline alert of a silent agent")  # fmt: skip
         wall = manager.get("/live/BJ-001/")[1].decode()
         assert 'class="tile offline" id="tile-BJ-001-W1"' in wall
         texts = manager.get("/alerts/")[1].decode()
-        rows = [row for row in texts.split("<tr") if "K1: no word from its agent" in row]
+        rows = [row for row in texts.split("<tr") if "其代理自" in row]
         assert len(rows) == 1  # one open alert per keypad
         # a heartbeat (an empty batch): the wall shows the keypad online again
         upload(server.url, key)
@@ -308,12 +308,12 @@ def test_offline_alerts_follow_the_holiday_calendar(
         now = int(datetime.now().timestamp() * 1000)
         upload(server.url, key, devices=[{"serial": "K2", "connected": False,
                                           "updated_at_ms": now}])  # fmt: skip
-        assert "K2: keypad offline" not in manager.get("/alerts/")[1].decode()  # closed today
+        assert "评价器 K2 于" not in manager.get("/alerts/")[1].decode()  # closed today
         site.sql(f"INSERT INTO casework_calendarday (day, working, name) "
                  f"VALUES ('{today}', TRUE, 'adjusted')")  # fmt: skip
         upload(server.url, key, devices=[{"serial": "K2", "connected": False,
                                           "updated_at_ms": now + 1000}])  # fmt: skip
-        assert "K2: keypad offline" in manager.get("/alerts/")[1].decode()  # 调休: open
+        assert "评价器 K2 于" in manager.get("/alerts/")[1].decode()  # 调休: open
     finally:
         server.close()
 

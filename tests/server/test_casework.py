@@ -243,10 +243,10 @@ def test_deadlines_skip_holidays_and_overdue_cases_escalate_once(
         out = _cli(site, "sendalerts", "--once")
         assert out.returncode == 0, out.stderr
     body = manager.get("/notifications/")[1]
-    assert body.count(f"overdue case {pk}".encode()) == 1
+    assert body.count(f"差评工单 {pk} 已逾期".encode()) == 1  # in the reader's language
     assert f'href="/cases/{pk}/"'.encode() in body
     body = logged_in(server.url, "hq-admin").get("/notifications/")[1]
-    assert f"overdue case {pk}".encode() not in body  # BJ's managers, not everyone above
+    assert f"差评工单 {pk} 已逾期".encode() not in body  # BJ's managers, not everyone above
     page = manager.get(f"/cases/{pk}/")[1].decode()
     assert re.search(r'id="case-escalated">[^<]*BJ', page) and "(已超期)" in page
     assert _case_ids(manager, "state=escalated") == [pk] == _case_ids(manager, "state=overdue")

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..api.auth import live_tokens, revoke
@@ -70,5 +71,5 @@ def account(request: HttpRequest) -> HttpResponse:
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     user = user_of(request)
     if not revoke(request, live_tokens(user).filter(pk=pk), "revoked", user):
-        raise Http404("no such token")
+        raise Http404(_("no such token"))
     return HttpResponseRedirect(reverse("web:account"))

@@ -199,6 +199,16 @@ class Alert(models.Model):
             return explain({**self.detail, "k": self.count})
         return explain(self.detail)
 
+    def title(self) -> str:
+        """What the alert is about, in the reader's language, at render time: the engine's
+        reason, or (an alert stored before reasons were kept: ``summary`` holds English text)
+        its rule's kind and where."""
+        said = self.explanation()
+        if said:
+            return said
+        where = self.window.code if self.window_id and self.window else self.branch.code
+        return _("%(kind)s at %(where)s") % {"kind": self.rule.get_kind_display(), "where": where}
+
 
 COUNTED = ("low_rating", "backlog", "over_cap")
 

@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..org.access import AccessDenied, node_in_scope
 from ..org.models import Node, Role
@@ -47,7 +48,7 @@ def roles(*allowed: str) -> Callable[[V], V]:
                 return redirect_to_login(request.get_full_path())
             role = role_of(request)
             if role is None or role.role not in allowed:
-                raise PermissionDenied("your role may not open this page")
+                raise PermissionDenied(_("your role may not open this page"))
             request.role = role  # type: ignore[attr-defined]
             timezone.activate(TZ)  # pages show the reports' local time
             return view(request, *args, **kwargs)
@@ -80,4 +81,4 @@ def scoped_node(request: HttpRequest, code: str) -> Node:
 def check_path(request: HttpRequest, path: str) -> None:
     """403 unless ``path`` (a node's) lies in the caller's subtree."""
     if not path.startswith(get_role(request).node.path):
-        raise PermissionDenied("outside your part of the organisation")
+        raise PermissionDenied(_("outside your part of the organisation"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
@@ -16,6 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..alerts.models import Appeal, Notification
@@ -24,11 +26,22 @@ from ..casework.policy import ancestors, appeal_window
 from ..ingest.models import Rating
 from ..org.models import Node, Role
 from ..rollups.service import APPEAL_UPHELD, Deltas
+from . import notes, paging
 from .access import ACTORS, ALL, check_path, get_role, roles, user_of
 from .casework import PAGE, node_choices, rating_facts
 from .period import _date
 
 MAX_TEXT = 5000
+SORTS = {  # ?sort= → the queue's order
+    "-created": ("-created_at", "-id"),
+    "created": ("created_at", "id"),
+    "staff": ("staff_id", "-created_at", "-id"),
+}
+SORT_LABELS = {
+    "-created": gettext_lazy("newest first"),
+    "created": gettext_lazy("oldest first"),
+    "staff": gettext_lazy("by staff member"),
+}
 
 
 @roles(*ALL)
@@ -47,12 +60,12 @@ def appeals(request: HttpRequest) -> HttpResponse:
     filters = {k: g.get(k, "").strip()[:64] for k in ("state", "node", "staff", "since", "until")}
     if filters["state"]:
         if filters["state"] not in dict(Appeal.STATES):
-            raise BadRequest("state: pending, upheld or rejected")
+            raise BadRequest(_("unknown state"))
         rows = rows.filter(state=filters["state"])
     if filters["node"]:
         node = Node.objects.filter(code=filters["node"]).first()
         if node is None or not role.node.contains(node):
-            raise PermissionDenied("outside your part of the organisation")
+            raise PermissionDenied(_("outside your part of the organisation"))
         rows = rows.filter(branch__path__startswith=node.path)
     if filters["staff"]:
         rows = rows.filter(staff_id=filters["staff"])
@@ -60,23 +73,26 @@ def appeals(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(created_at__date__gte=_date(filters["since"], "since"))
     if filters["until"]:
         rows = rows.filter(created_at__date__lte=_date(filters["until"], "until"))
-    page = Paginator(rows.order_by("-created_at", "-id"), PAGE).get_page(g.get("page"))
+    sort = paging.choice(request, "sort", SORTS, "-created")
+    page = Paginator(rows.order_by(*SORTS[sort]), PAGE).get_page(g.get("page"))
     facts = rating_facts([(a.serial, a.journal_seq, a.rating_time) for a in page])
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = urlencode([*((k, v) for k, v in filters.items() if v),
+                       *([("sort", sort)] if sort != "-created" else [])])  # fmt: skip
     return render(request, "web/appeals.html", {
         "page": page, "items": [(a, facts.get((a.serial, a.journal_seq))) for a in page],
-        "filters": filters, "query": query, "states": Appeal.STATES,
+        "filters": filters, "query": query, "states": Appeal.STATES, "sort": sort,
+        "sort_labels": SORT_LABELS,
         "nodes": node_choices(role) if role.role != Role.STAFF else [],
     })  # fmt: skip
 
 
 def _new_appeal(request: HttpRequest, role: Role) -> HttpResponse:
     if role.role != Role.STAFF or role.staff is None:
-        raise PermissionDenied("only a staff member appeals their own ratings")
+        raise PermissionDenied(_("only a staff member appeals their own ratings"))
     try:
         serial, seq = request.POST["serial"], int(request.POST["journal_seq"])
     except (KeyError, ValueError):
-        raise BadRequest("serial and journal_seq") from None
+        raise BadRequest(_("which rating: its keypad and number")) from None
     reason = request.POST.get("reason", "").strip()[:MAX_TEXT]
     if not reason:
         raise BadRequest(_("Give a reason."))
@@ -92,7 +108,7 @@ def _new_appeal(request: HttpRequest, role: Role) -> HttpResponse:
         or branch.pk != role.staff.branch_id
         or not role.node.contains(branch)
     ):
-        raise Http404("no such rating of yours")
+        raise Http404(_("no such rating of yours"))
     window = appeal_window(branch)
     if rating.score > window.level:
         raise BadRequest(_("Only ratings of %(level)d or less can be appealed.")
@@ -117,7 +133,7 @@ def _new_appeal(request: HttpRequest, role: Role) -> HttpResponse:
     reviewers = Role.objects.filter(role__in=ACTORS, node__path__in=ancestors(branch))
     Notification.objects.bulk_create([
         Notification(user_id=u, appeal=appeal,
-                     text=f"申诉 appeal by {rating.staff_id}: {serial}#{seq}, score {rating.score}")
+                     text=notes.appeal_filed(rating.staff_id, serial, seq, rating.score))
         for u in reviewers.values_list("user_id", flat=True)
     ])  # fmt: skip
     record(request, "appeal.create", appeal, node_path=branch.path, serial=serial, seq=seq)
@@ -129,11 +145,11 @@ def _new_appeal(request: HttpRequest, role: Role) -> HttpResponse:
 def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
     appeal = Appeal.objects.select_related("branch").filter(pk=pk).first()
     if appeal is None:  # refused like another subtree's: the answer tells nothing
-        raise PermissionDenied("outside your part of the organisation")
+        raise PermissionDenied(_("outside your part of the organisation"))
     check_path(request, appeal.branch.path)
     decision = request.POST.get("decision", "")
     if decision not in (Appeal.UPHELD, Appeal.REJECTED):
-        raise BadRequest("decision: upheld or rejected")
+        raise BadRequest(_("decide: uphold or reject"))
     note = request.POST.get("note", "").strip()[:MAX_TEXT]
     with transaction.atomic():
         changed = Appeal.objects.filter(pk=pk, state=Appeal.PENDING).update(
@@ -144,11 +160,12 @@ def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
         if decision == Appeal.UPHELD:
             _exclude(appeal.serial, appeal.journal_seq, appeal.rating_time)
     if appeal.created_by_id:
-        word = "申诉成立 upheld" if decision == Appeal.UPHELD else "申诉驳回 rejected"
         Notification.objects.create(
             user_id=appeal.created_by_id,
             appeal=appeal,
-            text=f"{word}: {appeal.serial}#{appeal.journal_seq}" + (f" — {note}" if note else ""),
+            text=notes.appeal_decided(
+                decision == Appeal.UPHELD, appeal.serial, appeal.journal_seq, note
+            ),
         )
     record(request, f"appeal.{decision}", appeal, node_path=appeal.branch.path, note=note)
     back = request.POST.get("back", "")

@@ -91,7 +91,7 @@ def cases(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(escalated_at__isnull=False)
     elif state:
         if state not in dict(Case.STATES):
-            raise BadRequest("state: open, overdue, escalated or a step")
+            raise BadRequest(_("unknown state"))
         rows = rows.filter(state=state)
     if filters["node"]:
         rows = rows.filter(branch__path__startswith=scoped_node(request, filters["node"]).path)
@@ -111,7 +111,7 @@ def _case(request: HttpRequest, pk: int) -> Case:
     case = Case.objects.select_related("branch", "window", "alert", "escalated_to").filter(
         pk=pk).first()  # fmt: skip
     if case is None:  # refused like another subtree's: the answer tells nothing
-        raise PermissionDenied("outside your part of the organisation")
+        raise PermissionDenied(_("outside your part of the organisation"))
     check_path(request, case.branch.path)
     return case
 
@@ -143,7 +143,7 @@ def case_step(request: HttpRequest, pk: int) -> HttpResponse:
     p = request.POST
     step = p.get("step", "")
     if step not in STEPS:
-        raise BadRequest("step: verify, rectify, answer or close")
+        raise BadRequest(_("unknown step"))
     given = StepInput(
         note=p.get("note", ""),
         genuine=_yes_no(p.get("genuine")),
@@ -179,7 +179,7 @@ def loop_month(request: HttpRequest) -> HttpResponse:
 def _top_admin(request: HttpRequest) -> None:
     """The calendar is everyone's: only an admin of a top node edits it."""
     if get_role(request).node.parent_id is not None:
-        raise PermissionDenied("only an admin of the whole organisation edits the calendar")
+        raise PermissionDenied(_("only an admin of the whole organisation edits the calendar"))
 
 
 @roles(*ADMINS)
@@ -190,9 +190,9 @@ def holidays(request: HttpRequest) -> HttpResponse:
     try:
         year = int(request.GET.get("year") or today.year)
     except ValueError:
-        raise BadRequest("year: YYYY") from None
+        raise BadRequest(_("year: YYYY")) from None
     if not 2000 <= year <= 2099:
-        raise BadRequest("year: 2000..2099")
+        raise BadRequest(_("year: 2000..2099"))
     error = ""
     if request.method == "POST":
         try:
@@ -228,7 +228,7 @@ def _holiday_post(request: HttpRequest) -> int | None:
         record(request, "holidays.remove", day=day.isoformat())
         return day.year
     if action != "set" or p.get("working") not in ("yes", "no"):
-        raise BadRequest("action: set (working yes or no), remove or load")
+        raise BadRequest(_("unknown action"))
     working = p["working"] == "yes"
     row = CalendarDay(day=day, working=working, name=p.get("name", "").strip()[:100])
     row.full_clean(validate_unique=False)

@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -39,6 +40,7 @@ from ..alerts.preview import preview_rule
 from ..audit.log import record
 from ..org.models import Node, Role, Staff
 from ..reports.service import TZ
+from . import notes, paging
 from .access import ACTORS, ADMINS, ALL, READERS, check_path, get_role, roles, scoped_node, user_of
 
 
@@ -46,7 +48,7 @@ def _alert(request: HttpRequest, pk: int) -> Alert:
     alert = Alert.objects.select_related("rule", "branch", "window", "assignee").filter(
         pk=pk).first()  # fmt: skip
     if alert is None:
-        raise Http404("no such alert")
+        raise Http404(gettext("no such alert"))
     check_path(request, alert.branch.path)
     return alert
 
@@ -84,11 +86,11 @@ def _queue(request: HttpRequest, role: Role) -> tuple[QuerySet[Alert], dict[str,
         rows = rows.filter(state__in=UNRESOLVED)
     elif state:
         if state not in dict(Alert.STATES):
-            raise BadRequest("state: open, acknowledged, resolved or unresolved")
+            raise BadRequest(gettext("unknown state"))
         rows = rows.filter(state=state)
     if g.get("rule"):
         if not g["rule"].isdigit():
-            raise BadRequest("rule: a rule's number")
+            raise BadRequest(gettext("rule: a rule's number"))
         rows = rows.filter(rule_id=int(g["rule"]))
     assignee = g.get("assignee", "")
     if assignee == "-":
@@ -121,9 +123,9 @@ def alerts(request: HttpRequest) -> HttpResponse:
     rows, shown = _queue(request, role)
     sort = request.GET.get("sort", "-created")
     if sort not in SORTS:
-        raise BadRequest("sort: " + ", ".join(SORTS))
+        raise BadRequest(gettext("unknown order"))
     rows = (
-        rows.select_related("branch", "rule", "assignee")
+        rows.select_related("branch", "rule", "window", "assignee")
         .defer("resolution", "branch__path", "rule__emails", "rule__webhook")
         .order_by(*SORTS[sort])
     )
@@ -213,25 +215,27 @@ def _act(request: HttpRequest, a: Alert, action: str, note: str, assignee: str) 
         target = get_user_model().objects.filter(username=assignee).first()
         target_role = Role.objects.select_related("node").filter(user=target).first()
         if target is None or target_role is None or target_role.role not in ACTORS:
-            raise BadRequest("assign to a manager or an admin")
+            raise BadRequest(gettext("assign to a manager or an admin"))
         check_path(request, target_role.node.path)
         if not a.branch.path.startswith(target_role.node.path):
-            raise BadRequest("assign to someone whose part of the organisation holds the alert")
+            raise BadRequest(
+                gettext("assign to someone whose part of the organisation holds the alert")
+            )
         with transaction.atomic():
             Alert.objects.filter(pk=a.pk).update(assignee=target)
-            Notification.objects.create(user=target, alert=a, text=f"assigned: {a.summary}")
+            Notification.objects.create(user=target, alert=a, text=notes.assigned(a))
             record_event(a, "assign", user, note, assignee=target.username)
         record(request, "alert.assign", a, node_path=a.branch.path, assignee=assignee)
     elif action in ("acknowledge", "resolve"):
         if action == "resolve" and not note:
-            raise BadRequest("say how it was resolved")
+            raise BadRequest(gettext("say how it was resolved"))
         try:
             transition(a, action, user, note)
         except TransitionError as exc:
             raise BadRequest(str(exc)) from None
         record(request, f"alert.{action}", a, node_path=a.branch.path, note=note)
     else:
-        raise BadRequest("unknown action")
+        raise BadRequest(gettext("unknown action"))
 
 
 @roles(*ACTORS)
@@ -253,13 +257,13 @@ def alerts_bulk(request: HttpRequest) -> HttpResponse:
     not allow it are skipped and counted."""
     ids = request.POST.getlist("ids")
     if not ids or len(ids) > BULK_MAX or not all(i.isdigit() for i in ids):
-        raise BadRequest(f"tick 1 to {BULK_MAX} alerts")
+        raise BadRequest(gettext("tick 1 to %(n)d alerts") % {"n": BULK_MAX})
     action = request.POST.get("action", "")
     note = request.POST.get("note", "").strip()[:5000]
     if action == "resolve" and not note:
-        raise BadRequest("say how they were resolved")
+        raise BadRequest(gettext("say how they were resolved"))
     if action not in ("acknowledge", "assign", "resolve"):
-        raise BadRequest("unknown action")
+        raise BadRequest(gettext("unknown action"))
     role = get_role(request)
     chosen = Alert.objects.select_related("branch", "rule").filter(
         pk__in=[int(i) for i in ids], branch__path__startswith=role.node.path)  # fmt: skip
@@ -283,7 +287,7 @@ def alert_comment(request: HttpRequest, pk: int) -> HttpResponse:
     a = _alert(request, pk)
     text = request.POST.get("text", "").strip()[:5000]
     if not text:
-        raise BadRequest("an empty comment")
+        raise BadRequest(gettext("an empty comment"))
     Comment.objects.create(alert=a, author=user_of(request), text=text)
     record(request, "alert.comment", a, node_path=a.branch.path)
     return HttpResponseRedirect(reverse("web:alert", args=[a.pk]))
@@ -293,7 +297,7 @@ def alert_comment(request: HttpRequest, pk: int) -> HttpResponse:
 def _rule(request: HttpRequest, pk: int) -> Rule:
     rule = Rule.objects.select_related("node").filter(pk=pk, deleted_at__isnull=True).first()
     if rule is None:
-        raise Http404("no such rule")
+        raise Http404(gettext("no such rule"))
     check_path(request, rule.node.path)
     return rule
 
@@ -340,7 +344,7 @@ def _rule_form(request: HttpRequest, rule: Rule | None, kind: str) -> HttpRespon
     """The form of one kind of rule (only the fields it uses): new or edited, saved, or tested
     on last week (``preview``)."""
     if kind not in dict(Rule.KINDS):
-        raise BadRequest("kind: " + ", ".join(dict(Rule.KINDS)))
+        raise BadRequest(gettext("unknown kind of rule"))
     role = get_role(request)
     fields = KIND_FIELDS[kind]
     error, preview = "", None
@@ -432,7 +436,10 @@ def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     rule = _rule(request, pk)
     problems = rule.problems()
     if problems and not rule.active:  # switched off for bad parameters: it stays off
-        raise BadRequest("this rule's parameters are out of bounds: " + "; ".join(problems))
+        raise BadRequest(
+            gettext("this rule's parameters are out of bounds: %(problems)s")
+            % {"problems": "; ".join(problems)}
+        )
     Rule.objects.filter(pk=pk).update(active=not rule.active)
     record(request, "rule.toggle", rule, node_path=rule.node.path, active=not rule.active)
     return HttpResponseRedirect(reverse("web:rules"))
@@ -454,35 +461,55 @@ def _ancestors(node: Node) -> list[str]:
 
 
 # -- notifications -------------------------------------------------------------------------------
-NOTES_PAGE = 30  # groups per page
+NOTES_PER_PAGE = (30, 100, 200)  # groups per page
+NOTE_SORTS = {"-last": ("-last", "-last_id"), "last": ("last", "last_id")}
+NOTE_SORT_LABELS = {"-last": _("newest first"), "last": _("oldest first")}
+NOTE_KINDS = {"alert": _("alerts"), "appeal": _("appeals"), "other": _("other")}
 
 
 @roles(*ALL)
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
     """The caller's notifications, one line per alert (or appeal): how many, how many unread,
-    the latest; paged."""
+    the latest; filtered (unread, kind), sorted and paged with the count."""
+    mine = Notification.objects.filter(user=user_of(request))
+    kind = paging.choice(request, "kind", NOTE_KINDS)
+    if kind == "alert":
+        mine = mine.filter(alert__isnull=False)
+    elif kind == "appeal":
+        mine = mine.filter(appeal__isnull=False)
+    elif kind == "other":
+        mine = mine.filter(alert__isnull=True, appeal__isnull=True)
+    sort = paging.choice(request, "sort", NOTE_SORTS, "-last")
+    unread_only = request.GET.get("unread") == "1"
     groups = (
-        Notification.objects.filter(user=user_of(request))
-        .values("alert_id", "appeal_id", "link")
+        mine.values("alert_id", "appeal_id", "link")
         .annotate(
             n=Count("id"),
             unread=Count("id", filter=Q(read_at__isnull=True)),
             last=Max("created_at"),
             last_id=Max("id"),
         )
-        .order_by("-last", "-last_id")
+        .order_by(*NOTE_SORTS[sort])
     )
-    page = Paginator(groups, NOTES_PAGE).get_page(request.GET.get("page"))
+    if unread_only:
+        groups = groups.filter(unread__gt=0)
+    page, per = paging.page_of(request, groups, NOTES_PER_PAGE)
     rows: list[dict[str, Any]] = [dict(g) for g in page.object_list]
     texts = dict(Notification.objects.filter(pk__in=[g["last_id"] for g in rows])
                  .values_list("pk", "text"))  # fmt: skip
-    found = Alert.objects.select_related("branch").in_bulk([g["alert_id"] for g in rows
-                                                            if g["alert_id"]])  # fmt: skip
+    found = Alert.objects.select_related("branch", "rule", "window").in_bulk(
+        [g["alert_id"] for g in rows if g["alert_id"]])  # fmt: skip
     for g in rows:
-        g["text"] = texts.get(g["last_id"], "")
         g["alert"] = found.get(g["alert_id"]) if g["alert_id"] else None
-    return render(request, "web/notifications.html", {"page": page, "groups": rows})
+        g["text"] = notes.text(texts.get(g["last_id"], ""), g["alert"])
+    shown = {"kind": kind, "unread": "1" if unread_only else "", "sort": sort}
+    filters = [(k, v) for k, v in shown.items() if v and not (k == "sort" and v == "-last")]
+    return render(request, "web/notifications.html", {
+        "page": page, "groups": rows, "shown": shown, "per": per, "per_choices": NOTES_PER_PAGE,
+        "query": urlencode([*filters, ("per", per)]), "kinds": NOTE_KINDS,
+        "sort_labels": NOTE_SORT_LABELS,
+    })  # fmt: skip
 
 
 @roles(*ALL)

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ..alerts.models import ACKNOWLEDGED, OPEN, Alert, Appeal
@@ -164,7 +165,7 @@ def home(request: HttpRequest) -> HttpResponse:
     staff_id = None
     if role.role == Role.STAFF:
         if role.staff is None:
-            raise PermissionDenied("this account has no staff member")
+            raise PermissionDenied(_("this account has no staff member"))
         staff_id = role.staff.staff_id
     context: dict[str, Any] = {
         "node": role.node, "staff_id": staff_id, "cards": cards(role.node, staff_id, day),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import BadRequest
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -20,9 +20,9 @@ from ratepad.flags import BY_NAME, RatingFlags, names
 from ..ingest.models import Rating
 from ..org.models import Window
 from ..reports import service as reports
-from . import flag_labels
+from . import flag_labels, paging
 
-PER_PAGE = (50, 100, 200)
+PER_PAGE = paging.PER_PAGE
 SORTS = {
     "-time": ("-time", "-id"),
     "time": ("time", "id"),
@@ -101,10 +101,4 @@ def rows(scope: reports.Scope, ratings: Any) -> list[dict[str, Any]]:
 
 def page_of(request: HttpRequest, q: QuerySet[Rating]) -> tuple[Page[Rating], int]:
     """The requested page (``?page=``, ``?per=`` one of ``PER_PAGE``) and the page size."""
-    try:
-        per = int(request.GET.get("per") or PER_PAGE[0])
-    except ValueError:
-        per = 0
-    if per not in PER_PAGE:
-        raise BadRequest(_("per: one of %(sizes)s") % {"sizes": ", ".join(map(str, PER_PAGE))})
-    return Paginator(q, per).get_page(request.GET.get("page")), per
+    return paging.page_of(request, q, PER_PAGE)

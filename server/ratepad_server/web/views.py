@@ -7,26 +7,26 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import views as auth_views
-from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
 )
 from django.shortcuts import render
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ratepad.flags import BY_NAME
 
 from ..accounts.backends import was_throttled
 from ..alerts.models import Appeal
-from ..audit.models import AuditEntry
 from ..dbrouter import reads_from_replica
 from ..ingest.models import Device
 from ..org.models import Node, Role, Window
 from ..reports import service as reports
-from . import flag_labels, ratinglist, surveys
-from .access import ADMINS, ALL, READERS, get_role, roles, scoped_node
+from . import auditlog, flag_labels, ratinglist, surveys
+from .access import ALL, READERS, get_role, roles, scoped_node
 from .period import Period, parse_period
 from .units import report_units
 
@@ -54,7 +54,7 @@ def _scope(request: HttpRequest, node: Node, period: Period) -> reports.Scope:
             code=request.GET["window"], branch__path__startswith=node.path
         ).first()
         if window is None:
-            raise Http404("no such window here")
+            raise Http404(_("no such window here"))
     staff = request.GET.get("staff") or None
     role = get_role(request)
     if role.role == Role.STAFF:
@@ -103,6 +103,7 @@ def report(request: HttpRequest, code: str) -> HttpResponse:
         "chart": {
             "heatmap": time_data["heatmap"], "flow": time_data["flow"],
             "series": time_data["series"], "funnel": funnel,
+            "weekdays": [str(WEEKDAYS_ABBR[d]) for d in range(7)],  # the heatmap's rows
         },
     }  # fmt: skip
     return render(request, "web/report.html", context)
@@ -163,16 +164,5 @@ def ratings(request: HttpRequest, code: str) -> HttpResponse:
 survey = surveys.survey  # the URL map's older name
 
 
-# -- the audit log -------------------------------------------------------------------------------
-AUDIT_PAGE = 100  # entries per page
-
-
-@roles(*ADMINS)
-@require_GET
-def audit(request: HttpRequest) -> HttpResponse:
-    role = get_role(request)
-    entries = AuditEntry.objects.select_related("user")
-    if role.node.parent_id is not None:  # a subtree's admin: entries of that subtree
-        entries = entries.filter(node_path__startswith=role.node.path)
-    page = Paginator(entries, AUDIT_PAGE).get_page(request.GET.get("page"))  # never a silent cut
-    return render(request, "web/audit.html", {"entries": page, "page": page, "query": ""})
+# -- the audit log: web/auditlog.py ------------------------------------------------------------
+audit = auditlog.audit  # the URL map's name

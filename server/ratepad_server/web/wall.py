@@ -148,7 +148,7 @@ def _ticker(branches: dict[int, Node]) -> list[dict[str, Any]]:
             "branch": branches[a.branch_id].name if a.branch_id in branches else "",
             "window": a.window.name if a.window else "",
             "staff": names.get(a.staff_id, "") if a.staff_id else "",
-            "text": a.explanation() or a.rule.get_kind_display(),
+            "text": a.title(),
         }
         for a in alerts
     ]

@@ -155,7 +155,7 @@ def test_rules_by_kind_edit_delete_and_a_preview(site: Site, server: Server) -> 
     row = site.sql(f"SELECT active, deleted_at IS NOT NULL FROM alerts_rule WHERE id = {rule_id}")
     assert row is not None and not row[0] and row[1]  # kept, switched off, marked deleted
     audit = admin.get("/audit/")[1].decode()
-    assert "rule.edit" in audit and "rule.delete" in audit
+    assert 'data-action="rule.edit"' in audit and 'data-action="rule.delete"' in audit
     upload(server.url, key, ratings=[rating("K1", 9, 1)])
     assert site.sql("SELECT COUNT(*) FROM alerts_alert") == (0,)  # a deleted rule is silent
     assert admin.get(f"/rules/{rule_id}/edit")[0] == 404

@@ -185,16 +185,20 @@ def test_live_wall_and_the_alert_loop(site: Site, server: Server, browser: WebDr
         # open the alert from the wall, acknowledge it, resolve it
         browser.find_element(By.CSS_SELECTOR, "#open-alerts a").click()
         WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "alert-state")))
-        assert browser.find_element(By.ID, "alert-state").text == "open"
+        assert browser.find_element(By.ID, "alert-state").get_attribute("data-state") == "open"
         browser.find_element(By.ID, "note").send_keys("已联系客户 called the customer")
         browser.find_element(By.ID, "acknowledge").click()
         WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element((By.ID, "alert-state"), "acknowledged")
+            ec.text_to_be_present_in_element_attribute(
+                (By.ID, "alert-state"), "data-state", "acknowledged"
+            )
         )
         browser.find_element(By.ID, "note").send_keys("已整改 fixed: queue sign replaced")
         browser.find_element(By.ID, "resolve").click()
         WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element((By.ID, "alert-state"), "resolved")
+            ec.text_to_be_present_in_element_attribute(
+                (By.ID, "alert-state"), "data-state", "resolved"
+            )
         )
         assert "called the customer" in browser.find_element(By.ID, "comments").text
         _shot(browser, "alert-resolved")

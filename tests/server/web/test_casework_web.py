@@ -91,7 +91,7 @@ def test_the_loop_walked_as_admin_manager_and_clerk(
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     _open(browser, base + "/notifications/")
-    assert f"overdue case {ids[1]}" in _text(browser, "notes")
+    assert f"差评工单 {ids[1]} 已逾期" in _text(browser, "notes")
     _open(browser, f"{base}/cases/?state=escalated")
     browser.find_element(By.LINK_TEXT, str(ids[1])).click()
     WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "case-escalated")))

@@ -26,3 +26,11 @@ def fmt1(x: float | None) -> str:
 @register.filter
 def fmt3(x: float | None) -> str:
     return "–" if x is None else f"{x:.3g}"
+
+
+@register.filter
+def flag_label(name: str) -> str:
+    """A rating flag's name (``multi_key``) as the reader's word (``web.flag_labels``)."""
+    from ..flag_labels import label
+
+    return label(name)

@@ -64,7 +64,7 @@ function reportCharts() {
   chart("chart-heatmap", {
     grid: { left: 44, right: 12, top: 44, bottom: 70 },
     xAxis: { type: "category", data: [...Array(24).keys()] },
-    yAxis: { type: "category", data: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] },
+    yAxis: { type: "category", data: d.weekdays },  // Monday first, in the reader's language
     visualMap: { min: 0, max: max, calculable: true, orient: "horizontal", left: "center", bottom: 0,
                  itemWidth: 12, itemHeight: narrow() ? 120 : 200,
                  inRange: { color: ["#f8f9fa", KIT.color[0]] } },
