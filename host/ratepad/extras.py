@@ -25,7 +25,21 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 _EXTRA_OF = {module: extra for extra, modules in EXTRAS.items() for module in modules}
 
 TRANSPORT_EXTRAS = {"hid": "hid", "usb": "usb"}
-"""The transports that need an extra, by URL scheme."""
+"""The transports to USB keypads, by URL scheme: each needs its extra."""
+
+
+def usb_transports() -> tuple[list[str], list[str]]:
+    """(installed, missing) URL schemes of the transports to USB keypads."""
+    have = [scheme for scheme, extra in TRANSPORT_EXTRAS.items() if installed(extra)]
+    return have, [scheme for scheme in TRANSPORT_EXTRAS if scheme not in have]
+
+
+def transports_line() -> str:
+    """One line for ``ratepad list`` and ``ratepad doctor``: which USB transports can look."""
+    have, missing = usb_transports()
+    parts = [f"{s}:// installed" for s in have]
+    parts += [f"{s}:// not installed ({install_hint(TRANSPORT_EXTRAS[s])})" for s in missing]
+    return "; ".join(parts)
 
 
 def install_hint(extra: str) -> str:
