@@ -82,7 +82,8 @@ class VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        parser.exit(EXIT_OK, version_text())
+        sys.stdout.write(version_text())
+        parser.exit(EXIT_OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
