@@ -42,6 +42,14 @@ def transports_line() -> str:
     return "; ".join(parts)
 
 
+class NotInstalled(ImportError):
+    """A module of an extra found missing by looking for it rather than importing it (a
+    program it ships, say): raise another error ``from`` it, and the CLI names the extra."""
+
+    def __init__(self, module: str) -> None:
+        super().__init__(f"{module} is not installed", name=module)
+
+
 def install_hint(extra: str) -> str:
     return f"pip install 'ratepad[{extra}]'"
 

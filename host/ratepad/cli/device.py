@@ -191,7 +191,7 @@ def register(sub: Any) -> None:
         description="Arm the keypad for one rating and print it (exit 1 on "
         "timeout). The rating stays in the keypad's journal for the agent.",
     )
-    p.add_argument("url", metavar="URL")
+    p.add_argument("url", metavar="URL", help="the keypad, e.g. hid://, sim://K1")
     p.add_argument(
         "--staff",
         required=True,

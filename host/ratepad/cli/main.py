@@ -21,7 +21,7 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError, LocalProtocolError, RatepadError
 from ..extras import missing_extra, needs
-from . import agent, capture, codec, device, doctor, fw, sandbox, selftest, sim, survey
+from . import agent, capture, codec, device, doctor, fw, sandbox, selftest, sim, survey, tools
 from .common import (
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -43,6 +43,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     doctor.register,  # doctor
     agent.register,  # agent, export, demo
     sandbox.register,  # sandbox
+    tools.register,  # wireshark, completion
 )
 """Every command group, in the order ``ratepad --help`` lists them."""
 

