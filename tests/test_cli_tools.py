@@ -70,6 +70,23 @@ def test_a_missing_extra_is_one_line_naming_it(
     assert line == "ratepad monitor: needs the 'hid' extra: pip install 'ratepad[hid]'"
 
 
+def test_the_agent_without_its_bridge_says_so_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi"
+                        else find_spec(name, *a))  # fmt: skip
+    db = tmp_path / "agent.db"
+    assert main(["agent", "--device", "sim://AGX1", "--db", str(db)]) == 2
+    assert main(["sandbox", "--seconds", "0.1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"ratepad {c}: needs the 'bridge' extra: pip install 'ratepad[bridge]'"
+                     for c in ("agent", "sandbox")]  # fmt: skip
+    assert not db.exists()  # nothing started
+
+
 def test_only_the_extras_modules_are_taken_for_a_missing_extra() -> None:
     def chained(name: str) -> BaseException:
         try:

@@ -77,3 +77,9 @@ def missing_extra(exc: BaseException) -> str | None:
 def installed(extra: str) -> bool:
     """Whether the first module of ``extra`` can be imported (without importing it)."""
     return importlib.util.find_spec(EXTRAS[extra][0]) is not None
+
+
+def require(extra: str) -> None:
+    """NotInstalled unless ``extra`` is installed: before a command starts work it cannot end."""
+    if not installed(extra):
+        raise NotInstalled(EXTRAS[extra][0])

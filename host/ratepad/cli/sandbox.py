@@ -47,6 +47,9 @@ def _seed(text: str) -> int:
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from ..agent.config import ConfigError, check_origin, load_or_create_token, parse_listen
+    from ..extras import require
+
+    require("bridge")
     from ..agent.sandbox import Sandbox
     from ..agent.store import StoreError
 
