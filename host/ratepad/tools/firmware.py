@@ -370,13 +370,22 @@ def _deploy_order(entry: dict[str, Any]) -> tuple[int, str]:
     return rank, path
 
 
+BUNDLE_ENTRIES = frozenset({"lib", "boot.py", "main.py", BOARD_CONFIG, MANIFEST})
+"""What a bundle folder holds at its top."""
+
+
 def _check_replaceable(out: Path) -> None:
-    """``out`` may become the bundle: it does not exist, is empty or holds a bundle (which the
-    new one replaces as a whole); a folder of other files is never replaced."""
+    """``out`` may become the bundle: it does not exist, or holds a bundle or what could be one
+    (which the new one replaces as a whole); a folder of other files is never replaced."""
     if out.exists() and not out.is_dir():
         raise FirmwareToolError(f"{out} is a file, not a folder for the bundle")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise FirmwareToolError(f"{out} holds files but no bundle: give a new or empty folder")
+    if out.is_dir() and not (out / MANIFEST).is_file():
+        others = sorted(p.name for p in out.iterdir() if p.name not in BUNDLE_ENTRIES)
+        if others:
+            raise FirmwareToolError(
+                f"{out} holds other files ({', '.join(others[:3])}): give a new folder, or one "
+                "with a bundle in it"
+            )
 
 
 def _swap_in(new: Path, final: Path) -> None:
