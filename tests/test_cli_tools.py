@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ratepad.cli.main import build_parser, main
-from ratepad.extras import missing_extra
+from ratepad.tools.extras import missing_extra
 
 
 def _options(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, argparse.Action]]:

@@ -31,7 +31,7 @@ def test_the_version_is_written_once() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
     attr = project["tool"]["setuptools"]["dynamic"]["version"]["attr"]
-    assert attr == "ratepad._version.__version__"
+    assert attr == "ratepad.__version__"
     assert re.fullmatch(r"\d+\.\d+\.\d+", ratepad.__version__)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._version import __version__
 from .errors import (
     CommandError,
     DeviceBusyError,
@@ -56,6 +55,10 @@ def find(schemes: list[str] | None = None) -> list[DeviceInfo]:
     return discover(schemes)
 
 
+__version__ = "0.1.0"
+"""This ratepad's version (host toolkit and server), written only here: pyproject.toml reads it
+(``[tool.setuptools.dynamic]``), ``ratepad --version`` and the server say it. The firmware carries
+its own (``firmware/rpfw/core.py``); docs/compatibility.md says which go together."""
 
 __all__ = [
     "CommandError",

@@ -54,7 +54,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     if not config.devices:
         raise UsageError("no keypads: give --device URL (repeatable) or devices in --config")
     if config.listen is not None:  # before any keypad is connected
-        from ..extras import require
+        from ..tools.extras import require
 
         require("bridge")
 

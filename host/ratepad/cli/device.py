@@ -62,7 +62,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         else:
             print(f"{info.url:<32} {info.serial:<16} {info.description}")
     if not found and not args.json:
-        from ..extras import transports_line
+        from ..tools.extras import transports_line
 
         print(f"no keypad found ({transports_line()})", file=sys.stderr)
     return EXIT_OK

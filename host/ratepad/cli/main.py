@@ -3,7 +3,7 @@
 Exit status: 0 success; 1 the command ran but found problems (e.g. bad spans in a decoded stream,
 a keypad that cannot be reached); 2 bad input (arguments, files, JSON, hex, keypad URLs and
 settings: ``LocalProtocolError``; configurations and stores: ``InputError``; an extra that is
-not installed, see :mod:`ratepad.extras`), reported as one line on stderr, never a traceback.
+not installed, see :mod:`ratepad.tools.extras`), reported as one line on stderr, never a traceback.
 An error nobody foresaw (a bug) is one line too, exit status 1; ``RATEPAD_DEBUG=1`` shows its
 traceback. Output cut short by a closed pipe (``| head``) is exit status 0, except for commands
 that stop half done because of it (``fw build``: 1, the previous bundle kept).
@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError, LocalProtocolError, RatepadError
-from ..extras import missing_extra, needs
+from ..tools.extras import missing_extra, needs
 from . import agent, capture, codec, device, doctor, fw, sandbox, selftest, sim, survey, tools
 from .common import (
     EXIT_OK,
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     for register in COMMANDS:
         register(sub)
     sub.add_parser("server", add_help=False, help="the central server (ratepad server --help)")
+    parser.set_defaults(root_parser=parser)  # for `ratepad completion`
     return parser
 
 

@@ -47,7 +47,7 @@ def _seed(text: str) -> int:
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from ..agent.config import ConfigError, check_origin, load_or_create_token, parse_listen
-    from ..extras import require
+    from ..tools.extras import require
 
     require("bridge")
     from ..agent.sandbox import Sandbox

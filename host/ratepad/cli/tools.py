@@ -43,9 +43,8 @@ def cmd_wireshark(args: argparse.Namespace) -> int:
 def cmd_completion(args: argparse.Namespace) -> int:
     import shtab
 
-    from .main import build_parser
-
-    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    # the whole command line's parser, which main.build_parser leaves on every Namespace
+    sys.stdout.write(shtab.complete(args.root_parser, shell=args.shell))
     return EXIT_OK
 
 

@@ -49,7 +49,7 @@ def _module(name: str, extra: str, why: str) -> Check:
 
 
 def _transports() -> Check:
-    from ..extras import transports_line, usb_transports
+    from .extras import transports_line, usb_transports
 
     have, missing = usb_transports()
     fix = " and ".join(f"pip install 'ratepad[{s}]'" for s in missing) if not have else ""

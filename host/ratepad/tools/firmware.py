@@ -35,9 +35,9 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..errors import DeviceNotFoundError, ToolError
-from ..extras import NotInstalled, install_hint, needs
 from ..wire import codec
 from . import fwsource
+from .extras import NotInstalled, install_hint, needs
 
 __all__ = [
     "BOARDS",
