@@ -180,7 +180,9 @@ def _sim_presser(url: str) -> Callable[[int], None] | None:
     keypad a person presses."""
     from urllib.parse import urlsplit
 
-    scheme = urlsplit(url).scheme
+    from ..transports import check_url
+
+    scheme = urlsplit(check_url(url)).scheme
     if scheme == "spy":
         return _sim_presser(url[len("spy://") :])
     if scheme in UNPRESSABLE:
