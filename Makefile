@@ -18,7 +18,7 @@ setup: $(STAMP) node_modules/.package-lock.json
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,hid,usb,server,loadtest]'
+	$(PY) -m pip install --quiet -e '.[dev,report,bridge,testing,hid,usb,flash,server,loadtest]'
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -82,6 +82,11 @@ def schemas(sandbox: Sandbox) -> dict[str, Any]:
         doc = json.loads(resp.read())
     jsonschema.Draft202012Validator.check_schema(doc["client"])
     jsonschema.Draft202012Validator.check_schema(doc["server"])
+    for name, path in doc["messages"].items():  # each message's own schema, for generators
+        with urllib.request.urlopen(sandbox.url + path, timeout=10) as resp:
+            one = json.loads(resp.read())
+        jsonschema.Draft202012Validator.check_schema(one)
+        assert one["properties"]["type"], name
     return dict(doc)
 
 

@@ -166,6 +166,36 @@ def test_fw_build_copies_boot_and_main_as_source_and_drops_stale_files(tmp_path:
     assert "lib/rpfw/core.mpy" in result.stdout
 
 
+def test_fw_build_replaces_the_bundle_whole_or_not_at_all(tmp_path: Path) -> None:
+    src = fake_firmware(tmp_path)
+    out = tmp_path / "out"
+    build_bundle(out, src=src)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (src / "rpfw" / "extra.py").write_text("X = 1\n")
+
+    def reader_gone(event: firmware_tools.Progress) -> None:
+        if event.kind == "file":  # half way: files of the new bundle written
+            raise BrokenPipeError
+
+    with pytest.raises(BrokenPipeError):
+        build_bundle(out, src=src, listener=reader_gone)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # nothing left beside
+    read, write = os.pipe()
+    os.close(read)  # `| head` gone already: the command says so and exits 1
+    with os.fdopen(write, "wb") as closed:
+        done = subprocess.run(
+            [sys.executable, "-m", "ratepad", "fw", "build", "--src", str(src), "--out", str(out)],
+            stdout=closed, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1 and "the output was closed" in done.stderr, done.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    line = one_error_line(run("fw", "build", "--src", str(src), "--out", str(tmp_path / "mine")))
+    assert "holds other files (notes.txt)" in line
+
+
 def test_fw_build_errors_are_one_line(tmp_path: Path) -> None:
     line = one_error_line(run("fw", "build", "--src", str(tmp_path), "--out", str(tmp_path / "o")))
     assert "not a firmware folder" in line

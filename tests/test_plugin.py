@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import ratepad
@@ -39,3 +43,23 @@ def test_every_fixture_has_a_docstring() -> None:
                                          "ratepad_scenario", "ratepad_device_id"}  # fmt: skip
     for f in fixtures:
         assert ast.get_docstring(f), f"fixture {f.name} has no docstring"
+
+
+def test_an_engine_that_cannot_run_skips_its_tests_with_the_reason(tmp_path: Path) -> None:
+    # the README's promise: without the npm package a micropython_engine test is skipped
+    (tmp_path / "test_engine.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.micropython_engine\n"
+        "def test_on_the_vm(ratepad_scenario):\n"
+        "    raise AssertionError('ran although the VM is missing')\n"
+    )
+    env = {**os.environ, "RATEPAD_NODE_MODULES": str(tmp_path)}  # no npm package there
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # ours only (not locust's, say): quick to start
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider", "-p",
+         "ratepad.testing.plugin", "test_engine.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 skipped" in done.stdout and "micropython engine cannot run" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

@@ -92,3 +92,20 @@ def test_bad_arguments_are_one_line_and_exit_2(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("ratepad selftest: error:")
+
+
+def test_a_sim_keypad_presses_its_own_keys(fresh: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from ratepad.cli.main import main
+
+    assert main(["selftest", URL.format(n=7), "--json", "--rounds", "2", "--key-timeout", "5"]) == 0
+    checks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [c["check"] for c in checks] == ["link", "self_test", "keys"]
+    assert all(c["ok"] for c in checks) and checks[2]["pressed"] == [1, 2, 3, 4, 5], checks
+
+
+def test_a_keypad_nobody_can_press_here_is_said_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from ratepad.cli.main import main
+
+    assert main(["selftest", "tcp://127.0.0.1:9/K1"]) == 2  # before any connection is tried
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "cannot be pressed from here; give --no-keys" in line, line

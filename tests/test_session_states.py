@@ -93,6 +93,23 @@ def test_transitions() -> None:
     assert s.state is SessionState.CLOSED
 
 
+def test_one_host_hello_per_connection() -> None:
+    now = [10_000]
+    s = Session(clock=lambda: now[0])
+    assert len(codec_messages(s.open(), codec.HostHello)) == 1
+    now[0] += 50  # the keypad's boot hello crossed our host_hello: it answers ours
+    assert codec_messages(s.receive_data(codec.encode(hello(), 1)), codec.HostHello) == []
+    now[0] += 5_000  # it rebooted since (uptime 1234 ms): our host_hello was lost with it
+    assert len(codec_messages(s.receive_data(codec.encode(hello(), 2)), codec.HostHello)) == 1
+
+
+def codec_messages(data: bytes, kind: type) -> list[object]:
+    from ratepad.wire.stream import Frame, decode_stream
+
+    return [f.message for f in decode_stream(data) if isinstance(f, Frame)
+            and isinstance(f.message, kind)]  # fmt: skip
+
+
 def test_events_come_from_message_fields_by_name() -> None:
     s = Session(clock=lambda: 10_000)
     s.open()

@@ -59,6 +59,22 @@ def test_a_failing_expectation_fails_the_run_and_says_which_and_why(tmp_path: Pa
     assert failure is not None and "expect.ratings" in (failure.get("message") or "")
 
 
+def test_an_invalid_file_is_a_junit_error_and_the_suite_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "a_good.json").write_text(json.dumps(BASE))
+    (tmp_path / "b_broken.json").write_text('{"seed": 1,')
+    (tmp_path / "c_good.json").write_text(json.dumps({**BASE, "name": "again"}))
+    junit = tmp_path / "j.xml"
+    out = sim(str(tmp_path), "--junit", str(junit))
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["PASS", "ERROR", "PASS"], lines
+    assert "b_broken.json" in lines[1] and out.stderr.strip() == "# 2 passed, 0 failed, 1 invalid"
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "0", "1")
+    error = root.find("testcase[@name='b_broken']/error")
+    assert error is not None and "JSON" in (error.get("message") or "")
+
+
 @pytest.mark.parametrize(
     ("expect", "says"),
     [
@@ -119,6 +135,17 @@ def test_suite_report_is_one_self_contained_page(tmp_path: Path) -> None:
     data = json.loads(report.with_suffix(".json").read_text())
     assert [s["passed"] for s in data["scenarios"]] == [True] * 4
     assert data["ratings"] == 45 and data["keypads"] == 5
+    # index and CSAT labelled apart; prompts counted, so the response rate is there too
+    assert "Satisfaction index (mean level, 0-100)" in page and "(CSAT %)" not in page
+    assert "CSAT (% of prompted ratings in the top two)" in page
+    prompts = sum(
+        1
+        for path in SUITE.glob("*.json")
+        for event in json.loads(path.read_text())["events"]
+        if event["do"] == "prompt"
+    )
+    assert prompts > 0 and data["prompts"] == prompts
+    assert data["response_rate"] == round(100 * data["prompted_ratings"] / prompts, 1)
 
 
 def test_schema_is_published_and_every_suite_file_follows_it() -> None:

@@ -251,6 +251,11 @@ def test_a_capture_cut_mid_block_decodes_what_came_before(tmp_path: Path) -> Non
     assert types.count("rating") == 2 and "ack" not in types
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "cut short" in lines[0] and "decoded what came before" in lines[0]
+    out = run("replay", str(cut), "--device", "1.5", "--json")  # exits as decode does
+    ratings = [line for line in out.stdout.splitlines() if '"event": "rating"' in line]
+    assert out.returncode == 2 and len(ratings) == 2, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cut short" in lines[0] and "replayed what came before" in lines[0]
 
 
 TSHARK = shutil.which("tshark")

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .errors import (
@@ -56,10 +55,10 @@ def find(schemes: list[str] | None = None) -> list[DeviceInfo]:
     return discover(schemes)
 
 
-try:
-    __version__ = version("ratepad")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
+__version__ = "0.1.0"
+"""This ratepad's version (host toolkit and server), written only here: pyproject.toml reads it
+(``[tool.setuptools.dynamic]``), ``ratepad --version`` and the server say it. The firmware carries
+its own (``firmware/rpfw/core.py``); docs/compatibility.md says which go together."""
 
 __all__ = [
     "CommandError",

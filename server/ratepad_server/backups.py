@@ -46,12 +46,12 @@ def add_parsers(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None
     subparsers."""
     p = sub.add_parser("backup", help="copy the SQLite database to FILE while the server runs "
                        "(PostgreSQL: pgBackRest, see pgbackrest-config)")  # fmt: skip
-    p.add_argument("file", metavar="FILE", type=Path)
+    p.add_argument("file", metavar="FILE", type=Path, help="the backup to write")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     db(p)
     p = sub.add_parser("restore", help="copy a backup FILE into the (stopped) server's SQLite "
                        "database")  # fmt: skip
-    p.add_argument("file", metavar="FILE", type=Path)
+    p.add_argument("file", metavar="FILE", type=Path, help="the backup to restore")
     p.add_argument("--force", action="store_true", help="replace a database that exists")
     db(p)
     p = sub.add_parser("pgbackrest-config", help="print a pgBackRest configuration for the "
@@ -61,7 +61,7 @@ def add_parsers(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None
                    help="the backup repository (another disk or a mounted share)")  # fmt: skip
     p.add_argument("--pg-data", required=True, type=Path, metavar="DIR",
                    help="the cluster's data directory")  # fmt: skip
-    p.add_argument("--pg-port", type=int, default=5432, metavar="PORT")
+    p.add_argument("--pg-port", type=int, default=5432, metavar="PORT", help="default 5432")
     p.add_argument("--pg-socket-path", type=Path, default=Path("/var/run/postgresql"),
                    metavar="DIR", help="the cluster's Unix socket directory")  # fmt: skip
     p.add_argument("--pg-user", default="postgres", metavar="USER",
@@ -73,8 +73,8 @@ def add_parsers(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="where the configuration file will be, if not pgBackRest's default "
                    "(named in archive_command)")  # fmt: skip
-    p.add_argument("--log-path", type=Path, metavar="DIR")
-    p.add_argument("--lock-path", type=Path, metavar="DIR")
+    p.add_argument("--log-path", type=Path, metavar="DIR", help="pgBackRest's log folder")
+    p.add_argument("--lock-path", type=Path, metavar="DIR", help="pgBackRest's lock folder")
     p.add_argument("--postgresql", action="store_true",
                    help="print postgresql.conf's settings that archive the WAL")  # fmt: skip
     p.set_defaults(db=None)

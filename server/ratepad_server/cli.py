@@ -45,15 +45,16 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
 
     db(sub.add_parser("init", help="create or migrate the schema"))
     p = sub.add_parser("load-org", help="load the organisation file (idempotent)")
-    p.add_argument("file", metavar="FILE.toml", type=Path)
+    p.add_argument("file", metavar="FILE.toml", type=Path, help="the organisation file (TOML)")
     db(p)
     p = sub.add_parser("enroll-agent", help="print a new agent key for a branch")
-    p.add_argument("--branch", required=True, metavar="CODE")
+    p.add_argument("--branch", required=True, metavar="CODE", help='a node of kind "branch"')
     p.add_argument("--json", action="store_true", help="print {key, key_id, branch} as JSON")
     db(p)
     p = sub.add_parser("run", help="serve the API and the web (uvicorn)")
     db(p)
-    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
+                   help="the address to serve on (default 127.0.0.1:8080)")  # fmt: skip
     p.add_argument("--threads", type=int, default=16,
                    help="threads for requests (default 16; live streams need none)")  # fmt: skip
     p.add_argument(
@@ -92,8 +93,9 @@ def build_parser(prog: str = "ratepad server") -> argparse.ArgumentParser:
         "--seconds", type=float, default=None, metavar="N",
         help="stop after N seconds (default: run until Ctrl-C)",
     )  # fmt: skip
-    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
+                   help="the address to serve on (default 127.0.0.1:8080)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=None, help="random seed of the customers")
     from .accounts import cli as accounts_cli
 
     accounts_cli.add_parsers(sub, db)  # users ..., keys ...

@@ -4,6 +4,7 @@ line on stderr with exit status 2."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -51,13 +52,14 @@ BAD_ORG = {
     "bad role": '[[node]]\ncode = "A"\nname = "a"\n'
     '[[user]]\nusername = "u"\npassword = "p"\nrole = "boss"\nnode = "A"\n',
     "unknown table": '[[nodes]]\ncode = "A"\n',
+    "unknown kind": '[[node]]\ncode = "A"\nname = "a"\nkind = "foo"\n',
     "keypad twice": '[[node]]\ncode = "A"\nname = "a"\nkind = "branch"\n'
     '[[window]]\ncode = "W1"\nbranch = "A"\nname = "1"\nkeypad = "K"\n'
     '[[window]]\ncode = "W2"\nbranch = "A"\nname = "2"\nkeypad = "K"\n',
 }
 
 
-PARSED = ("missing key", "not TOML", "bad role", "unknown table")
+PARSED = ("missing key", "not TOML", "bad role", "unknown table", "unknown kind")
 
 
 @pytest.mark.parametrize("name", PARSED)
@@ -114,6 +116,22 @@ def test_bad_input_against_a_database_is_one_line_and_exit_2(tmp_path: Path) -> 
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1, (args, out.stderr)
         assert lines[0].startswith("ratepad server") and "Traceback" not in out.stderr, lines
+
+
+def test_the_guides_organisation_file_is_whole() -> None:
+    # loads on an empty database: checked, and every node it refers to is in it
+    import tomllib
+
+    from ratepad_server.org.orgfile import check_org
+
+    guide = Path(__file__).parents[2] / "docs" / "guide" / "server.md"
+    match = re.search(r"<!-- org-example -->\n```toml\n(.*?)```", guide.read_text(), re.S)
+    assert match, "the server guide lost its organisation file example"
+    org = check_org(tomllib.loads(match.group(1)), "the server guide")
+    kinds = {n["code"]: n.get("kind", "") for n in org["node"]}
+    assert all(n.get("parent", "HQ") in kinds for n in org["node"]), org["node"]
+    assert all(kinds.get(w["branch"]) == "branch" for w in org["window"] + org["staff"])
+    assert all(u["node"] in kinds for u in org["user"])
 
 
 def test_run_needs_init(tmp_path: Path) -> None:

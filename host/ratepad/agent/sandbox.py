@@ -9,9 +9,9 @@ and tested without hardware.
 Each keypad is the real firmware core on the wall clock (``ratepad.sim``). A customer watches
 its keypad: when a prompt is armed, after a random delay (``answer_after``) it presses a key
 for a random score (``scores``: weights of scores 1..5), or, with probability ``ignore``, walks
-away and lets the prompt time out. The store is a temporary file unless ``db`` is given; the
-token is fresh on every run (a sandbox token, printed in the page URL's fragment, which
-browsers do not send to servers).
+away and lets the prompt time out: one press per prompt. The store is a temporary file unless
+``db`` is given; the token is fresh on every run unless ``token`` is given (a sandbox token,
+printed in the page URL's fragment, which browsers do not send to servers).
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ class Customer:
         sim = ratepad.sim.get(self.device_id)
         armed = int(sim.keypad.core.rules.prompt_id)
         if not armed:
-            self._seen = 0  # disarmed: the same id armed again is a new prompt
+            # disarmed (answered, timed out, cancelled): nothing to press until the next prompt,
+            # and the same id armed again is a new prompt
+            self._seen = 0
+            self._press_at = None
         if armed and armed != self._seen:
             self._seen = armed
             if self.rng.random() < self.ignore:
@@ -73,14 +76,14 @@ class Customer:
                 self._press_at = now + self.rng.uniform(low, high)
         if self._press_at is not None and now >= self._press_at:
             self._press_at = None
-            if armed == self._seen:  # still armed: not cancelled or timed out meanwhile
+            if armed == self._seen:  # still this prompt (armed, so never 0 here)
                 score = self.rng.choices(range(1, len(self.scores) + 1), self.scores)[0]
                 sim.press(sim.keypad.key_for_score(score))
                 self.answered += 1
                 # a press during the thanks display of the last answer does not count: if
                 # the prompt is still armed a little later, press again
                 self._press_at = now + 0.5
-        elif self._press_at is not None and armed != self._seen:
+        elif self._press_at is not None and armed != self._seen:  # another prompt meanwhile
             self._press_at = None
 
 
@@ -98,10 +101,11 @@ class Sandbox:
         ignore: float = 0.0,
         scores: tuple[int, ...] = DEFAULT_SCORES,
         seed: int | None = None,
+        token: str | None = None,
         log: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.ids = [f"SB{i + 1}" for i in range(keypads)]
-        self.token = secrets.token_urlsafe(24)
+        self.token = token or secrets.token_urlsafe(24)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if db is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="ratepad-sandbox-")

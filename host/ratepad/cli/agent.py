@@ -53,6 +53,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
     config = _agent_config(args)
     if not config.devices:
         raise UsageError("no keypads: give --device URL (repeatable) or devices in --config")
+    if config.listen is not None:  # before any keypad is connected
+        from ..tools.extras import require
+
+        require("bridge")
 
     def log(line: str) -> None:
         print(f"ratepad agent: {line}", flush=True)

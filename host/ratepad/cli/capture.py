@@ -212,11 +212,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         transport.open()
     except RatepadError as exc:
         raise UsageError(_cannot_replay(path, args.device, exc)) from None
-    if transport.cut is not None:
-        print(
-            f"ratepad replay: warning: the capture is cut short ({transport.cut})", file=sys.stderr
-        )
     if args.serve is not None:
+        if transport.cut is not None:
+            print(f"ratepad replay: warning: the capture is cut short ({transport.cut})",
+                  file=sys.stderr)  # fmt: skip
         return _serve_replay(args, transport)
     # the clock of the original host: the capture time of the chunk being handled
     session = CountingSession(clock=lambda: transport.timestamp_us // 1000, software="replay")
@@ -263,8 +262,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         }
     if args.json:
         print(json.dumps({"summary": summary}, ensure_ascii=False), flush=True)
-    else:
+    elif transport.cut is None:
         print(_summary_line(summary), file=sys.stderr)
+    if transport.cut is not None:  # as `decode` does: what came before, then exit status 2
+        raise UsageError(f"{path}: the capture is cut short ({transport.cut}); replayed what came "
+                         f"before ({_summary_line(summary).lstrip('# ')})")  # fmt: skip
     return EXIT_OK
 
 

@@ -62,7 +62,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         else:
             print(f"{info.url:<32} {info.serial:<16} {info.description}")
     if not found and not args.json:
-        print("no keypad found", file=sys.stderr)
+        from ..tools.extras import transports_line
+
+        print(f"no keypad found ({transports_line()})", file=sys.stderr)
     return EXIT_OK
 
 
@@ -189,7 +191,7 @@ def register(sub: Any) -> None:
         description="Arm the keypad for one rating and print it (exit 1 on "
         "timeout). The rating stays in the keypad's journal for the agent.",
     )
-    p.add_argument("url", metavar="URL")
+    p.add_argument("url", metavar="URL", help="the keypad, e.g. hid://, sim://K1")
     p.add_argument(
         "--staff",
         required=True,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, EXIT_PROBLEMS, Parser, UsageError
+from .common import EXIT_OK, EXIT_PROBLEMS, DeviceCommandError, Parser, UsageError
 
 
 def _event_printer(args: argparse.Namespace) -> Callable[[Any], None]:
@@ -35,6 +35,10 @@ def cmd_fw_build(args: argparse.Namespace) -> int:
         build_bundle(args.out, board=args.board, src=args.src, listener=_event_printer(args))
     except FirmwareToolError as exc:
         raise UsageError(str(exc)) from None
+    except BrokenPipeError as exc:  # nobody reads the progress: stop, the old bundle stays
+        raise DeviceCommandError(
+            f"the output was closed: build stopped, {args.out} left as it was"
+        ) from exc
     return EXIT_OK
 
 

@@ -46,7 +46,10 @@ def _seed(text: str) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from ..agent.config import ConfigError, check_origin, parse_listen
+    from ..agent.config import ConfigError, check_origin, load_or_create_token, parse_listen
+    from ..tools.extras import require
+
+    require("bridge")
     from ..agent.sandbox import Sandbox
     from ..agent.store import StoreError
 
@@ -55,6 +58,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         if listen is None:
             raise UsageError("the sandbox needs its bridge: --listen 127.0.0.1:PORT")
         origins = tuple(check_origin(o, "--allow-origin") for o in args.allow_origin or ())
+        token = load_or_create_token(args.token) if args.token is not None else None
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     sandbox = Sandbox(
@@ -65,6 +69,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         answer_after=args.answer_after,
         ignore=args.ignore,
         seed=args.seed,
+        token=token,
         log=lambda line: print(f"ratepad sandbox: {line}", flush=True),
     )
     stop = threading.Event()
@@ -79,7 +84,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         print(f"ratepad sandbox: keypads {', '.join(sandbox.ids)} with simulated customers")
         print(f"ratepad sandbox: bridge {sandbox.url} (OpenAPI at /v1/openapi.json)")
         print(f"ratepad sandbox: example page {sandbox.page_url}")
-        print(f"ratepad sandbox: sandbox token {sandbox.token} (new on every run)", flush=True)
+        if args.token is None:
+            print(f"ratepad sandbox: sandbox token {sandbox.token} (new on every run)", flush=True)
+        else:
+            print(f"ratepad sandbox: bearer token in {args.token}", flush=True)
         stop.wait(args.seconds)
     finally:
         sandbox.stop()
@@ -120,6 +128,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--ignore", type=_share, default=0.0, metavar="P", help="share of prompts left unanswered"
+    )
+    p.add_argument(
+        "--token",
+        type=Path,
+        metavar="FILE",
+        help="the bearer token kept in FILE (created with mode 0600 if missing), the same on "
+        "every run; default: a new one each run",
     )
     p.add_argument("--seed", type=_seed, default=None, metavar="N", help="repeatable customers")
     p.add_argument(

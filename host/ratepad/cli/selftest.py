@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import RatepadError, RatepadTimeout
 from ..events import KeyEvent
-from .common import EXIT_OK, EXIT_PROBLEMS, positive_float
+from .common import EXIT_OK, EXIT_PROBLEMS, UsageError, positive_float
 
 __all__ = ["Check", "check_keys", "check_link", "check_self_test", "register", "run"]
 
@@ -98,12 +98,12 @@ def check_keys(kp: Any, listener: Listener = _quiet, timeout: float = 30.0) -> C
     try:
         for key in range(1, nkeys + 1):
             expected = int(order[key - 1]) if key <= len(order) else key
-            listener("press", {"key": key})
             try:
                 handle = kp.start_prompt("selftest", timeout=timeout)
             except RatepadError as exc:
                 problems.append(f"key {key}: cannot prompt ({exc})")
                 break
+            listener("press", {"key": key})  # once armed: a press before would be unprompted
             end = time.monotonic() + timeout
             down = None
             while down is None and time.monotonic() < end:
@@ -170,10 +170,50 @@ def _positive_int(text: str) -> int:
     return value
 
 
+UNPRESSABLE = {"tcp": "a keypad served by `ratepad sim --serve`", "replay": "a recording"}
+"""Keypads nobody can press from here, by URL scheme: the key walk is refused at once."""
+
+
+def _sim_presser(url: str) -> Callable[[int], None] | None:
+    """For a keypad nobody presses by hand: a function that presses its keys (a simulated
+    keypad in this process), or UsageError saying why the key walk cannot run; None for a
+    keypad a person presses."""
+    from urllib.parse import urlsplit
+
+    from ..transports import check_url
+
+    scheme = urlsplit(check_url(url)).scheme
+    if scheme == "spy":
+        return _sim_presser(url[len("spy://") :])
+    if scheme in UNPRESSABLE:
+        raise UsageError(
+            f"{url}: {UNPRESSABLE[scheme]} cannot be pressed from here; give --no-keys"
+        )
+    if scheme != "sim":
+        return None
+    import ratepad.sim
+    from ratepad.sim.transport import SimTransport
+
+    device_id = SimTransport(url).device_id
+
+    def press(key: int) -> None:
+        sim = ratepad.sim.get(device_id)
+        end = time.monotonic() + 5.0
+        while not sim.keypad.core.rules.prompt_id and time.monotonic() < end:
+            time.sleep(0.01)  # the prompt reaches the simulated keypad a moment later
+        sim.press(key)
+
+    return press
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     import ratepad
 
+    presser = None if args.no_keys else _sim_presser(args.url)
+
     def show(what: str, fields: dict[str, Any]) -> None:
+        if what == "press" and presser is not None:
+            presser(fields["key"])
         if args.json:
             return
         if what == "press":
@@ -200,12 +240,26 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return EXIT_OK if all(c.ok for c in checks) else EXIT_PROBLEMS
 
 
+DESCRIPTION = """\
+Bring-up checks for a keypad on the bench, each passing or failing on its own:
+
+  link       the keypad's hello (serial, firmware, board, keys, journal capacity) and the
+             round-trip time of --rounds small commands: min, median, max
+  self_test  the keypad's own check (stuck keys, free memory, journal damage) while it
+             walks its LEDs: each key's LED in turn, then the status LED
+  keys       press each key in turn when asked; each press is a prompted rating, written
+             to the journal and read back with the next sequence and the key's score, then
+             ACKed (a sim:// keypad presses its own keys; tcp:// and replay:// need --no-keys)
+
+exit status: 0 all passed, 1 a check failed, 2 bad arguments (one line on stderr)"""
+
+
 def register(subparsers: Any) -> None:
     """Add ``ratepad selftest`` to the CLI's subcommands."""
     p = subparsers.add_parser(
         "selftest",
         help="bring-up checks: link round trip, LED walk, each key, journal",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("url", help="the keypad (hid://, usb://SERIAL, sim://ID, tcp://...)")

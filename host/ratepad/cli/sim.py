@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ToolError
 from ..scenario import Scenario, ScenarioError, run
 from ..scenario.timeline import ENGINES
-from .common import EXIT_OK, EXIT_PROBLEMS, UsageError, positive_float
+from .common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, positive_float
 
 MAX_SEED = 2**63 - 1
 
@@ -150,7 +150,7 @@ def _fleet(args: argparse.Namespace) -> int:
         r = result.report
         for k, v in summary.items():
             print(f"{k:<30} {v}")
-        for k in ("response_rate", "satisfaction_index", "mean_score"):
+        for k in ("response_rate", "satisfaction_index", "csat", "mean_score"):
             print(f"{k:<30} {r[k]}")
         for group in ("misuse", "faults", "recoveries"):
             print(f"{group:<30} " + ", ".join(f"{k}={v}" for k, v in r[group].items()))
@@ -192,8 +192,9 @@ def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
     return EXIT_OK
 
 
-def _suite(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
-    """Several scenarios (or a folder): one pass/fail line each; exit 1 if any failed."""
+def _suite(args: argparse.Namespace, scenarios: list[Any]) -> int:
+    """Several scenarios (or a folder): one pass/fail line each; exit 1 if any failed, 2 if a
+    file was not a valid scenario (after running the others)."""
     from ..scenario.suite import junit_xml, run_suite, suite_report
 
     for option in ("keys", "capture"):
@@ -206,7 +207,10 @@ def _suite(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
         if args.json:
             obj = {"scenario": o.name, "file": o.source, "passed": o.passed}
             obj |= {"failures": o.failures, "ratings": o.ratings}
+            obj |= {} if o.error is None else {"error": o.error}
             bar.write(json.dumps(obj, ensure_ascii=False), file=sys.stdout)
+        elif o.error is not None:
+            bar.write(f"ERROR {o.source}: {o.error}", file=sys.stdout)
         else:
             verdict = "PASS" if o.passed else "FAIL"
             text = f"{verdict} {o.name} ({o.ratings} ratings, {o.seconds:.2f} s)"
@@ -225,10 +229,10 @@ def _suite(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
         _write(args.junit, junit_xml(outcomes), "JUnit file")
     if args.report:
         _write_report(args.report, suite_report(outcomes))
-    print(
-        f"# {len(outcomes) - len(failed)} passed, {len(failed)} failed", file=sys.stderr, flush=True
-    )
-    return EXIT_PROBLEMS if failed else EXIT_OK
+    invalid = sum(1 for o in failed if o.error is not None)
+    summary = f"# {len(outcomes) - len(failed)} passed, {len(failed) - invalid} failed"
+    print(summary + (f", {invalid} invalid" if invalid else ""), file=sys.stderr, flush=True)
+    return EXIT_USAGE if invalid else EXIT_PROBLEMS if failed else EXIT_OK
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -246,10 +250,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
         raise UsageError("give a SCENARIO file (or folder), or --fleet N --hours H")
     if args.speed is not None and args.serve is None:
         raise UsageError("--speed goes with --serve")
-    from ..scenario.suite import collect, load_all
+    from ..scenario.suite import collect, load_all, load_each
 
     try:
         paths = collect(args.scenarios)
+        suite = len(args.scenarios) > 1 or Path(args.scenarios[0]).is_dir()
+        if suite and args.serve is None:  # an invalid file is one failed test: the rest run
+            return _suite(args, load_each(paths))
         scenarios = load_all(paths)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
@@ -257,8 +264,6 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if len(scenarios) != 1:
             raise UsageError("--serve takes one SCENARIO")
         return _serve(args, scenarios[0])
-    if len(args.scenarios) > 1 or Path(args.scenarios[0]).is_dir():
-        return _suite(args, scenarios)
     return _single(args, scenarios[0])
 
 
@@ -312,12 +317,15 @@ def _single(args: argparse.Namespace, scenario: Scenario) -> int:
         )
     failures = check(scenario, result)
     if scenario.expect or args.junit or args.report:
-        from ..scenario.suite import Outcome, junit_xml, suite_report
+        from ..scenario.suite import Outcome, junit_xml, prompts, suite_report
 
         if args.junit or args.report:
             from ..scenario.report import keypad_summary
 
-            keypads = [keypad_summary(d.id, result, None, d.keys) for d in scenario.devices]
+            keypads = [
+                keypad_summary(d.id, result, prompts(scenario, d.id), d.keys)
+                for d in scenario.devices
+            ]
             outcome = Outcome(
                 scenario.name,
                 scenario.source,

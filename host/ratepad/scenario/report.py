@@ -5,8 +5,10 @@ back from a worker process); ``build`` adds the keypads up; ``html`` draws the p
 plots (ratings per hour, score distribution, latency histogram) drawn by matplotlib as inline
 SVG, so the page needs nothing else. Same runs give the same report, byte for byte.
 
-The satisfaction index is the share of prompted ratings in the top two scores (CSAT, 0-100);
-the response rate the share of prompts answered by a rating.
+Two figures of satisfaction, each labelled for what it is: the satisfaction index, the mean
+level value of the ratings (very satisfied 100 ... very dissatisfied 0, ``ratepad.agent.levels``'
+default mapping, as the agent and the server count it), and CSAT, the share of prompted ratings
+in the top two scores (0-100). The response rate is the share of prompts answered by a rating.
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ def keypad_summary(
     device: str, result: Result, prompts: int | None = None, keys: int = 5
 ) -> dict[str, Any]:
     """One keypad of a run: its counts, scores, hours and latencies."""
+    from ..agent.levels import LevelMapping
+
+    mapping = LevelMapping()
     mine = [r for r in result.ratings if r["device"] == device]
     prompted = [r for r in mine if r["prompted"]]
     scores = [0] * keys
+    levels = [level.value for r in mine if (level := mapping.level(r["score"], keys)) is not None]
     for r in mine:
         if 1 <= r["score"] <= keys:
             scores[r["score"] - 1] += 1
@@ -48,6 +54,8 @@ def keypad_summary(
         "prompted": len(prompted),
         "top_two": sum(1 for r in prompted if r["score"] >= keys - 1),
         "score_sum": sum(r["score"] for r in mine),
+        "levels": len(levels),
+        "level_sum": sum(levels),
         "scores": scores,
         "per_hour": sorted(hours.items()),
         "unprompted": counters.get("unprompted", 0),
@@ -59,6 +67,10 @@ def keypad_summary(
 
 def _pct(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
+
+
+def _mean(total: float, count: int) -> float | None:
+    return round(total / count, 1) if count else None
 
 
 def build(
@@ -103,7 +115,8 @@ def build(
                 "prompts": k["prompts"],
                 "ratings": k["ratings"],
                 "response_rate": _pct(k["prompted"], k["prompts"] or 0),
-                "satisfaction_index": _pct(k["top_two"], k["prompted"]),
+                "satisfaction_index": _mean(k["level_sum"], k["levels"]),
+                "csat": _pct(k["top_two"], k["prompted"]),
                 "mean_score": round(k["score_sum"] / k["ratings"], 2) if k["ratings"] else None,
                 "unprompted": k["unprompted"],
                 "repeats": k["repeats"],
@@ -119,7 +132,10 @@ def build(
         "ratings": ratings,
         "prompted_ratings": prompted,
         "response_rate": _pct(prompted, prompts) if has_prompts else None,
-        "satisfaction_index": _pct(top_two, prompted),
+        "satisfaction_index": _mean(
+            sum(k["level_sum"] for k in rows), sum(k["levels"] for k in rows)
+        ),
+        "csat": _pct(top_two, prompted),
         "mean_score": round(sum(k["score_sum"] for k in rows) / ratings, 2) if ratings else None,
         "scores": {str(i + 1): n for i, n in enumerate(scores)},
         "misuse": {
@@ -187,8 +203,9 @@ def html(report: dict[str, Any]) -> str:
         ("Keypads", report["keypads"]),
         ("Ratings", report["ratings"]),
         ("Prompts", report["prompts"]),
-        ("Response rate (%)", report["response_rate"]),
-        ("Satisfaction index (CSAT %)", report["satisfaction_index"]),
+        ("Response rate (% of prompts answered)", report["response_rate"]),
+        ("Satisfaction index (mean level, 0-100)", report["satisfaction_index"]),
+        ("CSAT (% of prompted ratings in the top two)", report["csat"]),
         ("Mean score", report["mean_score"]),
     ]
     parts = [

@@ -1,8 +1,10 @@
 """Suites: many scenario files run, each checked against its ``expect`` section.
 
 ``collect`` finds the scenario files of the paths given (folders: every ``*.json`` and
-``*.toml`` in them, sorted); ``run_suite`` runs them (``jobs`` processes; results in file
-order whatever the number of processes) and ``junit_xml`` writes the outcome as JUnit XML.
+``*.toml`` in them, sorted); ``load_each`` loads them, a file that is not a valid scenario
+becoming an outcome with its error (the suite goes on without it); ``run_suite`` runs them
+(``jobs`` processes; results in file order whatever the number of processes) and ``junit_xml``
+writes the outcome as JUnit XML (an invalid file is a test case in error).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from .model import Scenario, ScenarioError, load
 
-__all__ = ["Outcome", "collect", "junit_xml", "run_suite", "suite_report"]
+__all__ = ["Outcome", "collect", "junit_xml", "load_each", "run_suite", "suite_report"]
 
 SUFFIXES = (".json", ".toml")
 
@@ -33,10 +35,16 @@ class Outcome:
     keypads: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     latency_ms: list[int] = field(default_factory=list)
+    error: str | None = None
+    """Why the scenario could not run (an invalid file); None if it ran."""
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and self.error is None
+
+    @classmethod
+    def invalid(cls, path: Path, error: str) -> Outcome:
+        return cls(path.stem, str(path), [], 0, 0.0, error=error)
 
 
 def collect(paths: Iterable[str]) -> list[Path]:
@@ -63,7 +71,9 @@ def run_one(scenario: Scenario, engine: str) -> Outcome:
     started = time.perf_counter()
     result = Runner(scenario, engine=engine).run()
     failures = check(scenario, result)
-    keypads = [keypad_summary(d.id, result, None, d.keys) for d in scenario.devices]
+    keypads = [
+        keypad_summary(d.id, result, prompts(scenario, d.id), d.keys) for d in scenario.devices
+    ]
     return Outcome(
         scenario.name,
         scenario.source,
@@ -76,43 +86,58 @@ def run_one(scenario: Scenario, engine: str) -> Outcome:
     )
 
 
+def prompts(scenario: Scenario, device: str) -> int:
+    """The prompts the scenario issues to ``device`` (its ``prompt`` events)."""
+    return sum(1 for e in scenario.events if e.do == "prompt" and e.device == device)
+
+
 def _run(task: tuple[Scenario, str]) -> Outcome:
     return run_one(*task)
 
 
 def run_suite(
-    scenarios: list[Scenario],
+    scenarios: list[Scenario | Outcome],
     engine: str = "cpython",
     jobs: int = 1,
     progress: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Run every scenario (in ``jobs`` processes); outcomes in the order given."""
-    outcomes: list[Outcome] = []
-    if jobs <= 1 or len(scenarios) < 2:
-        for s in scenarios:
-            outcomes.append(run_one(s, engine))
-            if progress is not None:
-                progress(outcomes[-1])
-        return outcomes
+    """Run every scenario (in ``jobs`` processes); outcomes in the order given. An Outcome
+    among them (an invalid file, see ``load_each``) is passed on as it is."""
+    runnable = [s for s in scenarios if isinstance(s, Scenario)]
+    if jobs <= 1 or len(runnable) < 2:
+        ran: Iterable[Outcome] = (run_one(s, engine) for s in runnable)
+        return _in_order(scenarios, ran, progress)
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for outcome in pool.map(_run, [(s, engine) for s in scenarios]):
-            outcomes.append(outcome)
-            if progress is not None:
-                progress(outcome)
+        return _in_order(scenarios, pool.map(_run, [(s, engine) for s in runnable]), progress)
+
+
+def _in_order(
+    items: list[Scenario | Outcome],
+    ran: Iterable[Outcome],
+    progress: Callable[[Outcome], None] | None,
+) -> list[Outcome]:
+    """The outcomes of ``items``: the runnable ones from ``ran`` (lazily, in order)."""
+    outcomes: list[Outcome] = []
+    results = iter(ran)
+    for item in items:
+        outcomes.append(item if isinstance(item, Outcome) else next(results))
+        if progress is not None:
+            progress(outcomes[-1])
     return outcomes
 
 
 def junit_xml(outcomes: list[Outcome], suite: str = "ratepad sim") -> bytes:
     """The outcomes as a JUnit XML document (one testsuite, one testcase per scenario)."""
-    failed = sum(1 for o in outcomes if not o.passed)
+    errors = sum(1 for o in outcomes if o.error is not None)
+    failed = sum(1 for o in outcomes if not o.passed) - errors
     root = ET.Element(
         "testsuite",
         name=suite,
         tests=str(len(outcomes)),
         failures=str(failed),
-        errors="0",
+        errors=str(errors),
         skipped="0",
         time=f"{sum(o.seconds for o in outcomes):.3f}",
     )
@@ -121,7 +146,10 @@ def junit_xml(outcomes: list[Outcome], suite: str = "ratepad sim") -> bytes:
             root, "testcase", classname="ratepad.scenario", name=o.name, time=f"{o.seconds:.3f}"
         )
         case.set("file", o.source)
-        if not o.passed:
+        if o.error is not None:
+            error = ET.SubElement(case, "error", message=o.error, type="invalid scenario")
+            error.text = o.error
+        elif not o.passed:
             failure = ET.SubElement(case, "failure", message=o.failures[0], type="expectation")
             failure.text = "\n".join(o.failures)
         out = ET.SubElement(case, "system-out")
@@ -156,7 +184,7 @@ def suite_report(outcomes: list[Outcome]) -> dict[str, Any]:
                     "name": o.name,
                     "file": o.source,
                     "passed": o.passed,
-                    "failures": o.failures,
+                    "failures": o.failures if o.error is None else [o.error],
                     "ratings": o.ratings,
                 }
                 for o in outcomes
@@ -166,5 +194,17 @@ def suite_report(outcomes: list[Outcome]) -> dict[str, Any]:
 
 
 def load_all(paths: list[Path]) -> list[Scenario]:
-    """Every scenario, loaded and checked before any runs (a bad file stops the suite)."""
+    """Every scenario, loaded and checked before any runs (a bad file stops them all)."""
     return [load(p) for p in paths]
+
+
+def load_each(paths: list[Path]) -> list[Scenario | Outcome]:
+    """Every scenario loaded and checked before any runs; a file that is not a valid scenario
+    is an Outcome with its error in its place, and the others run."""
+    items: list[Scenario | Outcome] = []
+    for path in paths:
+        try:
+            items.append(load(path))
+        except ScenarioError as exc:
+            items.append(Outcome.invalid(path, str(exc)))
+    return items

@@ -10,15 +10,16 @@ Fixtures:
 * ``ratepad_scenario`` — a factory: ``ratepad_scenario(path_or_dict, engine=...)`` runs a
   scenario file and returns its result (``.ratings``, ``.key_edges``, ``.stats``).
 
-Marker ``@pytest.mark.micropython_engine`` runs the scenarios of a test on the MicroPython VM,
-``@pytest.mark.rp2040_engine`` on the MicroPython Pico image in an emulated RP2040 (the test is
-skipped, with the reason, where that cannot run).
+Marker ``@pytest.mark.micropython_engine`` runs the scenarios of a test on the MicroPython VM
+(Node.js and the npm package), ``@pytest.mark.rp2040_engine`` on the MicroPython Pico image in
+an emulated RP2040: where the engine cannot run, the test is skipped with the reason.
 Tests that need a simulated keypad are skipped when ``--ratepad-device`` points at hardware and
 they use ``ratepad_customer``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Callable, Iterator
@@ -53,6 +54,29 @@ def _engine_markers() -> dict[str, str]:
 def pytest_configure(config: pytest.Config) -> None:
     for marker, engine in _engine_markers().items():
         config.addinivalue_line("markers", f"{marker}: run this test's scenarios on {engine}")
+
+
+@functools.cache
+def engine_missing(engine: str) -> str | None:
+    """Why ``engine`` cannot run here (one line), or None; asked once per session."""
+    if engine == "micropython":
+        from ..tools.mpvm import missing
+
+        return missing()
+    if engine == "rp2040":
+        from ..sim.rp2040 import missing as rp2040_missing
+
+        return rp2040_missing()
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip, with the reason, a test marked for an engine that cannot run here."""
+    for marker, engine in _engine_markers().items():
+        if item.get_closest_marker(marker) is not None:
+            reason = engine_missing(engine)
+            if reason is not None:
+                pytest.skip(reason)
 
 
 class Customer:
@@ -143,12 +167,6 @@ def ratepad_scenario(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
     marked = [e for m, e in _engine_markers().items() if request.node.get_closest_marker(m)]
     default_engine = marked[0] if marked else ENGINES[0]
-    if default_engine == "rp2040":
-        from ..sim.rp2040 import missing
-
-        reason = missing()
-        if reason is not None:
-            pytest.skip(reason)
 
     def run(source: str | Path | dict[str, Any], engine: str | None = None) -> Any:
         if isinstance(source, dict):

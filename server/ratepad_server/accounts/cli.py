@@ -26,10 +26,10 @@ def add_parsers(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None
     p = what.add_parser("set-password", help="set USER's password, read from the terminal "
                         "(twice) or the first line of stdin; never from the command "
                         "line")  # fmt: skip
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="the user's username")
     db(p)
     p = what.add_parser("revoke-tokens", help="end every API token of USER")
-    p.add_argument("user", metavar="USER")
+    p.add_argument("user", metavar="USER", help="the user's username")
     db(p)
     keys = sub.add_parser("keys", help="list, revoke or rotate agent keys")
     what = keys.add_subparsers(dest="what", metavar="ACTION", required=True,
@@ -39,11 +39,11 @@ def add_parsers(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None
     p.add_argument("--json", action="store_true", help="a JSON array")
     db(p)
     p = what.add_parser("revoke", help="refuse KEY_ID's uploads from now on (401)")
-    p.add_argument("key_id", metavar="KEY_ID")
+    p.add_argument("key_id", metavar="KEY_ID", help="as `keys list` shows it")
     db(p)
     p = what.add_parser("rotate", help="print a new key for KEY_ID's branch (once) and revoke "
                         "KEY_ID, at once or after --overlap")  # fmt: skip
-    p.add_argument("key_id", metavar="KEY_ID")
+    p.add_argument("key_id", metavar="KEY_ID", help="as `keys list` shows it")
     p.add_argument("--overlap", type=float, default=0, metavar="HOURS",
                    help="the old key keeps working this long (default 0, at most a week), "
                    "time to reconfigure the agent")  # fmt: skip

@@ -27,10 +27,10 @@ def add_parsers(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None
     p = what.add_parser("load", help="add the holidays and adjusted working days (调休) of a "
                         f"TOML file (e.g. {example_file()}); a day listed already takes the "
                         "file's word")  # fmt: skip
-    p.add_argument("file", metavar="FILE", type=Path)
+    p.add_argument("file", metavar="FILE", type=Path, help="the holiday calendar (TOML)")
     db(p)
     p = what.add_parser("list", help="the calendar's holidays and adjusted working days")
-    p.add_argument("--year", type=int, metavar="YYYY")
+    p.add_argument("--year", type=int, metavar="YYYY", help="only this year")
     db(p)
 
 

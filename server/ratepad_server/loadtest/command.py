@@ -70,7 +70,7 @@ def add_parser(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None:
     p.add_argument("--profile", type=Path, metavar="FILE",
                    help="the customer profile (JSON or TOML, as 'ratepad sim fleet --profile'); "
                    "default: the fleet simulator's")  # fmt: skip
-    p.add_argument("--windows-per-branch", type=int, default=3)
+    p.add_argument("--windows-per-branch", type=int, default=3, help="default 3")
     p.add_argument(
         "--agents-per-user",
         type=int,
@@ -98,7 +98,7 @@ def add_parser(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None:
                    "./ratepad-loadtest.json; mode 0600)")  # fmt: skip
     p.add_argument("--out", type=Path, help="a directory for Locust's CSV statistics and log")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed of the traffic (default 1)")
 
 
 def _check(args: argparse.Namespace) -> None:

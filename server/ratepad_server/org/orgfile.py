@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 ROLES = {"admin", "manager", "viewer", "staff"}
+NODE_KINDS = ("hq", "region", "branch")
+"""What a node may be (``kind``, or none): only "branch" (``Node.BRANCH``) changes anything,
+agents enroll there; "hq" and "region" name the levels above for people."""
 _FIELDS = {
     "node": ({"code", "name"}, {"parent", "kind"}),
     "window": ({"code", "branch", "name"}, {"keypad"}),
@@ -57,6 +60,10 @@ def check_org(data: Mapping[str, Any], where: str) -> dict[str, list[dict[str, A
             for key, value in row.items():
                 if not isinstance(value, str) or not value.strip():
                     raise OrgFileError(f"{at}: {key} must be a non-empty string")
+            if kind == "node" and "kind" in row and row["kind"] not in NODE_KINDS:
+                raise OrgFileError(
+                    f"{at}: kind {row['kind']!r} is not one of {', '.join(NODE_KINDS)}"
+                )
             if kind == "user" and row["role"] not in ROLES:
                 raise OrgFileError(f"{at}: role must be one of {', '.join(sorted(ROLES))}")
         keys = [

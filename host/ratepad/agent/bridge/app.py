@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import threading
+import typing
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -660,14 +661,25 @@ def create_app(bridge: BridgeApi) -> FastAPI:
         "/v1/ws.schema.json",
         operation_id="getWebSocketSchema",
         responses={
-            200: {"description": "JSON Schemas of /v1/ws messages."},
+            200: {"description": "JSON Schemas of /v1/ws messages (one with ?message=)."},
+            400: COMMON[400],
+            404: _err("No such message (unknown_message)."),
             421: COMMON[421],
             500: COMMON[500],
         },
         summary="JSON Schemas of the WebSocket messages (no token needed)",
     )
-    async def ws_schema() -> JSONResponse:
-        return _json(200, ws_schemas())
+    async def ws_schema(
+        message: str | None = Query(
+            None, max_length=64, description="One message's own schema: client/TYPE, server/TYPE"
+        ),
+    ) -> JSONResponse:
+        if message is None:
+            return _json(200, ws_schemas())
+        schema = ws_message_schemas().get(message)
+        if schema is None:
+            raise ApiError(404, "unknown_message", f"no WebSocket message {message!r}")
+        return _json(200, schema)
 
     # -- WebSocket ------------------------------------------------------------------------------
     @app.websocket("/v1/ws")
@@ -723,12 +735,24 @@ def sse_event(kind: str, data: dict[str, Any], event_id: int) -> str:
 
 
 def ws_schemas() -> dict[str, Any]:
-    """JSON Schemas of the WebSocket messages, generated from the models."""
+    """JSON Schemas of the WebSocket messages, generated from the models: every message of a
+    direction in one, and where each message's own schema is (what code generators read)."""
     return {
         "$comment": "Messages of the ratepad bridge WebSocket at /v1/ws (JSON text frames).",
         "client": TypeAdapter(m.WsClientMessage).json_schema(),
         "server": TypeAdapter(m.WsServerMessage).json_schema(),
+        "messages": {name: f"/v1/ws.schema.json?message={name}" for name in ws_message_schemas()},
     }
+
+
+def ws_message_schemas() -> dict[str, dict[str, Any]]:
+    """Each WebSocket message's own JSON Schema, by ``direction/type`` (``client/prompt``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for direction, union in (("client", m.WsClientMessage), ("server", m.WsServerMessage)):
+        for model in typing.get_args(typing.get_args(union)[0]):
+            for kind in typing.get_args(model.model_fields["type"].annotation):
+                out[f"{direction}/{kind}"] = model.model_json_schema()
+    return out
 
 
 WS_IN: TypeAdapter[Any] = TypeAdapter(m.WsClientMessage)
@@ -754,6 +778,7 @@ __all__ = [
     "error_json",
     "parse_json",
     "sse_event",
+    "ws_message_schemas",
     "ws_receive",
     "ws_schemas",
 ]
