@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 import ratepad
-from ratepad.agent.schema import SCHEMA_VERSION
+from ratepad.agent.store.schema import SCHEMA_VERSION
 from ratepad.tools.firmware import carried_firmware_version
 from ratepad.transports import usbid
 from ratepad.wire import codec
