@@ -279,14 +279,19 @@ def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
         conn.execute("INSERT INTO schema_version VALUES ('x', 0)")
     paths = [str(folder / n) for n in [*FILES, "adir", "textschema.db"]]
     paths.append(str(folder / "missing" / "file.db"))
-    cwd = Path.cwd()
+    cwd, home = Path.cwd(), os.environ.get("HOME")
     work = folder / "cwd"  # commands that write by default (ratepad.db, build/) write here
     work.mkdir()
     os.chdir(work)
+    os.environ["HOME"] = str(folder / "home")  # wireshark --install: never the real plugins
     try:
         yield paths
     finally:
         os.chdir(cwd)
+        if home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = home
 
 
 def _arguments(command: str, paths: list[str]) -> st.SearchStrategy[list[str]]:
