@@ -26,7 +26,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .driver import core
-from .driver.core import Action, DriverCore, Prompt, ReconnectPolicy, Watchdog
+from .driver.core import (
+    Action,
+    DriverCore,
+    Prompt,
+    ReconnectPolicy,
+    Watchdog,
+    prompt_timeout_ms,
+)
 from .errors import (
     CommandError,
     DisconnectedError,
@@ -398,7 +405,7 @@ class AsyncKeypad:
         prompt_id: int | None = None,
     ) -> AsyncPromptHandle:
         """Arm the keypad without waiting for the rating (see ``Keypad.start_prompt``)."""
-        record, message = self.core.new_prompt(staff, timeout, claim, prompt_id)
+        record, message = self.core.new_prompt(staff, prompt_timeout_ms(timeout), claim, prompt_id)
         handle = AsyncPromptHandle(self, record)
         try:
             await self._checked(message)

@@ -45,6 +45,7 @@ from .driver.core import (
     Prompt,
     ReconnectPolicy,
     Watchdog,
+    prompt_timeout_ms,
 )
 from .errors import (
     CommandError,
@@ -507,7 +508,9 @@ class Keypad:
         every rating from there). A prompt still armed is superseded (its ``wait()`` raises
         PromptEndedError). ``prompt_id``: your own id (1..2**32-1) instead of a fresh one."""
         with self._lock:
-            record, message = self.core.new_prompt(staff, timeout, claim, prompt_id)
+            record, message = self.core.new_prompt(
+                staff, prompt_timeout_ms(timeout), claim, prompt_id
+            )
             handle = PromptHandle(self, record)
         try:
             self._checked(message)

@@ -60,6 +60,7 @@ from ..wire.session import Session, SessionState, wall_clock_ms
 
 __all__ = [
     "MAX_PROMPT_MS",
+    "OPEN_STATES",
     "PROMPT_GRACE_S",
     "STATUS_ECHO_MS",
     "Action",
@@ -80,6 +81,7 @@ __all__ = [
     "Resolve",
     "Send",
     "Watchdog",
+    "prompt_timeout_ms",
 ]
 
 STATUS_ECHO_MS = 500  # a status like the last within this much uptime answers our hello/sync
@@ -95,7 +97,8 @@ class DriverState(enum.Enum):
     CLOSED = "closed"  # closed on purpose
 
 
-_OPEN = frozenset({DriverState.GREETING, DriverState.UP})
+OPEN_STATES = frozenset({DriverState.GREETING, DriverState.UP})
+_OPEN = OPEN_STATES
 
 
 # -- reconnect decisions --------------------------------------------------------------------------
@@ -275,6 +278,19 @@ Action = (
     | Reconnect
     | Ended
 )
+
+
+def prompt_timeout_ms(timeout: float) -> int:
+    """A prompt's timeout given in seconds, as the keypad takes it (checked)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise LocalProtocolError("timeout must be a positive number of seconds")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise LocalProtocolError("timeout must be a positive number of seconds")
+    # never round down to 0 ms: the keypad reads 0 as "no timeout"
+    timeout_ms = max(1, math.ceil(timeout * 1000))
+    if timeout_ms > MAX_PROMPT_MS:
+        raise LocalProtocolError(f"timeout must be at most {MAX_PROMPT_MS / 1000:g} s")
+    return timeout_ms
 
 
 def _same_status(a: Status, b: Status) -> bool:
@@ -562,26 +578,22 @@ class DriverCore:
     def new_prompt(
         self,
         staff: str,
-        timeout: float,
+        timeout_ms: int,
         claim: bool = True,
         prompt_id: int | None = None,
         waiter: Any = None,
     ) -> tuple[Prompt, codec.Prompt]:
         """A prompt, recorded, and the command that arms it (send it with ``request``; call
-        ``armed`` once the keypad said yes, ``forget_prompt`` if not)."""
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise LocalProtocolError("timeout must be a positive number of seconds")
-        if not math.isfinite(timeout) or timeout <= 0:
-            raise LocalProtocolError("timeout must be a positive number of seconds")
-        # never round down to 0 ms: the keypad reads 0 as "no timeout"
-        timeout_ms = max(1, math.ceil(timeout * 1000))
-        if timeout_ms > MAX_PROMPT_MS:
-            raise LocalProtocolError(f"timeout must be at most {MAX_PROMPT_MS / 1000:g} s")
+        ``armed`` once the keypad said yes, ``forget_prompt`` if not). ``timeout_ms`` as the
+        keypad takes it (0: none; ``prompt_timeout_ms`` makes it from seconds)."""
+        if isinstance(timeout_ms, bool) or not 0 <= timeout_ms <= 0xFFFFFFFF:
+            raise LocalProtocolError("timeout_ms must be 0..4294967295")
         if prompt_id is None:
             prompt_id = next(self._prompt_ids) & 0xFFFFFFFF or 1
         elif isinstance(prompt_id, bool) or not 1 <= prompt_id <= 0xFFFFFFFF:
             raise LocalProtocolError("prompt_id must be 1..4294967295")
-        prompt = Prompt(prompt_id, staff, timeout, self.timer() + timeout, claim, waiter)
+        timeout_s = timeout_ms / 1000 if timeout_ms else math.inf
+        prompt = Prompt(prompt_id, staff, timeout_s, self.timer() + timeout_s, claim, waiter)
         self.prompts[prompt_id] = prompt
         return prompt, codec.Prompt(prompt_id, timeout_ms, staff)
 
