@@ -82,13 +82,10 @@ def found() -> dict[tuple[str, str], list[int]]:
     for pattern in FILES:
         for path in sorted(TESTS.glob(pattern)):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                kind = ""
                 if isinstance(node, ast.Call) and _is_sleep(node):
-                    kind = "sleep"
+                    out.setdefault((path.name, "sleep"), []).append(node.lineno)
                 elif isinstance(node, ast.Assert) and _reads_the_clock(node):
-                    kind = "timing"
-                if kind:
-                    out.setdefault((path.name, kind), []).append(node.lineno)
+                    out.setdefault((path.name, "timing"), []).append(node.lineno)
     return out
 
 
