@@ -43,7 +43,7 @@ from ..errors import (
 )
 from ..eventformat import event_json
 from ..events import Connected, Event, Lost, Rating, Status
-from ..keypad import Keypad, PromptHandle, Watchdog
+from ..keypad import Keypad, PromptHandle, ReconnectPolicy, Watchdog
 from ..transports import open_transport
 from .config import AgentConfig, ConfigError, create_private_file, load_or_create_token
 from .hub import AgentEvent, Hub
@@ -68,6 +68,9 @@ if TYPE_CHECKING:
 __all__ = ["Agent", "DeviceWorker", "Writer"]
 
 Log = Callable[[str], None]
+
+# a keypad URL that cannot be opened (absent, or an incompatible keypad): try again, backing off
+OPEN_RETRY = ReconnectPolicy("backoff", delay=0.5, max_delay=5.0)
 
 
 def _quiet(_: str) -> None:
@@ -312,16 +315,16 @@ class DeviceWorker:
             return None
 
     def _run(self) -> None:
-        backoff = 0.5
+        attempt = 0  # tries to open the keypad since it last opened (the policy's backoff)
         while not self._stop.is_set():
             kp = self.keypad
             if kp is None:
                 kp = self._open()
                 if kp is None:
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    self._stop.wait(OPEN_RETRY.delay_for(attempt) or 0)
+                    attempt += 1
                     continue
-                backoff = 0.5
+                attempt = 0
                 self.last_error = ""
                 self.keypad = kp
             event = kp.next_event(0.1)
@@ -330,8 +333,8 @@ class DeviceWorker:
             elif kp.closed:  # the Keypad ended for good (an incompatible keypad): start over
                 self.keypad = None
                 kp.close()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                self._stop.wait(OPEN_RETRY.delay_for(attempt) or 0)
+                attempt += 1
                 continue
 
     def _handle(self, kp: Keypad, event: Event) -> None:
