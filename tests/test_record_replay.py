@@ -145,7 +145,8 @@ def test_record_writes_both_directions_and_prints_events(
     events = json_lines(stdout)
     assert events[0]["event"] == "connected" and events[0]["serial"] == "R1"
     ratings = [e for e in events if e["event"] == "rating"]
-    assert [(r["score"], r["seq"]) for r in ratings] == [(4, 1)]
+    # one rating (shown again if the keypad resent it: `record` does not ACK)
+    assert {(r["score"], r["seq"]) for r in ratings} == {(4, 1)}
 
     chunks = read_capture(out)
     assert {c.direction for c in chunks} == {"in", "out"}
@@ -160,7 +161,7 @@ def test_record_writes_both_directions_and_prints_events(
     assert any(f["type"] == "host_hello" and f["direction"] == "out" for f in frames)
     assert any(f["type"] == "hello" and f["direction"] == "in" for f in frames)
     rating = [f for f in frames if f["type"] == "rating"]
-    assert len(rating) == 1 and rating[0]["score"] == 4 and rating[0]["direction"] == "in"
+    assert rating and {(r["score"], r["direction"]) for r in rating} == {(4, "in")}
     assert not any(f["type"] == "ack" for f in frames)  # record never ACKs
 
 
@@ -227,7 +228,8 @@ def test_replay_as_fast_as_possible_gives_the_same_rating(
     assert replayed == live
     assert events[0]["event"] == "connected" and events[0]["serial"] == "R1"
     assert summary["device"] == "R1" and summary["speed"] == 0
-    assert summary["events"] == len(events) and summary["by_kind"]["rating"] == 1
+    # (a resend of the unACKed rating at the end of the recording may be replayed too)
+    assert summary["events"] == len(events) and summary["by_kind"]["rating"] >= 1
     assert summary["frames"] >= summary["events"] and summary["bad_spans"] == 0
     assert "lateness_ms" not in summary  # only for timed replay (its speed: bench_replay.py)
 

@@ -19,7 +19,7 @@ from scenario_outputs import RECORDED, run
 from ratepad.sim.rp2040.harness import IMAGE_ENV
 
 RECORDS: dict[str, Any] = json.loads(RECORDED.read_text(encoding="utf-8"))["scenarios"]
-MICROPYTHON_MAX_EVENTS = 60  # longer ones: on cpython only (their engines agree, see above)
+MICROPYTHON_MAX_EVENTS = 10  # longer ones: on cpython only (their engines agree, see above)
 
 
 def _cases() -> list[Any]:

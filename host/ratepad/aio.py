@@ -78,11 +78,7 @@ class AsyncPromptHandle:
         return self.record.rating is not None
 
     def _settle(self, rating: Rating | None, error: BaseException | None) -> None:
-        if not self.outcome.done():
-            if error is not None:
-                self.outcome.set_exception(error)
-            else:
-                self.outcome.set_result(rating)  # type: ignore[arg-type]
+        _settle(self.outcome, rating, error)
 
     async def wait(self, timeout: float | None = None) -> Rating:
         """The rating; RatepadTimeout by the deadline. Cancelling this cancels the prompt."""
@@ -296,9 +292,7 @@ class AsyncKeypad:
 
     def _ended(self, a: core.Ended) -> None:
         self._stop.set()
-        if not self.hello.done():
-            self.hello.set_exception(a.error)
-            self.hello.exception()  # retrieved: nobody may be awaiting it
+        _settle(self.hello, None, a.error)
         for command in a.commands:
             _settle(command.waiter, None, a.error)
         for prompt in a.prompts:
@@ -491,6 +485,7 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
         return
     if error is not None:
         future.set_exception(error)
+        future.exception()  # nobody may await it (a prompt ended unwatched): not an error then
     else:
         future.set_result(value)
 
