@@ -457,10 +457,13 @@ class DriverCore:
         if self.state not in _OPEN or self.session is None:
             return []  # what arrives after a loss or close belongs to no connection
         try:
-            actions: list[Action] = [Send(self.session.receive_data(data))]
+            reply = self.session.receive_data(data)
         except RatepadError as exc:  # another protocol version: nothing more to do
             return self.fail(exc)
-        return actions + self._dispatch()
+        actions = self._dispatch()
+        if reply:
+            actions.insert(0, Send(reply))
+        return actions
 
     def fail(self, error: RatepadError) -> list[Action]:
         """The link cannot go on and there is nothing to reconnect to (another protocol
@@ -480,7 +483,9 @@ class DriverCore:
                     del self.prompts[pid]
         if self.state not in _OPEN or self.session is None:
             return actions
-        actions.append(Send(self.session.poll()))
+        due = self.session.poll()
+        if due:
+            actions.append(Send(due))
         reason = self._stalled()
         if reason:
             actions.append(DropLink(reason))
@@ -500,38 +505,45 @@ class DriverCore:
     def _dispatch(self) -> list[Action]:
         assert self.session is not None
         actions: list[Action] = []
-        while (event := self.session.next_event()) is not None:
+        event = self.session.next_event()
+        if event is not None:
             self._link.heard_at = self.timer()
-            if isinstance(event, Connected):
-                actions += self._on_hello(event)
-                continue
-            if isinstance(event, Status):
-                self._link.hello_at = None
-                previous, self.status = self.status, event
-                if (
-                    self._link.status_seen
-                    and previous is not None
-                    and _same_status(previous, event)
-                    and event.uptime_ms - previous.uptime_ms < STATUS_ECHO_MS
-                ):
-                    continue  # the answer to a repeated hello / time sync: not news
-                self._link.status_seen = True
-            elif isinstance(event, CommandResult):
-                command = self._commands.pop(event.request_id, None)
-                if command is not None:
-                    actions.append(Resolve(command, event))
-                continue
-            elif isinstance(event, Rating):
-                self._link.hello_at = None
-                if event.prompt_id:
-                    prompt = self.prompts.pop(event.prompt_id, None)
-                    if prompt is not None:
-                        prompt.rating = event
-                        actions.append(Answer(prompt, event))
-                        if prompt.claim:
-                            continue  # delivered once: to the prompt that asked
-            actions.append(Deliver(event))
+        while event is not None:
+            self._on_event(event, actions)
+            event = self.session.next_event()
         return actions
+
+    def _on_event(self, event: Event, actions: list[Action]) -> None:
+        link = self._link
+        if isinstance(event, Connected):
+            actions += self._on_hello(event)
+            return
+        if isinstance(event, Status):
+            link.hello_at = None
+            previous, self.status = self.status, event
+            if (
+                link.status_seen
+                and previous is not None
+                and _same_status(previous, event)
+                and event.uptime_ms - previous.uptime_ms < STATUS_ECHO_MS
+            ):
+                return  # the answer to a repeated hello / time sync: not news
+            link.status_seen = True
+        elif isinstance(event, CommandResult):
+            command = self._commands.pop(event.request_id, None)
+            if command is not None:
+                actions.append(Resolve(command, event))
+            return
+        elif isinstance(event, Rating):
+            link.hello_at = None
+            if event.prompt_id:
+                prompt = self.prompts.pop(event.prompt_id, None)
+                if prompt is not None:
+                    prompt.rating = event
+                    actions.append(Answer(prompt, event))
+                    if prompt.claim:
+                        return  # delivered once: to the prompt that asked
+        actions.append(Deliver(event))
 
     def _on_hello(self, event: Connected) -> list[Action]:
         self.info = event
@@ -572,7 +584,8 @@ class DriverCore:
         """The rating is stored durably: ACK it (nothing to send on a link that is gone)."""
         if self.state not in _OPEN or self.session is None:
             return []
-        return [Send(self.session.confirm(rating))]
+        ack = self.session.confirm(rating)
+        return [Send(ack)] if ack else []
 
     # -- prompts --------------------------------------------------------------------------------
     def new_prompt(

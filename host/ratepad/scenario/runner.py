@@ -142,7 +142,7 @@ class Runner(Timeline[_Device]):
         """The driver's actions on this host: the bytes to send (in order), then ratings
         stored (and their ACKs after those bytes), prompts the keypad armed."""
         assert dev.driver is not None
-        out = b"".join(a.data for a in actions if isinstance(a, core.Send))
+        out = _sent(actions)
         for a in actions:
             if isinstance(a, core.Deliver) and isinstance(a.event, Rating):
                 out += self._store(dev, a.event)
@@ -172,8 +172,7 @@ class Runner(Timeline[_Device]):
             if not (dev.linked and dev.keypad.powered) or driver is None:
                 return moved
             reports = dev.keypad.read_reports()
-            polled = driver.poll()
-            replies = b"".join(a.data for a in polled if isinstance(a, core.Send))
+            replies = _sent(driver.poll())
             due = bool(dev.held_in) and dev.held_in[0][0] <= self.now
             if not reports and not replies and not due:
                 return moved
@@ -219,7 +218,7 @@ class Runner(Timeline[_Device]):
                 "flags": r.flag_names,
             }
         assert dev.driver is not None
-        return b"".join(a.data for a in dev.driver.confirm(r) if isinstance(a, core.Send))
+        return _sent(dev.driver.confirm(r))
 
     # -- the timeline's hooks -------------------------------------------------------------------
     def on_power_on(self, lane: _Device, t: int) -> None:
@@ -346,6 +345,13 @@ class Runner(Timeline[_Device]):
         confirmed = {d.id: d.keypad.journal_next_seq() - 1 for d in self.lanes.values()}
         counters = {d.id: keypad_counters(d.keypad) for d in self.lanes.values()}
         return Result(ratings, edges, self.stats, confirmed, counters, self.latency_ms)
+
+
+def _sent(actions: list[core.Action]) -> bytes:
+    """The bytes the driver's actions send, in order."""
+    if not actions:
+        return b""
+    return b"".join(a.data for a in actions if isinstance(a, core.Send))
 
 
 def keypad_counters(kp: Keypad) -> dict[str, int]:
