@@ -23,6 +23,9 @@ Delivery rules:
 * ``close()`` wakes every blocked call (``prompt``, ``command``, ``next_event``) with
   ``DisconnectedError`` (``next_event`` and ``events`` just end).
 
+Every rule above is the driver core's (``ratepad.driver.core``, sans-IO, its states as a table);
+this module is its thread shell: a reader thread moves the bytes, callers block on ``Pending``.
+
 Logging goes to the ``ratepad.keypad`` logger (connections at INFO, frames at DEBUG).
 """
 
