@@ -264,6 +264,9 @@ class AsyncKeypad:
     def _apply(self, actions: list[Action]) -> None:
         for a in actions:
             if isinstance(a, core.Deliver):
+                log.debug("%s: %s", self.transport.url, type(a.event).__name__)
+                if isinstance(a.event, Connected):
+                    log.info("%s: connected to keypad %s", self.transport.url, a.event.serial)
                 self._put(a.event)
             elif isinstance(a, core.Greeted):
                 if not self.hello.done():
@@ -279,6 +282,8 @@ class AsyncKeypad:
                 error = PromptEndedError(a.prompt.prompt_id, a.prompt.ended)
                 a.prompt.waiter._settle(None, error)
             elif isinstance(a, core.Disconnected):
+                if a.reason != "closed":
+                    log.warning("%s: link lost: %s", self.transport.url, a.reason)
                 self._disconnected(a.reason)
             elif isinstance(a, core.DropLink):
                 log.warning("%s: link stalled (%s), reconnecting", self.transport.url, a.reason)

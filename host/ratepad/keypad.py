@@ -327,6 +327,7 @@ class Keypad:
             self._up.clear()
         for a in actions:
             if isinstance(a, core.Deliver):
+                log.debug("%s: %s", self.transport.url, type(a.event).__name__)
                 if isinstance(a.event, Connected):
                     log.info(
                         "%s: connected to keypad %s (firmware %s)",
