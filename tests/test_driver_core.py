@@ -154,8 +154,12 @@ def test_prompts_are_superseded_cancelled_timed_out_and_forgotten(clock: Clock) 
     assert kinds(d.cancelled(0)) == ["PromptEnded"] and d.prompt_state(third) == "cancelled"
     d.new_prompt("S1", 1000, prompt_id=4)
     clock.ms += int((1 + PROMPT_GRACE_S) * 1000) + 1
-    d.poll()
-    assert 4 not in d.prompts  # nobody can answer it any more
+    assert kinds(d.receive(frame(rating(2, prompt_id=4)))) == ["Rating"]  # forgotten: no answer
+    d.new_prompt("S1", 1000, prompt_id=5)
+    d.new_prompt("S1", 1000, prompt_id=6)
+    clock.ms += int((1 + PROMPT_GRACE_S) * 1000) + 1
+    d.new_prompt("S1", 1000, prompt_id=7)
+    assert set(d.prompts) == {7}  # the old ones do not pile up
 
 
 def test_prompt_timeouts_in_seconds_are_checked() -> None:

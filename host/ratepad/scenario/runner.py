@@ -12,7 +12,7 @@ from typing import Any
 
 from ..capture.pcapng import CaptureWriter
 from ..driver import core
-from ..driver.core import DriverCore, Prompt
+from ..driver.core import OPEN_STATES, DriverCore, Prompt
 from ..events import Rating
 from ..sim import EPOCH0
 from ..sim.rp2040.engine import Rp2040Keypad
@@ -128,13 +128,13 @@ class Runner(Timeline[_Device]):
     def _linked(self, dev: _Device) -> DriverCore | None:
         """The driver, if the host's side of the link is open."""
         d = dev.driver
-        return d if d is not None and d.state in core.OPEN_STATES else None
+        return d if d is not None and d.state in OPEN_STATES else None
 
     def _open_session(self, dev: _Device) -> None:
         if isinstance(dev.keypad, Rp2040Keypad) and not dev.keypad.link_ready:
             return  # opened once the host has enumerated it (_follow_enumeration)
         driver = self._driver(dev)
-        if driver.state in core.OPEN_STATES:
+        if driver.state in OPEN_STATES:
             driver.link_lost("link reopened")
         self._to_keypad(dev, self._carry_out(dev, driver.link_up()))
 
@@ -168,11 +168,14 @@ class Runner(Timeline[_Device]):
         """Move the keypad's reports to the host and the host's answers back; True if any."""
         moved = False
         for _ in range(1000):
-            driver = self._linked(dev)
+            driver = dev.driver
             if not (dev.linked and dev.keypad.powered) or driver is None:
                 return moved
+            if driver.state not in OPEN_STATES:
+                return moved
             reports = dev.keypad.read_reports()
-            replies = _sent(driver.poll())
+            polled = driver.poll()
+            replies = _sent(polled) if polled else b""
             due = bool(dev.held_in) and dev.held_in[0][0] <= self.now
             if not reports and not replies and not due:
                 return moved
@@ -187,7 +190,8 @@ class Runner(Timeline[_Device]):
                 data = b""
             while dev.held_in and dev.held_in[0][0] <= self.now:
                 data = dev.held_in.pop(0)[1] + data
-            replies += self._carry_out(dev, self._to_host(driver, data))
+            if data:
+                replies += self._carry_out(dev, self._to_host(driver, data))
             self._to_keypad(dev, replies)
         raise ScenarioError(f"{dev.id}: the link does not settle at {self.now} ms")
 
@@ -257,7 +261,7 @@ class Runner(Timeline[_Device]):
     @staticmethod
     def _bad_spans(driver: DriverCore) -> int:
         """Undecodable spans the host saw on the link open at the end."""
-        open_ = driver.state in core.OPEN_STATES and driver.session is not None
+        open_ = driver.state in OPEN_STATES and driver.session is not None
         return driver.session.bad_spans if open_ and driver.session is not None else 0
 
     def _command(self, dev: _Device, message: codec.HostMessage, waiter: object = None) -> None:
