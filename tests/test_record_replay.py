@@ -379,6 +379,7 @@ def test_open_replay_ends_with_one_lost_event_at_the_end_of_the_capture(tmp_path
         kinds = [type(e).__name__ for e in events]
         assert kinds == ["Connected", "Rating", "Rating", "Lost"], kinds
         assert "end of capture" in events[-1].reason
+        kp._thread.join(10)  # the reader ends after it delivered the Lost
         assert not kp._thread.is_alive()
 
 
