@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -92,10 +91,9 @@ class ScriptedKeypad(Transport):
 
 
 def test_an_incompatible_hello_at_open_raises_the_real_error_at_once() -> None:
-    start = time.monotonic()
+    # waiting out the connect timeout would raise RatepadTimeout, not the keypad's error
     with pytest.raises(ratepad.IncompatiblePeerError, match="protocol version 9"):
-        ratepad.Keypad(ScriptedKeypad(version=9), connect_timeout=5)
-    assert time.monotonic() - start < 2  # not the connect timeout
+        ratepad.Keypad(ScriptedKeypad(version=9), connect_timeout=60)
 
 
 def test_an_incompatible_hello_after_connecting_raises_the_real_error() -> None:
@@ -104,26 +102,21 @@ def test_an_incompatible_hello_after_connecting_raises_the_real_error() -> None:
     try:
         kp.login("S1")  # a working link
         link.say(_hello(9))  # the keypad comes back with another protocol version
-        time.sleep(0.3)
-        start = time.monotonic()
+        assert isinstance(list(kp.events(timeout=5))[-1], Lost)  # events end with the link
         with pytest.raises(ratepad.IncompatiblePeerError):
             kp.login("S1")
-        assert time.monotonic() - start < 1
         assert kp.closed and not kp.connected
     finally:
         kp.close()
 
 
 def test_one_connected_and_one_status_per_connection_and_listeners() -> None:
+    # (the rule itself, a status echo is not news, is the driver core's: test_driver_core.py)
     seen: list[Event] = []
     with ratepad.open(f"sim://L1?{FAST}", listeners=[seen.append]) as kp:
-        time.sleep(1.2)
-        assert [type(e) for e in seen[:2]] == [Connected, Status]
-        assert sum(isinstance(e, Connected) for e in seen) == 1
-        assert sum(isinstance(e, Status) for e in seen) == 1
-        queued = list(kp.events(timeout=0.1))
-        assert sum(isinstance(e, Connected) for e in queued) == 1
-        assert sum(isinstance(e, Status) for e in queued) == 1
+        queued = [kp.next_event(5), kp.next_event(5)]
+        assert [type(e) for e in queued] == [Connected, Status]
+        assert seen[:2] == queued  # the listener saw what events() gives, in order
         kp.remove_listener(seen.append)
 
 
@@ -161,12 +154,10 @@ def test_close_wakes_a_blocked_prompt_and_ends_events() -> None:
     threads = [threading.Thread(target=waiter), threading.Thread(target=reader)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
-    start = time.monotonic()
-    kp.close()
+    kp.close()  # whether they block already or only now: they end
     for t in threads:
-        t.join(3)
-    assert time.monotonic() - start < 2.5
+        t.join(10)
+        assert not t.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], ratepad.DisconnectedError)
     assert ended.is_set()
     with pytest.raises(ratepad.DisconnectedError):
@@ -187,10 +178,7 @@ def test_a_superseded_prompt_is_told_at_once() -> None:
 def test_a_sub_millisecond_timeout_is_not_no_timeout() -> None:
     with ratepad.open(f"sim://L5?{FAST}") as kp:
         with pytest.raises(ratepad.RatepadTimeout):
-            kp.prompt("S1", timeout=0.0005)
-        time.sleep(0.1)
-        # the keypad disarmed by itself: a press now is unprompted, not credited to S1
-        assert ratepad.sim.get("L5").keypad.core.rules.prompt_id == 0
+            kp.prompt("S1", timeout=0.0005)  # sent as 1 ms (test_driver_core.py), not 0
         for bad in (0, -1, float("nan"), float("inf"), 1e12):
             with pytest.raises(ratepad.LocalProtocolError):
                 kp.start_prompt("S1", timeout=bad)
@@ -210,9 +198,8 @@ def test_reconnect_off_ends_the_keypad_and_calls_on_disconnect() -> None:
 
         t = threading.Thread(target=waiter)
         t.start()
-        time.sleep(0.3)
-        kp.transport.close()  # the link breaks under the reader
-        t.join(3)
+        kp.transport.close()  # the link breaks under the reader (armed or arming: the same)
+        t.join(10)
         assert blocked and isinstance(blocked[0], ratepad.DisconnectedError)
         assert len(reasons) == 1 and not kp.connected and kp.closed
         assert any(isinstance(e, Lost) for e in kp.events(timeout=0.2))
@@ -235,9 +222,11 @@ def test_reconnect_backoff_gets_the_link_back() -> None:
     policy = ratepad.ReconnectPolicy("fixed", delay=0.05, max_delay=0.05)
     with ratepad.open(f"sim://L7?{FAST}", reconnect=policy, on_disconnect=reasons.append) as kp:
         kp.transport.close()
-        end = time.monotonic() + 3
-        while not (reasons and kp.connected) and time.monotonic() < end:
-            time.sleep(0.02)
+        kinds = []
+        for event in kp.events(timeout=5):  # Lost, then the new connection's hello
+            kinds.append(type(event))
+            if isinstance(event, Connected) and Lost in kinds:
+                break
         assert reasons and kp.connected
         kp.login("S1")
 
@@ -253,6 +242,7 @@ def test_logging_under_ratepad(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_a_listener_cannot_block_the_reader() -> None:
     problems: list[BaseException] = []
+    called = threading.Event()
     with ratepad.open(f"sim://L9?{FAST}") as kp:
 
         def listener(event: Event) -> None:
@@ -260,8 +250,9 @@ def test_a_listener_cannot_block_the_reader() -> None:
                 kp.next_event(1)
             except ratepad.LocalProtocolError as exc:
                 problems.append(exc)
+            called.set()
 
         kp.add_listener(listener)
         ratepad.sim.get("L9").press(1)
-        time.sleep(0.5)
+        assert called.wait(10)
     assert problems

@@ -28,7 +28,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("events",),  # typed, frozen events
     ("wire", "eventformat"),  # the resynchronising stream, the sans-IO link session; events as JSON
     ("transports",),  # hid:// usb:// tcp:// spy:// behind one class, the registry
-    ("keypad", "aio", "ratepad"),  # the driver facades and the package's public names
+    ("driver", "keypad", "aio", "ratepad"),  # the driver: its sans-IO core, its facades, the
+    # package's public names
     ("capture",),  # pcapng, the tap, replay://
     ("tools",),  # firmware sources, build and flash, the MicroPython VM, doctor
     ("sim",),  # simulated keypads, sim://, the simulated USB stacks (backends)

@@ -33,6 +33,35 @@ def fresh_sims() -> Iterator[None]:
     ratepad.sim.reset()
 
 
+class VirtualTime:
+    """The replay player's clock on virtual time: ``sleep`` moves ``monotonic`` on (by at least
+    a microsecond: the player's last stretch before a chunk is a loop of ``sleep(0)``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 1e-6)
+
+    def __getattr__(self, name: str) -> Any:  # the rest of ``time``: the real one
+        return getattr(time, name)
+
+
+@pytest.fixture
+def virtual_time(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
+    """The player (``capture/replay.py``) and ``ratepad replay`` on virtual time."""
+    import ratepad.capture.replay
+    import ratepad.cli.capture
+
+    clock = VirtualTime()
+    monkeypatch.setattr(ratepad.capture.replay, "time", clock)
+    monkeypatch.setattr(ratepad.cli.capture, "time", clock)
+    return clock
+
+
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ratepad", *args],
@@ -116,7 +145,8 @@ def test_record_writes_both_directions_and_prints_events(
     events = json_lines(stdout)
     assert events[0]["event"] == "connected" and events[0]["serial"] == "R1"
     ratings = [e for e in events if e["event"] == "rating"]
-    assert [(r["score"], r["seq"]) for r in ratings] == [(4, 1)]
+    # one rating (shown again if the keypad resent it: `record` does not ACK)
+    assert {(r["score"], r["seq"]) for r in ratings} == {(4, 1)}
 
     chunks = read_capture(out)
     assert {c.direction for c in chunks} == {"in", "out"}
@@ -131,7 +161,7 @@ def test_record_writes_both_directions_and_prints_events(
     assert any(f["type"] == "host_hello" and f["direction"] == "out" for f in frames)
     assert any(f["type"] == "hello" and f["direction"] == "in" for f in frames)
     rating = [f for f in frames if f["type"] == "rating"]
-    assert len(rating) == 1 and rating[0]["score"] == 4 and rating[0]["direction"] == "in"
+    assert rating and {(r["score"], r["direction"]) for r in rating} == {(4, "in")}
     assert not any(f["type"] == "ack" for f in frames)  # record never ACKs
 
 
@@ -186,9 +216,7 @@ def test_replay_as_fast_as_possible_gives_the_same_rating(
     out, stdout = record_sim(tmp_path, capsys)
     live = [e for e in json_lines(stdout) if e["event"] == "rating"]
 
-    started = time.monotonic()
     assert main(["replay", str(out), "--json"]) == 0
-    elapsed = time.monotonic() - started
     lines = json_lines(capsys.readouterr().out)
     summary = lines[-1]["summary"]
     events = lines[:-1]
@@ -200,10 +228,10 @@ def test_replay_as_fast_as_possible_gives_the_same_rating(
     assert replayed == live
     assert events[0]["event"] == "connected" and events[0]["serial"] == "R1"
     assert summary["device"] == "R1" and summary["speed"] == 0
-    assert summary["events"] == len(events) and summary["by_kind"]["rating"] == 1
+    # (a resend of the unACKed rating at the end of the recording may be replayed too)
+    assert summary["events"] == len(events) and summary["by_kind"]["rating"] >= 1
     assert summary["frames"] >= summary["events"] and summary["bad_spans"] == 0
-    assert "lateness_ms" not in summary  # only for timed replay
-    assert elapsed < 30.0  # a hang guard only; replay speed is measured in bench/bench_replay.py
+    assert "lateness_ms" not in summary  # only for timed replay (its speed: bench_replay.py)
 
 
 def test_replay_text_output_and_summary_on_stderr(
@@ -220,41 +248,41 @@ def test_replay_text_output_and_summary_on_stderr(
     assert "4 frames" not in captured.err and "5 frames" in captured.err
 
 
-def test_timed_replay_is_on_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_timed_replay_is_on_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], virtual_time: VirtualTime
+) -> None:
     path = tmp_path / "timed.pcapng"
     write_timed_capture(path, chunks=50, gap_us=20_000)  # 0.98 s from first to last
-    started = time.monotonic()
+    started = virtual_time.now
     assert main(["replay", str(path), "--speed", "1", "--json"]) == 0
-    elapsed = time.monotonic() - started
+    took = virtual_time.now - started
     lines = json_lines(capsys.readouterr().out)
     summary = lines[-1]["summary"]
     assert summary["chunks"] == 50 and summary["frames"] == 50
     assert summary["by_kind"] == {"connected": 1, "rating": 49}
     late = summary["lateness_ms"]
-    assert set(late) >= {"median", "max"} and 0 <= late["median"] <= late["max"], late
-    # Timed replay never runs ahead of the capture; how late it runs is a figure of
-    # bench/bench_replay.py (a loaded machine makes any bound here flaky), so the upper
-    # bounds are hang guards only.
-    assert 0.97 <= elapsed <= 30.0, elapsed
-    assert 0.97 <= summary["duration_s"] <= 30.0
+    assert set(late) >= {"median", "max"} and 0 <= late["median"] <= late["max"] <= 0.01, late
+    # on virtual time: the capture's own 0.98 s (a real machine's lateness: bench_replay.py)
+    assert 0.98 <= took < 0.99, took
+    assert 0.98 <= summary["duration_s"] < 0.99
     stamps = [e["timestamp_us"] for e in lines[:-1]]
     assert stamps == sorted(stamps)
 
 
 def test_timed_replay_speed_scales_the_timing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], virtual_time: VirtualTime
 ) -> None:
     path = tmp_path / "fast.pcapng"
     write_timed_capture(path, chunks=21, gap_us=20_000)  # 0.4 s at speed 1
-    started = time.monotonic()
+    started = virtual_time.now
     assert main(["replay", str(path), "--speed", "4", "--json"]) == 0
-    elapsed = time.monotonic() - started
+    took = virtual_time.now - started
     summary = json_lines(capsys.readouterr().out)[-1]["summary"]
-    assert 0.095 <= elapsed <= 30.0, elapsed  # 0.4 s of capture at 4x; upper bound: hang guard
+    assert 0.1 <= took < 0.11, took  # 0.4 s of capture at 4x
     assert summary["speed"] == 4 and "median" in summary["lateness_ms"]
 
 
-def test_replay_transport_lateness_directly(tmp_path: Path) -> None:
+def test_replay_transport_lateness_directly(tmp_path: Path, virtual_time: VirtualTime) -> None:
     path = tmp_path / "direct.pcapng"
     write_timed_capture(path, chunks=50, gap_us=20_000)
     transport = open_transport(replay_url(path, speed=1.0))
@@ -268,7 +296,7 @@ def test_replay_transport_lateness_directly(tmp_path: Path) -> None:
     except EndOfCapture:
         pass
     assert got == 50 and len(transport.lateness) == 50
-    assert sorted(transport.lateness)[25] <= 0.001
+    assert max(transport.lateness) <= 0.00001  # due, then handed out (on virtual time)
     assert transport.device == "K9"
 
 
@@ -351,6 +379,7 @@ def test_open_replay_ends_with_one_lost_event_at_the_end_of_the_capture(tmp_path
         kinds = [type(e).__name__ for e in events]
         assert kinds == ["Connected", "Rating", "Rating", "Lost"], kinds
         assert "end of capture" in events[-1].reason
+        kp._thread.join(10)  # the reader ends after it delivered the Lost
         assert not kp._thread.is_alive()
 
 
@@ -363,25 +392,25 @@ def test_loop_plays_the_capture_n_times(tmp_path: Path, capsys: pytest.CaptureFi
     assert summary["by_kind"]["rating"] == 9  # 3 ratings, shown again on every pass
 
 
-def test_skip_and_gap_shape_the_timing(tmp_path: Path) -> None:
+def test_skip_and_gap_shape_the_timing(tmp_path: Path, virtual_time: VirtualTime) -> None:
     path = tmp_path / "gaps.pcapng"
     write_timed_capture(path, chunks=6, gap_us=2_000_000)  # 10 s at speed 1
     transport = open_transport(replay_url(path, speed=1.0, skip=0.02))
     assert isinstance(transport, ReplayTransport)
     transport.open()
-    started = time.monotonic()
+    started = virtual_time.now
     with pytest.raises(EndOfCapture):
         while True:
             transport.read(0.5)
-    assert time.monotonic() - started < 1.0  # every 2 s pause shortened to 20 ms
+    assert 0.1 <= virtual_time.now - started < 0.11  # every 2 s pause shortened to 20 ms
     transport = open_transport(replay_url(path, speed=0, gap=0.05))
     assert isinstance(transport, ReplayTransport)
     transport.open()
-    started = time.monotonic()
+    started = virtual_time.now
     with pytest.raises(EndOfCapture):
         while True:
             transport.read(0.5)
-    assert time.monotonic() - started >= 0.25  # 5 gaps of 50 ms, even as fast as possible
+    assert 0.25 <= virtual_time.now - started < 0.26  # 5 gaps of 50 ms, even at full speed
 
 
 @pytest.mark.timeout(60)

@@ -13,17 +13,16 @@ bridge and the uploader beside it).
   keypad sends unACKed ratings again, and a stored one is simply ACKed again. A writer that
   died makes ``health()`` say so and ``ratepad agent`` exit non-zero, so that its supervisor
   restarts it.
-* Link watchdog: a keypad that said hello but then sent nothing (no status, no rating) within
-  ``hello_check_s``, or was silent for ``stall_s``, gets its link closed so that the Keypad
-  reconnects and says host_hello again (a keypad that re-enumerated by itself, after a power
-  cycle or replug on a link that never reported an error, waits for that host_hello).
+* Link watchdog (the driver core's ``Watchdog``): a keypad that said hello but then sent nothing
+  (no status, no rating) within ``hello_check_s``, or was silent for ``stall_s``, gets its link
+  closed so that the Keypad reconnects and says host_hello again (a keypad that re-enumerated by
+  itself, after a power cycle or replug on a link that never reported an error, waits for that
+  host_hello).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import time
 from collections.abc import Callable
 
 from ..capture.tap import CaptureTap, device_label
@@ -35,7 +34,7 @@ from ..errors import (
 )
 from ..eventformat import event_json
 from ..events import Connected, Event, Lost, Rating, Status
-from ..keypad import Keypad, PromptHandle
+from ..keypad import Keypad, PromptHandle, ReconnectPolicy, Watchdog
 from ..transports import open_transport
 from .config import AgentConfig, ConfigError, create_private_file
 from .hub import AgentEvent, Hub
@@ -45,6 +44,9 @@ from .writer import Writer
 __all__ = ["AgentCore", "DeviceWorker"]
 
 Log = Callable[[str], None]
+
+# a keypad URL that cannot be opened (absent, or an incompatible keypad): try again, backing off
+OPEN_RETRY = ReconnectPolicy("backoff", delay=0.5, max_delay=5.0)
 
 
 def _quiet(_: str) -> None:
@@ -65,8 +67,6 @@ class DeviceWorker:
         self.connected = False
         self.last_error = ""
         self._stop = threading.Event()
-        self._last_event = time.monotonic()
-        self._hello_at: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"agent-{self.label}", daemon=True)
 
     @property
@@ -99,7 +99,9 @@ class DeviceWorker:
             transport = open_transport(self.url)
             if agent.tap is not None:
                 transport = agent.tap.wrap(transport, self.label)
-            return Keypad(transport, software="ratepad-agent")
+            cfg = agent.config
+            watchdog = Watchdog(cfg.hello_check_s, cfg.stall_s)
+            return Keypad(transport, software="ratepad-agent", watchdog=watchdog)
         except RatepadError as exc:
             if str(exc) != self.last_error:
                 agent.log(f"{self.label}: cannot connect: {exc} (retrying)")
@@ -107,43 +109,37 @@ class DeviceWorker:
             return None
 
     def _run(self) -> None:
-        backoff = 0.5
+        attempt = 0  # tries to open the keypad since it last opened (the policy's backoff)
         while not self._stop.is_set():
             kp = self.keypad
             if kp is None:
                 kp = self._open()
                 if kp is None:
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    self._stop.wait(OPEN_RETRY.delay_for(attempt) or 0)
+                    attempt += 1
                     continue
-                backoff = 0.5
+                attempt = 0
                 self.last_error = ""
                 self.keypad = kp
-                self._last_event = time.monotonic()
             event = kp.next_event(0.1)
             if event is not None:
                 self._handle(kp, event)
             elif kp.closed:  # the Keypad ended for good (an incompatible keypad): start over
                 self.keypad = None
                 kp.close()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                self._stop.wait(OPEN_RETRY.delay_for(attempt) or 0)
+                attempt += 1
                 continue
-            self._watchdog(kp)
 
     def _handle(self, kp: Keypad, event: Event) -> None:
         agent = self.agent
-        self._last_event = time.monotonic()
         if isinstance(event, Rating):
-            self._hello_at = None
             agent.writer.submit(RatingItem(event, kp))
         elif isinstance(event, Status):
-            self._hello_at = None
             self.status = event
             agent.writer.submit(DeviceSnapshot(event.serial, self.url, True, status=event))
             agent.publish("status", event)
         elif isinstance(event, Connected):
-            self._hello_at = self._last_event
             self.info = event
             agent.writer.submit(DeviceSnapshot(event.serial, self.url, True, hello=event))
             if not self.connected:
@@ -159,21 +155,6 @@ class DeviceWorker:
             agent.publish("lost", event)
             if self.serial:
                 agent.writer.submit(DeviceSnapshot(self.serial, self.url, False))
-
-    def _watchdog(self, kp: Keypad) -> None:
-        now = time.monotonic()
-        cfg = self.agent.config
-        reason = ""
-        if self._hello_at is not None and now - self._hello_at > cfg.hello_check_s:
-            reason = "hello without status"
-        elif now - self._last_event > cfg.stall_s:
-            reason = f"silent for {cfg.stall_s:g} s"
-        if reason:
-            self.agent.log(f"{self.label}: link stalled ({reason}), reconnecting")
-            self._hello_at = None
-            self._last_event = now
-            with contextlib.suppress(RatepadError, OSError):
-                kp.transport.close()  # the reader sees the link gone and reconnects
 
 
 # -- the agent ---------------------------------------------------------------------------------
@@ -202,7 +183,6 @@ class AgentCore:
             self.store, self.hub, batch_max=config.batch_max, batch_ms=config.batch_ms, log=log
         )
         self.workers = [DeviceWorker(self, url) for url in dict.fromkeys(config.devices)]
-        self._last_prompt: dict[str, int] = {}
         self._started = False
         self.stopped = False
 
@@ -267,7 +247,6 @@ class AgentCore:
         kp = self.device(serial).require()
         # claim=False: the answering rating goes to events(), where the writer stores it
         handle = kp.start_prompt(staff, timeout, claim=False, prompt_id=prompt_id)
-        self._last_prompt[serial] = handle.prompt_id
         self.writer.submit(
             PromptIssued(serial, handle.prompt_id, staff, int(timeout * 1000), now_ms())
         )
@@ -281,9 +260,10 @@ class AgentCore:
         self.writer.submit(PromptClosed(serial, prompt_id, "timed_out", now_ms()))
 
     def cancel(self, serial: str, prompt_id: int = 0) -> None:
-        self.device(serial).require().cancel_prompt(prompt_id)
-        # 0 cancels whatever is armed: most likely the last prompt this agent issued
-        closed = prompt_id or self._last_prompt.get(serial, 0)
+        kp = self.device(serial).require()
+        kp.cancel_prompt(prompt_id)
+        # 0 cancels whatever is armed: most likely the last prompt armed on it
+        closed = prompt_id or kp.last_prompt_id
         if closed:
             self.writer.submit(PromptClosed(serial, closed, "cancelled", now_ms()))
 

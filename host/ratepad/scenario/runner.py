@@ -1,5 +1,6 @@
 """Run a scenario on virtual time: simulated keypads (the real firmware core), the real host
-session, a link with seeded faults, and a store that keeps every rating once.
+driver (``ratepad.driver.core``: the rules ``Keypad``, ``aio`` and the agent run, on the
+scenario's clock), a link with seeded faults, and a store that keeps every rating once.
 
 Same scenario and seed give the same output, byte for byte.
 """
@@ -10,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..capture.pcapng import CaptureWriter
+from ..driver import core
+from ..driver.core import OPEN_STATES, DriverCore, Prompt
 from ..events import Rating
 from ..sim import EPOCH0
 from ..sim.rp2040.engine import Rp2040Keypad
 from ..sim.simulated import SimulatedKeypad
 from ..transports.base import to_reports
 from ..wire import codec
-from ..wire.session import Session
 from .model import STALL_MS, Action, Scenario, ScenarioError
 from .timeline import POWER_RETURN_MS, Keypad, Lane, Timeline, link_faults, press_edges, take_edges
 
@@ -34,7 +36,7 @@ __all__ = [
 
 @dataclass
 class _Device(Lane):
-    session: Session | None = None
+    driver: DriverCore | None = None  # the host's, for this keypad (a host restart: a new one)
     held_in: list[tuple[int, bytes]] = field(default_factory=list)  # stalled keypad->host bytes
     link_ups: int = 0  # the keypad's enumerations seen (rp2040: the host opens each one)
 
@@ -53,7 +55,7 @@ class Result:
 
 
 class Runner(Timeline[_Device]):
-    """The scenario on virtual time with a sans-IO host ``Session`` per keypad and a store."""
+    """The scenario on virtual time with the host's driver core per keypad and a store."""
 
     def __init__(
         self,
@@ -106,15 +108,51 @@ class Runner(Timeline[_Device]):
             self.check_power(dev, self.now)
 
     def on_link_lost(self, lane: _Device, t: int) -> None:
-        """The host's side of the link is gone: its session and anything still in flight."""
-        lane.session = None
+        """The host's side of the link is gone: its connection and anything still in flight.
+        (The link comes back when the scenario says: the driver's reconnect delays are not
+        this host's.)"""
+        if lane.driver is not None:
+            lane.driver.link_lost("link down")
         lane.held_in.clear()
+
+    def _driver(self, dev: _Device) -> DriverCore:
+        if dev.driver is None:
+            dev.driver = DriverCore(
+                url=f"sim://{dev.id}",
+                clock=self.clock,
+                timer=lambda: self.now / 1000,
+                software="ratepad-sim",
+            )
+        return dev.driver
+
+    def _linked(self, dev: _Device) -> DriverCore | None:
+        """The driver, if the host's side of the link is open."""
+        d = dev.driver
+        return d if d is not None and d.state in OPEN_STATES else None
 
     def _open_session(self, dev: _Device) -> None:
         if isinstance(dev.keypad, Rp2040Keypad) and not dev.keypad.link_ready:
             return  # opened once the host has enumerated it (_follow_enumeration)
-        dev.session = Session(clock=self.clock, software="ratepad-sim")
-        self._to_keypad(dev, dev.session.open())
+        driver = self._driver(dev)
+        if driver.state in OPEN_STATES:
+            driver.link_lost("link reopened")
+        self._to_keypad(dev, self._carry_out(dev, driver.link_up()))
+
+    def _carry_out(self, dev: _Device, actions: list[core.Action]) -> bytes:
+        """The driver's actions on this host: the bytes to send (in order), then ratings
+        stored (and their ACKs after those bytes), prompts the keypad armed."""
+        assert dev.driver is not None
+        out = _sent(actions)
+        for a in actions:
+            if isinstance(a, core.Deliver) and isinstance(a.event, Rating):
+                out += self._store(dev, a.event)
+            elif isinstance(a, core.Resolve) and isinstance(a.command.waiter, Prompt):
+                prompt = a.command.waiter
+                if a.result.ok:
+                    dev.driver.armed(prompt)
+                else:
+                    dev.driver.forget_prompt(prompt)
+        return out
 
     def _follow_enumeration(self, dev: _Device) -> None:
         """An emulated keypad that enumerated again (the cable, a power-up, a reboot) is a new
@@ -130,10 +168,14 @@ class Runner(Timeline[_Device]):
         """Move the keypad's reports to the host and the host's answers back; True if any."""
         moved = False
         for _ in range(1000):
-            if not (dev.linked and dev.keypad.powered) or dev.session is None:
+            driver = dev.driver
+            if not (dev.linked and dev.keypad.powered) or driver is None:
+                return moved
+            if driver.state not in OPEN_STATES:
                 return moved
             reports = dev.keypad.read_reports()
-            replies = dev.session.poll()
+            polled = driver.poll()
+            replies = _sent(polled) if polled else b""
             due = bool(dev.held_in) and dev.held_in[0][0] <= self.now
             if not reports and not replies and not due:
                 return moved
@@ -148,22 +190,20 @@ class Runner(Timeline[_Device]):
                 data = b""
             while dev.held_in and dev.held_in[0][0] <= self.now:
                 data = dev.held_in.pop(0)[1] + data
-            replies += self._to_host(dev, data)
-            while (event := dev.session.next_event()) is not None:
-                if isinstance(event, Rating):
-                    replies += self._store(dev, event)
+            if data:
+                replies += self._carry_out(dev, self._to_host(driver, data))
             self._to_keypad(dev, replies)
         raise ScenarioError(f"{dev.id}: the link does not settle at {self.now} ms")
 
-    def _to_host(self, dev: _Device, data: bytes) -> bytes:
-        """Bytes reach the host session, possibly in two pieces (split)."""
-        if not data or dev.session is None:
-            return b""
+    def _to_host(self, driver: DriverCore, data: bytes) -> list[core.Action]:
+        """Bytes reach the host's driver, possibly in two pieces (split)."""
+        if not data:
+            return []
         split = self.scenario.link.get("split", 0.0)
         if split and len(data) > 1 and self.rng.random() < split:
             cut = self.rng.randrange(1, len(data))
-            return dev.session.receive_data(data[:cut]) + dev.session.receive_data(data[cut:])
-        return dev.session.receive_data(data)
+            return driver.receive(data[:cut]) + driver.receive(data[cut:])
+        return driver.receive(data)
 
     def _store(self, dev: _Device, r: Rating) -> bytes:
         key = (dev.id, r.journal_seq)
@@ -181,8 +221,8 @@ class Runner(Timeline[_Device]):
                 "prompted": r.prompted,
                 "flags": r.flag_names,
             }
-        assert dev.session is not None
-        return dev.session.confirm(r)
+        assert dev.driver is not None
+        return _sent(dev.driver.confirm(r))
 
     # -- the timeline's hooks -------------------------------------------------------------------
     def on_power_on(self, lane: _Device, t: int) -> None:
@@ -210,15 +250,25 @@ class Runner(Timeline[_Device]):
         for dev in self.lanes.values():
             if dev.held_in:
                 times.append(dev.held_in[0][0])
-            if dev.session is not None and dev.linked and dev.keypad.powered:
-                due = dev.session.next_deadline()
+            driver = self._linked(dev)
+            session = driver.session if driver is not None else None
+            if session is not None and dev.linked and dev.keypad.powered:
+                due = session.next_deadline()
                 if due is not None:  # host clock -> scenario time
                     times.append(max(due - EPOCH0 - self.clock_offset, self.now))
         return times
 
-    def _command(self, dev: _Device, message: codec.HostMessage) -> None:
-        if dev.session is not None:
-            self._to_keypad(dev, dev.session.request(message)[1])
+    @staticmethod
+    def _bad_spans(driver: DriverCore) -> int:
+        """Undecodable spans the host saw on the link open at the end."""
+        open_ = driver.state in OPEN_STATES and driver.session is not None
+        return driver.session.bad_spans if open_ and driver.session is not None else 0
+
+    def _command(self, dev: _Device, message: codec.HostMessage, waiter: object = None) -> None:
+        driver = self._linked(dev)
+        if driver is not None:
+            _, actions = driver.request(message, waiter)
+            self._to_keypad(dev, self._carry_out(dev, actions))
 
     def on_host_action(self, a: Action, t: int) -> None:
         if a.do == "host_clock_jump":
@@ -227,6 +277,7 @@ class Runner(Timeline[_Device]):
         if a.do == "host_restart":
             for d in self.lanes.values():
                 self.on_link_lost(d, t)
+                d.driver = None  # the host's memory is gone
             for d in self.lanes.values():
                 if d.linked and d.keypad.powered:
                     self._open_session(d)
@@ -235,14 +286,20 @@ class Runner(Timeline[_Device]):
         dev = self.lanes[a.device]
         if a.do == "prompt":
             self._prompt_ids += 1
-            self._command(
-                dev,
-                codec.Prompt(
-                    self._prompt_ids, a.args.get("timeout_ms", 30000), a.args.get("staff", "")
-                ),
-            )
+            driver = self._linked(dev)
+            if driver is not None:
+                # claim=False: the answering rating is stored like any other (as the agent does)
+                prompt, message = driver.new_prompt(
+                    a.args.get("staff", ""),
+                    a.args.get("timeout_ms", 30000),
+                    claim=False,
+                    prompt_id=self._prompt_ids,
+                )
+                self._command(dev, message, prompt)
         elif a.do == "cancel_prompt":
             self._command(dev, codec.CancelPrompt(0))
+            if (driver := self._linked(dev)) is not None:
+                driver.cancelled(0)
         elif a.do == "login":
             self._command(dev, codec.Login(a.args.get("staff", ""), a.args.get("name", "")))
         elif a.do == "logout":
@@ -280,8 +337,8 @@ class Runner(Timeline[_Device]):
             dev.keypad.advance_to(until)
             self._exchange(dev)
         for dev in self.lanes.values():
-            if dev.session is not None:
-                self.stats["bad_spans"] += dev.session.bad_spans
+            if dev.driver is not None:
+                self.stats["bad_spans"] += self._bad_spans(dev.driver)
             self.stats["power_cuts"] = self.stats.get("power_cuts", 0) + len(dev.keypad.power_cuts)
         ratings = [self.store[k] for k in sorted(self.store)]
         edges = [
@@ -292,6 +349,13 @@ class Runner(Timeline[_Device]):
         confirmed = {d.id: d.keypad.journal_next_seq() - 1 for d in self.lanes.values()}
         counters = {d.id: keypad_counters(d.keypad) for d in self.lanes.values()}
         return Result(ratings, edges, self.stats, confirmed, counters, self.latency_ms)
+
+
+def _sent(actions: list[core.Action]) -> bytes:
+    """The bytes the driver's actions send, in order."""
+    if not actions:
+        return b""
+    return b"".join(a.data for a in actions if isinstance(a, core.Send))
 
 
 def keypad_counters(kp: Keypad) -> dict[str, int]:
