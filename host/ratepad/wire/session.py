@@ -91,17 +91,33 @@ ALLOWED: dict[str, frozenset[SessionState]] = {
 _E = TypeVar("_E")
 
 
+_INIT_FIELDS: dict[Any, tuple[tuple[str, bool], ...]] = {}
+
+
+def _init_fields(cls: Any) -> tuple[tuple[str, bool], ...]:
+    """An event class's constructor fields, each with whether it must be given (per class,
+    once: events are built for every frame)."""
+    found = _INIT_FIELDS.get(cls)
+    if found is None:
+        found = _INIT_FIELDS[cls] = tuple(
+            (f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls)
+            if f.init
+        )
+    return found
+
+
 def _event(cls: type[_E], source: Any, /, **given: Any) -> _E:
     """An event built from a message by field name: every field of the event that ``given`` does
     not supply comes from the message field of the same name (a missing one is a bug, and
     raises at once instead of shifting values by position)."""
     fields = source._asdict()
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in given and f.init:
-            if f.name in fields:
-                given[f.name] = fields[f.name]
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise TypeError(f"{cls.__name__}.{f.name} has no field in {type(source)}")
+    for name, required in _init_fields(cls):
+        if name not in given:
+            if name in fields:
+                given[name] = fields[name]
+            elif required:
+                raise TypeError(f"{cls.__name__}.{name} has no field in {type(source)}")
     return cls(**given)
 
 
