@@ -28,12 +28,12 @@ from typing import Any
 from .driver import core
 from .driver.core import (
     Action,
-    DriverCore,
     Prompt,
     ReconnectPolicy,
     Watchdog,
     prompt_timeout_ms,
 )
+from .driver.shell import CoreShell, Listener
 from .errors import (
     CommandError,
     DisconnectedError,
@@ -42,11 +42,10 @@ from .errors import (
     RatepadTimeout,
     TransportError,
 )
-from .events import CommandResult, Connected, Event, Rating, Status
-from .keypad import Listener
+from .events import CommandResult, Connected, Event, Rating
 from .transports import Transport, open_transport
 from .wire import codec
-from .wire.session import Session, wall_clock_ms
+from .wire.session import wall_clock_ms
 
 __all__ = ["AsyncKeypad", "AsyncPromptHandle", "open"]
 
@@ -96,7 +95,7 @@ class AsyncPromptHandle:
         await self.keypad.cancel_prompt(self.prompt_id)
 
 
-class AsyncKeypad:
+class AsyncKeypad(CoreShell):
     """An open keypad for asyncio code (see ``ratepad.Keypad`` for the semantics and options).
     Get one with ``await ratepad.aio.open(url)``."""
 
@@ -113,74 +112,21 @@ class AsyncKeypad:
         listeners: tuple[Listener, ...] | list[Listener] = (),
         watchdog: Watchdog | None = None,
     ) -> None:
-        self.transport = transport
+        super().__init__(transport, clock=clock, software=software, reconnect=reconnect,
+                         listeners=listeners, watchdog=watchdog)  # fmt: skip
         self.loop = asyncio.get_running_loop()
-        self.core = DriverCore(
-            url=transport.url,
-            clock=clock,
-            software=software,
-            reconnect=ReconnectPolicy.of(reconnect),
-            watchdog=watchdog,
-        )
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.on_disconnect = on_disconnect
         self.hello: asyncio.Future[Connected] = self.loop.create_future()
-        self._listeners: list[Listener] = list(listeners)
         self._events: collections.deque[Event] = collections.deque(maxlen=100_000)
         self._news = asyncio.Event()  # an event was queued, or the keypad ended
         self._up = asyncio.Event()  # connected (or ended: nobody should wait any more)
-        self._closed = False
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
         self._reconnecting: asyncio.Task[None] | None = None
 
-    # -- state ----------------------------------------------------------------------------------
-    @property
-    def info(self) -> Connected:
-        """The keypad's hello (who it is)."""
-        if self.core.info is None:
-            raise DisconnectedError(f"{self.transport.url}: not connected yet")
-        return self.core.info
-
-    @property
-    def status(self) -> Status | None:
-        """The latest status, if one came."""
-        return self.core.status
-
-    @property
-    def session(self) -> Session | None:
-        """The link session of the current link (the core's)."""
-        return self.core.session
-
-    @property
-    def reconnect(self) -> ReconnectPolicy:
-        """The reconnect policy."""
-        return self.core.reconnect
-
-    @property
-    def last_prompt_id(self) -> int:
-        """The id of the prompt armed last (0: none yet)."""
-        return self.core.last_prompt_id
-
-    @property
-    def connected(self) -> bool:
-        """True while the link is up."""
-        return self.core.connected and not self._closed
-
-    @property
-    def closed(self) -> bool:
-        """True once closed (or the link ended for good)."""
-        return self._closed or self.core.ended
-
-    def add_listener(self, listener: Listener) -> None:
-        """Like ``Keypad.add_listener``, but called on the loop."""
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: Listener) -> None:
-        """Like ``Keypad.remove_listener``."""
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(listener)
+    # -- state: ``CoreShell`` (info, status, session, reconnect, connected, closed, listeners) ----
 
     # -- the shell: the link's bytes to the loop, the core's actions carried out --------------
     async def _link_up(self) -> None:

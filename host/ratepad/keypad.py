@@ -44,12 +44,12 @@ from .driver.core import (
     MAX_PROMPT_MS,
     PROMPT_GRACE_S,
     Action,
-    DriverCore,
     Prompt,
     ReconnectPolicy,
     Watchdog,
     prompt_timeout_ms,
 )
+from .driver.shell import CoreShell, Listener
 from .errors import (
     CommandError,
     DisconnectedError,
@@ -59,10 +59,10 @@ from .errors import (
     RatepadTimeout,
     TransportError,
 )
-from .events import CommandResult, Connected, Event, Rating, Status
+from .events import CommandResult, Connected, Event, Rating
 from .transports import Transport
 from .wire import codec
-from .wire.session import Session, wall_clock_ms
+from .wire.session import wall_clock_ms
 
 __all__ = [
     "MAX_PROMPT_MS",
@@ -77,7 +77,6 @@ __all__ = [
 
 log = logging.getLogger("ratepad.keypad")
 
-Listener = Callable[[Event], None]
 """A callback that receives events (see ``Keypad.add_listener``)."""
 
 T = TypeVar("T")
@@ -191,7 +190,7 @@ class PromptHandle:
         self.keypad.cancel_prompt(self.prompt_id)
 
 
-class Keypad:
+class Keypad(CoreShell):
     """A connected keypad (sync API). Use ``ratepad.open(url)`` to get one.
 
     Options: ``connect_timeout`` (s to wait for the keypad's hello), ``command_timeout`` (s to
@@ -218,24 +217,16 @@ class Keypad:
         listeners: tuple[Listener, ...] | list[Listener] = (),
         watchdog: Watchdog | None = None,
     ) -> None:
-        self.transport = transport
-        self.core = DriverCore(
-            url=transport.url,
-            clock=clock,
-            software=software,
-            reconnect=ReconnectPolicy.of(reconnect),
-            watchdog=watchdog,
-        )
+        super().__init__(transport, clock=clock, software=software, reconnect=reconnect,
+                         listeners=listeners, watchdog=watchdog)  # fmt: skip
         self.command_timeout = command_timeout
         self.connect_timeout = connect_timeout
         self.on_disconnect = on_disconnect
         self._events: queue.Queue[Event] = queue.Queue(maxsize=100_000)
         self._event_waiters: list[Callable[[], None]] = []
-        self._listeners: list[Listener] = list(listeners)
         self._lock = threading.RLock()  # the core and the transport's writes: one at a time
         self._up = threading.Event()  # set while connected (and on close, to wake waiters)
         self.hello: Pending[Connected] = Pending()
-        self._closed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._reader, name="ratepad-reader", daemon=True)
         self.transport.open()
@@ -252,54 +243,7 @@ class Keypad:
             self.close()
             raise
 
-    # -- state ----------------------------------------------------------------------------------
-    @property
-    def info(self) -> Connected:
-        """The keypad's hello (who it is), refreshed on every connection."""
-        if self.core.info is None:
-            raise DisconnectedError(f"{self.transport.url}: not connected yet")
-        return self.core.info
-
-    @property
-    def status(self) -> Status | None:
-        """The keypad's latest status, if one came."""
-        return self.core.status
-
-    @property
-    def session(self) -> Session | None:
-        """The link session of the current link (the core's)."""
-        return self.core.session
-
-    @property
-    def reconnect(self) -> ReconnectPolicy:
-        """The reconnect policy."""
-        return self.core.reconnect
-
-    @property
-    def connected(self) -> bool:
-        """True while the link is up and the keypad has said hello."""
-        return self.core.connected and not self._closed
-
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` was called or the link ended for good."""
-        return self._closed or self.core.ended
-
-    @property
-    def last_prompt_id(self) -> int:
-        """The id of the prompt armed last (0: none yet)."""
-        return self.core.last_prompt_id
-
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(event)`` on the reader thread for every event ``events()`` gets.
-
-        A listener that raises is logged and kept. Remove it with ``remove_listener``."""
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: Listener) -> None:
-        """Stop calling ``listener`` (no error if it was not added)."""
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(listener)
+    # -- state: ``CoreShell`` (info, status, session, reconnect, connected, closed, listeners) ----
 
     # -- the shell: the core's actions carried out ------------------------------------------------
     def _not_on_reader(self, what: str) -> None:
