@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 from ..live.feed import feed
 from ..org.models import Binding, Window
 from ..rollups.service import APPEAL_UPHELD, Deltas
+from . import keys
 from .bounds import Accepted, accepted
 from .models import (
     AgentKey,
@@ -155,13 +156,17 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
     if not (batch.ratings or batch.prompts or batch.sessions or batch.devices):
         # an agent's heartbeat: it is alive (the silent-agent alerts and the live wall read
         # this); one UPDATE, nothing else
-        AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
+        if not keys.touch(agent, now):
+            raise keys.Revoked
         return BatchOut(committed=True, stored=0, duplicates=0, quarantined=0, prompts=0,
                         sessions=0, devices=0)  # fmt: skip
     span = accepted(now)
     serials = {r.serial for r in batch.ratings} | {p.serial for p in batch.prompts}
     serials |= {s.serial for s in batch.sessions} | {d.serial for d in batch.devices}
     with transaction.atomic():
+        # first: the key still live (else nothing is written), the agent heard from now
+        if not keys.touch(agent, now):
+            raise keys.Revoked
         resolver = WindowResolver(agent.branch_id, serials)
         held = Held(agent, now)
         deltas = Deltas()
@@ -174,7 +179,6 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
         batch_stored.send(
             sender=AgentKey, branch_id=agent.branch_id, ratings=stored, devices=devices
         )
-        AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only
             written = [d for d, _ in devices]
