@@ -393,8 +393,11 @@ def _counts(p: Prompt) -> tuple[int, int]:
 
 
 _FINAL = {"answered": 3, "timed_out": 2, "cancelled": 2, "issued": 1}
-_PROMPT_FIELDS = ["issued_at", "timeout_ms", "window", "staff_id", "state", "closed_at",
-                  "rating_seq", "branch"]  # fmt: skip
+# what a prompt's upload may change (the row's attributes and columns alike)
+_PROMPT_COLUMNS = ("issued_at", "timeout_ms", "window_id", "staff_id", "state", "closed_at",
+                   "rating_seq", "branch_id")  # fmt: skip
+_PROMPT_UPDATE = (f"UPDATE ingest_prompt SET {', '.join(f'{c} = %s' for c in _PROMPT_COLUMNS)}"
+                  " WHERE id = %s")  # fmt: skip
 
 
 def _prompts(
@@ -462,7 +465,7 @@ def _prompts(
                 row.rating_seq = p.rating_seq
         changed[(p.serial, p.prompt_id)] = row
         written += 1
-    Prompt.objects.bulk_update(list(changed.values()), _PROMPT_FIELDS, batch_size=500)
+    _update_prompts(changed.values())
     for key, row in changed.items():
         issued, window_id, branch_id, staff_id, counts = before[key]
         after = (row.issued_at, row.window_id, row.branch_id, row.staff_id, _counts(row))
@@ -474,6 +477,20 @@ def _prompts(
             deltas.add_prompt(row.issued_at, row.window_id, row.branch_id, row.staff_id,
                               *_counts(row))  # fmt: skip
     return written
+
+
+def _update_prompts(rows: Iterable[Prompt]) -> None:
+    """Write the changed prompts back: one plain UPDATE by id each, sent together (the ORM's
+    ``bulk_update`` builds a CASE per column and row, costlier than the writes themselves)."""
+    adapt: Callable[[Any], Any] = connection.ops.adapt_datetimefield_value
+    values = [
+        [adapt(v) if isinstance(v, datetime) else v
+         for v in (*(getattr(row, c) for c in _PROMPT_COLUMNS), row.pk)]
+        for row in rows
+    ]  # fmt: skip
+    if values:
+        with connection.cursor() as cur:
+            cur.executemany(_PROMPT_UPDATE, values)
 
 
 def _sessions(
@@ -524,6 +541,8 @@ def _devices(
 ) -> list[tuple[DeviceIn, datetime]]:
     """The latest state of each keypad, and a history row when something that matters
     changed (link, state, faults, staff) — not for a counter that moved. The states written."""
+    if not devices:
+        return []
     times = [from_ms(d.updated_at_ms) for d in devices]
     months = present("ingest_devicestatus", {month_of(t) for t in times if t in span})
     current = {d.serial: d for d in Device.objects.filter(serial__in={d.serial for d in devices})}
