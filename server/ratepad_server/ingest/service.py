@@ -133,16 +133,19 @@ class Held:
 
     def write(self) -> None:
         # a resend of a held item is kept once (unique per uploading branch and digest)
+        if not self.rows:
+            return
         items = [q for q in self.rows if q.kind != "device"]
         Quarantine.objects.bulk_create(items, ignore_conflicts=True)
         latest = {q.digest: q for q in sorted(
             (q for q in self.rows if q.kind == "device"), key=lambda q: q.time)}  # fmt: skip
-        Quarantine.objects.bulk_create(
-            list(latest.values()),
-            update_conflicts=True,
-            unique_fields=["branch", "kind", "serial", "digest"],
-            update_fields=["item", "time", "agent", "created_at"],
-        )
+        if latest:
+            Quarantine.objects.bulk_create(
+                list(latest.values()),
+                update_conflicts=True,
+                unique_fields=["branch", "kind", "serial", "digest"],
+                update_fields=["item", "time", "agent", "created_at"],
+            )
 
 
 @dataclass
@@ -176,9 +179,10 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
         sessions = _sessions(agent, batch.sessions, span, resolver, held)
         devices = _devices(agent, batch.devices, span, resolver, held, now)
         held.write()
-        batch_stored.send(
-            sender=AgentKey, branch_id=agent.branch_id, ratings=stored, devices=devices
-        )
+        if stored or devices:  # the receivers look at nothing else (a prompt alone: no call)
+            batch_stored.send(
+                sender=AgentKey, branch_id=agent.branch_id, ratings=stored, devices=devices
+            )
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only
             written = [d for d, _ in devices]

@@ -389,10 +389,13 @@ def summarize(
           f"{counts['resent_committed']:,} (answered as duplicates: "
           f"{counts['again_duplicates']:,}, stored twice: {counts['again_stored']:,}); "
           f"quarantined {quarantined}, conflicts {conflicts}")  # fmt: skip
-    drained = counts["outboxes_left"] == 0 and "max_drain_ms" in counts
-    print(f"  drain: {'every agent outbox answered' if drained else 'outboxes NOT all answered'}"
-          f" {counts['max_drain_ms'] / 1000:.1f} s after the run ({counts['outboxes_left']} "
-          f"left; at most {args.drain_max:g} s)")  # fmt: skip
+    if "max_drain_ms" not in counts:
+        print("  drain: the run was stopped before its drain ended")
+    else:
+        done = "every agent outbox answered" if counts["outboxes_left"] == 0 else (
+            f"{counts['outboxes_left']:,} agents' outboxes NOT answered")  # fmt: skip
+        print(f"  drain: {done} {counts['max_drain_ms'] / 1000:.1f} s after the run (at most "
+              f"{args.drain_max:g} s)")  # fmt: skip
     print(
         f"  database: {(size1['database'] - size0['database']) / 1e6:+,.1f} MB, "
         f"{per_million['database'] / 1e9:.2f} GB per million ratings stored"
