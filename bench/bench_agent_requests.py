@@ -55,14 +55,20 @@ INGEST = "/api/v1/ingest/batch"
 KINDS = ("healthz", "heartbeat", "upload 1", "upload 20")
 
 
-def cpu_of(pids: Callable[[], list[int]]) -> float:
-    """CPU seconds used so far by the processes ``pids()`` names (all their threads)."""
-    total = 0.0
+def cpu_of(pids: Callable[[], list[int]]) -> dict[int, float]:
+    """CPU seconds used so far by each process ``pids()`` names (all its threads)."""
+    out = {}
     for pid in pids():
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
+            out[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two ``cpu_of``: a process that ended meanwhile is left out (its
+    last seconds unknown), one that started counts whole."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def children(parent: int) -> list[int]:
@@ -148,16 +154,18 @@ def cost(server: Server, pg: Callable[[], list[int]], key: str, serials: list[st
             for _ in range(requests):
                 client.send(kind, bodies)
             cpu1, db1, t1 = cpu_of(lambda: [pid]), cpu_of(pg), time.perf_counter()
-            out[kind] = ((cpu1 - cpu0) / requests * 1000, (db1 - db0) / requests * 1000,
+            out[kind] = (used(cpu0, cpu1) / requests * 1000, used(db0, db1) / requests * 1000,
                          (t1 - t0) / requests * 1000)  # fmt: skip
     finally:
         client.close()
     return out
 
 
-def rate(server: Server, key: str, serials: list[str], kind: str, clients: int,
+def rate(server: Server, agents: list[tuple[str, list[str]]], kind: str, clients: int,
          seconds: float) -> tuple[float, float]:  # fmt: skip
-    """(requests/s answered, server cores used) with ``clients`` concurrent connections."""
+    """(requests/s answered, server cores used) with ``clients`` concurrent connections, each
+    an agent of ``agents`` (key, keypads) in turn (one agent uploads one batch at a time: the
+    clients of one agent wait for one another's commits)."""
     assert server.proc is not None
     pid = server.proc.pid
     stop = time.monotonic() + seconds
@@ -166,6 +174,7 @@ def rate(server: Server, key: str, serials: list[str], kind: str, clients: int,
     ready = threading.Barrier(clients + 1)
 
     def run(i: int) -> None:
+        key, serials = agents[i % len(agents)]
         bodies = Bodies(serials)
         bodies.seq += i * 10_000_000
         client = Client(server.port, key)
@@ -189,7 +198,7 @@ def rate(server: Server, key: str, serials: list[str], kind: str, clients: int,
     cpu1, t1 = cpu_of(lambda: [pid]), time.perf_counter()
     if errors:
         raise RuntimeError(f"{kind}: {len(errors)} clients failed: {errors[0]}")
-    return sum(done) / (t1 - t0), (cpu1 - cpu0) / (t1 - t0)
+    return sum(done) / (t1 - t0), used(cpu0, cpu1) / (t1 - t0)
 
 
 @contextlib.contextmanager
@@ -253,6 +262,8 @@ def main() -> int:
                 db = f"sqlite:///{work / 'bench.sqlite3'}"
             template = build_template(db, backend, db, work)
             key, serials = template.keys["BJ-001"], ["K1", "K2"]
+            agents = [(key, serials), (template.keys["BJ-002"], ["K3"]),
+                      (template.keys["SH-001"], ["K4"])]  # fmt: skip
             print(f"\n{backend}:  ms per request: server CPU / "
                   f"{'PostgreSQL CPU / ' if cluster else ''}wall")  # fmt: skip
             for name, tree in trees.items():
@@ -260,7 +271,7 @@ def main() -> int:
                     server = Server(db, work, "--threads", str(args.threads))
                 try:
                     costs = cost(server, pg, key, serials, args.requests)
-                    rates = {kind: rate(server, key, serials, kind, args.clients, args.seconds)
+                    rates = {kind: rate(server, agents, kind, args.clients, args.seconds)
                              for kind in ("heartbeat", "upload 1")}  # fmt: skip
                 finally:
                     server.close()

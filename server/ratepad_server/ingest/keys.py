@@ -71,9 +71,10 @@ class Revoked(AuthenticationError):
 
 def touch(agent: AgentKey, now: datetime) -> bool:
     """Record that ``agent`` was heard from at ``now``, if its key is still live: one indexed
-    UPDATE (in an upload, its transaction's first statement: the row stays locked until the
-    commit, so a revocation committed meanwhile waits for it, or is seen). False: revoked (or
-    deleted) since the key was checked; the process forgets it."""
+    UPDATE (in an upload, its transaction's last statement before the commit: a revocation
+    committed before it is seen and the batch rolled back, one committed later comes after
+    the batch). False: revoked (or deleted) since the key was checked; the process forgets
+    it."""
     at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cur:
         cur.execute(

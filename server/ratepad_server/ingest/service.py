@@ -167,9 +167,6 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
     serials = {r.serial for r in batch.ratings} | {p.serial for p in batch.prompts}
     serials |= {s.serial for s in batch.sessions} | {d.serial for d in batch.devices}
     with transaction.atomic():
-        # first: the key still live (else nothing is written), the agent heard from now
-        if not keys.touch(agent, now):
-            raise keys.Revoked
         resolver = WindowResolver(agent.branch_id, serials)
         held = Held(agent, now)
         deltas = Deltas()
@@ -183,6 +180,10 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
             batch_stored.send(
                 sender=AgentKey, branch_id=agent.branch_id, ratings=stored, devices=devices
             )
+        # last (the agent's row locked only until the commit): the key still live, else the
+        # whole batch is rolled back; the agent heard from now
+        if not keys.touch(agent, now):
+            raise keys.Revoked
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only
             written = [d for d, _ in devices]
