@@ -119,7 +119,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=0, help="Locust worker processes")
     ap.add_argument("--agents-per-user", type=int, default=50)
     ap.add_argument("--spawn-rate", type=float, default=50)
-    ap.add_argument("--drain", type=float, default=60, help="no new rating in the last S s")
+    ap.add_argument("--drain", type=float, default=0, help="no new rating in the last S s")
+    ap.add_argument("--drain-max", type=float, default=300,
+                    help="after the run, until every outbox is answered, at most S s")  # fmt: skip
     ap.add_argument("--keep", type=Path, help="keep the cluster and the plan in this directory")
     ap.add_argument("--prepare-only", action="store_true")
     args = ap.parse_args()
@@ -142,13 +144,14 @@ def main() -> int:
             "--agents", str(args.agents), "--managers", str(args.managers),
             "--seconds", str(args.seconds), "--workers", str(args.workers),
             "--agents-per-user", str(args.agents_per_user), "--spawn-rate", str(args.spawn_rate),
-            "--drain", str(args.drain),
+            "--drain", str(args.drain), "--drain-max", str(args.drain_max),
             "--plan", str(work / "plan.json"), "--out", str(work / "locust"),
             "--json", str(work / "result.json"),
         ]  # fmt: skip
         if args.prepare_only:
             command[command.index("--seconds") + 1] = "5"
             command[command.index("--drain") + 1] = "1"
+            command[command.index("--drain-max") + 1] = "30"
         print(f"PostgreSQL (fsync on) in {work / 'pg'}, {args.servers} server instance(s) x "
               f"{args.threads} threads, {os.cpu_count()} cores", flush=True)  # fmt: skip
         server_pids = {s.proc.pid for s in servers if s.proc is not None}

@@ -3,6 +3,12 @@
 An event loop holds every connection, so idle keep-alive sockets and open live streams cost no
 thread. Around Django:
 
+* ``OneHopHandler``: Django's ASGI handler runs its middleware in async mode, and every
+  ``MiddlewareMixin`` step and the sync view then hop between the event loop and the request's
+  thread (about twenty hops a request, most of an agent's heartbeat's CPU). Here the whole
+  request (the request signals, every middleware, the view) runs as one synchronous call on
+  the request's thread, as under WSGI; the answer is sent from the event loop, an event
+  stream's body too (its view returns an asynchronous iterator).
 * ``SyncViewThreads``: Django runs a request's synchronous steps (middleware, sync views) on a
   thread of that request's own (asgiref's ``ThreadSensitiveContext``), a new thread per
   concurrent request and without bound. Here each request takes one of ``--threads``
@@ -27,21 +33,29 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import h11
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
-from django.core.asgi import get_asgi_application
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ratepad_server.settings")
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+# Django's handler takes any mapping as a message
+DjangoReceive = Callable[[], Awaitable[Mapping[str, Any]]]
+DjangoSend = Callable[[Mapping[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -114,6 +128,59 @@ async def _preread(receive: Receive) -> Receive:
     return replay
 
 
+class OneHopHandler(ASGIHandler):
+    """Django's ASGI handler with a synchronous middleware chain: one thread hop a request."""
+
+    def __init__(self) -> None:
+        BaseHandler.__init__(self)
+        self.load_middleware(is_async=False)
+
+    async def handle(self, scope: Scope, receive: DjangoReceive, send: DjangoSend) -> None:
+        try:
+            body = await self.read_body(receive)
+        except RequestAborted:
+            return
+        response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body)
+        if not response.streaming:
+            # closed already (its content is all in memory): the connections are handed
+            # back in the request's thread, before the answer goes out
+            await self.send_response(response, send)
+            return
+        await self._stream(response, receive, send)
+
+    def _respond(self, scope: Scope, body: IO[bytes]) -> HttpResponseBase:
+        """The whole request, on the request's thread: what Django's WSGI handler does."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body)
+        if request is not None:
+            response = self.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]
+        else:
+            body.close()
+        assert response is not None
+        if not response.streaming:
+            response.close()  # request_finished: database connections, the body's file
+        return response
+
+    async def _stream(
+        self, response: HttpResponseBase, receive: DjangoReceive, send: DjangoSend
+    ) -> None:
+        """An event stream: sent from the event loop until it ends or the client leaves (as
+        Django's ``handle`` does), then closed on the request's thread."""
+        sending = asyncio.create_task(self.send_response(response, send))
+        leaving = asyncio.create_task(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait([sending, leaving], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (leaving, sending):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                    await task
+            await sync_to_async(response.close, thread_sensitive=True)()
+
+
 class ForwardedOnlyFrom:
     """Drop ``X-Forwarded-*`` headers unless the peer is the trusted proxy (``*``: any)."""
 
@@ -137,10 +204,12 @@ class ForwardedOnlyFrom:
 
 def build(threads: int, trusted_proxy: str | None) -> App:
     """Django behind the thread pool, the forwarded headers believed only from the proxy."""
+    import django
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    django: App = get_asgi_application()  # type: ignore[assignment]
-    app: App = SyncViewThreads(django, threads)
+    django.setup(set_prefix=False)
+    handler: App = OneHopHandler()  # type: ignore[assignment]
+    app: App = SyncViewThreads(handler, threads)
     if trusted_proxy:  # the client's address and scheme from X-Forwarded-For / -Proto
         app = cast(App, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=trusted_proxy))
     return ForwardedOnlyFrom(app, trusted_proxy)

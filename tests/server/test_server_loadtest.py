@@ -62,6 +62,9 @@ def test_short_run_stores_every_rating_sent_once(site: Site, tmp_path: Path) -> 
     assert names["heartbeat"]["requests"] > 0 and names["upload ratings"]["requests"] > 0
     assert names["report page"]["requests"] >= 2 and names["live wall: open"]["requests"] >= 2
     assert "stored in the database" in run.stdout and "= sent" in run.stdout
+    # the run ends by waiting until every agent's outbox is answered
+    assert counts["outboxes_left"] == 0 and counts["unanswered"] == 0
+    assert 0 <= counts["max_drain_ms"] < 300_000 and "every agent outbox answered" in run.stdout
     check = subprocess.run(
         [sys.executable, "-m", "ratepad_server", "rollups", "--check", "--db", site.db],
         env=server_env(), cwd=site.dir, capture_output=True, text=True, timeout=60,

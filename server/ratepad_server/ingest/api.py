@@ -7,6 +7,7 @@ from ninja import Router
 
 from ..api.auth import AgentAuth
 from ..ops.metrics import count_batch
+from .keys import Revoked
 from .models import AgentKey
 from .schemas import BatchIn, BatchOut
 from .service import commit_batch
@@ -20,4 +21,4 @@ def upload_batch(request: HttpRequest, batch: BatchIn) -> BatchOut:
     the batch is committed. Sending the same batch again stores nothing twice."""
     agent = getattr(request, "auth", None)  # set by ninja's auth
     assert isinstance(agent, AgentKey)
-    return count_batch(batch, lambda: commit_batch(agent, batch))
+    return count_batch(batch, lambda: commit_batch(agent, batch), refused=Revoked)

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 from ..live.feed import feed
 from ..org.models import Binding, Window
 from ..rollups.service import APPEAL_UPHELD, Deltas
+from . import keys
 from .bounds import Accepted, accepted
 from .models import (
     AgentKey,
@@ -132,16 +133,19 @@ class Held:
 
     def write(self) -> None:
         # a resend of a held item is kept once (unique per uploading branch and digest)
+        if not self.rows:
+            return
         items = [q for q in self.rows if q.kind != "device"]
         Quarantine.objects.bulk_create(items, ignore_conflicts=True)
         latest = {q.digest: q for q in sorted(
             (q for q in self.rows if q.kind == "device"), key=lambda q: q.time)}  # fmt: skip
-        Quarantine.objects.bulk_create(
-            list(latest.values()),
-            update_conflicts=True,
-            unique_fields=["branch", "kind", "serial", "digest"],
-            update_fields=["item", "time", "agent", "created_at"],
-        )
+        if latest:
+            Quarantine.objects.bulk_create(
+                list(latest.values()),
+                update_conflicts=True,
+                unique_fields=["branch", "kind", "serial", "digest"],
+                update_fields=["item", "time", "agent", "created_at"],
+            )
 
 
 @dataclass
@@ -155,7 +159,8 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
     if not (batch.ratings or batch.prompts or batch.sessions or batch.devices):
         # an agent's heartbeat: it is alive (the silent-agent alerts and the live wall read
         # this); one UPDATE, nothing else
-        AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
+        if not keys.touch(agent, now):
+            raise keys.Revoked
         return BatchOut(committed=True, stored=0, duplicates=0, quarantined=0, prompts=0,
                         sessions=0, devices=0)  # fmt: skip
     span = accepted(now)
@@ -171,10 +176,14 @@ def commit_batch(agent: AgentKey, batch: BatchIn) -> BatchOut:
         sessions = _sessions(agent, batch.sessions, span, resolver, held)
         devices = _devices(agent, batch.devices, span, resolver, held, now)
         held.write()
-        batch_stored.send(
-            sender=AgentKey, branch_id=agent.branch_id, ratings=stored, devices=devices
-        )
-        AgentKey.objects.filter(pk=agent.pk).update(last_upload_at=now)
+        if stored or devices:  # the receivers look at nothing else (a prompt alone: no call)
+            batch_stored.send(
+                sender=AgentKey, branch_id=agent.branch_id, ratings=stored, devices=devices
+            )
+        # last (the agent's row locked only until the commit): the key still live, else the
+        # whole batch is rolled back; the agent heard from now
+        if not keys.touch(agent, now):
+            raise keys.Revoked
         if connection.vendor != "postgresql":
             # PostgreSQL: the triggers NOTIFY every instance; SQLite: this process only
             written = [d for d, _ in devices]
@@ -389,8 +398,11 @@ def _counts(p: Prompt) -> tuple[int, int]:
 
 
 _FINAL = {"answered": 3, "timed_out": 2, "cancelled": 2, "issued": 1}
-_PROMPT_FIELDS = ["issued_at", "timeout_ms", "window", "staff_id", "state", "closed_at",
-                  "rating_seq", "branch"]  # fmt: skip
+# what a prompt's upload may change (the row's attributes and columns alike)
+_PROMPT_COLUMNS = ("issued_at", "timeout_ms", "window_id", "staff_id", "state", "closed_at",
+                   "rating_seq", "branch_id")  # fmt: skip
+_PROMPT_UPDATE = (f"UPDATE ingest_prompt SET {', '.join(f'{c} = %s' for c in _PROMPT_COLUMNS)}"
+                  " WHERE id = %s")  # fmt: skip
 
 
 def _prompts(
@@ -458,7 +470,7 @@ def _prompts(
                 row.rating_seq = p.rating_seq
         changed[(p.serial, p.prompt_id)] = row
         written += 1
-    Prompt.objects.bulk_update(list(changed.values()), _PROMPT_FIELDS, batch_size=500)
+    _update_prompts(changed.values())
     for key, row in changed.items():
         issued, window_id, branch_id, staff_id, counts = before[key]
         after = (row.issued_at, row.window_id, row.branch_id, row.staff_id, _counts(row))
@@ -470,6 +482,20 @@ def _prompts(
             deltas.add_prompt(row.issued_at, row.window_id, row.branch_id, row.staff_id,
                               *_counts(row))  # fmt: skip
     return written
+
+
+def _update_prompts(rows: Iterable[Prompt]) -> None:
+    """Write the changed prompts back: one plain UPDATE by id each, sent together (the ORM's
+    ``bulk_update`` builds a CASE per column and row, costlier than the writes themselves)."""
+    adapt: Callable[[Any], Any] = connection.ops.adapt_datetimefield_value
+    values = [
+        [adapt(v) if isinstance(v, datetime) else v
+         for v in (*(getattr(row, c) for c in _PROMPT_COLUMNS), row.pk)]
+        for row in rows
+    ]  # fmt: skip
+    if values:
+        with connection.cursor() as cur:
+            cur.executemany(_PROMPT_UPDATE, values)
 
 
 def _sessions(
@@ -520,6 +546,8 @@ def _devices(
 ) -> list[tuple[DeviceIn, datetime]]:
     """The latest state of each keypad, and a history row when something that matters
     changed (link, state, faults, staff) — not for a counter that moved. The states written."""
+    if not devices:
+        return []
     times = [from_ms(d.updated_at_ms) for d in devices]
     months = present("ingest_devicestatus", {month_of(t) for t in times if t in span})
     current = {d.serial: d for d in Device.objects.filter(serial__in={d.serial for d in devices})}

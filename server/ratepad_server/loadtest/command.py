@@ -9,10 +9,13 @@ server instances, driven by Locust.
    process with gevent, so this process never does), in one process or, with ``--workers N``,
    a master and N worker processes (``--processes``; for several machines, start workers with
    ``locust -f <locustfile> --worker --master-host ...`` and the same plan file).
+   After the run's ``--seconds`` the agents only send what their outboxes still hold, until
+   every one is answered (``--drain-max`` seconds at most): a server's backlog must not leave
+   ratings on the wire when the figures are read.
 3. Reads back from the database what the run stored and prints: requests, failures and
-   latency percentiles per kind of request, ratings sent vs stored (they must be equal),
-   duplicates answered for resent batches, the database's growth per million ratings, and the
-   CPU time Locust itself used. Exit 0 if nothing failed and stored = sent, else 1.
+   latency percentiles per kind of request, ratings sent vs stored (they must be equal), the
+   drain's length, duplicates answered for resent batches, the database's growth per million
+   ratings, and the CPU time Locust itself used. Exit 0 if nothing failed and stored = sent, else 1.
 """
 
 from __future__ import annotations
@@ -90,9 +93,16 @@ def add_parser(sub: Any, db: Callable[[argparse.ArgumentParser], None]) -> None:
         default=0.01,
         help="share of committed batches sent again (a lost answer; default 0.01)",
     )
-    p.add_argument("--drain", type=float, default=None, metavar="S",
-                   help="no new rating in the last S seconds (default: a quarter of the run, "
-                   "at most 30)")  # fmt: skip
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=0,
+        metavar="S",
+        help="no new rating in the last S seconds of the run (default 0)",
+    )
+    p.add_argument("--drain-max", type=float, default=300, metavar="S",
+                   help="after the run, the agents send what their outboxes hold until every "
+                   "one is answered, at most S seconds (default 300)")  # fmt: skip
     p.add_argument("--plan", type=Path, default=Path("ratepad-loadtest.json"),
                    help="where the agent keys are kept between runs (default "
                    "./ratepad-loadtest.json; mode 0600)")  # fmt: skip
@@ -112,8 +122,8 @@ def _check(args: argparse.Namespace) -> None:
         (0 <= args.workers <= 256, "--workers: expected 0..256"),
         (0 < args.spawn_rate <= 10_000, "--spawn-rate: expected more than 0, at most 10000"),
         (0 <= args.resend_share <= 1, "--resend-share: expected 0..1"),
-        (args.drain is None or 0 <= args.drain < args.seconds,
-         "--drain: expected 0 or more, less than --seconds"),
+        (0 <= args.drain < args.seconds, "--drain: expected 0 or more, less than --seconds"),
+        (1 <= args.drain_max <= 86_400, "--drain-max: expected 1..86400"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:
@@ -139,7 +149,6 @@ def run(args: argparse.Namespace) -> int:
 
     _check_database()
     plan = prepare(args)
-    drain = args.drain if args.drain is not None else min(30.0, args.seconds / 4)
     users = math.ceil(args.agents / args.agents_per_user)
     managers = plan["managers"][: args.managers]
     out = args.out or Path(tempfile.mkdtemp(prefix="ratepad-loadtest-"))
@@ -149,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     seq_base = int(time.time()) * 10_000  # above every earlier run's journal sequences
     run_plan = {
         "urls": [u.rstrip("/") for u in args.url], "agents": plan["agents"][: args.agents],
-        "managers": managers, "seconds": args.seconds, "drain_s": drain,
+        "managers": managers, "seconds": args.seconds, "drain_s": args.drain,
+        "drain_max_s": args.drain_max,
         "heartbeat_s": args.heartbeat, "agents_per_user": args.agents_per_user,
         "workers": max(1, args.workers), "resend_share": args.resend_share, "seed": args.seed,
         "seq_base": seq_base, "profile": str(args.profile.resolve()) if args.profile else None,
@@ -159,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     size0 = database_bytes()
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "-u", str(users + len(managers)), "-r", str(args.spawn_rate), "-t", f"{args.seconds:g}s",
+        "-u", str(users + len(managers)), "-r", str(args.spawn_rate),
+        "-t", f"{args.seconds + args.drain_max + 10:g}s",  # the drain ends it sooner
         "--stop-timeout", "5", "--csv", str(out / "locust"), "--host", run_plan["urls"][0],
         "--only-summary", "--logfile", str(out / "locust.log"), "--loglevel", "WARNING",
         "--exit-code-on-error", "0",
@@ -306,9 +317,12 @@ def database_bytes() -> dict[str, int]:
 
 
 def read_counts(out: Path) -> Counter[str]:
+    """The Locust processes' counts added up (``max_...``: the largest)."""
     total: Counter[str] = Counter()
     for path in out.glob("counts-*.json"):
-        total.update(json.loads(path.read_text()))
+        for name, value in json.loads(path.read_text()).items():
+            total[name] = max(total[name], value) if name.startswith("max_") else (
+                total[name] + value)  # fmt: skip
     return total
 
 
@@ -353,6 +367,7 @@ def summarize(
                    for k in size1}  # fmt: skip
     ok = failures == 0 and stored == sent and not quarantined and not conflicts
     ok = ok and counts["again_stored"] == 0 and counts["agents"] == args.agents
+    ok = ok and counts["outboxes_left"] == 0 and "max_drain_ms" in counts
     print(f"  {'request':34} {'count':>9} {'failed':>7} {'req/s':>7} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'max ms':>8}")  # fmt: skip
     for s in stats:
@@ -374,6 +389,13 @@ def summarize(
           f"{counts['resent_committed']:,} (answered as duplicates: "
           f"{counts['again_duplicates']:,}, stored twice: {counts['again_stored']:,}); "
           f"quarantined {quarantined}, conflicts {conflicts}")  # fmt: skip
+    if "max_drain_ms" not in counts:
+        print("  drain: the run was stopped before its drain ended")
+    else:
+        done = "every agent outbox answered" if counts["outboxes_left"] == 0 else (
+            f"{counts['outboxes_left']:,} agents' outboxes NOT answered")  # fmt: skip
+        print(f"  drain: {done} {counts['max_drain_ms'] / 1000:.1f} s after the run (at most "
+              f"{args.drain_max:g} s)")  # fmt: skip
     print(
         f"  database: {(size1['database'] - size0['database']) / 1e6:+,.1f} MB, "
         f"{per_million['database'] / 1e9:.2f} GB per million ratings stored"

@@ -15,7 +15,13 @@ says what to play.
   a failed upload keeps the outbox and is sent again, the same journal sequences, after a
   backoff (0.5 s doubling to 30 s, with jitter); a share of committed batches is sent a second
   time (an answer lost on the way), which the server must count as duplicates. No new rating
-  is made in the last ``drain_s`` of the run, so that everything sent is committed at the end.
+  is made in the last ``drain_s`` of the run (0: until its end).
+* The drain: once the run's ``seconds`` are over, the agents send no heartbeat and make
+  nothing new; they only send what their outboxes still hold (a batch that failed, one whose
+  answer has not come) until every one is answered, as an agent's store does after a busy
+  hour. The process quits when all its agents' outboxes are empty, or ``drain_max_s`` after
+  the run at most; how long that took is counted (``max_drain_ms``). These requests are
+  named ``drain: ...`` in the statistics, apart from the run's.
 * ``Manager``: logs in through the web's login page, keeps the live wall of a region open (the
   server-sent events stream, reconnecting when it ends) and opens the region's report page
   every 30–90 s.
@@ -43,6 +49,7 @@ from urllib.parse import urlencode, urlsplit
 import gevent  # type: ignore[import-untyped]
 from locust import FastHttpUser, between, constant, events, task
 from locust.env import Environment
+from locust.runners import MasterRunner
 
 from ratepad.scenario.fleet import Profile
 from ratepad_server.loadtest.traffic import AgentPlan, Send, timeline
@@ -70,13 +77,41 @@ def _write_counts(environment: Environment, **_: Any) -> None:
     (OUT / f"counts-{os.getpid()}.json").write_text(json.dumps(dict(COUNTS)))
 
 
-events.test_start.add_listener(_started)  # type: ignore[no-untyped-call]
-events.test_stop.add_listener(_write_counts)  # type: ignore[no-untyped-call]
-
-
 def _deadline() -> float:
-    """When the agents stop making new ratings (the rest of the run drains the outboxes)."""
+    """When the agents stop making new ratings."""
     return STARTED[0] + float(PLAN["seconds"]) - float(PLAN["drain_s"])
+
+
+def _end() -> float:
+    """When the run proper ends: after it, the agents only empty their outboxes."""
+    return STARTED[0] + float(PLAN["seconds"])
+
+
+def _pending() -> int:
+    """This process's agents whose outbox still holds something."""
+    return sum(1 for a in AGENTS if any(a.outbox.values()))
+
+
+def _drain(environment: Environment) -> None:
+    """After the run: quit once every outbox of this process is answered (or at the limit)."""
+    gevent.sleep(max(0.0, _end() - time.time()))
+    limit = _end() + float(PLAN.get("drain_max_s", 300))
+    while _pending() and time.time() < limit:
+        gevent.sleep(0.2)
+    COUNTS["max_drain_ms"] = int((time.time() - _end()) * 1000)
+    COUNTS["outboxes_left"] = _pending()
+    if environment.runner is not None:
+        environment.runner.quit()
+
+
+def _start_drain(environment: Environment, **_: Any) -> None:
+    if not isinstance(environment.runner, MasterRunner):  # the master plays no agent
+        gevent.spawn(_drain, environment)
+
+
+events.test_start.add_listener(_started)  # type: ignore[no-untyped-call]
+events.test_start.add_listener(_start_drain)  # type: ignore[no-untyped-call]
+events.test_stop.add_listener(_write_counts)  # type: ignore[no-untyped-call]
 
 
 class _Agent:
@@ -150,24 +185,46 @@ class WindowAgents(FastHttpUser):
         if not self.agents:
             time.sleep(60)
             return
+        if time.time() >= _end():
+            self.drain()
+            return
         due, i = heapq.heappop(self.queue)
         wait = due - time.time()
         if wait > 0:
-            time.sleep(wait)  # gevent's: the other users run meanwhile
+            time.sleep(min(wait, max(0.0, _end() - time.time())))  # gevent's: others run
+            if time.time() < due:  # woken by the run's end: the drain comes first
+                heapq.heappush(self.queue, (due, i))
+                return
         agent = self.agents[i]
         self.act(agent, time.time())
         heapq.heappush(self.queue, (agent.due(self.heartbeat_s), i))
 
-    def act(self, agent: _Agent, now: float) -> None:
+    def drain(self) -> None:
+        """After the run: send what the outboxes hold (after each agent's backoff)."""
+        pending = [a for a in self.agents if any(a.outbox.values())]
+        if not pending:
+            time.sleep(1.0)
+            return
+        now = time.time()
+        ready = [a for a in pending if a.retry_at <= now]
+        if not ready:
+            time.sleep(max(0.05, min(a.retry_at for a in pending) - now))
+            return
+        for agent in ready:
+            self.act(agent, time.time(), draining=True)
+
+    def act(self, agent: _Agent, now: float, draining: bool = False) -> None:
         agent.collect(now)
         body = {name: list(items) for name, items in agent.outbox.items()}
         ratings = body["ratings"]
         if any(body.values()):
             name = "upload ratings" if ratings else "upload prompts, device, session"
-        elif now - agent.last_sent >= self.heartbeat_s:
+        elif now - agent.last_sent >= self.heartbeat_s and not draining:
             name = "heartbeat"
         else:
             return
+        if draining:
+            name = "drain: " + name
         new = [r["journal_seq"] for r in ratings if r["journal_seq"] not in agent.on_wire]
         agent.on_wire.update(new)
         COUNTS["sent"] += len(new)
@@ -185,7 +242,7 @@ class WindowAgents(FastHttpUser):
         COUNTS["acked"] += len(ratings)
         for field in ("stored", "duplicates", "quarantined", "conflicts"):
             COUNTS[field] += int(answer.get(field, 0))
-        if ratings and self.rng.random() < self.resend_share:
+        if ratings and not draining and self.rng.random() < self.resend_share:
             # the answer lost on the way: the agent sends the same batch again
             again = self.post(agent, body, "upload again (answer lost)")
             if again is not None:
@@ -257,7 +314,7 @@ class Manager(FastHttpUser):
 
     @task
     def report(self) -> None:
-        if self.wall is not None:
+        if self.wall is not None and time.time() < _end():  # none in the drain
             self.client.get(f"{self.base}/report/{self.node}/", name="report page")
 
     def keep_wall_open(self) -> None:

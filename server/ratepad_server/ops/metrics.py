@@ -125,8 +125,13 @@ EXPORTED = frozenset({
 
 
 # -- counted where they happen -------------------------------------------------------------------
-def count_batch(batch: BatchIn, commit: Callable[[], BatchOut]) -> BatchOut:
-    """``commit()``'s answer, its time and its ratings' results counted."""
+def count_batch(
+    batch: BatchIn,
+    commit: Callable[[], BatchOut],
+    refused: type[BaseException] | tuple[type[BaseException], ...] = (),
+) -> BatchOut:
+    """``commit()``'s answer, its time and its ratings' results counted; a ``refused``
+    exception (the key was revoked meanwhile) is not a failed batch: it goes up uncounted."""
     kind = (
         "data"
         if batch.ratings or batch.prompts or batch.sessions or batch.devices
@@ -135,6 +140,8 @@ def count_batch(batch: BatchIn, commit: Callable[[], BatchOut]) -> BatchOut:
     started = time.perf_counter()
     try:
         answer = commit()
+    except refused:
+        raise
     except BaseException:
         INGEST_BATCHES.labels(kind, "failed").inc()
         raise
