@@ -172,6 +172,9 @@ def test_record_stops_on_ctrl_c_and_keeps_the_capture(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a Ctrl-C as a terminal gives it, whatever this test process inherited (an ignored
+        # SIGINT would be ignored by the child too)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (out.exists() and read_capture(out)):
