@@ -30,8 +30,21 @@ def vectors() -> list[dict[str, Any]]:
 # order, --no-loadscope-reorder) they go first, so that none of them starts last and keeps one
 # worker busy long after the others are done. A name missing here costs balance, not tests.
 LONGEST_FIRST = (
+    "tests/server/test_server_accounts.py",
+    "tests/server/test_server_cli.py",
+    "tests/server/web/test_web_permissions.py",
+    "tests/server/test_casework.py",
+    "tests/server/test_server_hygiene.py",
+    "tests/server/test_server_permissions.py",
     "tests/test_rp2040_power_cut.py",
+    "tests/server/test_server_offline_drain.py",
+    "tests/test_littlefs_journal.py",
+    "tests/test_rp2040_flash.py",
+    "tests/server/test_server_exactly_once.py",
+    "tests/test_rp2040_engine.py",
     "tests/server/test_server_failover.py",
+    "tests/server/web/test_overview.py",
+    "tests/test_fakes_vs_rp2040.py",
 )
 
 

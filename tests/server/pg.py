@@ -125,7 +125,9 @@ class Cluster:
         return f"postgresql://ratepad@127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start")
+        """Until it takes connections: recovery after an immediate stop can take a minute on a
+        busy disk (parallel test workers), so pg_ctl waits up to two."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "120", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
