@@ -40,8 +40,12 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# Three worker processes on two cores: many tests wait on servers, browsers and emulators. One
+# test file per worker at a time (--dist loadfile): a file's module-wide fixtures (a keypad's life
+# in order, a browser) stay in one process; each worker has its own PostgreSQL cluster. Files go
+# out in collection order, the longest first (tests/conftest.py, LONGEST_FIRST).
 unit: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 # Build the wheel, install it alone in a fresh virtualenv and use it outside the checkout.
 smoke: setup

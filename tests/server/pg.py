@@ -89,7 +89,24 @@ class Cluster:
         with (self.data / "postgresql.conf").open("a") as f:
             f.writelines(f"{k} = {v}\n" for k, v in settings.items())
             f.write(extra_conf)
-        self.start()
+        self._start_on_a_free_port()
+
+    def _start_on_a_free_port(self) -> None:
+        """Start; if another process took the port between ``free_port`` and the postmaster's
+        bind (parallel test workers, other sessions on the machine), again on a new one."""
+        for attempt in range(3):
+            try:
+                self.start()
+                return
+            except subprocess.CalledProcessError:
+                log = self.log.read_text(errors="replace") if self.log.exists() else ""
+                taken = "Address already in use" in log
+                if attempt == 2 or not taken:
+                    raise
+            self.port = free_port()
+            with (self.data / "postgresql.conf").open("a") as f:  # the last setting counts
+                f.write(f"port = {self.port}\n")
+            self.log.write_text("")  # the next attempt's log alone
 
     def as_owner(self, *argv: str) -> list[str]:
         """``argv`` run as the user the cluster runs as (pgBackRest must be that user)."""
@@ -108,7 +125,9 @@ class Cluster:
         return f"postgresql://ratepad@127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start")
+        """Until it takes connections: recovery after an immediate stop can take a minute on a
+        busy disk (parallel test workers), so pg_ctl waits up to two."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "120", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")

@@ -270,7 +270,7 @@ def copy_database(source: str) -> Callable[[str], None]:
 
 
 @needs_autoctl
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(300)  # its setup may build the worker's cluster and templates first
 @pytest.mark.parametrize("site", ["postgresql"], indirect=True)
 def test_primary_dies_while_agents_upload_and_nothing_is_lost(site: Site, tmp_path: Path) -> None:
     seed = random.randrange(1 << 30)
