@@ -170,8 +170,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-UNPRESSABLE = {"tcp": "a keypad served by `ratepad sim --serve`", "replay": "a recording"}
-"""Keypads nobody can press from here, by URL scheme: the key walk is refused at once."""
+UNPRESSABLE = {"replay": "a recording"}
+"""Keypads nobody can press, by URL scheme: the key walk is refused at once. (A ``tcp://``
+keypad may be a real one at a counter, or an emulated Pico whose keys a harness presses: its
+key walk runs, each key waiting ``--key-timeout``.)"""
 
 
 def _sim_presser(url: str) -> Callable[[int], None] | None:
