@@ -16,6 +16,7 @@ zh-Hans: tests/artifacts/web-walk/ (SQLite only: the layout does not depend on t
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 from serverlib import Server, Site
 from test_browser import _login, browser  # noqa: F401 (the fixture, used by name)
 from test_web_permissions import EXPECTED, _setup, page_names
@@ -123,7 +126,16 @@ def _errors(driver: WebDriver, allowed_url: str = "") -> list[str]:
     return out
 
 
+SETTLED = "return document.scrollingElement.scrollWidth <= Math.min(innerWidth, arguments[0])"
+
+
 def _check(driver: WebDriver, where: str, page: Page, size: str, lang: str) -> list[str]:
+    # charts follow their box after a resize, a frame or a few later (on a loaded machine,
+    # later still): a page that overflows gets a bounded while to settle before it counts
+    with contextlib.suppress(TimeoutException):
+        WebDriverWait(driver, 5, poll_frequency=0.1).until(
+            lambda d: d.execute_script(SETTLED, SIZES[size]["width"])
+        )
     m: dict[str, Any] = driver.execute_script(MEASURE, SIZES[size]["width"])
     problems = []
     if m["lang"] != lang:
