@@ -29,7 +29,6 @@ from ..rollups.service import APPEAL_UPHELD, Deltas
 from . import notes, paging
 from .access import ACTORS, ALL, check_path, get_role, roles, user_of
 from .casework import PAGE, node_choices, rating_facts
-from .period import _date
 
 MAX_TEXT = 5000
 SORTS = {  # ?sort= → the queue's order
@@ -69,10 +68,7 @@ def appeals(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(branch__path__startswith=node.path)
     if filters["staff"]:
         rows = rows.filter(staff_id=filters["staff"])
-    if filters["since"]:
-        rows = rows.filter(created_at__date__gte=_date(filters["since"], "since"))
-    if filters["until"]:
-        rows = rows.filter(created_at__date__lte=_date(filters["until"], "until"))
+    rows = paging.between(rows, "created_at", filters["since"], filters["until"])
     sort = paging.choice(request, "sort", SORTS, "-created")
     page = Paginator(rows.order_by(*SORTS[sort]), PAGE).get_page(g.get("page"))
     facts = rating_facts([(a.serial, a.journal_seq, a.rating_time) for a in page])

@@ -21,7 +21,6 @@ from ..audit.models import AuditEntry
 from ..casework.models import Step
 from . import paging
 from .access import ADMINS, get_role, roles
-from .period import _date
 
 SORTS = {
     "-at": ("-at", "-id"),
@@ -74,10 +73,7 @@ def entries(request: HttpRequest) -> tuple[QuerySet[AuditEntry], dict[str, str]]
         rows = rows.filter(action=shown["action"])
     if shown["user"]:
         rows = rows.filter(username=shown["user"])
-    if shown["since"]:
-        rows = rows.filter(at__date__gte=_date(shown["since"], "since"))
-    if shown["until"]:
-        rows = rows.filter(at__date__lte=_date(shown["until"], "until"))
+    rows = paging.between(rows, "at", shown["since"], shown["until"])
     return rows.order_by(*SORTS[shown["sort"]]), shown
 
 

@@ -14,6 +14,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from .period import _date
+
 PER_PAGE = (50, 100, 200)
 
 T = TypeVar("T")
@@ -41,3 +43,13 @@ def choice(request: HttpRequest, name: str, allowed: Iterable[str], default: str
         raise BadRequest(_("%(name)s: one of %(values)s")
                          % {"name": name, "values": ", ".join(options)})  # fmt: skip
     return value
+
+
+def between(rows: QuerySet[Any, T], field: str, since: str, until: str) -> QuerySet[Any, T]:
+    """``rows`` whose ``field`` (a time) falls on the days from ``since`` to ``until``
+    (``YYYY-MM-DD``, either empty for no bound; a bad one is a 400 naming it)."""
+    if since:
+        rows = rows.filter(**{f"{field}__date__gte": _date(since, "since")})
+    if until:
+        rows = rows.filter(**{f"{field}__date__lte": _date(until, "until")})
+    return rows
